@@ -1,0 +1,103 @@
+"""One typed settings object per process, read from the environment once at start.
+
+Defaults point at the embedded stack that `copier up` starts on this machine, so a
+bare checkout works without any configuration; production overrides them with env vars.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value that cannot be used."""
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("COPIER_DATA_DIR", Path.cwd() / "data")).resolve()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a process needs to know about its surroundings.
+
+    Each field maps to the upper-case environment variable of the same name
+    (``nats_url`` ← ``NATS_URL``); ``COPIER_`` prefixed names are accepted too.
+    """
+
+    # Infrastructure
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongodb_database: str = "copier"
+    # Prefix for every JetStream stream/consumer and Redis key, so tests (and several
+    # deployments sharing servers) stay isolated. Empty in production.
+    namespace: str = ""
+
+    # Embedded stack (`copier up`)
+    data_dir: Path = field(default_factory=_default_data_dir)
+    nats_port: int = 4222
+    nats_monitor_port: int = 8222
+    redis_port: int = 6379
+    mongodb_port: int = 27017
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    deriv_sim_port: int = 8701
+
+    # Auth: PEM-encoded Ed25519 keys. Empty means "generate and keep in data_dir" (dev only).
+    jwt_private_key: str = ""
+    jwt_public_key: str = ""
+    jwt_key_id: str = "k1"
+    jwt_issuer: str = "cloud-trade-copier"
+    jwt_audience: str = "copier-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # 32-byte AES-GCM key for broker credentials at rest, base64. Empty → generated in data_dir.
+    credentials_key: str = ""
+    cors_origins: str = "http://127.0.0.1:8000,http://localhost:8000,http://localhost:5173"
+
+    # Signal path
+    signal_validity_seconds: float = 5.0
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``env`` (default: the process environment) plus overrides."""
+        source = os.environ if env is None else env
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = source.get(f.name.upper(), source.get(f"COPIER_{f.name.upper()}"))
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, raw, hints[f.name])
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        return {f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _coerce(name: str, raw: str, kind: Any) -> Any:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if kind is Path:
+            return Path(raw).expanduser().resolve()
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc

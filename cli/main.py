@@ -1,0 +1,24 @@
+"""`copier`: one command line for the embedded stack, traders and ops."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import sim, stack
+
+app = typer.Typer(
+    name="copier",
+    help="Cloud Trade Copier: run the stack, send signals, inspect the flow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack.register(app)
+app.add_typer(sim.app, name="sim", help="Run a local broker simulator.")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
