@@ -1,9 +1,555 @@
-"""`copier up` / `copier down` / `copier status`: the embedded stack."""
+"""`copier up` / `copier down` / `copier status`: the whole system on one machine.
+
+`up` starts the embedded infrastructure (nats-server, valkey-server, the MongoDB wire
+server), declares the JetStream topology from `nats/`, then every service that exists in
+this checkout (API, router, broker workers, broker simulators) as supervised child
+processes. It shows a status table, prefixes every child's log lines with its name and
+stops everything on Ctrl-C/SIGTERM. `--detach` runs the same supervisor in the
+background for scripts; `down` stops it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
 import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from apps.core import embedded
+from apps.core.embedded import EmbeddedError, HealthCheck, ProcessSpec
+from apps.core.nats import TopologyDriftError, connect, ensure_topology
+from apps.core.settings import Settings, SettingsError
+from apps.core.topology import Topology
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+STATE_FILE = "stack.json"
+PID_FILE = "copier.pid"
+LOG_FILE = "copier.log"
+_COLORS = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan"]
+
+
+@dataclass
+class Child:
+    """One supervised process and what we know about it."""
+
+    spec: ProcessSpec
+    health: HealthCheck
+    infra: bool
+    color: str
+    process: asyncio.subprocess.Process | None = None
+    healthy: bool = False
+    restarts: int = 0
+    exit_codes: list[int] = field(default_factory=list)
+    pump: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """The stack's own servers are where its services connect, whatever the URLs said."""
+    return replace(
+        settings,
+        nats_url=f"nats://127.0.0.1:{settings.nats_port}",
+        redis_url=f"redis://127.0.0.1:{settings.redis_port}/0",
+        mongodb_uri=f"mongodb://127.0.0.1:{settings.mongodb_port}/?directConnection=true",
+    )
+
+
+def build_children(settings: Settings) -> list[Child]:
+    """Infrastructure first, then every service present in this checkout."""
+    data = settings.data_dir
+    py = sys.executable
+    env = settings.as_env()
+    children: list[Child] = []
+
+    def add(spec: ProcessSpec, health: HealthCheck, infra: bool) -> None:
+        children.append(Child(spec, health, infra, _COLORS[len(children) % len(_COLORS)]))
+
+    nats_spec = embedded.nats_spec(data, settings.nats_port, settings.nats_monitor_port)
+    add(nats_spec, lambda: embedded.nats_healthy(settings.nats_monitor_port), True)
+    valkey = embedded.valkey_spec(data, settings.redis_port)
+    add(valkey, lambda: embedded.redis_healthy(valkey.address), True)
+    mongo = embedded.mongo_spec(data, settings.mongodb_port)
+    add(mongo, lambda: embedded.mongo_healthy(mongo.address), True)
+
+    if _module_exists("apps.brokers.deriv.simulator"):
+        port = settings.deriv_sim_port
+        spec = ProcessSpec(
+            "sim-deriv",
+            [
+                py,
+                "-m",
+                "apps.brokers.deriv.simulator",
+                "--port",
+                str(port),
+                "--state",
+                str(data / "sim-deriv.json"),
+            ],
+            ports=(port,),
+            address=f"ws://127.0.0.1:{port}/websockets/v3",
+            env=env,
+            restart=True,
+        )
+        add(spec, lambda: embedded.tcp_open(port), False)
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    api = ProcessSpec(
+        "api",
+        [py, "-m", "apps.api.main"],
+        ports=(settings.api_port,),
+        address=api_url,
+        env=env,
+        restart=True,
+    )
+    add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False)
+    for name, module in (
+        ("router", "apps.router.main"),
+        ("ledger", "apps.ledger.main"),
+        ("worker-deriv", "apps.brokers.deriv.worker"),
+    ):
+        if _module_exists(module):
+            spec = ProcessSpec(name, [py, "-m", module], env=env, restart=True)
+            add(spec, _alive_check(children, name), False)
+    return children
+
+
+def _alive_check(children: list[Child], name: str) -> HealthCheck:
+    async def check() -> bool:
+        child = next(c for c in children if c.spec.name == name)
+        return child.running
+
+    return check
+
+
+class Supervisor:
+    """Starts children in order, watches them, stops them all — whatever happened."""
+
+    def __init__(self, settings: Settings, children: list[Child], live: bool) -> None:
+        self.settings = settings
+        self.children = children
+        self.use_live = live
+        self.stopping = asyncio.Event()
+        self.started_at = time.monotonic()
+        self._live: Live | None = None
+
+    # ---- output ------------------------------------------------------------------
+    def table(self) -> Table:
+        table = Table(title="Cloud Trade Copier — embedded stack", title_justify="left")
+        for column in ("service", "pid", "address", "healthy", "restarts"):
+            table.add_column(column)
+        for child in self.children:
+            if child.healthy:
+                status = "[green]yes[/]"
+            elif child.running:
+                status = "[yellow]starting[/]" if not child.exit_codes else "[red]no[/]"
+            else:
+                status = "[red]down[/]" if child.process else "[dim]-[/]"
+            table.add_row(
+                f"[{child.color}]{child.spec.name}[/]",
+                str(child.pid or "-"),
+                child.spec.address or "-",
+                status,
+                str(child.restarts),
+            )
+        return table
+
+    def say(self, message: str) -> None:
+        (self._live.console if self._live else console).print(message, soft_wrap=True)
+
+    def _refresh(self) -> None:
+        if self._live:
+            self._live.update(self.table())
+        self._write_state()
+
+    def _write_state(self) -> None:
+        state = {
+            "supervisor_pid": os.getpid(),
+            "started": time.time(),
+            "services": [
+                {
+                    "name": c.spec.name,
+                    "pid": c.pid,
+                    "address": c.spec.address,
+                    "healthy": c.healthy,
+                    "infra": c.infra,
+                    "restarts": c.restarts,
+                }
+                for c in self.children
+            ],
+            "ready": all(c.healthy for c in self.children),
+        }
+        path = self.settings.data_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(path)
+
+    async def _pump_logs(self, child: Child) -> None:
+        assert child.process and child.process.stdout
+        prefix = f"[{child.color}]{child.spec.name:>12} |[/] "
+        async for raw in child.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self.say(prefix + line.replace("[", "\\["))
+
+    # ---- lifecycle ---------------------------------------------------------------
+    async def start_child(self, child: Child) -> None:
+        child.process = await embedded.spawn(child.spec)
+        child.healthy = False
+        child.pump = asyncio.create_task(self._pump_logs(child))
+
+    async def wait_healthy(self, group: list[Child], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(group)
+        while pending:
+            for child in list(pending):
+                if not child.running:
+                    code = child.process.returncode if child.process else None
+                    raise EmbeddedError(
+                        f"{child.spec.name} exited with code {code} while starting — "
+                        f"see its log lines above"
+                    )
+                if await child.health():
+                    child.healthy = True
+                    pending.remove(child)
+                    self._refresh()
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(c.spec.name for c in pending)
+                raise EmbeddedError(f"{names} not healthy after {timeout:.0f} s")
+            if pending:
+                await asyncio.sleep(0.1)
+
+    async def run(self, startup_timeout: float) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.stopping.set)
+        live_cm: contextlib.AbstractContextManager[Any] = (
+            Live(self.table(), console=console, refresh_per_second=4, transient=False)
+            if self.use_live
+            else contextlib.nullcontext()
+        )
+        with live_cm as live:
+            self._live = live if isinstance(live, Live) else None
+            try:
+                code = await self._run(startup_timeout)
+            finally:
+                await self.stop_all()
+                self._refresh()
+        (self.settings.data_dir / STATE_FILE).unlink(missing_ok=True)
+        return code
+
+    async def _run(self, startup_timeout: float) -> int:
+        infra = [c for c in self.children if c.infra]
+        services = [c for c in self.children if not c.infra]
+        try:
+            for child in infra:
+                await self.start_child(child)
+            await self.wait_healthy(infra, startup_timeout)
+            infra_seconds = time.monotonic() - self.started_at
+            done = await self._declare_topology()
+            self.say(
+                f"infrastructure healthy in {infra_seconds:.1f} s; JetStream: "
+                + ", ".join(f"{k} {len(v)}" for k, v in done.items())
+            )
+            for child in services:
+                await self.start_child(child)
+            await self.wait_healthy(services, startup_timeout)
+        except (EmbeddedError, TopologyDriftError) as exc:
+            self.say(f"[red]error:[/] {exc}")
+            return 1
+        total = time.monotonic() - self.started_at
+        self.say(f"[green]all {len(self.children)} services healthy in {total:.1f} s[/]")
+        if not self.use_live:
+            console.print(self.table())
+        self._refresh()
+        await self._watch()
+        return 0
+
+    async def _declare_topology(self) -> dict[str, list[str]]:
+        nc = await connect(self.settings.nats_url, name="copier-up")
+        try:
+            return await ensure_topology(nc, Topology(self.settings.namespace))
+        finally:
+            await nc.close()
+
+    async def _watch(self) -> None:
+        """Until asked to stop: health-check every child, restart crashed services."""
+        backoff: dict[str, float] = {}
+        while not self.stopping.is_set():
+            for child in self.children:
+                if child.running:
+                    was = child.healthy
+                    child.healthy = await child.health()
+                    if was and not child.healthy:
+                        self.say(f"[yellow]{child.spec.name} is not healthy[/]")
+                    continue
+                if child.process and child.process.returncode is not None:
+                    code = child.process.returncode
+                    if child.healthy or not child.exit_codes or child.exit_codes[-1] != code:
+                        child.exit_codes.append(code)
+                    child.healthy = False
+                    if not child.spec.restart:
+                        continue
+                    wait = backoff.get(child.spec.name, 0.5)
+                    self.say(
+                        f"[red]{child.spec.name} exited with code {code}[/]; "
+                        f"restarting in {wait:.1f} s"
+                    )
+                    await asyncio.sleep(wait)
+                    backoff[child.spec.name] = min(wait * 2, 30)
+                    child.restarts += 1
+                    await self.start_child(child)
+            self._refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 1.0)
+
+    async def stop_all(self) -> None:
+        """Services first, then infrastructure; SIGTERM, then SIGKILL after a grace period."""
+        for group in (
+            [c for c in self.children if not c.infra],
+            [c for c in self.children if c.infra],
+        ):
+            await asyncio.gather(*(self._stop(c) for c in reversed(group)))
+
+    async def _stop(self, child: Child, grace: float = 10.0) -> None:
+        process = child.process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+            except TimeoutError:
+                self.say(f"[red]{child.spec.name} ignored SIGTERM for {grace:.0f} s; killing[/]")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        # Whatever a child started itself (its own process group) goes with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if child.pump:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(child.pump, 2)
+        child.healthy = False
+
+
+# ---- commands ------------------------------------------------------------------------
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where servers keep their data (env DATA_DIR; ./data)."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    try:
+        overrides: dict[str, Any] = {}
+        if data_dir is not None:
+            overrides["data_dir"] = data_dir.expanduser().resolve()
+        return embedded_settings(Settings.from_env(**overrides))
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running_pid(settings: Settings) -> int | None:
+    path = settings.data_dir / PID_FILE
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if _pid_alive(pid):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _preflight(settings: Settings, children: list[Child]) -> None:
+    env_names = {
+        settings.nats_port: "NATS_PORT",
+        settings.nats_monitor_port: "NATS_MONITOR_PORT",
+        settings.redis_port: "REDIS_PORT",
+        settings.mongodb_port: "MONGODB_PORT",
+        settings.api_port: "API_PORT",
+        settings.deriv_sim_port: "DERIV_SIM_PORT",
+    }
+    embedded.check_ports_free([c.spec for c in children], env_names)
+
+
+def up(
+    data_dir: DataDirOption = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background; stop with `down`.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds each start-up phase may take.")] = 60,
+) -> None:
+    """Start nats-server, valkey, MongoDB wire server and every service, supervised.
+
+    Example: `copier up` (Ctrl-C stops everything), or `copier up --detach` then
+    `copier status` and `copier down`.
+    """
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running = _running_pid(settings)
+    if running:
+        _fail(
+            f"a stack is already running on {settings.data_dir} (pid {running}) — "
+            f"`copier down` stops it"
+        )
+    try:
+        children = build_children(settings)
+        _preflight(settings, children)
+    except EmbeddedError as exc:
+        _fail(str(exc))
+    if detach:
+        raise typer.Exit(_detach(settings, timeout))
+    (settings.data_dir / PID_FILE).write_text(str(os.getpid()))
+    try:
+        supervisor = Supervisor(settings, children, live=console.is_terminal)
+        code = asyncio.run(supervisor.run(timeout))
+    finally:
+        (settings.data_dir / PID_FILE).unlink(missing_ok=True)
+    raise typer.Exit(code)
+
+
+def _detach(settings: Settings, timeout: float) -> int:
+    log_path = settings.data_dir / LOG_FILE
+    (settings.data_dir / STATE_FILE).unlink(missing_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "up", "--data-dir", str(settings.data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=embedded.PROJECT_ROOT,
+            env={**os.environ, **settings.as_env()},
+        )
+    deadline = time.monotonic() + 2 * timeout + 5
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            err_console.print("\n".join(tail))
+            err_console.print(f"[red]error:[/] the stack exited with code {code}; log: {log_path}")
+            return code or 1
+        state = _read_state(settings)
+        if state and state.get("ready"):
+            _print_state(state)
+            console.print(f"stack running in the background (pid {process.pid}); log: {log_path}")
+            return 0
+        time.sleep(0.2)
+    process.terminate()
+    err_console.print(f"[red]error:[/] the stack did not become ready; log: {log_path}")
+    return 1
+
+
+def _read_state(settings: Settings) -> dict[str, Any] | None:
+    try:
+        return json.loads((settings.data_dir / STATE_FILE).read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _print_state(state: dict[str, Any]) -> None:
+    table = Table(title="Cloud Trade Copier — embedded stack", title_justify="left")
+    for column in ("service", "pid", "address", "healthy"):
+        table.add_column(column)
+    for service in state["services"]:
+        table.add_row(
+            service["name"],
+            str(service["pid"] or "-"),
+            service["address"] or "-",
+            "[green]yes[/]" if service["healthy"] else "[red]no[/]",
+        )
+    console.print(table)
+
+
+def down(
+    data_dir: DataDirOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop.")] = 30,
+) -> None:
+    """Stop a stack started with `copier up --detach` (or in another terminal)."""
+    settings = _settings(data_dir)
+    pid = _running_pid(settings)
+    if pid is None:
+        console.print(f"no stack is running on {settings.data_dir}")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _fail(f"the stack (pid {pid}) did not stop within {timeout:.0f} s; killed it", 1)
+    (settings.data_dir / PID_FILE).unlink(missing_ok=True)
+    console.print(f"stack stopped (pid {pid})")
+
+
+def status(
+    data_dir: DataDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show every service of a running stack and whether it is healthy (exit 1 if not)."""
+    settings = _settings(data_dir)
+    state = _read_state(settings) if _running_pid(settings) else None
+    if state is None:
+        if as_json:
+            console.print_json(json.dumps({"running": False, "services": []}))
+        else:
+            err_console.print(f"no stack is running on {settings.data_dir}")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps({"running": True, **state}))
+    else:
+        _print_state(state)
+    raise typer.Exit(0 if state.get("ready") else 1)
 
 
 def register(app: typer.Typer) -> None:
     """Attach the stack commands to the top-level app."""
+    app.command()(up)
+    app.command()(down)
+    app.command()(status)

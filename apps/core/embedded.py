@@ -81,7 +81,7 @@ def free_port() -> int:
 
 
 def nats_spec(data_dir: Path, port: int, monitor_port: int, name: str = "nats") -> ProcessSpec:
-    store = data_dir / "jetstream"
+    store = data_dir / "nats"  # nats-server adds its own "jetstream" folder inside
     store.mkdir(parents=True, exist_ok=True)
     argv = [
         find_binary("nats-server"),
@@ -167,6 +167,7 @@ def _die_with_parent() -> None:
 
 
 async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subprocess.Process:
+    """Start ``spec``; its output goes to ``stdout`` (a file descriptor) or a pipe."""
     env = {**os.environ, **spec.env}
     root = str(PROJECT_ROOT)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

@@ -1,0 +1,121 @@
+"""Real servers for the tests: nats-server, valkey-server and the MongoDB wire server are
+started once per session on free ports (the same launch code `copier up` uses) and every
+test gets its own namespace: stream names, subjects, Redis keys and database name.
+
+Servers run with PR_SET_PDEATHSIG, so even a killed pytest leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from apps.core import embedded
+from apps.core.nats import connect, ensure_topology
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+
+
+@dataclass(frozen=True)
+class Servers:
+    nats_url: str
+    nats_monitor_port: int
+    redis_url: str
+    mongodb_uri: str
+    root: Path
+
+
+async def _start(spec: embedded.ProcessSpec, log_dir: Path) -> asyncio.subprocess.Process:
+    log = (log_dir / f"{spec.name}.log").open("ab")
+    try:
+        return await embedded.spawn(spec, stdout=log.fileno())
+    finally:
+        log.close()
+
+
+@pytest.fixture(scope="session")
+async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Servers]:
+    root = tmp_path_factory.mktemp("servers")
+    nats_port, monitor, redis_port, mongo_port = (embedded.free_port() for _ in range(4))
+    specs = [
+        embedded.nats_spec(root, nats_port, monitor),
+        embedded.valkey_spec(root, redis_port),
+        # In-memory engine: tests need the wire protocol, not SQLite's durability.
+        embedded.mongo_spec(None, mongo_port),
+    ]
+    processes = [await _start(spec, root) for spec in specs]
+    found = Servers(
+        nats_url=specs[0].address,
+        nats_monitor_port=monitor,
+        redis_url=specs[1].address,
+        mongodb_uri=specs[2].address,
+        root=root,
+    )
+    try:
+        await asyncio.gather(
+            embedded.wait_healthy(lambda: embedded.nats_healthy(monitor), 20, "nats-server"),
+            embedded.wait_healthy(lambda: embedded.redis_healthy(found.redis_url), 20, "valkey"),
+            embedded.wait_healthy(
+                lambda: embedded.mongo_healthy(found.mongodb_uri), 30, "mongo wire server"
+            ),
+        )
+        yield found
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+
+
+@pytest.fixture
+def namespace() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def settings(servers: Servers, namespace: str, tmp_path: Path) -> Settings:
+    """Settings for one test: shared servers, private streams/keys/database."""
+    return Settings(
+        nats_url=servers.nats_url,
+        redis_url=servers.redis_url,
+        mongodb_uri=servers.mongodb_uri,
+        mongodb_database=namespace,
+        namespace=namespace,
+        data_dir=tmp_path,
+        log_level="DEBUG",
+    )
+
+
+@pytest.fixture
+async def nc(settings: Settings) -> AsyncIterator[NATS]:
+    """A NATS connection with this test's streams and consumers declared (and removed after)."""
+    client = await connect(settings.nats_url, name="pytest")
+    topology = Topology(settings.namespace)
+    await ensure_topology(client, topology)
+    try:
+        yield client
+    finally:
+        js = client.jetstream()
+        for base in ("SIGNALS", "ORDERS", "EXECUTIONS"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(topology.stream(base))
+        await client.close()
+
+
+@pytest.fixture
+def project_root() -> Iterator[Path]:
+    yield embedded.PROJECT_ROOT
