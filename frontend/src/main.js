@@ -1,0 +1,13 @@
+import { createApp } from 'vue'
+import { createPinia } from 'pinia'
+
+import 'bootstrap/dist/css/bootstrap.min.css'
+import './styles.css'
+
+import App from './App.vue'
+import { createAppRouter } from './router'
+
+const app = createApp(App)
+app.use(createPinia())
+app.use(createAppRouter())
+app.mount('#app')
