@@ -379,7 +379,7 @@ def _settings(data_dir: Path | None) -> Settings:
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[red]error:[/] {message}")
+    err_console.print(f"[red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
+from apps.api.frontend import DIST, frontend_router
 from apps.core.db import connect_db
 from apps.core.nats import connect
 from apps.core.redis import connect_redis
@@ -106,8 +107,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             mongo.close()
 
+    handlers: list[Any] = [health, ready]
+    if (DIST / "index.html").is_file():
+        handlers.append(frontend_router())
     return Litestar(
-        route_handlers=[health, ready],
+        route_handlers=handlers,
         lifespan=[lifespan],
         state=State({"settings": settings}),
         debug=False,

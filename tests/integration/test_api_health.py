@@ -25,3 +25,22 @@ async def test_ready_says_which_dependency_is_down(settings: Settings) -> None:
         response = await client.get("/ready")
         assert response.status_code == 503
         assert response.json()["checks"] == {"nats": True, "redis": False, "mongodb": True}
+
+
+async def test_the_built_dashboard_is_served_with_history_mode_fallback(
+    settings: Settings,
+) -> None:
+    from apps.api.frontend import DIST
+
+    assert (DIST / "index.html").is_file(), "./dev test builds the dashboard first"
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        home = await client.get("/")
+        deep = await client.get("/channels/some-id")
+        assert home.status_code == deep.status_code == 200
+        assert deep.text == home.text and '<div id="app">' in home.text
+        assert (await client.get("/missing.js")).status_code == 404
+        assert (await client.get("/api/v1/nothing")).status_code == 404
+        asset = next((DIST / "assets").glob("*.js")).name
+        response = await client.get(f"/assets/{asset}")
+        assert response.status_code == 200
+        assert "immutable" in response.headers["cache-control"]
