@@ -56,3 +56,10 @@ def test_topology_namespaces_streams_subjects_and_keys() -> None:
     assert scoped.stream("SIGNALS") == "t1_SIGNALS"
     assert scoped.order_subject("deriv", 3) == "t1.orders.deriv.3"
     assert scoped.key("routing", "c1") == "t1:routing:c1"
+
+
+def test_a_missing_server_binary_names_the_fix() -> None:
+    from apps.core.embedded import EmbeddedError, find_binary
+
+    with pytest.raises(EmbeddedError, match=r"no-such-server not found — install .*uv sync"):
+        find_binary("no-such-server")
