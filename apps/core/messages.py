@@ -120,13 +120,30 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
     profit: SignedMoney | None = None
 
 
-class ExecutionBatch(msgspec.Struct, frozen=True, kw_only=True):
-    """Several executions of one signal in one message (workers and the router batch)."""
+class ExecutionBatch(msgspec.Struct, frozen=True, kw_only=True, tag="executions"):
+    """Executions of one signal in one message: workers and the router report in
+    batches, because one JetStream message per order would dominate the fan-out's cost."""
 
     v: int = 1
     signal_id: str
     channel_id: str
     executions: list[Execution]
+
+
+class FanoutStarted(msgspec.Struct, frozen=True, kw_only=True, tag="fanout"):
+    """The router's word on how many orders a signal produced (the progress bar's total)."""
+
+    v: int = 1
+    signal_id: str
+    channel_id: str
+    total: int  # subscriptions considered = orders that will each reach a final state
+    routed: int  # of which sent to brokers; the rest were rejected by risk rules
+    signal_created_at: float
+    at: float
+
+
+# Everything on `executions.<channel_id>.<signal_id>`; the "type" field tells them apart.
+ExecutionEvent = ExecutionBatch | FanoutStarted
 
 
 def order_id_for(signal_id: str, subscription_id: str) -> str:
@@ -140,5 +157,4 @@ encode = signal_encoder.encode
 signal_decoder = msgspec.json.Decoder(Signal)
 order_decoder = msgspec.json.Decoder(Order)
 order_batch_decoder = msgspec.json.Decoder(OrderBatch)
-execution_decoder = msgspec.json.Decoder(Execution)
-execution_batch_decoder = msgspec.json.Decoder(ExecutionBatch)
+execution_event_decoder = msgspec.json.Decoder(ExecutionEvent)

@@ -1,0 +1,229 @@
+"""The books: every order's final state, per-signal counts and per-channel statistics.
+
+Executions arrive at least once (JetStream redelivers), so every change is applied
+through one Redis script that records each order's state with HSETNX: a repeated
+execution changes nothing, and only first-time changes are written to MongoDB. Counts
+live in Redis (exact, cheap, read by the API's live feedback) and are copied to one
+MongoDB document per signal and per channel; per-order documents are written in
+unordered bulk upserts, never one round trip per order (the embedded MongoDB stand-in
+costs milliseconds per operation).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from pymongo import UpdateOne
+from redis.asyncio import Redis
+
+from apps.core.messages import (
+    Execution,
+    ExecutionBatch,
+    ExecutionEvent,
+    ExecutionState,
+    FanoutStarted,
+)
+from apps.core.topology import Topology
+
+# Signal books are kept in Redis for a week; MongoDB keeps them for good.
+SIGNAL_TTL_SECONDS = 7 * 24 * 3600
+MONGO_CHUNK = 500
+
+_APPLY = """
+-- KEYS: states, outcomes, signal stats, channel stats
+-- ARGV: ttl, then 5 per execution: order_id, state, at_ms, outcome, profit_minor
+local changed = {}
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV, 5 do
+  local oid, st, at, outcome, pm = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], ARGV[i+4]
+  if st == 'settled' then
+    if redis.call('HSETNX', KEYS[2], oid, outcome) == 1 then
+      redis.call('HINCRBY', KEYS[3], outcome, 1)
+      redis.call('HINCRBY', KEYS[3], 'pnl_minor', pm)
+      redis.call('HINCRBY', KEYS[4], outcome, 1)
+      redis.call('HINCRBY', KEYS[4], 'pnl_minor', pm)
+      changed[#changed + 1] = (i - 2) / 5
+    end
+  elseif redis.call('HSETNX', KEYS[1], oid, st) == 1 then
+    redis.call('HINCRBY', KEYS[3], st, 1)
+    redis.call('HINCRBY', KEYS[4], st, 1)
+    if st == 'placed' then
+      local first = tonumber(redis.call('HGET', KEYS[3], 'first_placed_ms'))
+      if (not first) or at < first then redis.call('HSET', KEYS[3], 'first_placed_ms', at) end
+      local last = tonumber(redis.call('HGET', KEYS[3], 'last_placed_ms'))
+      if (not last) or at > last then redis.call('HSET', KEYS[3], 'last_placed_ms', at) end
+    end
+    changed[#changed + 1] = (i - 2) / 5
+  end
+end
+for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
+return changed
+"""
+
+_FANOUT = """
+-- KEYS: signal stats, channel stats; ARGV: ttl, total, routed, created_ms, channel_id
+if redis.call('HSETNX', KEYS[1], 'total', ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[1], 'routed', ARGV[3], 'created_ms', ARGV[4], 'channel_id', ARGV[5])
+  redis.call('HINCRBY', KEYS[2], 'signals', 1)
+  redis.call('HINCRBY', KEYS[2], 'orders', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+COUNTED_STATES = ("placed", "rejected", "expired", "failed", "unknown")
+
+
+def to_minor(amount: Decimal | None) -> int:
+    """Profit in hundredths; every supported currency has two decimals here."""
+    return 0 if amount is None else int((amount * 100).to_integral_value())
+
+
+class Book:
+    def __init__(self, redis: Redis, mongo_db: Any, topology: Topology) -> None:
+        self.redis = redis
+        self.orders = mongo_db["orders"]
+        self.signal_stats = mongo_db["signal_stats"]
+        self.channel_stats = mongo_db["channel_stats"]
+        self.topology = topology
+        self._apply = redis.register_script(_APPLY)
+        self._fanout = redis.register_script(_FANOUT)
+
+    def keys(self, signal_id: str, channel_id: str) -> list[str]:
+        key = self.topology.key
+        return [
+            key("sig", signal_id, "states"),
+            key("sig", signal_id, "outcomes"),
+            key("sig", signal_id, "stats"),
+            key("chan", channel_id, "stats"),
+        ]
+
+    async def apply(self, events: Iterable[ExecutionEvent]) -> None:
+        """Record ``events`` (idempotent) and bring MongoDB up to date with them."""
+        by_signal: dict[tuple[str, str], list[Execution]] = defaultdict(list)
+        touched: set[tuple[str, str]] = set()
+        for event in events:
+            pair = (event.signal_id, event.channel_id)
+            touched.add(pair)
+            if isinstance(event, FanoutStarted):
+                stats, chan = self.keys(*pair)[2:]
+                created_ms = int(event.signal_created_at * 1000)
+                await self._fanout(
+                    keys=[stats, chan],
+                    args=[SIGNAL_TTL_SECONDS, event.total, event.routed, created_ms, pair[1]],
+                )
+            else:
+                by_signal[pair].extend(event.executions)
+        writes: list[UpdateOne] = []
+        for pair, executions in by_signal.items():
+            changed = await self._record(pair, executions)
+            writes.extend(order_write(executions[i]) for i in changed)
+        for start in range(0, len(writes), MONGO_CHUNK):
+            await self.orders.bulk_write(writes[start : start + MONGO_CHUNK], ordered=False)
+        await self._copy_stats(touched)
+
+    async def _record(self, pair: tuple[str, str], executions: Sequence[Execution]) -> list[int]:
+        args: list[Any] = [SIGNAL_TTL_SECONDS]
+        for e in executions:
+            args += [
+                e.order_id,
+                e.state.value,
+                int(e.at * 1000),
+                e.outcome.value if e.outcome else "",
+                to_minor(e.profit),
+            ]
+        changed = await self._apply(keys=self.keys(*pair), args=args)
+        return [int(i) for i in changed]
+
+    async def _copy_stats(self, touched: set[tuple[str, str]]) -> None:
+        channels = {channel for _, channel in touched}
+        for signal_id, channel_id in touched:
+            stats = await self.signal_counts(signal_id)
+            await self.signal_stats.update_one(
+                {"_id": signal_id},
+                {"$set": {"channel_id": channel_id, **stats, "updated_at": time.time()}},
+                upsert=True,
+            )
+        for channel_id in channels:
+            raw = await self.redis.hgetall(self.topology.key("chan", channel_id, "stats"))
+            values = {_text(k): int(v) for k, v in raw.items()}
+            won, lost = values.get("won", 0), values.get("lost", 0)
+            await self.channel_stats.update_one(
+                {"_id": channel_id},
+                {
+                    "$set": {
+                        "signals": values.get("signals", 0),
+                        "orders": values.get("orders", 0),
+                        **{state: values.get(state, 0) for state in COUNTED_STATES},
+                        "won": won,
+                        "lost": lost,
+                        "win_rate": (won / (won + lost)) if won + lost else None,
+                        "pnl": str(Decimal(values.get("pnl_minor", 0)) / 100),
+                        "updated_at": time.time(),
+                    }
+                },
+                upsert=True,
+            )
+
+    async def signal_counts(self, signal_id: str) -> dict[str, Any]:
+        """Counts per state, the total, outcomes and latency figures of one signal."""
+        raw = await self.redis.hgetall(self.topology.key("sig", signal_id, "stats"))
+        return signal_counts_from(raw)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
+    values = {_text(k): _text(v) for k, v in raw.items()}
+    counts = {state: int(values.get(state, 0)) for state in COUNTED_STATES}
+    total = int(values["total"]) if "total" in values else None
+    created = int(values.get("created_ms", 0)) or None
+    first, last = values.get("first_placed_ms"), values.get("last_placed_ms")
+    return {
+        "counts": {"total": total, **counts},
+        "done": total is not None and sum(counts.values()) >= total,
+        "won": int(values.get("won", 0)),
+        "lost": int(values.get("lost", 0)),
+        "pnl": str(Decimal(int(values.get("pnl_minor", 0))) / 100),
+        "latency_ms": {
+            "first_placed": int(first) - created if first and created else None,
+            "last_placed": int(last) - created if last and created else None,
+        },
+    }
+
+
+def order_write(e: Execution) -> UpdateOne:
+    if e.state is ExecutionState.SETTLED:
+        fields: dict[str, Any] = {
+            "outcome": e.outcome.value if e.outcome else None,
+            "profit": str(e.profit) if e.profit is not None else None,
+            "settled_at": e.at,
+        }
+        return UpdateOne({"_id": e.order_id}, {"$set": fields}, upsert=True)
+    fields = {
+        "signal_id": e.signal_id,
+        "channel_id": e.channel_id,
+        "subscription_id": e.subscription_id,
+        "user_id": e.user_id,
+        "broker_kind": e.broker_kind,
+        "state": e.state.value,
+        "reason": e.reason,
+        "stake": str(e.stake) if e.stake is not None else None,
+        "currency": e.currency,
+        "contract_id": e.contract_id,
+        "buy_price": str(e.buy_price) if e.buy_price is not None else None,
+        "payout": str(e.payout) if e.payout is not None else None,
+        "latency_ms": e.latency_ms,
+        "at": e.at,
+    }
+    return UpdateOne({"_id": e.order_id}, {"$set": fields}, upsert=True)
+
+
+def executions_of(event: ExecutionEvent) -> list[Execution]:
+    return event.executions if isinstance(event, ExecutionBatch) else []
