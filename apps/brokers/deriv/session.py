@@ -202,7 +202,14 @@ class DerivSession:
         self._streams.pop(req_id, None)
 
     def cool_down(self) -> float:
-        """After a RateLimit reply: pause this account's calls, longer each time in a row."""
+        """After a RateLimit reply: pause this account's calls, longer each time in a row.
+
+        Replies to calls that were already in flight when the pause began do not lengthen
+        it: one burst over the limit is one offence, not one per request.
+        """
+        remaining = self.cooldown_remaining()
+        if remaining > 0:
+            return remaining
         self._cooldown_step = min(self._cooldown_step + 1, 6)
         pause = min(60.0, 0.25 * (1 << self._cooldown_step))
         self.cooldown_until = time.monotonic() + pause
