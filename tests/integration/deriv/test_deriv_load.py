@@ -18,7 +18,7 @@ from apps.brokers.base import OrderRequest, Placed, place_until_valid
 from apps.brokers.deriv.adapter import DerivAdapter
 
 ACCOUNTS = 50
-SIGNALS = 20  # × 50 accounts = 1,000 orders
+SIGNALS = 20  # x 50 accounts = 1,000 orders
 CONCURRENCY = 64
 
 
