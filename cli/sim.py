@@ -2,6 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def deriv(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the WebSocket and admin API.")] = 8701,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="JSON file with accounts, symbols and limits.", exists=True),
+    ] = None,
+    time_scale: Annotated[
+        float | None, typer.Option(help="Run contracts this many times faster.")
+    ] = None,
+) -> None:
+    """Deriv API v3 simulator on ws://HOST:PORT/websockets/v3 (admin API on /admin)."""
+    # Imported here so `copier --help` does not pay for uvicorn's import.
+    from apps.brokers.deriv.simulator import load_config, serve_forever
+
+    settings = load_config(config)
+    if time_scale is not None:
+        settings.time_scale = time_scale
+    asyncio.run(serve_forever(settings, host, port))

@@ -1,0 +1,199 @@
+"""The broker interface every broker kind implements, and the values that cross it.
+
+The runner (shared worker loop) talks to every broker through :class:`BrokerAdapter`.
+Errors are values here: an adapter never raises through the runner, it returns one of the
+outcome Structs below, so every order ends in a visible state (see ARCHITECTURE.md,
+"Every order ends in one visible final state").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from apps.brokers.assets import Expiry
+
+Direction = Literal["CALL", "PUT"]
+
+
+class BrokerAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """A subscriber's account at a broker, with the credential that opens a session.
+
+    ``login`` is the broker's account id when known (Deriv ``loginid``); it is learnt at
+    authorisation otherwise. ``token`` is a secret and never goes into logs or passthrough.
+    """
+
+    token: str
+    login: str = ""
+    currency: str = "USD"
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return f"BrokerAccount(login={self.login!r}, currency={self.currency!r})"
+
+
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One subscriber's trade for one signal, as the router produced it."""
+
+    order_id: str
+    signal_id: str
+    channel_id: str
+    account: BrokerAccount
+    asset: str  # canonical name, see apps.brokers.assets
+    direction: Direction
+    expiry: Expiry
+    stake: Decimal
+    currency: str = "USD"
+    valid_until: float  # epoch seconds; nothing is placed after it
+
+
+class Placed(msgspec.Struct, frozen=True, kw_only=True, tag="placed"):
+    order_id: str
+    contract_id: str
+    buy_price: Decimal
+    payout: Decimal
+    purchase_time: int
+    broker_ref: str  # the broker's transaction id
+    reconciled: bool = False  # found by reconciliation after a lost reply
+
+
+class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag="rejected"):
+    """Permanent: retrying cannot help (bad token, stake too low, market closed...)."""
+
+    order_id: str
+    code: str
+    message: str
+
+
+class TransientFailure(msgspec.Struct, frozen=True, kw_only=True, tag="transient"):
+    """Nothing was bought, and trying again after ``retry_after`` seconds may succeed."""
+
+    order_id: str
+    code: str
+    message: str
+    retry_after: float = 0.0
+
+
+class Uncertain(msgspec.Struct, frozen=True, kw_only=True, tag="uncertain"):
+    """A buy may or may not have happened and reconciliation could not tell.
+
+    Never retried: the runner reports the order ``unknown`` rather than risk buying twice.
+    """
+
+    order_id: str
+    message: str
+
+
+class Expired(msgspec.Struct, frozen=True, kw_only=True, tag="expired"):
+    """The signal's validity ran out before the order could be placed."""
+
+    order_id: str
+    last_code: str = ""
+    last_message: str = ""
+
+
+PlaceOutcome = Placed | Rejected | TransientFailure | Uncertain | Expired
+
+
+class Found(msgspec.Struct, frozen=True, kw_only=True, tag="found"):
+    placed: Placed
+
+
+class NotFound(msgspec.Struct, frozen=True, kw_only=True, tag="not_found"):
+    """The broker holds no contract for this order: placing it now cannot duplicate it."""
+
+
+class Undecidable(msgspec.Struct, frozen=True, kw_only=True, tag="undecidable"):
+    reason: str
+
+
+ReconcileResult = Found | NotFound | Undecidable
+
+
+class Settlement(msgspec.Struct, frozen=True, kw_only=True):
+    contract_id: str
+    outcome: Literal["won", "lost"]
+    buy_price: Decimal
+    sell_price: Decimal
+    profit: Decimal
+    sell_time: int
+
+
+class SettlementUnavailable(msgspec.Struct, frozen=True, kw_only=True):
+    """Following the contract failed (e.g. the account's token stopped working)."""
+
+    contract_id: str
+    message: str
+
+
+class BrokerAdapter(ABC):
+    """What a broker worker needs from a broker kind.
+
+    Implementations keep one authorised session per broker account open and reuse it.
+    Every method returns values; none raises for broker or network trouble.
+    """
+
+    kind: str
+
+    @abstractmethod
+    async def connect(self, account: BrokerAccount) -> Rejected | TransientFailure | None:
+        """Open (or reuse) the account's session; ``None`` when it is ready."""
+
+    @abstractmethod
+    async def place(self, order: OrderRequest) -> PlaceOutcome:
+        """One placement attempt. A lost reply is reconciled before this returns."""
+
+    async def place_many(self, orders: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """Place several orders; brokers with a batch call override this."""
+        return list(await asyncio.gather(*(self.place(o) for o in orders)))
+
+    @abstractmethod
+    async def reconcile(self, order: OrderRequest) -> ReconcileResult:
+        """Does the broker hold a contract bought for this order?"""
+
+    @abstractmethod
+    async def follow_settlement(
+        self, account: BrokerAccount, contract_id: str
+    ) -> Settlement | SettlementUnavailable:
+        """Wait until the contract is settled and say how it ended."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close every session."""
+
+
+async def place_until_valid(
+    adapter: BrokerAdapter,
+    order: OrderRequest,
+    *,
+    clock: Callable[[], float] = time.time,
+    max_pause: float = 2.0,
+) -> PlaceOutcome:
+    """Place ``order``, retrying transient failures while the signal is still valid.
+
+    Transient failures are retried after the adapter's ``retry_after`` (a rate-limit
+    cooldown, a reconnect backoff); when the next attempt would start after
+    ``valid_until`` the order ends :class:`Expired` with the last reason, so a stale
+    signal is never traded.
+    """
+    last: TransientFailure | None = None
+    while True:
+        if clock() >= order.valid_until:
+            return Expired(
+                order_id=order.order_id,
+                last_code=last.code if last else "",
+                last_message=last.message if last else "signal expired before placement",
+            )
+        outcome = await adapter.place(order)
+        if not isinstance(outcome, TransientFailure):
+            return outcome
+        last = outcome
+        pause = min(max(outcome.retry_after, 0.0), max_pause)
+        if clock() + pause >= order.valid_until:
+            return Expired(order_id=order.order_id, last_code=last.code, last_message=last.message)
+        await asyncio.sleep(pause)

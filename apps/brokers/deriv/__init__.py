@@ -1,0 +1,1 @@
+"""Deriv (API v3 over WebSocket): adapter, protocol facts and a local simulator."""

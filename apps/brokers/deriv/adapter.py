@@ -1,0 +1,596 @@
+"""The Deriv broker adapter: places the copier's orders through Deriv API v3.
+
+One order is one ``buy`` with ``parameters`` (a single round trip; no proposal first),
+its ``passthrough`` carrying the copier's order and signal ids so every contract in
+Deriv's (or the simulator's) ledger traces back to its order. Deriv offers no client
+order id that makes a repeated buy harmless, so when a buy's reply is lost the adapter
+looks for the contract in ``portfolio``/``profit_table`` before the order may be retried
+(concepts.md, "Duplicates").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from apps.brokers.base import (
+    BrokerAccount,
+    BrokerAdapter,
+    Expired,
+    Found,
+    NotFound,
+    OrderRequest,
+    Placed,
+    PlaceOutcome,
+    ReconcileResult,
+    Rejected,
+    Settlement,
+    SettlementUnavailable,
+    TransientFailure,
+    Uncertain,
+    Undecidable,
+)
+from apps.brokers.deriv.protocol import (
+    DEFAULT_URL,
+    BuyReceipt,
+    DerivContract,
+    ErrorClass,
+    MappingError,
+    MultiBuyResult,
+    OpenContract,
+    PortfolioContract,
+    ProfitTableRow,
+    classify_error,
+    contract_for,
+    symbol_of_shortcode,
+)
+from apps.brokers.deriv.session import (
+    ConnectionLost,
+    DerivSession,
+    SessionRejected,
+    SessionUnavailable,
+)
+
+# How far before valid_until a buy for an order can have happened when this process has
+# no record of sending it (a worker that died mid-call): signals live a few seconds.
+RECONCILE_LOOKBACK_SECONDS = 120.0
+# A batch's passthrough names every order; Deriv caps passthrough at 3,500 bytes.
+BATCH_MAX_ORDERS = 40
+_PLACED_MEMORY = 100_000
+
+
+class DerivAdapter(BrokerAdapter):
+    kind = "deriv"
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        app_id: int = 1,
+        reply_timeout: float = 10.0,
+        ping_interval: float = 30.0,
+        reconcile_timeout: float = 10.0,
+        reconcile_grace: float = 0.3,
+        use_batch: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.app_id = app_id
+        self.reply_timeout = reply_timeout
+        self.ping_interval = ping_interval
+        self.reconcile_timeout = reconcile_timeout
+        self.reconcile_grace = reconcile_grace
+        self.use_batch = use_batch
+        self.clock = clock
+        self._sessions: dict[str, DerivSession] = {}
+        # loginid → contract_id → order_id: contracts known to belong to an order, so
+        # reconciliation never hands one contract to two orders.
+        self._claims: defaultdict[str, dict[int, str]] = defaultdict(dict)
+        self._sent_at: OrderedDict[str, float] = OrderedDict()
+        self._placed: OrderedDict[str, Placed] = OrderedDict()
+
+    # sessions ---------------------------------------------------------------------------
+
+    def session(self, account: BrokerAccount) -> DerivSession:
+        session = self._sessions.get(account.token)
+        if session is None:
+            session = DerivSession(
+                self.url, account.token, app_id=self.app_id, ping_interval=self.ping_interval
+            )
+            self._sessions[account.token] = session
+        return session
+
+    async def connect(self, account: BrokerAccount) -> Rejected | TransientFailure | None:
+        try:
+            await self.session(account).ensure_open()
+        except SessionRejected as exc:
+            return Rejected(order_id="", code=exc.code, message=exc.message)
+        except SessionUnavailable as exc:
+            return TransientFailure(
+                order_id="", code="ConnectionFailed", message=str(exc), retry_after=exc.retry_after
+            )
+        return None
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.close() for s in self._sessions.values()))
+        self._sessions.clear()
+
+    # placing ----------------------------------------------------------------------------
+
+    def _precheck(self, order: OrderRequest) -> PlaceOutcome | DerivContract:
+        known = self._placed.get(order.order_id)
+        if known is not None:  # placed by this process already: report, never rebuy
+            return known
+        if self.clock() >= order.valid_until:
+            return Expired(order_id=order.order_id, last_message="signal expired")
+        contract = contract_for(
+            order.asset, order.direction, order.expiry, order.stake, order.currency
+        )
+        if isinstance(contract, MappingError):
+            return Rejected(order_id=order.order_id, code=contract.code, message=contract.message)
+        return contract
+
+    async def _ready_session(self, order: OrderRequest) -> DerivSession | PlaceOutcome:
+        session = self.session(order.account)
+        connected = await self.connect(order.account)
+        if connected is not None:
+            return msgspec.structs.replace(connected, order_id=order.order_id)
+        pause = session.cooldown_remaining()
+        if pause > 0:
+            return TransientFailure(
+                order_id=order.order_id,
+                code="RateLimit",
+                message="account cooling down after a rate limit",
+                retry_after=pause,
+            )
+        return session
+
+    async def place(self, order: OrderRequest) -> PlaceOutcome:
+        contract = self._precheck(order)
+        if not isinstance(contract, DerivContract):
+            return contract
+        session = await self._ready_session(order)
+        if not isinstance(session, DerivSession):
+            return session
+        request = {
+            "buy": "1",
+            "price": order.stake,  # basis stake: the ask is the stake; never pay more
+            "parameters": msgspec.to_builtins(contract, builtin_types=(Decimal,)),
+            "passthrough": {
+                "order_id": order.order_id,
+                "signal_id": order.signal_id,
+                "channel_id": order.channel_id,
+            },
+        }
+        self._remember_sent(order.order_id)
+        try:
+            reply = await session.request(request, reply_within=self.reply_timeout)
+        except ConnectionLost as lost:
+            if not lost.sent:
+                return _transient(order, "ConnectionLost", "not sent; reconnecting", 0.0)
+            return await self._after_lost_reply(order, timed_out=False)
+        except TimeoutError:
+            await session.abort()  # a reply this late is not trusted; start clean
+            return await self._after_lost_reply(order, timed_out=True)
+        error = reply.get("error")
+        if error:
+            return self._failure(order, session, str(error.get("code")), error.get("message"))
+        session.cooled()
+        receipt = msgspec.convert(reply["buy"], BuyReceipt, strict=False)
+        return self._record(
+            order,
+            session.loginid or order.account.login,
+            Placed(
+                order_id=order.order_id,
+                contract_id=str(receipt.contract_id),
+                buy_price=receipt.buy_price,
+                payout=receipt.payout,
+                purchase_time=receipt.purchase_time,
+                broker_ref=str(receipt.transaction_id),
+            ),
+        )
+
+    def _failure(
+        self, order: OrderRequest, session: DerivSession, code: str, message: Any
+    ) -> Rejected | TransientFailure:
+        text = str(message or code)
+        match classify_error(code):
+            case ErrorClass.PERMANENT:
+                return Rejected(order_id=order.order_id, code=code, message=text)
+            case ErrorClass.REAUTHORISE:
+                session.authorized = False
+                return _transient(order, code, text, 0.0)
+            case ErrorClass.TRANSIENT if code == "RateLimit":
+                return _transient(order, code, text, session.cool_down())
+            case _:
+                return _transient(order, code, text, 0.1)
+
+    def _record(self, order: OrderRequest, loginid: str, placed: Placed) -> Placed:
+        self._claims[loginid][int(placed.contract_id)] = order.order_id
+        self._placed[order.order_id] = placed
+        if len(self._placed) > _PLACED_MEMORY:
+            self._placed.popitem(last=False)
+        return placed
+
+    def _remember_sent(self, order_id: str) -> None:
+        self._sent_at.setdefault(order_id, self.clock())
+        if len(self._sent_at) > _PLACED_MEMORY:
+            self._sent_at.popitem(last=False)
+
+    async def _after_lost_reply(self, order: OrderRequest, *, timed_out: bool) -> PlaceOutcome:
+        result = await self.reconcile(order)
+        match result:
+            case Found(placed=placed):
+                return placed
+            case NotFound() if not timed_out:
+                # The socket closed with the buy unanswered and no contract exists: Deriv
+                # handles a request within its connection, so retrying cannot duplicate.
+                return _transient(order, "ReplyLost", "buy reply lost; no contract booked", 0.0)
+            case NotFound():
+                return Uncertain(
+                    order_id=order.order_id,
+                    message="buy reply timed out and no contract is listed yet; "
+                    "it may still be booked, so it is not retried",
+                )
+            case Undecidable(reason=reason):
+                return Uncertain(order_id=order.order_id, message=reason)
+        raise AssertionError(result)  # pragma: no cover - match is exhaustive
+
+    # batch ------------------------------------------------------------------------------
+
+    async def place_many(self, orders: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """Batch same-terms orders of one signal (``buy_contract_for_multiple_accounts``).
+
+        Subscribers' stakes usually differ, so only equal-stake orders share a request.
+        """
+        if not self.use_batch:
+            return await super().place_many(orders)
+        groups: defaultdict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for i, order in enumerate(orders):
+            key = (
+                order.signal_id,
+                order.asset,
+                order.direction,
+                order.expiry,
+                order.stake,
+                order.currency,
+            )
+            groups[key].append(i)
+        jobs: list[tuple[list[int], Any]] = []
+        for indexes in groups.values():
+            for chunk in _chunks(_one_per_account(orders, indexes), BATCH_MAX_ORDERS):
+                batch = [orders[i] for i in chunk]
+                job = self._place_batch(batch) if len(batch) > 1 else self._single(batch[0])
+                jobs.append((chunk, job))
+            duplicates = set(indexes) - {i for c, _ in jobs for i in c}
+            jobs.extend(([i], self._single(orders[i])) for i in sorted(duplicates))
+        results: list[PlaceOutcome | None] = [None] * len(orders)
+        for (chunk, _), outcomes in zip(
+            jobs, await asyncio.gather(*(job for _, job in jobs)), strict=True
+        ):
+            for i, outcome in zip(chunk, outcomes, strict=True):
+                results[i] = outcome
+        return [r for r in results if r is not None]
+
+    async def _single(self, order: OrderRequest) -> list[PlaceOutcome]:
+        return [await self.place(order)]
+
+    async def _place_batch(self, orders: list[OrderRequest]) -> list[PlaceOutcome]:
+        ready: list[OrderRequest] = []
+        outcomes: dict[str, PlaceOutcome] = {}
+        contract: DerivContract | None = None
+        for order in orders:
+            checked = self._precheck(order)
+            if isinstance(checked, DerivContract):
+                contract = checked
+                ready.append(order)
+            else:
+                outcomes[order.order_id] = checked
+        # Every account's session must be open: its loginid names the order in passthrough,
+        # and a bad token is better found as a clear per-order rejection.
+        sessions = await asyncio.gather(*(self._ready_session(o) for o in ready))
+        batch: list[tuple[OrderRequest, DerivSession]] = []
+        for order, session in zip(ready, sessions, strict=True):
+            if isinstance(session, DerivSession):
+                batch.append((order, session))
+            else:
+                outcomes[order.order_id] = session
+        if len(batch) == 1:
+            outcomes[batch[0][0].order_id] = await self.place(batch[0][0])
+        elif batch and contract is not None:
+            outcomes |= await self._send_batch(batch, contract)
+        return [outcomes[o.order_id] for o in orders]
+
+    async def _send_batch(
+        self, batch: list[tuple[OrderRequest, DerivSession]], contract: DerivContract
+    ) -> dict[str, PlaceOutcome]:
+        lead_order, lead = batch[0]
+        by_token = {order.account.token: (order, session) for order, session in batch}
+        request = {
+            "buy_contract_for_multiple_accounts": "1",
+            "price": lead_order.stake,
+            "parameters": msgspec.to_builtins(contract, builtin_types=(Decimal,)),
+            "tokens": list(by_token),
+            "passthrough": {
+                "signal_id": lead_order.signal_id,
+                "channel_id": lead_order.channel_id,
+                "order_ids": {session.loginid: order.order_id for order, session in batch},
+            },
+        }
+        for order, _ in batch:
+            self._remember_sent(order.order_id)
+        try:
+            reply = await lead.request(request, reply_within=self.reply_timeout)
+        except (ConnectionLost, TimeoutError) as exc:
+            if isinstance(exc, ConnectionLost) and not exc.sent:
+                return {
+                    o.order_id: _transient(o, "ConnectionLost", "not sent", 0.0) for o, _ in batch
+                }
+            if isinstance(exc, TimeoutError):
+                await lead.abort()
+            timed_out = isinstance(exc, TimeoutError)
+            lost = await asyncio.gather(
+                *(self._after_lost_reply(o, timed_out=timed_out) for o, _ in batch)
+            )
+            return {o.order_id: outcome for (o, _), outcome in zip(batch, lost, strict=True)}
+        error = reply.get("error")
+        if error:
+            code, message = str(error.get("code")), error.get("message")
+            return {o.order_id: self._failure(o, lead, code, message) for o, _ in batch}
+        outcomes: dict[str, PlaceOutcome] = {}
+        rows = msgspec.convert(
+            reply["buy_contract_for_multiple_accounts"]["result"],
+            list[MultiBuyResult],
+            strict=False,
+        )
+        for row in rows:
+            order, session = by_token[row.token]
+            if row.contract_id is None or row.code:
+                code = row.code or "ContractCreationFailure"
+                outcomes[order.order_id] = self._failure(
+                    order, session, code, row.message_to_client
+                )
+                continue
+            outcomes[order.order_id] = self._record(
+                order,
+                session.loginid or order.account.login,
+                Placed(
+                    order_id=order.order_id,
+                    contract_id=str(row.contract_id),
+                    buy_price=row.buy_price or order.stake,
+                    payout=row.payout or Decimal(0),
+                    purchase_time=row.purchase_time or int(self.clock()),
+                    broker_ref=str(row.transaction_id),
+                ),
+            )
+        for order, _ in batch:  # a token Deriv did not answer for: nothing known was bought
+            outcomes.setdefault(
+                order.order_id,
+                Uncertain(order_id=order.order_id, message="no result for this account"),
+            )
+        return outcomes
+
+    # reconciliation ---------------------------------------------------------------------
+
+    async def reconcile(self, order: OrderRequest) -> ReconcileResult:
+        known = self._placed.get(order.order_id)
+        if known is not None:
+            return Found(placed=known)
+        contract = contract_for(
+            order.asset, order.direction, order.expiry, order.stake, order.currency
+        )
+        if isinstance(contract, MappingError):
+            return NotFound()  # it could never have been sent
+        session = self.session(order.account)
+        deadline = time.monotonic() + self.reconcile_timeout
+        since = self._sent_at.get(order.order_id, order.valid_until - RECONCILE_LOOKBACK_SECONDS)
+        for attempt in range(2):
+            listed = await self._list_contracts(session, since - 2, deadline)
+            if isinstance(listed, Undecidable):
+                return listed
+            loginid = session.loginid or order.account.login
+            claims = self._claims[loginid]
+            matches = {
+                cid: row
+                for cid, row in listed.items()
+                if claims.get(cid, order.order_id) == order.order_id
+                and _same_terms(row, contract, order)
+            }
+            if len(matches) == 1:
+                hit = next(iter(matches.values()))
+                placed = Placed(
+                    order_id=order.order_id,
+                    contract_id=hit.contract_id,
+                    buy_price=hit.buy_price,
+                    payout=hit.payout,
+                    purchase_time=hit.purchase_time,
+                    broker_ref=hit.broker_ref,
+                    reconciled=True,
+                )
+                return Found(placed=self._record(order, loginid, placed))
+            if len(matches) > 1:
+                return Undecidable(
+                    reason=f"{len(matches)} unclaimed contracts match the order's terms"
+                )
+            if attempt == 0:
+                # A buy racing the dropped socket may be listed a moment later.
+                await asyncio.sleep(self.reconcile_grace)
+        return NotFound()
+
+    async def _list_contracts(
+        self, session: DerivSession, since: float, deadline: float
+    ) -> dict[int, _Listed] | Undecidable:
+        """Open and settled contracts bought since ``since``, keyed by contract id."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Undecidable(reason="could not list the account's contracts in time")
+            try:
+                await session.ensure_open()
+                portfolio, profit = await asyncio.gather(
+                    session.request({"portfolio": 1}, reply_within=remaining),
+                    session.request(
+                        {
+                            "profit_table": 1,
+                            "description": 1,
+                            "date_from": int(since),
+                            "limit": 500,
+                            "sort": "DESC",
+                        },
+                        reply_within=remaining,
+                    ),
+                )
+            except SessionRejected as exc:
+                return Undecidable(reason=f"cannot log in to reconcile: {exc.message}")
+            except SessionUnavailable as exc:
+                await asyncio.sleep(min(exc.retry_after, max(remaining, 0.0)))
+                continue
+            except (ConnectionLost, TimeoutError):
+                await asyncio.sleep(0.1)
+                continue
+            failed = portfolio.get("error") or profit.get("error")
+            if failed:
+                if failed.get("code") == "RateLimit":
+                    await asyncio.sleep(min(1.0, max(remaining, 0.0)))
+                    continue
+                if failed.get("code") == "AuthorizationRequired":
+                    session.authorized = False
+                    continue
+                return Undecidable(reason=f"listing contracts failed: {failed.get('message')}")
+            return _listed(portfolio, profit, since)
+
+    # settlement -------------------------------------------------------------------------
+
+    async def follow_settlement(
+        self, account: BrokerAccount, contract_id: str
+    ) -> Settlement | SettlementUnavailable:
+        """Follow ``proposal_open_contract`` until the contract is sold (won or lost).
+
+        A dropped socket is survived: after reconnecting the stream is asked for again,
+        and its first message is the contract's current state, so no settlement is missed.
+        """
+        session = self.session(account)
+        while True:
+            try:
+                await session.ensure_open()
+                req_id, stream = await session.subscribe(
+                    {"proposal_open_contract": 1, "contract_id": int(contract_id)}
+                )
+            except SessionRejected as exc:
+                return SettlementUnavailable(contract_id=contract_id, message=exc.message)
+            except SessionUnavailable as exc:
+                await asyncio.sleep(exc.retry_after)
+                continue
+            except ConnectionLost:
+                continue
+            try:
+                while True:
+                    message = await stream.get()
+                    if isinstance(message, ConnectionLost):
+                        break
+                    error = message.get("error")
+                    if error:
+                        if error.get("code") == "AuthorizationRequired":
+                            session.authorized = False
+                            break
+                        if error.get("code") == "RateLimit":
+                            await asyncio.sleep(session.cool_down())
+                            break
+                        return SettlementUnavailable(
+                            contract_id=contract_id, message=str(error.get("message"))
+                        )
+                    state = msgspec.convert(
+                        message["proposal_open_contract"], OpenContract, strict=False
+                    )
+                    if state.is_sold:
+                        sell_price = state.sell_price or Decimal(0)
+                        return Settlement(
+                            contract_id=contract_id,
+                            outcome="won" if state.status == "won" else "lost",
+                            buy_price=state.buy_price,
+                            sell_price=sell_price,
+                            profit=sell_price - state.buy_price,
+                            sell_time=state.sell_time or int(self.clock()),
+                        )
+            finally:
+                session.end_stream(req_id)
+
+
+class _Listed(msgspec.Struct, frozen=True, kw_only=True):
+    """A contract seen in portfolio/profit_table, with what reconciliation matches on."""
+
+    contract_id: str
+    buy_price: Decimal
+    payout: Decimal
+    purchase_time: int
+    broker_ref: str
+    symbol: str
+    contract_type: str
+
+
+def _listed(portfolio: dict[str, Any], profit: dict[str, Any], since: float) -> dict[int, _Listed]:
+    found: dict[int, _Listed] = {}
+    for row in msgspec.convert(
+        portfolio["portfolio"].get("contracts", []), list[PortfolioContract], strict=False
+    ):
+        found[row.contract_id] = _listed_row(row, row.symbol, row.contract_type)
+    for sold in msgspec.convert(
+        profit["profit_table"].get("transactions", []), list[ProfitTableRow], strict=False
+    ):
+        if sold.purchase_time >= since:
+            contract_type = sold.contract_type or sold.shortcode.split("_", 1)[0]
+            found.setdefault(
+                sold.contract_id,
+                _listed_row(sold, symbol_of_shortcode(sold.shortcode), contract_type),
+            )
+    return found
+
+
+def _listed_row(row: PortfolioContract | ProfitTableRow, symbol: str, kind: str) -> _Listed:
+    return _Listed(
+        contract_id=str(row.contract_id),
+        buy_price=row.buy_price,
+        payout=row.payout or Decimal(0),
+        purchase_time=row.purchase_time,
+        broker_ref=str(row.transaction_id),
+        symbol=symbol,
+        contract_type=kind,
+    )
+
+
+def _same_terms(listed: _Listed, contract: DerivContract, order: OrderRequest) -> bool:
+    return (
+        listed.symbol.upper() == contract.symbol.upper()
+        and listed.contract_type == contract.contract_type
+        and listed.buy_price == order.stake
+    )
+
+
+def _transient(
+    order: OrderRequest, code: str, message: str, retry_after: float
+) -> TransientFailure:
+    return TransientFailure(
+        order_id=order.order_id, code=code, message=message, retry_after=retry_after
+    )
+
+
+def _one_per_account(orders: Sequence[OrderRequest], indexes: Iterable[int]) -> list[int]:
+    """A batch buys once per token: a second order for the same account goes alone."""
+    seen: set[str] = set()
+    chosen = []
+    for i in indexes:
+        if orders[i].account.token not in seen:
+            seen.add(orders[i].account.token)
+            chosen.append(i)
+    return chosen
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,86 @@
+"""Open contracts are followed to settlement with the right outcome and profit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+
+import pytest
+from conftest import SimHandle, make_order
+
+from apps.brokers.base import Placed, Settlement
+from apps.brokers.deriv.adapter import DerivAdapter
+from apps.brokers.deriv.session import ConnectionLost
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+@pytest.mark.parametrize("direction", ["CALL", "PUT"])
+async def test_contract_settles_with_the_right_profit(
+    sim: SimHandle, adapter: DerivAdapter, outcome: str, direction: str
+) -> None:
+    account = await sim.account(balance="100")
+    await sim.faults(force_outcome=outcome)
+    placed = await adapter.place(make_order(account, direction=direction, stake="10.00"))
+    assert isinstance(placed, Placed)
+
+    settled = await asyncio.wait_for(
+        adapter.follow_settlement(account, placed.contract_id), timeout=5
+    )
+
+    assert isinstance(settled, Settlement)
+    assert settled.outcome == outcome
+    if outcome == "won":
+        assert settled.sell_price == placed.payout == Decimal("19.50")
+        assert settled.profit == Decimal("9.50")
+        assert await sim.balance(account.login) == Decimal("109.50")
+    else:
+        assert settled.sell_price == 0
+        assert settled.profit == Decimal("-10.00")
+        assert await sim.balance(account.login) == Decimal("90.00")
+    [row] = await sim.ledger()
+    assert row["status"] == outcome
+
+
+async def test_tick_contracts_settle_from_the_price_feed(
+    sim: SimHandle, adapter: DerivAdapter
+) -> None:
+    account = await sim.account()
+    placed = [await adapter.place(make_order(account, ticks=t)) for t in (1, 3, 5)]
+    assert all(isinstance(p, Placed) for p in placed)
+
+    settled = await asyncio.gather(
+        *(
+            adapter.follow_settlement(account, p.contract_id)
+            for p in placed
+            if isinstance(p, Placed)
+        )
+    )
+
+    ledger = {row["contract_id"]: row for row in await sim.ledger()}
+    for result in settled:
+        assert isinstance(result, Settlement)
+        row = ledger[int(result.contract_id)]
+        assert row["status"] == result.outcome  # the adapter reports what the broker decided
+        assert Decimal(str(row["profit"])) == result.profit
+
+
+async def test_settlement_survives_a_dropped_connection(
+    sim: SimHandle, adapter: DerivAdapter
+) -> None:
+    account = await sim.account()
+    await sim.faults(force_outcome="won")
+    placed = await adapter.place(make_order(account, seconds=30))  # settles after 1 s
+    assert isinstance(placed, Placed)
+    follower = asyncio.create_task(adapter.follow_settlement(account, placed.contract_id))
+    await asyncio.sleep(0.2)
+    await sim.faults(drop_after_messages=1)
+    # Any message now drops the socket; the follower reconnects and asks again.
+    session = adapter.session(account)
+    with contextlib.suppress(ConnectionLost):  # the drop is the point
+        await session.request({"ping": 1}, reply_within=1.0)
+
+    settled = await asyncio.wait_for(follower, timeout=5)
+
+    assert isinstance(settled, Settlement) and settled.outcome == "won"
+    assert session.connects == 2
