@@ -110,15 +110,13 @@ def build_children(settings: Settings) -> list[Child]:
                 "apps.brokers.deriv.simulator",
                 "--port",
                 str(port),
-                "--state",
-                str(data / "sim-deriv.json"),
             ],
             ports=(port,),
             address=f"ws://127.0.0.1:{port}/websockets/v3",
             env=env,
             restart=True,
         )
-        add(spec, lambda: embedded.tcp_open(port), False)
+        add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{port}/health"), False)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     api = ProcessSpec(
         "api",
