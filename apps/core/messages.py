@@ -131,13 +131,19 @@ class ExecutionBatch(msgspec.Struct, frozen=True, kw_only=True, tag="executions"
 
 
 class FanoutStarted(msgspec.Struct, frozen=True, kw_only=True, tag="fanout"):
-    """The router's word on how many orders a signal produced (the progress bar's total)."""
+    """A router's word on how many orders one shard of a signal produced.
+
+    ``total`` counts every subscription the shard considered: each becomes an order that
+    reaches exactly one final state (risk rejections included), so the progress bar's
+    denominator is the sum over the signal's ``shards``.
+    """
 
     v: int = 1
     signal_id: str
     channel_id: str
-    total: int  # subscriptions considered = orders that will each reach a final state
-    routed: int  # of which sent to brokers; the rest were rejected by risk rules
+    shard: int
+    shards: int
+    total: int
     signal_created_at: float
     at: float
 

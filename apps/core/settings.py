@@ -62,6 +62,14 @@ class Settings:
 
     # Signal path
     signal_validity_seconds: float = 5.0
+    # Orders per ORDERS message: 1 = one message per subscriber; larger groups amortise
+    # JetStream's per-message cost (the fan-out benchmark chooses the default).
+    order_group_size: int = 50
+    # Channels with more subscriptions than this are fanned out in shards, each taken
+    # by whichever router instance is free, so several routers share one big signal.
+    router_shard_size: int = 20_000
+    # Signals one router works on at once.
+    router_concurrency: int = 4
 
     log_level: str = "INFO"
 

@@ -65,11 +65,16 @@ return changed
 """
 
 _FANOUT = """
--- KEYS: signal stats, channel stats; ARGV: ttl, total, routed, created_ms, channel_id
-if redis.call('HSETNX', KEYS[1], 'total', ARGV[2]) == 1 then
-  redis.call('HSET', KEYS[1], 'routed', ARGV[3], 'created_ms', ARGV[4], 'channel_id', ARGV[5])
-  redis.call('HINCRBY', KEYS[2], 'signals', 1)
-  redis.call('HINCRBY', KEYS[2], 'orders', ARGV[2])
+-- KEYS: signal stats, channel stats
+-- ARGV: ttl, shard, shards, total of this shard, created_ms, channel_id
+if redis.call('HSETNX', KEYS[1], 'shard:' .. ARGV[2], ARGV[4]) == 1 then
+  if redis.call('HSETNX', KEYS[1], 'shards', ARGV[3]) == 1 then
+    redis.call('HSET', KEYS[1], 'created_ms', ARGV[5], 'channel_id', ARGV[6])
+    redis.call('HINCRBY', KEYS[2], 'signals', 1)
+  end
+  redis.call('HINCRBY', KEYS[1], 'total', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'shards_seen', 1)
+  redis.call('HINCRBY', KEYS[2], 'orders', ARGV[4])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
@@ -114,7 +119,14 @@ class Book:
                 created_ms = int(event.signal_created_at * 1000)
                 await self._fanout(
                     keys=[stats, chan],
-                    args=[SIGNAL_TTL_SECONDS, event.total, event.routed, created_ms, pair[1]],
+                    args=[
+                        SIGNAL_TTL_SECONDS,
+                        event.shard,
+                        event.shards,
+                        event.total,
+                        created_ms,
+                        pair[1],
+                    ],
                 )
             else:
                 by_signal[pair].extend(event.executions)
@@ -150,7 +162,7 @@ class Book:
             )
         for channel_id in channels:
             raw = await self.redis.hgetall(self.topology.key("chan", channel_id, "stats"))
-            values = {_text(k): int(v) for k, v in raw.items()}
+            values = {_text(k): int(v) for k, v in raw.items() if _text(v).lstrip("-").isdigit()}
             won, lost = values.get("won", 0), values.get("lost", 0)
             await self.channel_stats.update_one(
                 {"_id": channel_id},
@@ -182,7 +194,9 @@ def _text(value: bytes | str) -> str:
 def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
     values = {_text(k): _text(v) for k, v in raw.items()}
     counts = {state: int(values.get(state, 0)) for state in COUNTED_STATES}
-    total = int(values["total"]) if "total" in values else None
+    # The total is known once every shard of the fan-out has reported its size.
+    complete = "shards" in values and values.get("shards_seen") == values["shards"]
+    total = int(values["total"]) if complete else None
     created = int(values.get("created_ms", 0)) or None
     first, last = values.get("first_placed_ms"), values.get("last_placed_ms")
     return {

@@ -1,0 +1,124 @@
+"""Routing records + risk rules → orders and refusals for one signal. Pure: no I/O."""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from apps.core.messages import (
+    Execution,
+    ExecutionState,
+    Order,
+    OrderBatch,
+    Signal,
+    order_id_for,
+)
+from apps.core.routing import RoutingRecord
+from apps.router.risk import Refused, check_static_rules, size_stake
+
+
+def in_shard(subscription_id: str, shard: int, shards: int) -> bool:
+    """Stable partition of a channel's subscriptions: the same id always lands in the
+    same shard, whichever router computes it."""
+    return shards == 1 or zlib.crc32(subscription_id.encode()) % shards == shard
+
+
+@dataclass
+class Plan:
+    orders: list[Order] = field(default_factory=list)
+    refusals: list[Execution] = field(default_factory=list)
+
+
+def refusal(
+    signal: Signal, record: RoutingRecord, state: ExecutionState, reason: str, now: float
+) -> Execution:
+    return Execution(
+        order_id=order_id_for(signal.signal_id, record.subscription_id),
+        signal_id=signal.signal_id,
+        channel_id=signal.channel_id,
+        subscription_id=record.subscription_id,
+        user_id=record.subscriber_id,
+        broker_kind=record.broker_kind,
+        state=state,
+        reason=reason,
+        at=now,
+    )
+
+
+def order_for(signal: Signal, record: RoutingRecord, stake: Decimal) -> Order:
+    return Order(
+        order_id=order_id_for(signal.signal_id, record.subscription_id),
+        signal_id=signal.signal_id,
+        channel_id=signal.channel_id,
+        subscription_id=record.subscription_id,
+        user_id=record.subscriber_id,
+        broker_kind=record.broker_kind,
+        broker_account_id=record.broker_account_id,
+        asset=signal.asset,
+        direction=signal.direction,
+        expiry_seconds=signal.expiry_seconds,
+        stake=stake,
+        currency=record.currency,
+        signal_created_at=signal.created_at,
+        valid_until=signal.valid_until,
+    )
+
+
+def plan_fanout(
+    signal: Signal,
+    records: Iterable[RoutingRecord],
+    balances: Mapping[str, Decimal],
+    now: float,
+) -> Plan:
+    """Apply the stateless rules; every record yields an order or a refusal."""
+    plan = Plan()
+    for record in records:
+        if now >= signal.valid_until:
+            plan.refusals.append(
+                refusal(
+                    signal, record, ExecutionState.EXPIRED, "signal expired before routing", now
+                )
+            )
+            continue
+        refused = check_static_rules(record, signal, now)
+        if refused is None:
+            sized = size_stake(record, signal.stake, balances.get(record.broker_account_id))
+            if isinstance(sized, Refused):
+                refused = sized
+            else:
+                plan.orders.append(order_for(signal, record, sized.stake))
+                continue
+        plan.refusals.append(refusal(signal, record, ExecutionState.REJECTED, refused.reason, now))
+    return plan
+
+
+def group_orders(
+    signal_id: str, orders: Sequence[Order], group_size: int, shard: int
+) -> list[tuple[str, OrderBatch]]:
+    """Orders → (Nats-Msg-Id, batch) per broker kind, ``group_size`` orders each.
+
+    Orders are grouped in subscription-id order, so a redelivered signal regroups the
+    same orders under the same message ids and JetStream drops the repeats.
+    """
+    by_kind: dict[str, list[Order]] = defaultdict(list)
+    for order in sorted(orders, key=lambda o: o.subscription_id):
+        by_kind[order.broker_kind].append(order)
+    messages: list[tuple[str, OrderBatch]] = []
+    for kind, kind_orders in by_kind.items():
+        for start in range(0, len(kind_orders), max(group_size, 1)):
+            chunk = kind_orders[start : start + max(group_size, 1)]
+            msg_id = (
+                order_id_for(signal_id, chunk[0].subscription_id)
+                if len(chunk) == 1
+                else f"{signal_id}.{kind}.{shard}.{start}"
+            )
+            messages.append(
+                (
+                    msg_id,
+                    OrderBatch(signal_id=signal_id, broker_kind=kind, shard=shard, orders=chunk),
+                )
+            )
+    return messages

@@ -1,0 +1,286 @@
+"""The router: SIGNALS → per-subscriber orders on ORDERS, refusals on EXECUTIONS.
+
+``python -m apps.router.main``; every instance shares the durable `router` consumer.
+A signal is acked only after every order and refusal is acknowledged by JetStream, so a
+router that dies mid-fan-out is harmless: the signal is redelivered and the repeated
+publishes are dropped by the streams' duplicate windows (same Nats-Msg-Id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.client import JetStreamContext
+from redis.asyncio import Redis
+
+from apps.core.messages import (
+    Execution,
+    ExecutionBatch,
+    ExecutionState,
+    FanoutStarted,
+    Signal,
+    encode,
+    signal_decoder,
+)
+from apps.core.nats import connect, ensure_topology
+from apps.core.redis import connect_redis
+from apps.core.routing import RoutingRecord, routing_key, unpack_record
+from apps.core.service import run_service
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+from apps.router.counters import DailyCounters, Verdict
+from apps.router.fanout import group_orders, in_shard, plan_fanout, refusal
+from apps.router.risk import needs_counters
+
+log = logging.getLogger("router")
+
+SHARD_HEADER = "Copier-Shard"  # "k/n": fan out only shard k of n
+PUBLISH_WINDOW = 512  # JetStream publishes in flight at once
+REFUSALS_PER_MESSAGE = 500
+_VERDICT_REASONS = {
+    Verdict.TRADES_PER_DAY: "max trades per day reached",
+    Verdict.DAILY_LOSS: "daily loss limit reached",
+}
+
+
+class Router:
+    def __init__(self, settings: Settings, nc: NATS, redis: Redis) -> None:
+        self.settings = settings
+        self.topology = Topology(settings.namespace)
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.redis = redis
+        self.counters = DailyCounters(redis, self.topology)
+
+    async def handle(self, msg: Msg) -> None:
+        try:
+            signal = signal_decoder.decode(msg.data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            log.error("undecodable signal on %s: %r", msg.subject, msg.data[:200])
+            await msg.term()
+            return
+        shard, shards = _shard_of(msg)
+        async with _keep_alive(msg):
+            if shards == 1:
+                size = await self.redis.hlen(routing_key(self.topology, signal.channel_id))
+                if size > self.settings.router_shard_size:
+                    await self._split(signal, -(-size // self.settings.router_shard_size))
+                    await msg.ack_sync()
+                    return
+            await self.fan_out(signal, shard, shards)
+        await msg.ack_sync()
+
+    async def _split(self, signal: Signal, shards: int) -> None:
+        """Re-publish the signal once per shard; free routers take the shards in parallel."""
+        subject = self.topology.signal_subject(signal.channel_id)
+        payload = encode(signal)
+        await self._publish_all(
+            [
+                (
+                    subject,
+                    payload,
+                    {"Nats-Msg-Id": f"{signal.signal_id}.shard.{k}", SHARD_HEADER: f"{k}/{shards}"},
+                )
+                for k in range(shards)
+            ]
+        )
+        log.info("signal %s split into %d shards", signal.signal_id, shards)
+
+    async def fan_out(self, signal: Signal, shard: int, shards: int) -> None:
+        started = time.perf_counter()
+        raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
+            routing_key(self.topology, signal.channel_id)
+        )
+        records = [
+            unpack_record(value)
+            for field, value in raw.items()
+            if in_shard(field.decode(), shard, shards)
+        ]
+        now = time.time()
+        balances = await self._balances(records)
+        plan = plan_fanout(signal, records, balances, now)
+
+        by_id = {r.subscription_id: r for r in records}
+        limited = [o for o in plan.orders if needs_counters(by_id[o.subscription_id])]
+        if limited:
+            verdicts = await self.counters.check_and_take(
+                signal.signal_id, [by_id[o.subscription_id] for o in limited], now
+            )
+            refused_ids = set()
+            for order, verdict in zip(limited, verdicts, strict=True):
+                if verdict is not Verdict.OK:
+                    refused_ids.add(order.subscription_id)
+                    plan.refusals.append(
+                        refusal(
+                            signal,
+                            by_id[order.subscription_id],
+                            ExecutionState.REJECTED,
+                            _VERDICT_REASONS[verdict],
+                            now,
+                        )
+                    )
+            plan.orders = [o for o in plan.orders if o.subscription_id not in refused_ids]
+
+        execution_subject = self.topology.execution_subject(signal.channel_id, signal.signal_id)
+        fanout = FanoutStarted(
+            signal_id=signal.signal_id,
+            channel_id=signal.channel_id,
+            shard=shard,
+            shards=shards,
+            total=len(records),
+            signal_created_at=signal.created_at,
+            at=now,
+        )
+        publishes: list[tuple[str, bytes, dict[str, str]]] = [
+            (
+                execution_subject,
+                encode(fanout),
+                {"Nats-Msg-Id": f"fanout.{signal.signal_id}.{shard}"},
+            )
+        ]
+        for start in range(0, len(plan.refusals), REFUSALS_PER_MESSAGE):
+            chunk = plan.refusals[start : start + REFUSALS_PER_MESSAGE]
+            publishes.append(
+                (
+                    execution_subject,
+                    encode(_batch(signal, chunk)),
+                    {"Nats-Msg-Id": f"refused.{signal.signal_id}.{shard}.{start}"},
+                )
+            )
+        for msg_id, batch in group_orders(
+            signal.signal_id, plan.orders, self.settings.order_group_size, shard
+        ):
+            subject = self.topology.order_subject(batch.broker_kind, shard)
+            publishes.append((subject, encode(batch), {"Nats-Msg-Id": msg_id}))
+        await self._publish_all(publishes)
+        log.info(
+            "signal %s shard %d/%d: %d orders, %d refused in %.1f ms",
+            signal.signal_id,
+            shard,
+            shards,
+            len(plan.orders),
+            len(plan.refusals),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _balances(self, records: Sequence[RoutingRecord]) -> dict[str, Decimal]:
+        """Broker balances for percent-of-balance subscriptions, in one round trip."""
+        ids = sorted({r.broker_account_id for r in records if r.stake_mode == "percent"})
+        if not ids:
+            return {}
+        values: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
+            self.topology.key("balances"), ids
+        )
+        balances: dict[str, Decimal] = {}
+        for account_id, value in zip(ids, values, strict=True):
+            if value is not None:
+                with contextlib.suppress(InvalidOperation):
+                    balances[account_id] = Decimal(value.decode())
+        return balances
+
+    async def _publish_all(self, publishes: Sequence[tuple[str, bytes, dict[str, str]]]) -> None:
+        """Publish with many acks in flight; raise if any publish was not stored."""
+        for start in range(0, len(publishes), PUBLISH_WINDOW):
+            window = publishes[start : start + PUBLISH_WINDOW]
+            await asyncio.gather(
+                *(self.js.publish(subject, data, headers=hdrs) for subject, data, hdrs in window)
+            )
+
+
+def _batch(signal: Signal, executions: list[Execution]) -> ExecutionBatch:
+    return ExecutionBatch(
+        signal_id=signal.signal_id, channel_id=signal.channel_id, executions=executions
+    )
+
+
+def _shard_of(msg: Msg) -> tuple[int, int]:
+    value = (msg.headers or {}).get(SHARD_HEADER)
+    if not value:
+        return 0, 1
+    k, n = value.split("/", 1)
+    return int(k), int(n)
+
+
+@contextlib.asynccontextmanager
+async def _keep_alive(msg: Msg, every: float = 3.0):  # type: ignore[no-untyped-def]
+    """Tell JetStream we are still working while a large fan-out runs (AckWait is 10 s)."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await msg.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def consume(
+    settings: Settings,
+    stop: asyncio.Event,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    topology = Topology(settings.namespace)
+    nc = await connect(settings.nats_url, name="copier-router")
+    await ensure_topology(nc, topology)
+    redis = connect_redis(settings.redis_url)
+    router = Router(settings, nc, redis)
+    sub = await nc.jetstream().pull_subscribe_bind("router", topology.stream("SIGNALS"))
+    slots = asyncio.Semaphore(settings.router_concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def guarded(msg: Msg) -> None:
+        try:
+            await router.handle(msg)
+        except Exception:
+            log.exception("fan-out failed; the signal will be redelivered")
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=0.5)
+        finally:
+            slots.release()
+
+    if on_ready:
+        await on_ready()
+    try:
+        while not stop.is_set():
+            free = settings.router_concurrency - len(tasks)
+            if free <= 0:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                msgs = await sub.fetch(free, timeout=0.5)
+            except NatsTimeout:
+                continue
+            for msg in msgs:
+                await slots.acquire()
+                task = asyncio.create_task(guarded(msg))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        if tasks:  # drain: finish the signals in hand before exiting
+            await asyncio.wait(tasks)
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        await nc.drain()
+        await redis.aclose()
+
+
+def main() -> None:
+    run_service("router", consume)
+
+
+if __name__ == "__main__":
+    main()
