@@ -7,6 +7,7 @@ tests share one nats-server without seeing each other's messages.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -26,6 +27,12 @@ class Topology:
     def key(self, *parts: str) -> str:
         """A Redis key: ``("routing", "c1")`` → ``copier:routing:c1`` (namespace-prefixed)."""
         return ":".join((self.namespace or "copier", *parts))
+
+    def risk_key(self, subscription_id: str, epoch: float, counter: str) -> str:
+        """A subscription's daily risk counter (``trades`` or ``loss``) for the UTC day of
+        ``epoch``; the router reads them, the ledger adds realised losses."""
+        day = time.strftime("%Y%m%d", time.gmtime(epoch))
+        return self.key("risk", subscription_id, day, counter)
 
     # The subjects of the design, in one place.
     def signal_subject(self, channel_id: str) -> str:

@@ -131,9 +131,19 @@ class Book:
             else:
                 by_signal[pair].extend(event.executions)
         writes: list[UpdateOne] = []
+        losses: list[Execution] = []
         for pair, executions in by_signal.items():
-            changed = await self._record(pair, executions)
-            writes.extend(order_write(executions[i]) for i in changed)
+            changed = [executions[i] for i in await self._record(pair, executions)]
+            writes.extend(order_write(e) for e in changed)
+            losses.extend(e for e in changed if e.profit is not None and e.profit < 0)
+        if losses:
+            # Realised losses feed the daily loss limit the router enforces.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for e in losses:
+                    key = self.topology.risk_key(e.subscription_id, e.at, "loss")
+                    pipe.incrby(key, -to_minor(e.profit))
+                    pipe.expire(key, 3 * 24 * 3600)
+                await pipe.execute()
         for start in range(0, len(writes), MONGO_CHUNK):
             await self.orders.bulk_write(writes[start : start + MONGO_CHUNK], ordered=False)
         await self._copy_stats(touched)
@@ -174,7 +184,7 @@ class Book:
                         "won": won,
                         "lost": lost,
                         "win_rate": (won / (won + lost)) if won + lost else None,
-                        "pnl": str(Decimal(values.get("pnl_minor", 0)) / 100),
+                        "pnl": str(Decimal(values.get("pnl_minor", 0)).scaleb(-2)),
                         "updated_at": time.time(),
                     }
                 },
@@ -204,7 +214,7 @@ def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
         "done": total is not None and sum(counts.values()) >= total,
         "won": int(values.get("won", 0)),
         "lost": int(values.get("lost", 0)),
-        "pnl": str(Decimal(int(values.get("pnl_minor", 0))) / 100),
+        "pnl": str(Decimal(int(values.get("pnl_minor", 0))).scaleb(-2)),
         "latency_ms": {
             "first_placed": int(first) - created if first and created else None,
             "last_placed": int(last) - created if last and created else None,

@@ -8,7 +8,6 @@ whole fan-out's worth of subscriptions in a single round trip.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 from enum import IntEnum
@@ -54,18 +53,6 @@ class Verdict(IntEnum):
     DAILY_LOSS = 2
 
 
-def day_of(epoch: float) -> str:
-    return time.strftime("%Y%m%d", time.gmtime(epoch))
-
-
-def trades_key(topology: Topology, subscription_id: str, day: str) -> str:
-    return topology.key("risk", subscription_id, day, "trades")
-
-
-def loss_key(topology: Topology, subscription_id: str, day: str) -> str:
-    return topology.key("risk", subscription_id, day, "loss")
-
-
 class DailyCounters:
     def __init__(self, redis: Redis, topology: Topology) -> None:
         self.topology = topology
@@ -76,13 +63,12 @@ class DailyCounters:
     ) -> list[Verdict]:
         if not records:
             return []
-        day = day_of(now)
         keys: list[str] = []
         args: list[str | int] = [signal_id, COUNTER_TTL_SECONDS]
         for record in records:
             keys += [
-                trades_key(self.topology, record.subscription_id, day),
-                loss_key(self.topology, record.subscription_id, day),
+                self.topology.risk_key(record.subscription_id, now, "trades"),
+                self.topology.risk_key(record.subscription_id, now, "loss"),
             ]
             args += [
                 -1 if record.max_trades_per_day is None else record.max_trades_per_day,

@@ -1,0 +1,130 @@
+"""The ledger service against real NATS, Redis and the MongoDB wire server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+from nats.aio.client import Client as NATS
+
+from apps.core.db import connect_db
+from apps.core.messages import (
+    Execution,
+    ExecutionBatch,
+    ExecutionState,
+    FanoutStarted,
+    Outcome,
+    encode,
+)
+from apps.core.redis import connect_redis
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+from apps.ledger.main import run
+
+
+def execution(i: int, state: ExecutionState, **extra: object) -> Execution:
+    return Execution(
+        order_id=f"sig1.sub{i}",
+        signal_id="sig1",
+        channel_id="ch1",
+        subscription_id=f"sub{i}",
+        user_id=f"u{i}",
+        state=state,
+        at=time.time(),
+        broker_kind="deriv",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def test_books_are_exact_under_redelivery_and_settle_outcomes(
+    nc: NATS, settings: Settings
+) -> None:
+    topology = Topology(settings.namespace)
+    js = nc.jetstream()
+    subject = topology.execution_subject("ch1", "sig1")
+    now = time.time()
+    placed = [
+        execution(i, ExecutionState.PLACED, stake=Decimal("2"), latency_ms=40.0 + i)
+        for i in range(8)
+    ]
+    events = [
+        FanoutStarted(
+            signal_id="sig1",
+            channel_id="ch1",
+            shard=0,
+            shards=1,
+            total=10,
+            signal_created_at=now - 1,
+            at=now,
+        ),
+        ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=placed),
+        ExecutionBatch(
+            signal_id="sig1",
+            channel_id="ch1",
+            executions=[
+                execution(8, ExecutionState.REJECTED, reason="subscription paused"),
+                execution(9, ExecutionState.EXPIRED, reason="signal expired before routing"),
+            ],
+        ),
+        # A worker re-reports (redelivery) and a later state arrives for a final order.
+        ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=placed[:3]),
+        ExecutionBatch(
+            signal_id="sig1",
+            channel_id="ch1",
+            executions=[execution(0, ExecutionState.FAILED, reason="late duplicate")],
+        ),
+        ExecutionBatch(
+            signal_id="sig1",
+            channel_id="ch1",
+            executions=[
+                execution(0, ExecutionState.SETTLED, outcome=Outcome.WON, profit=Decimal("1.90")),
+                execution(1, ExecutionState.SETTLED, outcome=Outcome.LOST, profit=Decimal("-2")),
+                execution(1, ExecutionState.SETTLED, outcome=Outcome.LOST, profit=Decimal("-2")),
+            ],
+        ),
+    ]
+    for event in events:
+        await js.publish(subject, encode(event))
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop))
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    db = mongo[settings.mongodb_database]
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            stats = await db.signal_stats.find_one({"_id": "sig1"})
+            if stats and stats.get("lost") == 1 and stats.get("won") == 1:
+                break
+            assert time.monotonic() < deadline, stats
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    assert stats["counts"] == {
+        "total": 10,
+        "placed": 8,
+        "rejected": 1,
+        "expired": 1,
+        "failed": 0,
+        "unknown": 0,
+    }
+    assert stats["done"] is True
+    assert stats["pnl"] == "-0.10"
+    assert stats["latency_ms"]["first_placed"] is not None
+    orders = {d["_id"]: d async for d in db.orders.find({"signal_id": "sig1"})}
+    assert len(orders) == 10
+    assert orders["sig1.sub0"]["state"] == "placed"  # the late duplicate changed nothing
+    assert orders["sig1.sub0"]["outcome"] == "won" and orders["sig1.sub0"]["profit"] == "1.90"
+    assert orders["sig1.sub8"]["reason"] == "subscription paused"
+    channel = await db.channel_stats.find_one({"_id": "ch1"})
+    assert channel is not None
+    assert (channel["signals"], channel["placed"], channel["won"], channel["lost"]) == (1, 8, 1, 1)
+    assert channel["win_rate"] == 0.5 and channel["pnl"] == "-0.10"
+    # The loss counts against sub1's daily loss limit.
+    redis = connect_redis(settings.redis_url)
+    assert await redis.get(topology.risk_key("sub1", time.time(), "loss")) == b"200"
+    await redis.aclose()
+    mongo.close()
