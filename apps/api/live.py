@@ -1,0 +1,134 @@
+"""Live feedback: executions of a channel's signals, relayed to the WebSockets that watch
+that channel (its owner's and delegates' dashboards and CLIs).
+
+Executions are only the trigger; the numbers come from the ledger's per-signal books in
+Redis (exact under redelivery), so every API instance shows the same counts and a
+missed trigger is repaired by the next poll. A core NATS subscription (not JetStream)
+is enough: live views need no history, and a reconnecting client re-reads
+`GET /api/v1/signals/{id}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from redis.asyncio import Redis
+
+from apps.core.topology import Topology
+from apps.ledger.book import signal_counts_from
+
+log = logging.getLogger("api.live")
+
+Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Progress is pushed at most this often per signal: enough for a smooth progress bar,
+# cheap for a 100k fan-out that produces thousands of execution messages a second.
+PUSH_INTERVAL = 0.1
+# After the fan-out is complete, keep following outcomes this long without news.
+SETTLEMENT_PATIENCE = 15 * 60
+
+
+class LiveRelay:
+    def __init__(self, nc: NATS, redis: Redis, topology: Topology) -> None:
+        self.nc = nc
+        self.redis = redis
+        self.topology = topology
+        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._dirty: dict[str, asyncio.Event] = {}
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(
+            self.topology.subject("executions", "*", "*"), cb=self._on_execution
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        for task in self._watchers.values():
+            task.cancel()
+        for task in list(self._watchers.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def listen(self, channel_id: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with progress of every signal of ``channel_id``; returns the
+        function that stops listening."""
+        self._listeners[channel_id].add(listener)
+
+        def unlisten() -> None:
+            listeners = self._listeners.get(channel_id)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    self._listeners.pop(channel_id, None)
+
+        return unlisten
+
+    def watch(self, channel_id: str, signal_id: str) -> None:
+        """Follow a signal from the moment it is accepted (before any execution exists)."""
+        self._touch(channel_id, signal_id)
+
+    async def _on_execution(self, msg: Msg) -> None:
+        parts = msg.subject.split(".")
+        channel_id, signal_id = parts[-2], parts[-1]
+        if channel_id in self._listeners:
+            self._touch(channel_id, signal_id)
+
+    def _touch(self, channel_id: str, signal_id: str) -> None:
+        event = self._dirty.get(signal_id)
+        if event is None:
+            event = self._dirty[signal_id] = asyncio.Event()
+            self._watchers[signal_id] = asyncio.create_task(
+                self._follow(channel_id, signal_id, event)
+            )
+        event.set()
+
+    async def _follow(self, channel_id: str, signal_id: str, dirty: asyncio.Event) -> None:
+        """Push the signal's counts whenever they change, until it is complete and
+        settled (or nothing has happened for a long time)."""
+        last: dict[str, Any] | None = None
+        quiet_since = time.monotonic()
+        try:
+            while channel_id in self._listeners:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(dirty.wait(), 1.0)
+                dirty.clear()
+                raw = await self.redis.hgetall(self.topology.key("sig", signal_id, "stats"))
+                progress = {
+                    "type": "progress",
+                    "channel_id": channel_id,
+                    "signal_id": signal_id,
+                    **signal_counts_from(raw),
+                }
+                if progress != last:
+                    last = progress
+                    quiet_since = time.monotonic()
+                    await self._push(channel_id, progress)
+                settled = progress["won"] + progress["lost"] >= progress["counts"]["placed"]
+                if progress["done"] and settled:
+                    return
+                if time.monotonic() - quiet_since > SETTLEMENT_PATIENCE:
+                    return
+                await asyncio.sleep(PUSH_INTERVAL)
+        finally:
+            self._dirty.pop(signal_id, None)
+            self._watchers.pop(signal_id, None)
+
+    async def _push(self, channel_id: str, progress: dict[str, Any]) -> None:
+        for listener in list(self._listeners.get(channel_id, ())):
+            try:
+                await listener(progress)
+            except Exception:  # a broken socket must not stop the others' feed
+                log.debug("live listener failed", exc_info=True)
