@@ -1,4 +1,4 @@
-"""Every endpoint × every kind of caller, from the app's own route table.
+"""Every endpoint by every kind of caller, from the app's own route table.
 
 The expectations are a table keyed by (method, path). The routes come from the app, so a
 new endpoint without a row here fails `test_every_route_has_an_expectation` and the
