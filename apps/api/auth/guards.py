@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from odmantic import AIOEngine
-from redis.asyncio import Redis
+from litestar.di import NamedDependency
 
-from apps.api.auth.tokens import InvalidToken, TokenClaims, TokenService
+from apps.api.auth.tokens import InvalidToken, TokenClaims
 from apps.api.errors import Forbidden, Unauthorized
+from apps.api.injected import Db, RedisClient, Tokens, TopologyDep
 from apps.api.models import Channel, User
-from apps.core.topology import Topology
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,11 @@ class Principal:
         return self.user.is_admin or self.user.account_type == "provider"
 
 
-def revoked_family_key(topology: Topology, family_id: str) -> str:
+# How handlers ask for the caller: an explicit dependency (Litestar 3 drops inference).
+CurrentUser = NamedDependency[Principal]
+
+
+def revoked_family_key(topology: TopologyDep, family_id: str) -> str:
     """Set when a login session (token family) is revoked; access tokens carry ``fam``."""
     return topology.key("revoked-family", family_id)
 
@@ -52,10 +55,10 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
 
 async def provide_principal(
     request: Request[Any, Any, Any],
-    tokens: TokenService,
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
+    tokens: Tokens,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
 ) -> Principal:
     token = bearer_token(request)
     if token is None:

@@ -7,11 +7,9 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import Cookie
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from odmantic import AIOEngine
-from redis.asyncio import Redis
 
 from apps.api.auth import service
-from apps.api.auth.guards import Principal
+from apps.api.auth.guards import CurrentUser
 from apps.api.auth.ratelimit import limit_auth_attempt
 from apps.api.auth.schemas import (
     LoginRequest,
@@ -20,11 +18,9 @@ from apps.api.auth.schemas import (
     TokenResponse,
     UserView,
 )
-from apps.api.auth.tokens import TokenService
 from apps.api.errors import Unauthorized
+from apps.api.injected import Db, RedisClient, SettingsDep, Tokens, TopologyDep
 from apps.api.models import User
-from apps.core.settings import Settings
-from apps.core.topology import Topology
 
 REFRESH_COOKIE = "copier_refresh"
 # The cookie only travels to the auth endpoints, never with ordinary API calls.
@@ -46,7 +42,7 @@ def _client(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _session_response(session: service.Session, settings: Settings) -> Response[TokenResponse]:
+def _session_response(session: service.Session, settings: SettingsDep) -> Response[TokenResponse]:
     body = TokenResponse(
         access_token=session.access_token,
         token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
@@ -69,10 +65,10 @@ def _session_response(session: service.Session, settings: Settings) -> Response[
 async def register(
     request: Request[Any, Any, Any],
     data: RegisterRequest,
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
-    settings: Settings,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    settings: SettingsDep,
 ) -> UserView:
     await limit_auth_attempt(
         redis,
@@ -97,11 +93,11 @@ async def register(
 async def login(
     request: Request[Any, Any, Any],
     data: LoginRequest,
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
-    settings: Settings,
-    tokens: TokenService,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    settings: SettingsDep,
+    tokens: Tokens,
 ) -> Response[TokenResponse]:
     await limit_auth_attempt(
         redis,
@@ -119,11 +115,11 @@ async def login(
 @post("/auth/refresh", status_code=200)
 async def refresh(
     request: Request[Any, Any, Any],
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
-    settings: Settings,
-    tokens: TokenService,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    settings: SettingsDep,
+    tokens: Tokens,
     data: RefreshRequest | None = None,
 ) -> Response[TokenResponse]:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
@@ -136,11 +132,11 @@ async def refresh(
 @post("/auth/logout", status_code=HTTP_204_NO_CONTENT)
 async def logout(
     request: Request[Any, Any, Any],
-    principal: Principal,
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
-    tokens: TokenService,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    tokens: Tokens,
     data: RefreshRequest | None = None,
 ) -> Response[None]:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
@@ -153,7 +149,7 @@ async def logout(
 
 
 @get("/me")
-async def me(principal: Principal) -> UserView:
+async def me(principal: CurrentUser) -> UserView:
     return user_view(principal.user)
 
 

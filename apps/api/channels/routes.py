@@ -8,10 +8,8 @@ from typing import Annotated
 from litestar import Router, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from odmantic import AIOEngine
-from redis.asyncio import Redis
 
-from apps.api.auth.guards import Principal
+from apps.api.auth.guards import CurrentUser
 from apps.api.channels import service
 from apps.api.channels.schemas import (
     ChannelCreate,
@@ -23,24 +21,24 @@ from apps.api.channels.schemas import (
     ProviderView,
     SubscriberView,
 )
+from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Channel, Subscription
 from apps.api.subscriptions.service import subscription_status
-from apps.core.topology import Topology
 
 
-async def _view(db: AIOEngine, channel: Channel) -> ChannelView:
+async def _view(db: Db, channel: Channel) -> ChannelView:
     owners = await service.users_by_id(db, [channel.owner_id])
     return service.public_view(channel, owners.get(channel.owner_id))
 
 
 @post("/", status_code=HTTP_201_CREATED)
-async def create_channel(data: ChannelCreate, principal: Principal, db: AIOEngine) -> ChannelView:
+async def create_channel(data: ChannelCreate, principal: CurrentUser, db: Db) -> ChannelView:
     return await _view(db, await service.create(db, principal, data))
 
 
 @get("/")
 async def list_channels(
-    db: AIOEngine,
+    db: Db,
     limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
     offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
 ) -> list[ChannelView]:
@@ -48,25 +46,25 @@ async def list_channels(
 
 
 @get("/{channel_id:str}")
-async def get_channel(channel_id: str, db: AIOEngine) -> ChannelView:
+async def get_channel(channel_id: PathStr, db: Db) -> ChannelView:
     return await _view(db, await service.get_active(db, channel_id))
 
 
 @patch("/{channel_id:str}")
 async def update_channel(
-    channel_id: str, data: ChannelUpdate, principal: Principal, db: AIOEngine
+    channel_id: PathStr, data: ChannelUpdate, principal: CurrentUser, db: Db
 ) -> ChannelView:
     return await _view(db, await service.update(db, principal, channel_id, data))
 
 
 @delete("/{channel_id:str}", status_code=HTTP_204_NO_CONTENT)
 async def delete_channel(
-    channel_id: str, principal: Principal, db: AIOEngine, redis: Redis, topology: Topology
+    channel_id: PathStr, principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep
 ) -> None:
     await service.delete(db, redis, topology, principal, channel_id)
 
 
-async def _delegates(db: AIOEngine, channel: Channel) -> DelegatesView:
+async def _delegates(db: Db, channel: Channel) -> DelegatesView:
     users = await service.users_by_id(db, channel.delegates)
     return DelegatesView(
         channel_id=channel.id,
@@ -80,7 +78,7 @@ async def _delegates(db: AIOEngine, channel: Channel) -> DelegatesView:
 
 @post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED)
 async def add_delegate(
-    channel_id: str, data: DelegateRequest, principal: Principal, db: AIOEngine
+    channel_id: PathStr, data: DelegateRequest, principal: CurrentUser, db: Db
 ) -> DelegatesView:
     channel = await service.add_delegate(db, principal, channel_id, data.email)
     return await _delegates(db, channel)
@@ -88,14 +86,14 @@ async def add_delegate(
 
 @delete("/{channel_id:str}/delegates/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
 async def remove_delegate(
-    channel_id: str, user_id: str, principal: Principal, db: AIOEngine
+    channel_id: PathStr, user_id: PathStr, principal: CurrentUser, db: Db
 ) -> None:
     await service.remove_delegate(db, principal, channel_id, user_id)
 
 
 @get("/{channel_id:str}/subscribers")
 async def list_subscribers(
-    channel_id: str, principal: Principal, db: AIOEngine
+    channel_id: PathStr, principal: CurrentUser, db: Db
 ) -> list[SubscriberView]:
     channel = await service.get_managed(db, principal, channel_id)
     subscriptions = await db.find(

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 
 from litestar import Router, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from odmantic import AIOEngine
-from redis.asyncio import Redis
 
-from apps.api.auth.guards import Principal
+from apps.api.auth.guards import CurrentUser
+from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Subscription, optional_decimal
 from apps.api.subscriptions import service
 from apps.api.subscriptions.schemas import (
@@ -17,7 +16,6 @@ from apps.api.subscriptions.schemas import (
     SubscriptionUpdate,
     SubscriptionView,
 )
-from apps.core.topology import Topology
 
 
 def subscription_view(subscription: Subscription) -> SubscriptionView:
@@ -40,30 +38,30 @@ def subscription_view(subscription: Subscription) -> SubscriptionView:
 
 @post("/channels/{channel_id:str}/subscriptions", status_code=HTTP_201_CREATED)
 async def subscribe(
-    channel_id: str,
+    channel_id: PathStr,
     data: SubscriptionCreate,
-    principal: Principal,
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
 ) -> SubscriptionView:
     subscription = await service.subscribe(db, redis, topology, principal, channel_id, data)
     return subscription_view(subscription)
 
 
 @get("/subscriptions")
-async def list_subscriptions(principal: Principal, db: AIOEngine) -> list[SubscriptionView]:
+async def list_subscriptions(principal: CurrentUser, db: Db) -> list[SubscriptionView]:
     return [subscription_view(s) for s in await service.list_own(db, principal)]
 
 
 @patch("/subscriptions/{subscription_id:str}")
 async def update_subscription(
-    subscription_id: str,
+    subscription_id: PathStr,
     data: SubscriptionUpdate,
-    principal: Principal,
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
 ) -> SubscriptionView:
     subscription = await service.update(db, redis, topology, principal, subscription_id, data)
     return subscription_view(subscription)
@@ -71,7 +69,11 @@ async def update_subscription(
 
 @delete("/subscriptions/{subscription_id:str}", status_code=HTTP_204_NO_CONTENT)
 async def cancel_subscription(
-    subscription_id: str, principal: Principal, db: AIOEngine, redis: Redis, topology: Topology
+    subscription_id: PathStr,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
 ) -> None:
     await service.cancel(db, redis, topology, principal, subscription_id)
 
