@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import sim, stack
+from cli import admin, sim, stack
 
 app = typer.Typer(
     name="copier",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 stack.register(app)
+admin.register(app)
 app.add_typer(sim.app, name="sim", help="Run a local broker simulator.")
 
 

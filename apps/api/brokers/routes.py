@@ -1,0 +1,76 @@
+"""/api/v1/broker-accounts."""
+
+from __future__ import annotations
+
+from litestar import Router, delete, get, post
+from litestar.di import NamedDependency
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from apps.api.auth.guards import CurrentUser
+from apps.api.brokers import service
+from apps.api.brokers.credentials import CredentialsCipher
+from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountView
+from apps.api.brokers.verification import BrokerVerifier
+from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
+from apps.api.models import BrokerAccount, optional_decimal
+
+
+def account_view(account: BrokerAccount) -> BrokerAccountView:
+    return BrokerAccountView(
+        id=account.id,
+        kind=account.kind,
+        label=account.label,
+        currency=account.currency,
+        balance=optional_decimal(account.balance),
+        loginid=account.loginid,
+        verified_at=account.verified_at,
+        created_at=account.created_at,
+    )
+
+
+@post("/", status_code=HTTP_201_CREATED)
+async def create_broker_account(
+    data: BrokerAccountCreate,
+    principal: CurrentUser,
+    db: Db,
+    cipher: NamedDependency[CredentialsCipher],
+) -> BrokerAccountView:
+    return account_view(await service.create(db, cipher, principal, data))
+
+
+@get("/")
+async def list_broker_accounts(principal: CurrentUser, db: Db) -> list[BrokerAccountView]:
+    return [account_view(a) for a in await service.list_own(db, principal)]
+
+
+@delete("/{account_id:str}", status_code=HTTP_204_NO_CONTENT)
+async def delete_broker_account(
+    account_id: PathStr, principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep
+) -> None:
+    await service.delete(db, redis, topology, principal, account_id)
+
+
+@post("/{account_id:str}/verify", status_code=HTTP_200_OK)
+async def verify_broker_account(
+    account_id: PathStr,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    cipher: NamedDependency[CredentialsCipher],
+    verifier: NamedDependency[BrokerVerifier],
+) -> BrokerAccountView:
+    account = await service.verify(db, redis, topology, cipher, verifier, principal, account_id)
+    return account_view(account)
+
+
+broker_router = Router(
+    path="/api/v1/broker-accounts",
+    route_handlers=[
+        create_broker_account,
+        list_broker_accounts,
+        delete_broker_account,
+        verify_broker_account,
+    ],
+    tags=["broker accounts"],
+)
