@@ -11,6 +11,8 @@ from typing import Any
 
 from litestar import Litestar, get
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from motor.motor_asyncio import AsyncIOMotorClient
@@ -18,7 +20,17 @@ from nats.aio.client import Client as NATS
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
+from apps.api.auth.routes import auth_router
+from apps.api.auth.tokens import token_service_from_settings
+from apps.api.brokers.credentials import cipher_from_settings
+from apps.api.brokers.routes import broker_router
+from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, DerivVerifier
+from apps.api.channels.routes import channel_router
+from apps.api.dependencies import Services, dependencies
+from apps.api.errors import exception_handlers
+from apps.api.models import ALL_MODELS
 from apps.api.frontend import DIST, frontend_router
+from apps.api.subscriptions.routes import subscription_router
 from apps.core.db import connect_db
 from apps.core.nats import connect
 from apps.core.redis import connect_redis
@@ -89,14 +101,30 @@ async def _mongo_ok(infra: Infrastructure) -> bool:
     return bool(reply.get("ok"))
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, verifier: BrokerVerifier | None = None
+) -> Litestar:
     settings = settings or Settings.from_env()
+    # Keys are loaded (or, in development, generated) before serving: a bad key fails fast.
+    services = Services(
+        tokens=token_service_from_settings(settings),
+        cipher=cipher_from_settings(settings),
+        verifier=verifier
+        or DefaultVerifier(
+            DerivVerifier(settings.deriv_ws_url, settings.broker_verify_timeout_seconds)
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await connect(settings.nats_url, name="copier-api")
         mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
         redis = connect_redis(settings.redis_url)
+        try:
+            await db.configure_database(list(ALL_MODELS))  # type: ignore[arg-type]
+        except Exception:
+            # /ready reports a MongoDB that is down; indexes are created on the next start.
+            log.warning("could not create MongoDB indexes", exc_info=True)
         app.state.infra = Infrastructure(
             settings, Topology(settings.namespace), nc, redis, mongo, db
         )
@@ -107,12 +135,33 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             mongo.close()
 
-    handlers: list[Any] = [health, ready]
+    handlers: list[Any] = [
+        health,
+        ready,
+        auth_router,
+        channel_router,
+        broker_router,
+        subscription_router,
+    ]
     if (DIST / "index.html").is_file():
         handlers.append(frontend_router())
     return Litestar(
         route_handlers=handlers,
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "services": services}),
+        openapi_config=OpenAPIConfig(
+            title="Cloud Trade Copier API",
+            version="1",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        # Bodies here are small JSON documents; refuse anything bigger before parsing it.
+        request_max_body_size=64 * 1024,
         debug=False,
     )

@@ -47,6 +47,9 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     deriv_sim_port: int = 8701
+    # Where broker-account verification talks to Deriv (API v3); the simulator by default.
+    deriv_ws_url: str = "ws://127.0.0.1:8701/websockets/v3"
+    broker_verify_timeout_seconds: float = 10.0
 
     # Auth: PEM-encoded Ed25519 keys. Empty means "generate and keep in data_dir" (dev only).
     jwt_private_key: str = ""
@@ -58,6 +61,12 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     # 32-byte AES-GCM key for broker credentials at rest, base64. Empty → generated in data_dir.
     credentials_key: str = ""
+    # Stored next to each ciphertext so keys can rotate: old rows name the key that sealed them.
+    credentials_key_id: str = "c1"
+    # Login/register attempts per fixed 60 s window, counted in Redis so every API instance
+    # shares one budget (per client address, and per account e-mail).
+    auth_attempts_per_minute_per_ip: int = 30
+    auth_attempts_per_minute_per_account: int = 10
     cors_origins: str = "http://127.0.0.1:8000,http://localhost:8000,http://localhost:5173"
 
     # Signal path

@@ -1,0 +1,162 @@
+"""/api/v1/auth/* and /api/v1/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import Cookie
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from apps.api.auth import service
+from apps.api.auth.guards import Principal
+from apps.api.auth.ratelimit import limit_auth_attempt
+from apps.api.auth.schemas import (
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserView,
+)
+from apps.api.auth.tokens import TokenService
+from apps.api.errors import Unauthorized
+from apps.api.models import User
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+
+REFRESH_COOKIE = "copier_refresh"
+# The cookie only travels to the auth endpoints, never with ordinary API calls.
+REFRESH_COOKIE_PATH = "/api/v1/auth"
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        account_type=user.account_type,
+        is_admin=user.is_admin,
+        created_at=user.created_at,
+    )
+
+
+def _client(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _session_response(session: service.Session, settings: Settings) -> Response[TokenResponse]:
+    body = TokenResponse(
+        access_token=session.access_token,
+        token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
+        expires_in=session.expires_in,
+        refresh_token=session.refresh_token,
+    )
+    cookie = Cookie(
+        key=REFRESH_COOKIE,
+        value=session.refresh_token,
+        path=REFRESH_COOKIE_PATH,
+        max_age=settings.refresh_token_ttl_seconds,
+        httponly=True,
+        secure=True,
+        samesite="strict",
+    )
+    return Response(body, cookies=[cookie])
+
+
+@post("/auth/register", status_code=HTTP_201_CREATED)
+async def register(
+    request: Request[Any, Any, Any],
+    data: RegisterRequest,
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    settings: Settings,
+) -> UserView:
+    await limit_auth_attempt(
+        redis,
+        topology,
+        "register",
+        _client(request),
+        data.email,
+        per_ip=settings.auth_attempts_per_minute_per_ip,
+        per_account=settings.auth_attempts_per_minute_per_account,
+    )
+    user = await service.create_user(
+        db,
+        email=data.email,
+        password=data.password,
+        display_name=data.display_name,
+        account_type=data.account_type,
+    )
+    return user_view(user)
+
+
+@post("/auth/login", status_code=200)
+async def login(
+    request: Request[Any, Any, Any],
+    data: LoginRequest,
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    settings: Settings,
+    tokens: TokenService,
+) -> Response[TokenResponse]:
+    await limit_auth_attempt(
+        redis,
+        topology,
+        "login",
+        _client(request),
+        data.email,
+        per_ip=settings.auth_attempts_per_minute_per_ip,
+        per_account=settings.auth_attempts_per_minute_per_account,
+    )
+    session = await service.login(db, tokens, data.email, data.password)
+    return _session_response(session, settings)
+
+
+@post("/auth/refresh", status_code=200)
+async def refresh(
+    request: Request[Any, Any, Any],
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    settings: Settings,
+    tokens: TokenService,
+    data: RefreshRequest | None = None,
+) -> Response[TokenResponse]:
+    token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise Unauthorized("refresh token required")
+    session = await service.rotate(db, redis, topology, tokens, token)
+    return _session_response(session, settings)
+
+
+@post("/auth/logout", status_code=HTTP_204_NO_CONTENT)
+async def logout(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    tokens: TokenService,
+    data: RefreshRequest | None = None,
+) -> Response[None]:
+    token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
+    await service.logout(
+        db, redis, topology, tokens, principal.user, principal.token.family_id, token
+    )
+    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+    return response
+
+
+@get("/me")
+async def me(principal: Principal) -> UserView:
+    return user_view(principal.user)
+
+
+auth_router = Router(
+    path="/api/v1", route_handlers=[register, login, refresh, logout, me], tags=["auth"]
+)

@@ -1,0 +1,74 @@
+"""/api/v1/broker-accounts."""
+
+from __future__ import annotations
+
+from litestar import Router, delete, get, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal
+from apps.api.brokers import service
+from apps.api.brokers.credentials import CredentialsCipher
+from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountView
+from apps.api.brokers.verification import BrokerVerifier
+from apps.api.models import BrokerAccount, optional_decimal
+from apps.core.topology import Topology
+
+
+def account_view(account: BrokerAccount) -> BrokerAccountView:
+    return BrokerAccountView(
+        id=account.id,
+        kind=account.kind,
+        label=account.label,
+        currency=account.currency,
+        balance=optional_decimal(account.balance),
+        loginid=account.loginid,
+        verified_at=account.verified_at,
+        created_at=account.created_at,
+    )
+
+
+@post("/", status_code=HTTP_201_CREATED)
+async def create_broker_account(
+    data: BrokerAccountCreate, principal: Principal, db: AIOEngine, cipher: CredentialsCipher
+) -> BrokerAccountView:
+    return account_view(await service.create(db, cipher, principal, data))
+
+
+@get("/")
+async def list_broker_accounts(principal: Principal, db: AIOEngine) -> list[BrokerAccountView]:
+    return [account_view(a) for a in await service.list_own(db, principal)]
+
+
+@delete("/{account_id:str}", status_code=HTTP_204_NO_CONTENT)
+async def delete_broker_account(
+    account_id: str, principal: Principal, db: AIOEngine, redis: Redis, topology: Topology
+) -> None:
+    await service.delete(db, redis, topology, principal, account_id)
+
+
+@post("/{account_id:str}/verify", status_code=HTTP_200_OK)
+async def verify_broker_account(
+    account_id: str,
+    principal: Principal,
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    cipher: CredentialsCipher,
+    verifier: BrokerVerifier,
+) -> BrokerAccountView:
+    account = await service.verify(db, redis, topology, cipher, verifier, principal, account_id)
+    return account_view(account)
+
+
+broker_router = Router(
+    path="/api/v1/broker-accounts",
+    route_handlers=[
+        create_broker_account,
+        list_broker_accounts,
+        delete_broker_account,
+        verify_broker_account,
+    ],
+    tags=["broker accounts"],
+)

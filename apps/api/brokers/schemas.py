@@ -1,0 +1,43 @@
+"""Bodies of /api/v1/broker-accounts. Credentials go in, never come out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{3,8}$")]
+
+
+class CredentialsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``{token}`` for Deriv, ``{login, password}`` for IQ Option (checked against kind)."""
+
+    # Deriv tokens match ^[\w\-]{1,128}$ (authorize's schema).
+    token: Annotated[str, msgspec.Meta(pattern=r"^[\w\-]{1,128}$")] | None = None
+    login: Annotated[str, msgspec.Meta(min_length=1, max_length=254)] | None = None
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+    def __repr__(self) -> str:
+        return "CredentialsIn(<redacted>)"
+
+
+class BrokerAccountCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    kind: Literal["deriv", "iqoption"]
+    label: Label
+    credentials: CredentialsIn
+    # Known after `verify` for Deriv; IQ Option accounts (no verify yet) state it here.
+    currency: Currency | None = None
+
+
+class BrokerAccountView(msgspec.Struct, kw_only=True):
+    id: str
+    kind: Literal["deriv", "iqoption"]
+    label: str
+    currency: str | None
+    balance: Decimal | None
+    loginid: str | None
+    verified_at: datetime | None
+    created_at: datetime

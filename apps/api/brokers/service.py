@@ -1,0 +1,148 @@
+"""Broker accounts: store sealed credentials, verify them at the broker, delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from odmantic import AIOEngine
+from odmantic.bson import Decimal128
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal
+from apps.api.brokers.credentials import (
+    BrokerCredentials,
+    CredentialsCipher,
+    CredentialsError,
+    SealedCredentials,
+)
+from apps.api.brokers.schemas import BrokerAccountCreate
+from apps.api.brokers.verification import (
+    BrokerRejected,
+    BrokerUnavailable,
+    BrokerVerifier,
+    UnsupportedBroker,
+)
+from apps.api.channels.service import refresh_subscriber_counts
+from apps.api.errors import ApiError, BadGateway, BadRequest, Conflict, NotFound
+from apps.api.models import BrokerAccount, Subscription
+from apps.api.subscriptions.projection import write_subscriptions
+from apps.core.ids import new_id
+from apps.core.topology import Topology
+
+
+class BrokerRejectedCredentials(ApiError):
+    status_code = 422
+    code = "broker_rejected"
+
+
+def _credentials(data: BrokerAccountCreate) -> BrokerCredentials:
+    given = data.credentials
+    if data.kind == "deriv":
+        if not given.token or given.login or given.password:
+            raise BadRequest(
+                "a Deriv account takes an API token",
+                details=[{"key": "credentials", "message": "expected {token}"}],
+            )
+        return BrokerCredentials(token=given.token)
+    if not given.login or not given.password or given.token:
+        raise BadRequest(
+            "an IQ Option account takes a login and a password",
+            details=[{"key": "credentials", "message": "expected {login, password}"}],
+        )
+    return BrokerCredentials(login=given.login, password=given.password)
+
+
+async def create(
+    db: AIOEngine, cipher: CredentialsCipher, principal: Principal, data: BrokerAccountCreate
+) -> BrokerAccount:
+    credentials = _credentials(data)
+    account_id = new_id()
+    sealed = cipher.seal(account_id, data.kind, credentials)
+    account = BrokerAccount(
+        id=account_id,
+        owner_id=principal.id,
+        kind=data.kind,
+        label=data.label.strip(),
+        currency=data.currency.upper() if data.currency else None,
+        ciphertext=sealed.ciphertext,
+        nonce=sealed.nonce,
+        key_id=sealed.key_id,
+        created_at=datetime.now(UTC),
+    )
+    return await db.save(account)
+
+
+async def list_own(db: AIOEngine, principal: Principal) -> list[BrokerAccount]:
+    return list(
+        await db.find(BrokerAccount, BrokerAccount.owner_id == principal.id, sort=BrokerAccount.id)
+    )
+
+
+async def get_owned(db: AIOEngine, principal: Principal, account_id: str) -> BrokerAccount:
+    """Someone else's account is "not found", not "forbidden": ids reveal nothing."""
+    account = await db.find_one(BrokerAccount, BrokerAccount.id == account_id)
+    if account is None or not (principal.is_admin or account.owner_id == principal.id):
+        raise NotFound("no such broker account")
+    return account
+
+
+async def delete(
+    db: AIOEngine, redis: Redis, topology: Topology, principal: Principal, account_id: str
+) -> None:
+    """Deleting an account ends the subscriptions that trade on it (copying stops)."""
+    account = await get_owned(db, principal, account_id)
+    active = await db.find(
+        Subscription,
+        (Subscription.broker_account_id == account.id) & (Subscription.status == "active"),
+    )
+    now = datetime.now(UTC)
+    for subscription in active:
+        subscription.status = "cancelled"
+        subscription.cancelled_at = now
+        await db.save(subscription)
+    await write_subscriptions(redis, topology, active, account)
+    await refresh_subscriber_counts(db, {s.channel_id for s in active})
+    await db.delete(account)
+
+
+async def verify(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    cipher: CredentialsCipher,
+    verifier: BrokerVerifier,
+    principal: Principal,
+    account_id: str,
+) -> BrokerAccount:
+    account = await get_owned(db, principal, account_id)
+    try:
+        credentials = cipher.open(
+            account.id,
+            account.kind,
+            SealedCredentials(account.ciphertext, account.nonce, account.key_id),
+        )
+    except CredentialsError as exc:
+        raise Conflict(
+            "stored credentials cannot be read; add the account again",
+            code="credentials_unreadable",
+        ) from exc
+    try:
+        verified = await verifier.verify(account.kind, credentials)
+    except UnsupportedBroker as exc:
+        raise BadRequest(exc.message, code="broker_not_supported") from exc
+    except BrokerRejected as exc:
+        raise BrokerRejectedCredentials(exc.message, details={"broker_code": exc.code}) from exc
+    except BrokerUnavailable as exc:
+        raise BadGateway(exc.message) from exc
+    account.currency = verified.currency.upper() or account.currency
+    account.balance = Decimal128(verified.balance)
+    account.loginid = verified.loginid
+    account.verified_at = datetime.now(UTC)
+    await db.save(account)
+    # The currency is part of every routing record on this account.
+    active = await db.find(
+        Subscription,
+        (Subscription.broker_account_id == account.id) & (Subscription.status == "active"),
+    )
+    await write_subscriptions(redis, topology, active, account)
+    return account

@@ -1,0 +1,136 @@
+"""/api/v1/channels: public listing, owner management, delegates, subscribers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from litestar import Router, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal
+from apps.api.channels import service
+from apps.api.channels.schemas import (
+    ChannelCreate,
+    ChannelUpdate,
+    ChannelView,
+    DelegateRequest,
+    DelegatesView,
+    DelegateView,
+    ProviderView,
+    SubscriberView,
+)
+from apps.api.models import Channel, Subscription
+from apps.api.subscriptions.service import subscription_status
+from apps.core.topology import Topology
+
+
+async def _view(db: AIOEngine, channel: Channel) -> ChannelView:
+    owners = await service.users_by_id(db, [channel.owner_id])
+    return service.public_view(channel, owners.get(channel.owner_id))
+
+
+@post("/", status_code=HTTP_201_CREATED)
+async def create_channel(data: ChannelCreate, principal: Principal, db: AIOEngine) -> ChannelView:
+    return await _view(db, await service.create(db, principal, data))
+
+
+@get("/")
+async def list_channels(
+    db: AIOEngine,
+    limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+    offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+) -> list[ChannelView]:
+    return await service.list_public(db, limit, offset)
+
+
+@get("/{channel_id:str}")
+async def get_channel(channel_id: str, db: AIOEngine) -> ChannelView:
+    return await _view(db, await service.get_active(db, channel_id))
+
+
+@patch("/{channel_id:str}")
+async def update_channel(
+    channel_id: str, data: ChannelUpdate, principal: Principal, db: AIOEngine
+) -> ChannelView:
+    return await _view(db, await service.update(db, principal, channel_id, data))
+
+
+@delete("/{channel_id:str}", status_code=HTTP_204_NO_CONTENT)
+async def delete_channel(
+    channel_id: str, principal: Principal, db: AIOEngine, redis: Redis, topology: Topology
+) -> None:
+    await service.delete(db, redis, topology, principal, channel_id)
+
+
+async def _delegates(db: AIOEngine, channel: Channel) -> DelegatesView:
+    users = await service.users_by_id(db, channel.delegates)
+    return DelegatesView(
+        channel_id=channel.id,
+        delegates=[
+            DelegateView(id=u.id, display_name=u.display_name, email=u.email)
+            for uid in channel.delegates
+            if (u := users.get(uid)) is not None
+        ],
+    )
+
+
+@post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED)
+async def add_delegate(
+    channel_id: str, data: DelegateRequest, principal: Principal, db: AIOEngine
+) -> DelegatesView:
+    channel = await service.add_delegate(db, principal, channel_id, data.email)
+    return await _delegates(db, channel)
+
+
+@delete("/{channel_id:str}/delegates/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
+async def remove_delegate(
+    channel_id: str, user_id: str, principal: Principal, db: AIOEngine
+) -> None:
+    await service.remove_delegate(db, principal, channel_id, user_id)
+
+
+@get("/{channel_id:str}/subscribers")
+async def list_subscribers(
+    channel_id: str, principal: Principal, db: AIOEngine
+) -> list[SubscriberView]:
+    channel = await service.get_managed(db, principal, channel_id)
+    subscriptions = await db.find(
+        Subscription, Subscription.channel_id == channel.id, sort=Subscription.id
+    )
+    users = await service.users_by_id(db, (s.subscriber_id for s in subscriptions))
+    now = datetime.now(UTC)
+    return [
+        SubscriberView(
+            subscription_id=s.id,
+            user=ProviderView(
+                id=s.subscriber_id,
+                display_name=users[s.subscriber_id].display_name
+                if s.subscriber_id in users
+                else "(deleted)",
+            ),
+            since=s.created_at,
+            expires_at=s.expires_at,
+            status=subscription_status(s, now),
+        )
+        for s in subscriptions
+    ]
+
+
+channel_router = Router(
+    path="/api/v1/channels",
+    route_handlers=[
+        create_channel,
+        list_channels,
+        get_channel,
+        update_channel,
+        delete_channel,
+        add_delegate,
+        remove_delegate,
+        list_subscribers,
+    ],
+    tags=["channels"],
+)

@@ -1,0 +1,96 @@
+"""Bodies of /api/v1/channels (and its delegates and subscribers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from apps.api.auth.schemas import Email
+from apps.api.money import check_amount
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+PeriodDays = Annotated[int, msgspec.Meta(ge=1, le=3660)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+MAX_PRICE = Decimal(1_000_000)
+
+
+class PlanIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Price per period as a Decimal string ("9.99"); payment itself is out of scope."""
+
+    price: Decimal
+    period_days: PeriodDays
+    currency: Currency = "USD"
+
+    def __post_init__(self) -> None:
+        check_amount("price", self.price, inclusive_minimum=True, maximum=MAX_PRICE)
+
+
+class ChannelCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    plan: PlanIn
+    description: Description = ""
+
+
+class ChannelUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    plan: PlanIn | msgspec.UnsetType = msgspec.UNSET
+
+
+class PlanView(msgspec.Struct, kw_only=True):
+    price: Decimal
+    currency: str
+    period_days: int
+
+
+class ProviderView(msgspec.Struct, kw_only=True):
+    id: str
+    display_name: str
+
+
+class PerformanceView(msgspec.Struct, kw_only=True):
+    signals: int
+    wins: int
+    losses: int
+    # wins / (wins + losses), None until a trade has settled.
+    win_rate: Decimal | None
+
+
+class ChannelView(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    description: str
+    provider: ProviderView
+    plan: PlanView
+    subscriber_count: int
+    performance: PerformanceView
+    created_at: datetime
+
+
+class DelegateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+
+
+class DelegateView(msgspec.Struct, kw_only=True):
+    id: str
+    display_name: str
+    email: str
+
+
+class DelegatesView(msgspec.Struct, kw_only=True):
+    channel_id: str
+    delegates: list[DelegateView]
+
+
+class SubscriberView(msgspec.Struct, kw_only=True):
+    """What an owner sees of a subscriber: who and since when — no broker, no secrets."""
+
+    subscription_id: str
+    user: ProviderView
+    since: datetime
+    expires_at: datetime
+    status: Literal["active", "paused", "expired", "cancelled"]

@@ -1,0 +1,157 @@
+"""Channels: create and edit (owner), delegate to traders, list publicly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import msgspec
+from odmantic import AIOEngine, query
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal, require_channel_manager
+from apps.api.channels.schemas import (
+    ChannelCreate,
+    ChannelUpdate,
+    ChannelView,
+    PerformanceView,
+    PlanView,
+    ProviderView,
+)
+from apps.api.errors import Conflict, Forbidden, NotFound
+from apps.api.models import Channel, Subscription, User
+from apps.api.subscriptions.projection import drop_channel
+from apps.core.topology import Topology
+
+
+async def get_active(db: AIOEngine, channel_id: str) -> Channel:
+    channel = await db.find_one(Channel, Channel.id == channel_id)
+    if channel is None or channel.status != "active":
+        raise NotFound("no such channel")
+    return channel
+
+
+async def get_managed(db: AIOEngine, principal: Principal, channel_id: str) -> Channel:
+    channel = await get_active(db, channel_id)
+    require_channel_manager(principal, channel)
+    return channel
+
+
+async def create(db: AIOEngine, principal: Principal, data: ChannelCreate) -> Channel:
+    if not principal.may_own_channels:
+        raise Forbidden("only provider accounts may create channels")
+    channel = Channel(
+        owner_id=principal.id,
+        name=data.name.strip(),
+        description=data.description,
+        price=data.plan.price,
+        currency=data.plan.currency,
+        period_days=data.plan.period_days,
+        created_at=datetime.now(UTC),
+    )
+    return await db.save(channel)
+
+
+async def update(
+    db: AIOEngine, principal: Principal, channel_id: str, data: ChannelUpdate
+) -> Channel:
+    channel = await get_managed(db, principal, channel_id)
+    if not isinstance(data.name, msgspec.UnsetType):
+        channel.name = data.name.strip()
+    if not isinstance(data.description, msgspec.UnsetType):
+        channel.description = data.description
+    if not isinstance(data.plan, msgspec.UnsetType):
+        # Applies to new subscriptions; running ones keep the expiry they were given.
+        channel.price = data.plan.price
+        channel.currency = data.plan.currency
+        channel.period_days = data.plan.period_days
+    return await db.save(channel)
+
+
+async def delete(
+    db: AIOEngine, redis: Redis, topology: Topology, principal: Principal, channel_id: str
+) -> None:
+    """Soft delete: the channel disappears, its subscriptions end, routing stops at once."""
+    channel = await get_managed(db, principal, channel_id)
+    channel.status = "deleted"
+    channel.subscriber_count = 0
+    await db.save(channel)
+    await db.get_collection(Subscription).update_many(
+        {"channel_id": channel.id, "status": "active"},
+        {"$set": {"status": "cancelled", "cancelled_at": datetime.now(UTC)}},
+    )
+    await drop_channel(redis, topology, channel.id)
+
+
+async def add_delegate(db: AIOEngine, principal: Principal, channel_id: str, email: str) -> Channel:
+    channel = await get_managed(db, principal, channel_id)
+    user = await db.find_one(User, User.email == email.strip().lower())
+    if user is None:
+        raise NotFound("no account with this e-mail")
+    if user.id == channel.owner_id:
+        raise Conflict("the owner cannot be a delegate of their own channel")
+    if user.id not in channel.delegates:
+        channel.delegates.append(user.id)
+        channel = await db.save(channel)
+    return channel
+
+
+async def remove_delegate(
+    db: AIOEngine, principal: Principal, channel_id: str, user_id: str
+) -> None:
+    channel = await get_managed(db, principal, channel_id)
+    if user_id not in channel.delegates:
+        raise NotFound("this user is not a delegate of the channel")
+    channel.delegates.remove(user_id)
+    await db.save(channel)
+
+
+async def users_by_id(db: AIOEngine, ids: Iterable[str]) -> dict[str, User]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {u.id: u for u in await db.find(User, query.in_(User.id, wanted))}
+
+
+async def list_public(db: AIOEngine, limit: int, offset: int) -> list[ChannelView]:
+    channels = await db.find(
+        Channel, Channel.status == "active", sort=Channel.id, skip=offset, limit=limit
+    )
+    owners = await users_by_id(db, (c.owner_id for c in channels))
+    return [public_view(c, owners.get(c.owner_id)) for c in channels]
+
+
+def public_view(channel: Channel, owner: User | None) -> ChannelView:
+    settled = channel.wins + channel.losses
+    win_rate = (Decimal(channel.wins) / settled).quantize(Decimal("0.0001")) if settled else None
+    return ChannelView(
+        id=channel.id,
+        name=channel.name,
+        description=channel.description,
+        provider=ProviderView(
+            id=channel.owner_id, display_name=owner.display_name if owner else "(deleted)"
+        ),
+        plan=PlanView(
+            price=channel.price, currency=channel.currency, period_days=channel.period_days
+        ),
+        subscriber_count=channel.subscriber_count,
+        performance=PerformanceView(
+            signals=channel.signals_count,
+            wins=channel.wins,
+            losses=channel.losses,
+            win_rate=win_rate,
+        ),
+        created_at=channel.created_at,
+    )
+
+
+async def refresh_subscriber_counts(db: AIOEngine, channel_ids: Iterable[str]) -> None:
+    """Recount rather than $inc: a crash between writes cannot leave the count wrong."""
+    collection = db.get_collection(Channel)
+    for channel_id in set(channel_ids):
+        count = await db.count(
+            Subscription,
+            (Subscription.channel_id == channel_id) & (Subscription.status == "active"),
+        )
+        await collection.update_one({"_id": channel_id}, {"$set": {"subscriber_count": count}})

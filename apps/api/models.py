@@ -1,0 +1,126 @@
+"""MongoDB documents (odmantic): the source of truth for accounts and permissions.
+
+Ids are sortable strings (:func:`apps.core.ids.new_id`) rather than ObjectIds, so the
+same id reads the same in URLs, NATS subjects and Redis keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from odmantic import Field, Index, Model
+from odmantic.bson import Decimal128
+
+from apps.core.ids import new_id
+
+AccountType = Literal["provider", "subscriber"]
+BrokerKind = Literal["deriv", "iqoption"]
+StakeMode = Literal["fixed", "multiplier", "percent"]
+ChannelStatus = Literal["active", "deleted"]
+SubscriptionStatus = Literal["active", "cancelled"]
+
+
+class User(Model):
+    id: str = Field(primary_field=True, default_factory=new_id)
+    email: str = Field(unique=True)  # stored lower-cased
+    password_hash: str
+    display_name: str
+    account_type: AccountType
+    is_admin: bool = False
+    created_at: datetime
+
+    model_config = {"collection": "users"}
+
+
+class RefreshToken(Model):
+    """One issued refresh token (its JWT ``jti``); tokens of one login share a family.
+
+    A token is used once: refreshing marks it ``rotated_at``. Seeing a rotated token again
+    means it was stolen or replayed, so the whole family is revoked (OAuth 2.0 Security
+    BCP, refresh token rotation).
+    """
+
+    id: str = Field(primary_field=True)
+    family_id: str = Field(index=True)
+    user_id: str = Field(index=True)
+    issued_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    model_config = {"collection": "refresh_tokens"}
+
+
+class Channel(Model):
+    id: str = Field(primary_field=True, default_factory=new_id)
+    owner_id: str = Field(index=True)
+    name: str
+    description: str = ""
+    price: Decimal
+    currency: str = "USD"
+    period_days: int
+    delegates: list[str] = Field(default_factory=list)
+    status: ChannelStatus = "active"
+    created_at: datetime
+    # Kept by the signal/ledger side; shown on the public listing.
+    subscriber_count: int = 0
+    signals_count: int = 0
+    wins: int = 0
+    losses: int = 0
+
+    model_config = {"collection": "channels"}
+
+
+class BrokerAccount(Model):
+    """A subscriber's account at a broker; credentials only as AES-GCM ciphertext."""
+
+    id: str = Field(primary_field=True, default_factory=new_id)
+    owner_id: str = Field(index=True)
+    kind: BrokerKind
+    label: str
+    currency: str | None = None
+    balance: Decimal128 | None = None  # see optional_decimal()
+    loginid: str | None = None
+    verified_at: datetime | None = None
+    ciphertext: bytes
+    nonce: bytes
+    key_id: str
+    created_at: datetime
+
+    model_config = {"collection": "broker_accounts"}
+
+
+class Subscription(Model):
+    id: str = Field(primary_field=True, default_factory=new_id)
+    channel_id: str = Field(index=True)
+    subscriber_id: str = Field(index=True)
+    broker_account_id: str = Field(index=True)
+    status: SubscriptionStatus = "active"
+    stake_mode: StakeMode
+    stake: Decimal
+    max_stake: Decimal
+    max_trades_per_day: int | None = None
+    daily_loss_limit: Decimal128 | None = None  # see optional_decimal()
+    assets: list[str] = Field(default_factory=list)
+    paused: bool = False
+    created_at: datetime
+    expires_at: datetime
+    cancelled_at: datetime | None = None
+
+    model_config = {
+        "collection": "subscriptions",
+        "indexes": lambda: [Index(Subscription.channel_id, Subscription.status)],
+    }
+
+
+def optional_decimal(value: Decimal | Decimal128 | None) -> Decimal | None:
+    """odmantic stores ``Decimal`` fine but not ``Decimal | None``; optional amounts are
+    declared as BSON Decimal128 and read back through here."""
+    if value is None:
+        return None
+    return value.to_decimal() if isinstance(value, Decimal128) else value
+
+
+ALL_MODELS = (User, RefreshToken, Channel, BrokerAccount, Subscription)

@@ -1,0 +1,122 @@
+"""The Redis routing projection of MongoDB's subscriptions, kept and rebuilt.
+
+Every request that changes a subscription, its broker account or its channel calls one
+of the small writers here after the MongoDB write succeeds, so the router's view follows
+within the same request. If Redis fails after MongoDB was written, the request fails and
+`copier sync-redis` (:func:`rebuild_all`) restores the projection from the source of truth.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from odmantic import AIOEngine, query
+from redis.asyncio import Redis
+
+from apps.api.models import BrokerAccount, Channel, Subscription, optional_decimal
+from apps.core.routing import RoutingRecord, pack_record, routing_key
+from apps.core.topology import Topology
+
+
+def routing_record(subscription: Subscription, account: BrokerAccount) -> RoutingRecord:
+    return RoutingRecord(
+        subscription_id=subscription.id,
+        channel_id=subscription.channel_id,
+        subscriber_id=subscription.subscriber_id,
+        broker_kind=account.kind,
+        broker_account_id=account.id,
+        # A reference, not a secret: the worker loads and opens the sealed credentials.
+        credentials_ref=account.id,
+        currency=account.currency or "",
+        stake_mode=subscription.stake_mode,
+        stake=subscription.stake,
+        max_stake=subscription.max_stake,
+        max_trades_per_day=subscription.max_trades_per_day,
+        daily_loss_limit=optional_decimal(subscription.daily_loss_limit),
+        assets=tuple(subscription.assets),
+        paused=subscription.paused,
+        expires_at=int(subscription.expires_at.timestamp()),
+    )
+
+
+async def write_subscription(
+    redis: Redis, topology: Topology, subscription: Subscription, account: BrokerAccount
+) -> None:
+    """Put an active subscription's record in its channel's hash, or take it out."""
+    key = routing_key(topology, subscription.channel_id)
+    if subscription.status == "active":
+        await redis.hset(key, subscription.id, pack_record(routing_record(subscription, account)))
+    else:
+        await redis.hdel(key, subscription.id)
+
+
+async def write_subscriptions(
+    redis: Redis,
+    topology: Topology,
+    subscriptions: Iterable[Subscription],
+    account: BrokerAccount,
+) -> None:
+    """One pipeline for all subscriptions of one broker account (verify, delete)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for subscription in subscriptions:
+            key = routing_key(topology, subscription.channel_id)
+            if subscription.status == "active":
+                record = pack_record(routing_record(subscription, account))
+                pipe.hset(key, subscription.id, record)
+            else:
+                pipe.hdel(key, subscription.id)
+        await pipe.execute()
+
+
+async def drop_channel(redis: Redis, topology: Topology, channel_id: str) -> None:
+    await redis.delete(routing_key(topology, channel_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    channels: int
+    subscriptions: int
+    stale_keys_removed: int
+
+
+async def rebuild_all(db: AIOEngine, redis: Redis, topology: Topology) -> RebuildReport:
+    """Recompute every channel's routing hash from MongoDB and replace it atomically."""
+    channels = {c.id for c in await db.find(Channel, Channel.status == "active")}
+    subscriptions = await db.find(Subscription, Subscription.status == "active")
+    account_ids = list({s.broker_account_id for s in subscriptions})
+    accounts = {
+        a.id: a for a in await db.find(BrokerAccount, query.in_(BrokerAccount.id, account_ids))
+    }
+    by_channel: dict[str, dict[str, bytes]] = defaultdict(dict)
+    count = 0
+    for subscription in subscriptions:
+        account = accounts.get(subscription.broker_account_id)
+        if subscription.channel_id not in channels or account is None:
+            continue
+        record = pack_record(routing_record(subscription, account))
+        by_channel[subscription.channel_id][subscription.id] = record
+        count += 1
+
+    for channel_id in channels:
+        key = routing_key(topology, channel_id)
+        fields = by_channel.get(channel_id)
+        if not fields:
+            await redis.delete(key)
+            continue
+        # Build aside, then RENAME: the router never sees a half-written hash.
+        staging = topology.key("routing-rebuild", channel_id)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(staging)
+            pipe.hset(staging, mapping=fields)  # type: ignore[arg-type]
+            pipe.rename(staging, key)
+            await pipe.execute()
+
+    stale = 0
+    prefix = routing_key(topology, "")
+    async for raw in redis.scan_iter(match=f"{prefix}*", count=500):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if key[len(prefix) :] not in by_channel:
+            stale += await redis.delete(key)
+    return RebuildReport(len(channels), count, stale)

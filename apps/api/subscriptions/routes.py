@@ -1,0 +1,83 @@
+"""/api/v1/channels/{id}/subscriptions and /api/v1/subscriptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from litestar import Router, delete, get, patch, post
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal
+from apps.api.models import Subscription, optional_decimal
+from apps.api.subscriptions import service
+from apps.api.subscriptions.schemas import (
+    SubscriptionCreate,
+    SubscriptionUpdate,
+    SubscriptionView,
+)
+from apps.core.topology import Topology
+
+
+def subscription_view(subscription: Subscription) -> SubscriptionView:
+    return SubscriptionView(
+        id=subscription.id,
+        channel_id=subscription.channel_id,
+        broker_account_id=subscription.broker_account_id,
+        stake_mode=subscription.stake_mode,
+        stake=subscription.stake,
+        max_stake=subscription.max_stake,
+        max_trades_per_day=subscription.max_trades_per_day,
+        daily_loss_limit=optional_decimal(subscription.daily_loss_limit),
+        assets=list(subscription.assets),
+        paused=subscription.paused,
+        status=service.subscription_status(subscription, datetime.now(UTC)),
+        created_at=subscription.created_at,
+        expires_at=subscription.expires_at,
+    )
+
+
+@post("/channels/{channel_id:str}/subscriptions", status_code=HTTP_201_CREATED)
+async def subscribe(
+    channel_id: str,
+    data: SubscriptionCreate,
+    principal: Principal,
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+) -> SubscriptionView:
+    subscription = await service.subscribe(db, redis, topology, principal, channel_id, data)
+    return subscription_view(subscription)
+
+
+@get("/subscriptions")
+async def list_subscriptions(principal: Principal, db: AIOEngine) -> list[SubscriptionView]:
+    return [subscription_view(s) for s in await service.list_own(db, principal)]
+
+
+@patch("/subscriptions/{subscription_id:str}")
+async def update_subscription(
+    subscription_id: str,
+    data: SubscriptionUpdate,
+    principal: Principal,
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+) -> SubscriptionView:
+    subscription = await service.update(db, redis, topology, principal, subscription_id, data)
+    return subscription_view(subscription)
+
+
+@delete("/subscriptions/{subscription_id:str}", status_code=HTTP_204_NO_CONTENT)
+async def cancel_subscription(
+    subscription_id: str, principal: Principal, db: AIOEngine, redis: Redis, topology: Topology
+) -> None:
+    await service.cancel(db, redis, topology, principal, subscription_id)
+
+
+subscription_router = Router(
+    path="/api/v1",
+    route_handlers=[subscribe, list_subscriptions, update_subscription, cancel_subscription],
+    tags=["subscriptions"],
+)

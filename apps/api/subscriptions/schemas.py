@@ -1,0 +1,63 @@
+"""Bodies of subscriptions: one subscriber copying one channel to one broker account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from apps.api.subscriptions.risk import check_risk
+
+StakeMode = Literal["fixed", "multiplier", "percent"]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Asset = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_]{1,32}$")]
+Assets = Annotated[list[Asset], msgspec.Meta(max_length=200)]
+TradesPerDay = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+
+class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    broker_account_id: Id
+    # fixed: stake in the account's currency; multiplier: times the signal's stake;
+    # percent: % of the broker balance.
+    stake_mode: StakeMode
+    stake: Decimal
+    max_stake: Decimal
+    max_trades_per_day: TradesPerDay | None = None
+    daily_loss_limit: Decimal | None = None
+    # Empty or absent: every asset the channel signals.
+    assets: Assets | None = None
+    paused: bool = False
+
+    def __post_init__(self) -> None:
+        check_risk(self.stake_mode, self.stake, self.max_stake, self.daily_loss_limit)
+
+
+class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields sent change; the merged settings are checked again as a whole."""
+
+    broker_account_id: Id | msgspec.UnsetType = msgspec.UNSET
+    stake_mode: StakeMode | msgspec.UnsetType = msgspec.UNSET
+    stake: Decimal | msgspec.UnsetType = msgspec.UNSET
+    max_stake: Decimal | msgspec.UnsetType = msgspec.UNSET
+    max_trades_per_day: TradesPerDay | msgspec.UnsetType | None = msgspec.UNSET
+    daily_loss_limit: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    assets: Assets | msgspec.UnsetType | None = msgspec.UNSET
+    paused: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class SubscriptionView(msgspec.Struct, kw_only=True):
+    id: str
+    channel_id: str
+    broker_account_id: str
+    stake_mode: StakeMode
+    stake: Decimal
+    max_stake: Decimal
+    max_trades_per_day: int | None
+    daily_loss_limit: Decimal | None
+    assets: list[str]
+    paused: bool
+    status: Literal["active", "paused", "expired", "cancelled"]
+    created_at: datetime
+    expires_at: datetime

@@ -1,0 +1,156 @@
+"""Subscriptions: subscribe, change risk settings, cancel — MongoDB first, then Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import msgspec
+from odmantic import AIOEngine
+from odmantic.bson import Decimal128
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal
+from apps.api.channels.service import get_active, refresh_subscriber_counts
+from apps.api.errors import BadRequest, Conflict, NotFound
+from apps.api.models import BrokerAccount, Subscription, optional_decimal
+from apps.api.subscriptions.projection import write_subscription
+from apps.api.subscriptions.risk import check_risk
+from apps.api.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
+from apps.core.routing import routing_key
+from apps.core.topology import Topology
+
+Status = Literal["active", "paused", "expired", "cancelled"]
+
+
+def subscription_status(subscription: Subscription, now: datetime) -> Status:
+    if subscription.status == "cancelled":
+        return "cancelled"
+    if subscription.expires_at <= now:
+        return "expired"
+    return "paused" if subscription.paused else "active"
+
+
+async def _subscribers_account(db: AIOEngine, subscriber_id: str, account_id: str) -> BrokerAccount:
+    account = await db.find_one(BrokerAccount, BrokerAccount.id == account_id)
+    if account is None or account.owner_id != subscriber_id:
+        # The account must be the subscriber's own, even when an admin makes the change.
+        raise BadRequest(
+            "no such broker account of yours",
+            code="invalid_broker_account",
+            details=[{"key": "broker_account_id", "message": "not one of your broker accounts"}],
+        )
+    if not account.currency:
+        raise Conflict(
+            "the broker account's currency is unknown: verify it first",
+            code="broker_account_unverified",
+        )
+    return account
+
+
+async def subscribe(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    principal: Principal,
+    channel_id: str,
+    data: SubscriptionCreate,
+) -> Subscription:
+    channel = await get_active(db, channel_id)
+    if channel.owner_id == principal.id:
+        raise Conflict("you cannot subscribe to your own channel", code="own_channel")
+    account = await _subscribers_account(db, principal.id, data.broker_account_id)
+    duplicate = await db.find_one(
+        Subscription,
+        (Subscription.channel_id == channel.id)
+        & (Subscription.broker_account_id == account.id)
+        & (Subscription.status == "active"),
+    )
+    if duplicate is not None:
+        raise Conflict("this broker account already copies this channel", code="already_subscribed")
+    now = datetime.now(UTC)
+    subscription = Subscription(
+        channel_id=channel.id,
+        subscriber_id=principal.id,
+        broker_account_id=account.id,
+        stake_mode=data.stake_mode,
+        stake=data.stake,
+        max_stake=data.max_stake,
+        max_trades_per_day=data.max_trades_per_day,
+        daily_loss_limit=Decimal128(data.daily_loss_limit) if data.daily_loss_limit else None,
+        assets=sorted(set(data.assets or [])),
+        paused=data.paused,
+        created_at=now,
+        # Payment is out of scope; the plan's period still bounds how long trades flow.
+        expires_at=now + timedelta(days=channel.period_days),
+    )
+    subscription = await db.save(subscription)
+    await write_subscription(redis, topology, subscription, account)
+    await refresh_subscriber_counts(db, [channel.id])
+    return subscription
+
+
+async def list_own(db: AIOEngine, principal: Principal) -> list[Subscription]:
+    return list(
+        await db.find(
+            Subscription, Subscription.subscriber_id == principal.id, sort=Subscription.id
+        )
+    )
+
+
+async def get_owned(db: AIOEngine, principal: Principal, subscription_id: str) -> Subscription:
+    subscription = await db.find_one(Subscription, Subscription.id == subscription_id)
+    if (
+        subscription is None
+        or subscription.status != "active"
+        or not (principal.is_admin or subscription.subscriber_id == principal.id)
+    ):
+        raise NotFound("no such subscription")
+    return subscription
+
+
+async def update(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    principal: Principal,
+    subscription_id: str,
+    data: SubscriptionUpdate,
+) -> Subscription:
+    subscription = await get_owned(db, principal, subscription_id)
+    changes = {
+        name: value
+        for name in SubscriptionUpdate.__struct_fields__
+        if not isinstance(value := getattr(data, name), msgspec.UnsetType)
+    }
+    if "assets" in changes:
+        changes["assets"] = sorted(set(changes["assets"] or []))
+    merged = subscription.model_copy(update=changes)
+    try:
+        check_risk(
+            merged.stake_mode,
+            merged.stake,
+            merged.max_stake,
+            optional_decimal(merged.daily_loss_limit),
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc), code="validation_failed") from exc
+    account = await _subscribers_account(db, subscription.subscriber_id, merged.broker_account_id)
+    for name, value in changes.items():
+        if name == "daily_loss_limit" and value is not None:
+            value = Decimal128(value)
+        setattr(subscription, name, value)
+    subscription = await db.save(subscription)
+    await write_subscription(redis, topology, subscription, account)
+    return subscription
+
+
+async def cancel(
+    db: AIOEngine, redis: Redis, topology: Topology, principal: Principal, subscription_id: str
+) -> None:
+    subscription = await get_owned(db, principal, subscription_id)
+    subscription.status = "cancelled"
+    subscription.cancelled_at = datetime.now(UTC)
+    await db.save(subscription)
+    await redis.hdel(routing_key(topology, subscription.channel_id), subscription.id)
+    await refresh_subscriber_counts(db, [subscription.channel_id])

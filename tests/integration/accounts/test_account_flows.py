@@ -1,0 +1,49 @@
+"""The happy paths a provider and a subscriber walk through, end to end over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.routing import routing_key, unpack_record
+from tests.integration.accounts.conftest import Api, FakeDeriv
+
+
+async def test_provider_and_subscriber_set_up_copying(api: Api, fake_deriv: FakeDeriv) -> None:
+    fake_deriv.accounts["tok123"] = {
+        "loginid": "CR900001",
+        "currency": "EUR",
+        "balance": 1234.56,
+        "is_virtual": 0,
+    }
+    provider = await api.user("provider", "prov")
+    subscriber = await api.user("subscriber", "sub")
+    channel_id = await api.channel(provider)
+    account_id = await api.broker_account(subscriber)
+
+    verified = await api.client.post(
+        f"/api/v1/broker-accounts/{account_id}/verify", headers=subscriber.headers
+    )
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["currency"] == "EUR"
+    assert verified.json()["balance"] == "1234.56"
+    assert verified.json()["loginid"] == "CR900001"
+
+    sub_id = await api.subscribe(subscriber, channel_id, account_id, assets=["R_100"])
+    listing = (await api.client.get("/api/v1/channels")).json()
+    assert [c["subscriber_count"] for c in listing if c["id"] == channel_id] == [1]
+    assert listing[0]["provider"]["display_name"] == "Prov"
+    assert listing[0]["plan"] == {"price": "9.99", "currency": "USD", "period_days": 30}
+
+    raw = await api.stores.redis.hget(routing_key(api.stores.topology, channel_id), sub_id)
+    assert raw is not None
+    record = unpack_record(raw)
+    assert record.currency == "EUR"
+    assert record.subscriber_id == subscriber.id
+    assert record.assets == ("R_100",)
+
+    subscribers = await api.client.get(
+        f"/api/v1/channels/{channel_id}/subscribers", headers=provider.headers
+    )
+    assert subscribers.status_code == 200
+    rows: list[dict[str, Any]] = subscribers.json()
+    assert [(r["user"]["id"], r["status"]) for r in rows] == [(subscriber.id, "active")]
