@@ -28,8 +28,11 @@ from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, Deriv
 from apps.api.channels.routes import channel_router
 from apps.api.dependencies import Services, dependencies
 from apps.api.errors import exception_handlers
-from apps.api.models import ALL_MODELS
 from apps.api.frontend import DIST, frontend_router
+from apps.api.live import LiveRelay
+from apps.api.models import ALL_MODELS
+from apps.api.signals.routes import signal_router
+from apps.api.signals.service import SignalRecord
 from apps.api.subscriptions.routes import subscription_router
 from apps.core.db import connect_db
 from apps.core.nats import connect
@@ -121,16 +124,18 @@ def create_app(
         mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
         redis = connect_redis(settings.redis_url)
         try:
-            await db.configure_database(list(ALL_MODELS))  # type: ignore[arg-type]
+            await db.configure_database([*ALL_MODELS, SignalRecord])  # type: ignore[arg-type]
         except Exception:
             # /ready reports a MongoDB that is down; indexes are created on the next start.
             log.warning("could not create MongoDB indexes", exc_info=True)
-        app.state.infra = Infrastructure(
-            settings, Topology(settings.namespace), nc, redis, mongo, db
-        )
+        topology = Topology(settings.namespace)
+        app.state.infra = Infrastructure(settings, topology, nc, redis, mongo, db)
+        app.state.live = LiveRelay(nc, redis, topology)
+        await app.state.live.start()
         try:
             yield
         finally:
+            await app.state.live.stop()
             await nc.drain()
             await redis.aclose()
             mongo.close()
@@ -142,6 +147,7 @@ def create_app(
         channel_router,
         broker_router,
         subscription_router,
+        signal_router,
     ]
     if (DIST / "index.html").is_file():
         handlers.append(frontend_router())

@@ -23,6 +23,7 @@ from litestar.status_codes import (
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_502_BAD_GATEWAY,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 log = logging.getLogger("api.errors")
@@ -94,6 +95,13 @@ class Conflict(ApiError):
 class TooManyRequests(ApiError):
     status_code = HTTP_429_TOO_MANY_REQUESTS
     code = "rate_limited"
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency of ours (NATS, Redis, MongoDB) is not answering; retrying is safe."""
+
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+    code = "unavailable"
 
 
 class BadGateway(ApiError):

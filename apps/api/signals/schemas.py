@@ -1,0 +1,122 @@
+"""Bodies of the signal endpoints and WebSocket messages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from apps.core.messages import Direction
+
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Asset = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+ExpirySeconds = Annotated[int, msgspec.Meta(ge=15, le=86_400)]
+
+MIN_STAKE = Decimal("0.35")
+MAX_STAKE = Decimal("50000")
+
+
+class SignalIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    asset: Asset
+    direction: Direction
+    expiry_seconds: ExpirySeconds
+    # A string (or number) holding at most two decimals: money never goes through float.
+    stake: Decimal
+    client_id: ClientId | None = None
+
+
+class SignalAccepted(msgspec.Struct, kw_only=True):
+    signal_id: str
+    channel_id: str
+    created_at: float
+    valid_until: float
+    duplicate: bool = False  # true when client_id repeated an earlier signal
+
+
+class Counts(msgspec.Struct, kw_only=True):
+    total: int | None
+    placed: int
+    rejected: int
+    expired: int
+    failed: int
+    unknown: int
+
+
+class SignalOut(msgspec.Struct, kw_only=True):
+    signal_id: str
+    channel_id: str
+    sender_id: str
+    asset: str
+    direction: Direction
+    expiry_seconds: int
+    stake: Decimal
+    created_at: float
+    valid_until: float
+    client_id: str | None
+    counts: Counts
+    done: bool
+    won: int
+    lost: int
+    pnl: Decimal
+    latency_ms: dict[str, int | None]
+
+
+class OrderOut(msgspec.Struct, kw_only=True):
+    order_id: str
+    signal_id: str
+    channel_id: str
+    subscription_id: str
+    state: str
+    reason: str | None = None
+    stake: Decimal | None = None
+    currency: str | None = None
+    contract_id: str | None = None
+    outcome: str | None = None
+    profit: Decimal | None = None
+    latency_ms: float | None = None
+    at: float | None = None
+    settled_at: float | None = None
+
+
+# --- WebSocket messages (client → server) ---------------------------------------------
+
+
+class WsAuth(msgspec.Struct, tag="auth", kw_only=True):
+    token: Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class WsSignal(msgspec.Struct, tag="signal", kw_only=True, forbid_unknown_fields=True):
+    channel_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    asset: Asset
+    direction: Direction
+    expiry_seconds: ExpirySeconds
+    stake: Decimal
+    client_id: ClientId | None = None
+    ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # echoed in the answer
+
+
+class WsWatch(msgspec.Struct, tag="watch", kw_only=True):
+    channel_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class WsPing(msgspec.Struct, tag="ping", kw_only=True):
+    ref: str | None = None
+
+
+WsIncoming = WsAuth | WsSignal | WsWatch | WsPing
+ws_decoder = msgspec.json.Decoder(WsIncoming)
+ws_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def ws_error(code: str, message: str, ref: str | None = None, details: Any = None) -> bytes:
+    return ws_encoder.encode(
+        {
+            "type": "error",
+            "ref": ref,
+            "error": {"code": code, "message": message, "details": details},
+        }
+    )
+
+
+SignalState = Literal["placed", "rejected", "expired", "failed", "unknown"]

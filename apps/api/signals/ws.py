@@ -1,0 +1,291 @@
+"""The WebSocket at /api/v1/ws: send signals and watch their fan-out live.
+
+Protocol (JSON text frames, every message has a "type"):
+  → {"type": "auth", "token": "<access token>"}          first, within 5 s (never in the URL)
+  ← {"type": "ready", "user_id": ..., "channels": [...]}  the channels being watched
+  → {"type": "signal", "channel_id", "asset", "direction", "expiry_seconds", "stake",
+     "client_id"?, "ref"?}
+  ← {"type": "accepted", "ref", "signal_id", ...} | {"type": "error", "ref", "error": {...}}
+  ← {"type": "progress", "signal_id", "counts": {...}, "latency_ms": {...}, "won", ...}
+  → {"type": "watch", "channel_id"}  → {"type": "ping"}  ← {"type": "pong"}
+  → {"type": "auth", ...} again at any time, to continue past the token's expiry.
+
+Guards (OWASP WebSocket cheat sheet): Origin allowlist against cross-site hijacking,
+64 KB frames (also enforced by uvicorn), a per-connection message rate limit, and the
+session re-checked periodically: expiry, logout (revoked token family) and removed
+delegations close the socket or stop its feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from apps.api.auth.guards import Principal, revoked_family_key
+from apps.api.auth.tokens import InvalidToken, TokenService
+from apps.api.errors import ApiError
+from apps.api.live import LiveRelay
+from apps.api.models import Channel, User
+from apps.api.signals.schemas import (
+    WsAuth,
+    WsPing,
+    WsSignal,
+    WsWatch,
+    ws_decoder,
+    ws_encoder,
+    ws_error,
+)
+from apps.api.signals.service import SignalIntake
+from apps.core.topology import Topology
+
+log = logging.getLogger("api.ws")
+
+AUTH_TIMEOUT = 5.0
+MAX_FRAME = 64 * 1024
+RECHECK_EVERY = 30.0
+RATE_PER_SECOND = 20.0
+RATE_BURST = 40.0
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class SessionEnded(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class TokenBucket:
+    rate: float = RATE_PER_SECOND
+    burst: float = RATE_BURST
+    tokens: float = RATE_BURST
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def authenticate(
+    token: str, tokens: TokenService, db: AIOEngine, redis: Redis, topology: Topology
+) -> Principal:
+    try:
+        claims = tokens.decode(token, "access")
+    except InvalidToken as exc:
+        raise SessionEnded(CLOSE_UNAUTHORIZED, "invalid or expired access token") from exc
+    if claims.family_id and await redis.exists(revoked_family_key(topology, claims.family_id)):
+        raise SessionEnded(CLOSE_UNAUTHORIZED, "session revoked")
+    user = await db.find_one(User, User.id == claims.subject)
+    if user is None:
+        raise SessionEnded(CLOSE_UNAUTHORIZED, "account no longer exists")
+    return Principal(user, claims)
+
+
+class Session:
+    """One authenticated socket: its principal, watched channels and outgoing queue."""
+
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        intake: SignalIntake,
+        relay: LiveRelay,
+        tokens: TokenService,
+    ) -> None:
+        self.socket = socket
+        self.intake = intake
+        self.relay = relay
+        self.tokens = tokens
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=10_000)
+        self.unlisten: dict[str, Any] = {}
+        self.principal: Principal | None = None
+        self.bucket = TokenBucket()
+        self.strikes = 0
+
+    async def send(self, payload: bytes) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a stalled client loses progress frames
+            self.outbox.put_nowait(payload)
+
+    async def writer(self) -> None:
+        while (payload := await self.outbox.get()) is not None:
+            await self.socket.send_text(payload.decode())
+
+    async def on_progress(self, progress: dict[str, Any]) -> None:
+        await self.send(ws_encoder.encode(progress))
+
+    async def login(self, token: str) -> Principal:
+        infra = self.intake
+        principal = await authenticate(token, self.tokens, infra.db, infra.redis, infra.topology)
+        if self.principal is not None and principal.id != self.principal.id:
+            raise SessionEnded(CLOSE_POLICY, "a socket cannot change users")
+        self.principal = principal
+        return principal
+
+    async def watch(self, channel_id: str) -> bool:
+        assert self.principal is not None
+        if channel_id in self.unlisten:
+            return True
+        if not await self.intake.may_signal(self.principal, channel_id):
+            return False
+        self.unlisten[channel_id] = self.relay.listen(channel_id, self.on_progress)
+        return True
+
+    def unwatch_all(self) -> None:
+        for stop in self.unlisten.values():
+            stop()
+        self.unlisten.clear()
+
+    async def recheck(self) -> None:
+        """Expired token, logout elsewhere, or a removed delegation end what they allowed."""
+        assert self.principal is not None
+        claims = self.principal.token
+        if claims.expires_at <= time.time():
+            raise SessionEnded(CLOSE_UNAUTHORIZED, "access token expired; send a new auth message")
+        redis, topology = self.intake.redis, self.intake.topology
+        if claims.family_id and await redis.exists(revoked_family_key(topology, claims.family_id)):
+            raise SessionEnded(CLOSE_UNAUTHORIZED, "session revoked")
+        for channel_id in list(self.unlisten):
+            if not await self.intake.may_signal(self.principal, channel_id):
+                self.unlisten.pop(channel_id)()
+                raise SessionEnded(CLOSE_FORBIDDEN, f"access to channel {channel_id} was revoked")
+
+    async def handle(self, text: str) -> None:
+        if len(text) > MAX_FRAME:
+            raise SessionEnded(CLOSE_TOO_BIG, "frame larger than 64 KB")
+        if not self.bucket.take():
+            self.strikes += 1
+            if self.strikes > 100:
+                raise SessionEnded(CLOSE_POLICY, "too many messages")
+            await self.send(ws_error("rate_limited", "slow down: at most 20 messages a second"))
+            return
+        try:
+            message = ws_decoder.decode(text)
+        except msgspec.ValidationError as exc:
+            await self.send(ws_error("invalid_request", str(exc)))
+            return
+        except msgspec.DecodeError:
+            await self.send(ws_error("invalid_request", "messages must be JSON objects"))
+            return
+        if isinstance(message, WsAuth):
+            await self.login(message.token)
+            await self.send(ws_encoder.encode({"type": "reauthenticated"}))
+        elif isinstance(message, WsSignal):
+            await self.send_signal(message)
+        elif isinstance(message, WsWatch):
+            if await self.watch(message.channel_id):
+                await self.send(
+                    ws_encoder.encode({"type": "watching", "channel_id": message.channel_id})
+                )
+            else:
+                await self.send(ws_error("forbidden", "you may not watch this channel"))
+        elif isinstance(message, WsPing):
+            await self.send(ws_encoder.encode({"type": "pong", "ref": message.ref}))
+
+    async def send_signal(self, message: WsSignal) -> None:
+        assert self.principal is not None
+        try:
+            accepted = await self.intake.accept(
+                self.principal,
+                message.channel_id,
+                asset=message.asset,
+                direction=message.direction,
+                expiry_seconds=message.expiry_seconds,
+                stake=message.stake,
+                client_id=message.client_id,
+            )
+        except ApiError as exc:
+            await self.send(ws_error(exc.code, exc.message, message.ref, exc.details))
+            return
+        await self.watch(message.channel_id)
+        await self.send(
+            ws_encoder.encode(
+                {"type": "accepted", "ref": message.ref, **msgspec.structs.asdict(accepted)}
+            )
+        )
+
+
+async def _default_channels(db: AIOEngine, user_id: str) -> list[str]:
+    channels = await db.find(
+        Channel, {"$or": [{"owner_id": user_id}, {"delegates": user_id}], "status": "active"}
+    )
+    return [c.id for c in channels]
+
+
+@websocket("/ws")
+async def signal_socket(
+    socket: WebSocket[Any, Any, Any], intake: SignalIntake, tokens: TokenService
+) -> None:
+    origin = socket.headers.get("origin")
+    if origin is not None and origin not in intake.settings.allowed_origins:
+        await socket.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
+        return
+    await socket.accept()
+    relay: LiveRelay = socket.app.state.live
+    session = Session(socket, intake, relay, tokens)
+    writer = asyncio.create_task(session.writer())
+    try:
+        try:
+            first = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT)
+        except TimeoutError as exc:
+            raise SessionEnded(
+                CLOSE_UNAUTHORIZED, "authenticate first: send an auth message"
+            ) from exc
+        try:
+            hello = ws_decoder.decode(first)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise SessionEnded(CLOSE_UNAUTHORIZED, "the first message must be auth") from exc
+        if not isinstance(hello, WsAuth):
+            raise SessionEnded(CLOSE_UNAUTHORIZED, "the first message must be auth")
+        principal = await session.login(hello.token)
+        for channel_id in await _default_channels(intake.db, principal.id):
+            await session.watch(channel_id)
+        await session.send(
+            ws_encoder.encode(
+                {"type": "ready", "user_id": principal.id, "channels": sorted(session.unlisten)}
+            )
+        )
+        next_check = time.monotonic() + RECHECK_EVERY
+        while True:
+            timeout = max(next_check - time.monotonic(), 0.01)
+            try:
+                text = await asyncio.wait_for(socket.receive_text(), timeout)
+            except TimeoutError:
+                await session.recheck()
+                next_check = time.monotonic() + RECHECK_EVERY
+                continue
+            await session.handle(text)
+            if time.monotonic() >= next_check:
+                await session.recheck()
+                next_check = time.monotonic() + RECHECK_EVERY
+    except SessionEnded as ended:
+        await session.send(ws_error("session_ended", ended.reason))
+        await session.outbox.put(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer, 2)
+        with contextlib.suppress(Exception):
+            await socket.close(code=ended.code, reason=ended.reason[:120])
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session.unwatch_all()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
