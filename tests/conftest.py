@@ -87,9 +87,12 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def settings(servers: Servers, namespace: str, tmp_path: Path) -> Settings:
-    """Settings for one test: shared servers, private streams/keys/database."""
-    return Settings(
+async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings for one test: shared servers, private streams/keys/database.
+
+    Whatever declares the test's streams (a fixture, the API, a service), they are removed
+    afterwards so the shared server stays small."""
+    yield Settings(
         nats_url=servers.nats_url,
         redis_url=servers.redis_url,
         mongodb_uri=servers.mongodb_uri,
@@ -98,21 +101,23 @@ def settings(servers: Servers, namespace: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         log_level="DEBUG",
     )
+    client = await connect(servers.nats_url, name="pytest-cleanup")
+    js = client.jetstream()
+    topology = Topology(namespace)
+    for base in ("SIGNALS", "ORDERS", "EXECUTIONS"):
+        with contextlib.suppress(Exception):
+            await js.delete_stream(topology.stream(base))
+    await client.close()
 
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[NATS]:
-    """A NATS connection with this test's streams and consumers declared (and removed after)."""
+    """A NATS connection with this test's streams and consumers declared."""
     client = await connect(settings.nats_url, name="pytest")
-    topology = Topology(settings.namespace)
-    await ensure_topology(client, topology)
+    await ensure_topology(client, Topology(settings.namespace))
     try:
         yield client
     finally:
-        js = client.jetstream()
-        for base in ("SIGNALS", "ORDERS", "EXECUTIONS"):
-            with contextlib.suppress(Exception):
-                await js.delete_stream(topology.stream(base))
         await client.close()
 
 

@@ -35,7 +35,7 @@ from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalRecord
 from apps.api.subscriptions.routes import subscription_router
 from apps.core.db import connect_db
-from apps.core.nats import connect
+from apps.core.nats import connect, ensure_topology
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -129,6 +129,11 @@ def create_app(
             # /ready reports a MongoDB that is down; indexes are created on the next start.
             log.warning("could not create MongoDB indexes", exc_info=True)
         topology = Topology(settings.namespace)
+        try:
+            await ensure_topology(nc, topology)
+        except Exception:
+            # /ready reports it; signal intake answers 503 until the streams exist.
+            log.warning("could not declare the JetStream topology", exc_info=True)
         app.state.infra = Infrastructure(settings, topology, nc, redis, mongo, db)
         app.state.live = LiveRelay(nc, redis, topology)
         await app.state.live.start()

@@ -18,11 +18,11 @@ _API_PREFIXES = ("api/", "health", "ready", "schema")
 def frontend_router(dist: Path = DIST) -> Router:
     root = dist.resolve()
 
-    @get("/", include_in_schema=False, sync_to_thread=False)
+    @get("/", include_in_schema=False, sync_to_thread=False, opt={"static_site": True})
     def index() -> File:
         return serve("")
 
-    @get("/{path:path}", include_in_schema=False, sync_to_thread=False)
+    @get("/{path:path}", include_in_schema=False, sync_to_thread=False, opt={"static_site": True})
     def page(path: FromPath[str]) -> File:
         return serve(path)
 

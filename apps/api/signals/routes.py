@@ -108,7 +108,7 @@ async def list_signals(
 
 @get("/signals/{signal_id:str}")
 async def get_signal(signal_id: str, principal: Principal, intake: SignalIntake) -> SignalOut:
-    record = await intake.db.find_one(SignalRecord, SignalRecord.id == signal_id)
+    record = await intake.find(signal_id)
     if record is None or not await intake.may_signal(principal, record.channel_id):
         raise NotFound("signal not found")
     return _out(record, await _counts(intake.redis, intake.topology, intake.db, signal_id))

@@ -36,6 +36,7 @@ log = logging.getLogger("api.signals")
 
 CLIENT_ID_TTL_SECONDS = 24 * 3600
 ACL_TTL_SECONDS = 300
+SIGNAL_CACHE_SECONDS = 3600
 
 
 class SignalRecord(Model):
@@ -160,11 +161,19 @@ class SignalIntake:
                     duplicate=True,
                 )
         try:
-            await self.nats.jetstream().publish(
-                self.topology.signal_subject(channel_id),
-                payload,
-                headers={"Nats-Msg-Id": signal.signal_id},
-                timeout=2,
+            # The Redis copy answers GET /signals/{id} until the MongoDB copy has landed.
+            await asyncio.gather(
+                self.nats.jetstream().publish(
+                    self.topology.signal_subject(channel_id),
+                    payload,
+                    headers={"Nats-Msg-Id": signal.signal_id},
+                    timeout=2,
+                ),
+                self.redis.set(
+                    self.topology.key("sig", signal.signal_id, "signal"),
+                    payload,
+                    ex=SIGNAL_CACHE_SECONDS,
+                ),
             )
         except Exception as exc:
             if client_id is not None:  # nothing was sent: the retry must be able to send
@@ -181,19 +190,17 @@ class SignalIntake:
             valid_until=signal.valid_until,
         )
 
-    async def _store(self, signal: Signal) -> None:
-        record = SignalRecord(
-            id=signal.signal_id,
-            channel_id=signal.channel_id,
-            sender_id=signal.sender_id,
-            asset=signal.asset,
-            direction=signal.direction.value,
-            expiry_seconds=signal.expiry_seconds,
-            stake=signal.stake,
-            created_at=signal.created_at,
-            valid_until=signal.valid_until,
-            client_id=signal.client_id,
+    async def find(self, signal_id: str) -> SignalRecord | None:
+        record = await self.db.find_one(SignalRecord, SignalRecord.id == signal_id)
+        if record is not None:
+            return record
+        raw: bytes | None = await self.redis.get(  # type: ignore[assignment]
+            self.topology.key("sig", signal_id, "signal")
         )
+        return None if raw is None else record_of(signal_decoder.decode(raw))
+
+    async def _store(self, signal: Signal) -> None:
+        record = record_of(signal)
         for attempt in range(5):
             try:
                 await self.db.save(record)
@@ -202,6 +209,21 @@ class SignalIntake:
                 log.warning("storing signal %s failed (try %d)", signal.signal_id, attempt + 1)
                 await asyncio.sleep(0.2 * 2**attempt)
         log.error("signal %s is in JetStream but not in MongoDB", signal.signal_id)
+
+
+def record_of(signal: Signal) -> SignalRecord:
+    return SignalRecord(
+        id=signal.signal_id,
+        channel_id=signal.channel_id,
+        sender_id=signal.sender_id,
+        asset=signal.asset,
+        direction=signal.direction.value,
+        expiry_seconds=signal.expiry_seconds,
+        stake=signal.stake,
+        created_at=signal.created_at,
+        valid_until=signal.valid_until,
+        client_id=signal.client_id,
+    )
 
 
 def validate_stake(stake: Decimal) -> Decimal:
