@@ -24,6 +24,8 @@ from apps.core.nats import connect, ensure_topology
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
+pytest_plugins = ["tests.fixtures.live_api"]
+
 
 @dataclass(frozen=True)
 class Servers:

@@ -23,6 +23,7 @@ from apps.api.channels.schemas import (
 )
 from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Channel, Subscription
+from apps.api.signals.service import forget_channel_acl
 from apps.api.subscriptions.service import subscription_status
 
 
@@ -62,6 +63,7 @@ async def delete_channel(
     channel_id: PathStr, principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep
 ) -> None:
     await service.delete(db, redis, topology, principal, channel_id)
+    await forget_channel_acl(redis, topology, channel_id)
 
 
 async def _delegates(db: Db, channel: Channel) -> DelegatesView:
@@ -78,17 +80,30 @@ async def _delegates(db: Db, channel: Channel) -> DelegatesView:
 
 @post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED)
 async def add_delegate(
-    channel_id: PathStr, data: DelegateRequest, principal: CurrentUser, db: Db
+    channel_id: PathStr,
+    data: DelegateRequest,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
 ) -> DelegatesView:
     channel = await service.add_delegate(db, principal, channel_id, data.email)
+    await forget_channel_acl(redis, topology, channel_id)
     return await _delegates(db, channel)
 
 
 @delete("/{channel_id:str}/delegates/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
 async def remove_delegate(
-    channel_id: PathStr, user_id: PathStr, principal: CurrentUser, db: Db
+    channel_id: PathStr,
+    user_id: PathStr,
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
 ) -> None:
     await service.remove_delegate(db, principal, channel_id, user_id)
+    # Signal intake caches who may signal a channel; a removed delegate loses it now.
+    await forget_channel_acl(redis, topology, channel_id)
 
 
 @get("/{channel_id:str}/subscribers")

@@ -53,6 +53,7 @@ log = logging.getLogger("api.ws")
 AUTH_TIMEOUT = 5.0
 MAX_FRAME = 64 * 1024
 RECHECK_EVERY = 30.0
+BUSY_RECHECK_EVERY = 1.0
 RATE_PER_SECOND = 20.0
 RATE_BURST = 40.0
 CLOSE_POLICY = 1008
@@ -262,19 +263,21 @@ async def signal_socket(
                 {"type": "ready", "user_id": principal.id, "channels": sorted(session.unlisten)}
             )
         )
-        next_check = time.monotonic() + RECHECK_EVERY
+        # Idle sockets are re-checked every RECHECK_EVERY seconds; busy ones before acting
+        # on a message (at most once a second), so a logout takes effect at once.
+        last_check = time.monotonic()
         while True:
-            timeout = max(next_check - time.monotonic(), 0.01)
+            timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
             try:
                 text = await asyncio.wait_for(socket.receive_text(), timeout)
             except TimeoutError:
                 await session.recheck()
-                next_check = time.monotonic() + RECHECK_EVERY
+                last_check = time.monotonic()
                 continue
-            await session.handle(text)
-            if time.monotonic() >= next_check:
+            if time.monotonic() - last_check >= BUSY_RECHECK_EVERY:
                 await session.recheck()
-                next_check = time.monotonic() + RECHECK_EVERY
+                last_check = time.monotonic()
+            await session.handle(text)
     except SessionEnded as ended:
         await session.send(ws_error("session_ended", ended.reason))
         await session.outbox.put(None)

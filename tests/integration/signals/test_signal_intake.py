@@ -1,0 +1,262 @@
+"""Signals enter through the live API (HTTP and WebSocket), as providers send them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import websockets
+from nats.aio.client import Client as NATS
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from apps.core.messages import signal_decoder
+from apps.core.redis import connect_redis
+from apps.core.routing import RoutingRecord, pack_record, routing_key
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+from apps.ledger.main import run as run_ledger
+from apps.router.main import consume as run_router
+from tests.fixtures.live_api import ApiServer, Http, User, wait_until
+
+SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
+
+
+async def stream_signals(nc: NATS, settings: Settings) -> list[Any]:
+    js = nc.jetstream()
+    stream = Topology(settings.namespace).stream("SIGNALS")
+    info = await js.stream_info(stream)
+    return [
+        await js.get_msg(stream, seq)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        if info.state.messages
+    ]
+
+
+async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_published(
+    http: Http, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    trader = await http.user("provider", "trader")
+    stranger = await http.user("provider", "stranger")
+    subscriber = await http.user("subscriber", "sub")
+    channel = await http.channel(owner)
+    await http.delegate(owner, channel, trader)
+
+    refused = await http.call("POST", f"/api/v1/channels/{channel}/signals", stranger, json=SIGNAL)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert (
+        await http.call("POST", f"/api/v1/channels/{channel}/signals", subscriber, json=SIGNAL)
+    ).status_code == 403
+    assert (
+        await http.call("POST", f"/api/v1/channels/{channel}/signals", json=SIGNAL)
+    ).status_code == 401
+    assert await stream_signals(nc, settings) == []
+
+    before = time.time()
+    accepted = await http.ok("POST", f"/api/v1/channels/{channel}/signals", owner, json=SIGNAL)
+    by_trader = await http.ok("POST", f"/api/v1/channels/{channel}/signals", trader, json=SIGNAL)
+    messages = await stream_signals(nc, settings)
+    assert [m.headers["Nats-Msg-Id"] for m in messages] == [
+        accepted["signal_id"],
+        by_trader["signal_id"],
+    ]
+    signal = signal_decoder.decode(messages[0].data)
+    assert signal.sender_id == owner.id and signal.stake == Decimal("10")
+    assert before <= signal.created_at <= time.time()
+    assert signal.valid_until == pytest.approx(signal.created_at + 5)
+    assert messages[0].subject == f"{settings.namespace}.signals.{channel}"
+
+    shown = await http.ok("GET", f"/api/v1/signals/{accepted['signal_id']}", trader)
+    assert shown["asset"] == "EURUSD" and shown["counts"]["placed"] == 0
+    listed = await wait_until(lambda: _listed(http, owner, channel), timeout=10)
+    assert [s["signal_id"] for s in listed] == [by_trader["signal_id"], accepted["signal_id"]]
+    assert (
+        await http.call("GET", f"/api/v1/signals/{accepted['signal_id']}", stranger)
+    ).status_code == 404
+
+    # A removed delegate loses the right at once.
+    await http.ok("DELETE", f"/api/v1/channels/{channel}/delegates/{trader.id}", owner)
+    again = await http.call("POST", f"/api/v1/channels/{channel}/signals", trader, json=SIGNAL)
+    assert again.status_code == 403
+
+
+async def _listed(http: Http, owner: User, channel: str) -> list[Any] | None:
+    listed = await http.ok("GET", f"/api/v1/channels/{channel}/signals", owner)
+    return listed if len(listed) == 2 else None
+
+
+async def test_a_repeated_client_id_returns_the_first_signal(
+    http: Http, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    body = {**SIGNAL, "client_id": "click-42"}
+    first, second = [
+        await http.call("POST", f"/api/v1/channels/{channel}/signals", owner, json=body)
+        for _ in range(2)
+    ]
+    assert first.status_code == second.status_code == 202
+    assert first.json()["signal_id"] == second.json()["signal_id"]
+    assert (first.json()["duplicate"], second.json()["duplicate"]) == (False, True)
+    assert len(await stream_signals(nc, settings)) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"asset": "DOGEUSD"}, "unknown_asset"),
+        ({"stake": "0.1"}, "invalid_stake"),
+        ({"stake": "10.001"}, "invalid_stake"),
+        ({"stake": "1e9"}, "invalid_stake"),
+        ({"stake": "NaN"}, "invalid_stake"),
+        ({"expiry_seconds": 5}, None),
+        ({"direction": "UP"}, None),
+        ({"stake": None}, None),
+        ({"client_id": "x" * 500}, None),
+        ({"extra": 1}, None),
+    ],
+)
+async def test_bad_signals_get_a_clear_400(
+    http: Http, nc: NATS, settings: Settings, change: dict[str, Any], code: str | None
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    response = await http.call(
+        "POST", f"/api/v1/channels/{channel}/signals", owner, json={**SIGNAL, **change}
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+    assert await stream_signals(nc, settings) == []
+
+
+# --- WebSocket -------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def pipeline_without_brokers(settings: Settings) -> AsyncIterator[None]:
+    """Router and ledger in this process; no broker worker (these tests need refusals only)."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_router(settings, stop)),
+        asyncio.create_task(run_ledger(settings, stop)),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 15)
+
+
+async def connect_ws(server: ApiServer, token: str | None, origin: str | None = None) -> Any:
+    headers = {"Origin": origin} if origin else None
+    ws = await websockets.connect(server.ws_url, additional_headers=headers, max_size=2**20)
+    if token is not None:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        ready = json.loads(await ws.recv())
+        assert ready["type"] == "ready", ready
+    return ws
+
+
+async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_final(
+    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    # 30 subscribers, all paused: the router refuses each, so the counts reach the total
+    # without a broker (brokers are in the pipeline's end-to-end tests).
+    redis = connect_redis(settings.redis_url)
+    records = {
+        f"sub{i:03}": pack_record(
+            RoutingRecord(
+                subscription_id=f"sub{i:03}",
+                channel_id=channel,
+                subscriber_id=f"user{i}",
+                broker_kind="deriv",
+                broker_account_id="ba1",
+                credentials_ref="ba1",
+                currency="USD",
+                stake_mode="fixed",
+                stake=Decimal("1"),
+                max_stake=Decimal("5"),
+                paused=True,
+                expires_at=int(time.time()) + 3600,
+            )
+        )
+        for i in range(30)
+    }
+    await redis.hset(routing_key(Topology(settings.namespace), channel), mapping=records)  # type: ignore[misc]
+    await redis.aclose()
+
+    async with pipeline_without_brokers(settings):
+        ws = await connect_ws(api_server, owner.token)
+        await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "r1", **SIGNAL}))
+        accepted = json.loads(await ws.recv())
+        assert accepted["type"] == "accepted" and accepted["ref"] == "r1"
+        last: dict[str, Any] = {}
+        while not last.get("done"):
+            last = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            assert last["type"] == "progress", last
+            assert last["signal_id"] == accepted["signal_id"]
+        assert last["counts"] == {
+            "total": 30,
+            "placed": 0,
+            "rejected": 30,
+            "expired": 0,
+            "failed": 0,
+            "unknown": 0,
+        }
+        # The same socket refuses a signal for a channel the user may not send to.
+        await ws.send(json.dumps({"type": "signal", "channel_id": "nope", "ref": "r2", **SIGNAL}))
+        error = json.loads(await ws.recv())
+        assert (error["type"], error["ref"], error["error"]["code"]) == ("error", "r2", "not_found")
+        await ws.close()
+
+
+async def test_websocket_requires_auth_first_and_a_known_origin(
+    api_server: ApiServer, http: Http, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    with pytest.raises(InvalidStatus):
+        await connect_ws(api_server, owner.token, origin="https://evil.example")
+    ws = await connect_ws(api_server, None, origin="http://localhost:5173")
+    await ws.send(json.dumps({"type": "signal", "channel_id": "c", **SIGNAL}))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    ws = await connect_ws(api_server, None)
+    await ws.send(json.dumps({"type": "auth", "token": owner.token + "x"}))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_websocket_is_rate_limited_and_closed_on_logout(
+    api_server: ApiServer, http: Http, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    ws = await connect_ws(api_server, owner.token)
+    for i in range(60):
+        await ws.send(json.dumps({"type": "ping", "ref": str(i)}))
+    replies = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(60)]
+    assert any(r["type"] == "error" and r["error"]["code"] == "rate_limited" for r in replies)
+    assert sum(r["type"] == "pong" for r in replies) >= 40
+
+    await http.ok("POST", "/api/v1/auth/logout", owner)
+    await asyncio.sleep(1.1)
+    await ws.send(json.dumps({"type": "ping"}))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
