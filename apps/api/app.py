@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 
 from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
-from apps.api.brokers.credentials import cipher_from_settings
 from apps.api.brokers.routes import broker_router
 from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, DerivVerifier
 from apps.api.channels.routes import channel_router
@@ -34,6 +33,7 @@ from apps.api.models import ALL_MODELS
 from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalRecord
 from apps.api.subscriptions.routes import subscription_router
+from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
 from apps.core.nats import connect, ensure_topology
 from apps.core.redis import connect_redis

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from apps.api.auth.guards import provide_principal
 from apps.api.auth.tokens import TokenService
-from apps.api.brokers.credentials import CredentialsCipher
 from apps.api.brokers.verification import BrokerVerifier
+from apps.core.credentials import CredentialsCipher
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 

@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from apps.api.dev_keys import load_or_create
+from apps.core.dev_keys import load_or_create
 from apps.core.settings import Settings
 
 TokenType = Literal["access", "refresh"]

@@ -8,11 +8,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from apps.api.auth.guards import CurrentUser
 from apps.api.brokers import service
-from apps.api.brokers.credentials import CredentialsCipher
 from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountView
 from apps.api.brokers.verification import BrokerVerifier
 from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import BrokerAccount, optional_decimal
+from apps.core.credentials import CredentialsCipher
 
 
 def account_view(account: BrokerAccount) -> BrokerAccountView:

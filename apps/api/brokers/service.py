@@ -9,12 +9,6 @@ from odmantic.bson import Decimal128
 from redis.asyncio import Redis
 
 from apps.api.auth.guards import Principal
-from apps.api.brokers.credentials import (
-    BrokerCredentials,
-    CredentialsCipher,
-    CredentialsError,
-    SealedCredentials,
-)
 from apps.api.brokers.schemas import BrokerAccountCreate
 from apps.api.brokers.verification import (
     BrokerRejected,
@@ -26,6 +20,12 @@ from apps.api.channels.service import refresh_subscriber_counts
 from apps.api.errors import ApiError, BadGateway, BadRequest, Conflict, NotFound
 from apps.api.models import BrokerAccount, Subscription
 from apps.api.subscriptions.projection import write_subscriptions
+from apps.core.credentials import (
+    BrokerCredentials,
+    CredentialsCipher,
+    CredentialsError,
+    SealedCredentials,
+)
 from apps.core.ids import new_id
 from apps.core.topology import Topology
 

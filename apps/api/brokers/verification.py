@@ -17,7 +17,7 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from apps.api.brokers.credentials import BrokerCredentials
+from apps.core.credentials import BrokerCredentials
 
 log = logging.getLogger("api.brokers.verification")
 # websockets logs every frame at DEBUG, and the authorize frame holds the token: its

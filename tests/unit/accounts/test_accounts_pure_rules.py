@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from apps.api.auth.guards import Principal, can_manage_channel, can_signal_channel
 from apps.api.auth.tokens import TokenClaims
-from apps.api.brokers.credentials import BrokerCredentials, CredentialsCipher, CredentialsError
 from apps.api.models import Channel, User
 from apps.api.subscriptions.risk import check_risk
+from apps.core.credentials import BrokerCredentials, CredentialsCipher, CredentialsError
 from apps.core.routing import RoutingRecord, pack_record, unpack_record
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

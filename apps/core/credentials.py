@@ -15,7 +15,7 @@ import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from apps.api.dev_keys import load_or_create
+from apps.core.dev_keys import load_or_create
 from apps.core.settings import Settings
 
 NONCE_BYTES = 12

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger("api.keys")
+log = logging.getLogger("keys")
 
 
 def load_or_create(path: Path, create: Callable[[], bytes], what: str) -> bytes:
@@ -23,12 +23,18 @@ def load_or_create(path: Path, create: Callable[[], bytes], what: str) -> bytes:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     data = create()
-    try:
-        # O_EXCL: if another process won the race, read its key instead of overwriting it.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
+    # Written whole under a private name, then linked into place: link() fails if another
+    # process (several services start at once) won the race, and then we read its key —
+    # never a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return path.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
     log.warning("generated a development %s in %s — set it in settings for production", what, path)
     return data
