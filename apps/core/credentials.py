@@ -97,3 +97,32 @@ def cipher_from_settings(settings: Settings) -> CredentialsCipher:
     except binascii.Error as exc:
         raise ValueError("credentials_key must be base64 of 32 bytes") from exc
     return CredentialsCipher({settings.credentials_key_id: key}, settings.credentials_key_id)
+
+
+class WorkerAccountRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What a broker worker needs to trade on an account, kept in Redis at
+    ``key("broker-account", id)``: the credentials still sealed exactly as MongoDB holds
+    them (the worker opens them with the same key), never plaintext."""
+
+    kind: str
+    ciphertext: bytes
+    nonce: bytes
+    key_id: str
+    login: str = ""
+    currency: str = "USD"
+
+    @property
+    def sealed(self) -> SealedCredentials:
+        return SealedCredentials(self.ciphertext, self.nonce, self.key_id)
+
+
+_record_encoder = msgspec.msgpack.Encoder()
+_record_decoder = msgspec.msgpack.Decoder(WorkerAccountRecord)
+
+
+def pack_account_record(record: WorkerAccountRecord) -> bytes:
+    return _record_encoder.encode(record)
+
+
+def unpack_account_record(raw: bytes) -> WorkerAccountRecord:
+    return _record_decoder.decode(raw)

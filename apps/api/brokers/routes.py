@@ -33,9 +33,12 @@ async def create_broker_account(
     data: BrokerAccountCreate,
     principal: CurrentUser,
     db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
     cipher: NamedDependency[CredentialsCipher],
 ) -> BrokerAccountView:
-    return account_view(await service.create(db, cipher, principal, data))
+    account = await service.create_and_project(db, redis, topology, cipher, principal, data)
+    return account_view(account)
 
 
 @get("/")

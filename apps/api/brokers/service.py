@@ -19,7 +19,11 @@ from apps.api.brokers.verification import (
 from apps.api.channels.service import refresh_subscriber_counts
 from apps.api.errors import ApiError, BadGateway, BadRequest, Conflict, NotFound
 from apps.api.models import BrokerAccount, Subscription
-from apps.api.subscriptions.projection import write_subscriptions
+from apps.api.subscriptions.projection import (
+    drop_broker_account,
+    write_broker_account,
+    write_subscriptions,
+)
 from apps.core.credentials import (
     BrokerCredentials,
     CredentialsCipher,
@@ -72,6 +76,19 @@ async def create(
     return await db.save(account)
 
 
+async def create_and_project(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    cipher: CredentialsCipher,
+    principal: Principal,
+    data: BrokerAccountCreate,
+) -> BrokerAccount:
+    account = await create(db, cipher, principal, data)
+    await write_broker_account(redis, topology, account)
+    return account
+
+
 async def list_own(db: AIOEngine, principal: Principal) -> list[BrokerAccount]:
     return list(
         await db.find(BrokerAccount, BrokerAccount.owner_id == principal.id, sort=BrokerAccount.id)
@@ -103,6 +120,7 @@ async def delete(
     await write_subscriptions(redis, topology, active, account)
     await refresh_subscriber_counts(db, {s.channel_id for s in active})
     await db.delete(account)
+    await drop_broker_account(redis, topology, account.id)
 
 
 async def verify(
@@ -145,4 +163,5 @@ async def verify(
         (Subscription.broker_account_id == account.id) & (Subscription.status == "active"),
     )
     await write_subscriptions(redis, topology, active, account)
+    await write_broker_account(redis, topology, account)
     return account

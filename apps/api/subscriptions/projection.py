@@ -16,6 +16,7 @@ from odmantic import AIOEngine, query
 from redis.asyncio import Redis
 
 from apps.api.models import BrokerAccount, Channel, Subscription, optional_decimal
+from apps.core.credentials import WorkerAccountRecord, pack_account_record
 from apps.core.routing import RoutingRecord, pack_record, routing_key
 from apps.core.topology import Topology
 
@@ -70,6 +71,41 @@ async def write_subscriptions(
         await pipe.execute()
 
 
+def account_record_key(topology: Topology, account_id: str) -> str:
+    return topology.key("broker-account", account_id)
+
+
+def balances_key(topology: Topology) -> str:
+    """One hash, account id → last known balance: percent-of-balance stakes read it."""
+    return topology.key("balances")
+
+
+async def write_broker_account(redis: Redis, topology: Topology, account: BrokerAccount) -> None:
+    """Give the broker workers what they need to trade on ``account`` (sealed credentials,
+    login, currency) and the router its balance."""
+    record = WorkerAccountRecord(
+        kind=account.kind,
+        ciphertext=account.ciphertext,
+        nonce=account.nonce,
+        key_id=account.key_id,
+        login=account.loginid or "",
+        currency=account.currency or "USD",
+    )
+    balance = optional_decimal(account.balance)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(account_record_key(topology, account.id), pack_account_record(record))
+        if balance is not None:
+            pipe.hset(balances_key(topology), account.id, str(balance))
+        await pipe.execute()
+
+
+async def drop_broker_account(redis: Redis, topology: Topology, account_id: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(account_record_key(topology, account_id))
+        pipe.hdel(balances_key(topology), account_id)
+        await pipe.execute()
+
+
 async def drop_channel(redis: Redis, topology: Topology, channel_id: str) -> None:
     await redis.delete(routing_key(topology, channel_id))
 
@@ -112,6 +148,16 @@ async def rebuild_all(db: AIOEngine, redis: Redis, topology: Topology) -> Rebuil
             pipe.hset(staging, mapping=fields)  # type: ignore[arg-type]
             pipe.rename(staging, key)
             await pipe.execute()
+
+    every_account = await db.find(BrokerAccount)
+    for account in every_account:
+        await write_broker_account(redis, topology, account)
+    known = {a.id for a in every_account}
+    record_prefix = account_record_key(topology, "")
+    async for raw in redis.scan_iter(match=f"{record_prefix}*", count=500):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if key[len(record_prefix) :] not in known:
+            await drop_broker_account(redis, topology, key[len(record_prefix) :])
 
     stale = 0
     prefix = routing_key(topology, "")
