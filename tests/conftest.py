@@ -24,6 +24,9 @@ from apps.core.nats import connect, ensure_topology
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
+# The Deriv simulator fixture (`sim`) and its helpers, for every test folder.
+pytest_plugins = ["tests.fixtures.deriv_sim"]
+
 
 @dataclass(frozen=True)
 class Servers:

@@ -79,6 +79,9 @@ class Settings:
     # after the signal's valid_until; the runner cancels a call that runs longer, and
     # another worker may take over an in-flight order only after that. Above the broker's p99.
     broker_call_timeout: float = 30.0
+    # An in-flight order marker is its worker's for this long unless renewed (every third
+    # of it while the worker is alive): how soon a crashed worker's orders are taken over.
+    worker_lease_seconds: float = 10.0
     # Deriv API v3 endpoint; empty → the local simulator on deriv_sim_port.
     deriv_url: str = ""
     deriv_app_id: int = 1
