@@ -3,10 +3,10 @@ exactly-once placement (ARCHITECTURE.md, "Guarantees").
 
 ``key("order", order_id)`` holds one msgpack-packed :class:`Marker`:
 
-- ``inflight`` — written with ``SET NX`` *before* the broker is called. ``lease_until``
-  is the instant by which its owner is certainly done with the broker (the runner
-  cancels a call that would run longer), so a marker past its lease belongs to a worker
-  that died or gave up, and only then may another worker reconcile and take it over.
+- ``inflight`` — written with ``SET NX`` *before* the broker is called. Its owner renews
+  ``lease_until`` while it works and cancels its broker call if it cannot, so a marker
+  past its lease belongs to a worker that died (or lost Redis), and only then may another
+  worker take it over and reconcile with the broker.
 - ``placed`` / ``rejected`` / ``expired`` / ``failed`` / ``unknown`` — final; they hold
   the reported :class:`Execution`, which a redelivered order re-publishes without
   touching the broker.

@@ -1,19 +1,21 @@
 """The broker worker loop, shared by every broker kind: ORDERS in, the broker in the
 middle, EXECUTIONS out — each order placed at most once and never silently dropped.
 
-One pass over a fetched message (an :class:`OrderBatch` of one signal):
+Orders of one signal fetched together are worked as one group, in chunks that each
+take ``len(chunk)`` concurrency slots:
 
-1. **Claim** every order with ``SET NX`` of an in-flight marker (one round trip for the
-   batch). Orders whose marker already exists are someone else's business:
-   a final marker is re-reported as it was; an in-flight marker whose lease is still
-   running is waited for (its owner is on it — a late redelivery, nats-server #6937);
-   an in-flight marker past its lease is taken over and reconciled with the broker
-   before anything is retried (:mod:`apps.brokers.markers`).
+1. **Claim** the chunk's orders with ``SET NX`` of an in-flight marker (one round trip),
+   only once slots are free — an order merely waiting in memory has no marker, so a
+   crash leaves it to the redelivery. Orders whose marker already exists: a final one is
+   re-reported as it was; an in-flight one whose lease runs is waited for (its owner is
+   alive, maybe slow — a late redelivery, nats-server #6937); a lapsed one is taken over
+   by compare-and-set and reconciled with the broker before anything is retried.
 2. **Place** the claimed orders: stale ones (``valid_until`` passed) end ``expired``
-   without a broker call; the rest go to the adapter in groups (``place_many``: Deriv
-   buys for many accounts in one request), transient failures are retried with back-off
-   until ``valid_until``; the whole call is cancelled when it would outlive the marker's
-   lease, so no other worker can ever act on an order whose buy is still running.
+   without a broker call, unknown accounts ``failed``; the rest go to the adapter in one
+   ``place_many`` (Deriv buys for many accounts in one request) and transient failures
+   are retried with back-off until ``valid_until``. The :class:`LeaseKeeper` renews the
+   markers' short leases meanwhile and cancels the call if it cannot, so no other worker
+   ever acts on an order whose buy may still be on its way.
 3. **Finish** each marker with its final state and the execution to re-report (a placed
    order's pending settlement in the same atomic step), publish one ExecutionBatch per
    signal, wait for JetStream's PubAck, and only then ack the ORDERS messages.
@@ -301,7 +303,8 @@ class Runner:
                 msgs = await sub.fetch(
                     min(self.config.fetch_batch, room), timeout=self.config.fetch_timeout
                 )
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
+                # nats-py raises either, depending on where in the fetch time ran out.
                 continue
             except Exception:
                 # Reconnecting, or the server is restarting: nothing was taken, try again.
