@@ -24,7 +24,8 @@ from apps.core.nats import connect, ensure_topology
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
-pytest_plugins = ["tests.fixtures.live_api"]
+# Shared fixtures for every test folder: the Deriv simulator (`sim`) and the live API.
+pytest_plugins = ["tests.fixtures.deriv_sim", "tests.fixtures.live_api"]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ bare checkout works without any configuration; production overrides them with en
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,10 @@ class SettingsError(ValueError):
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("COPIER_DATA_DIR", Path.cwd() / "data")).resolve()
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +85,24 @@ class Settings:
     # Signals one router works on at once.
     router_concurrency: int = 4
 
+    # Broker workers
+    # Names this worker on in-flight markers and pending settlements (ops can tell who
+    # was placing an order). Set it explicitly when several workers share a host and pid
+    # namespace (containers).
+    worker_id: str = field(default_factory=_default_worker_id)
+    # Orders at a broker at once, per worker process.
+    worker_concurrency: int = 256
+    # The longest one placement (connect + buy + reconciliation of a lost reply) may take
+    # after the signal's valid_until; the runner cancels a call that runs longer, and
+    # another worker may take over an in-flight order only after that. Above the broker's p99.
+    broker_call_timeout: float = 30.0
+    # An in-flight order marker is its worker's for this long unless renewed (every third
+    # of it while the worker is alive): how soon a crashed worker's orders are taken over.
+    worker_lease_seconds: float = 10.0
+    # Deriv API v3 endpoint; empty → the local simulator on deriv_sim_port.
+    deriv_url: str = ""
+    deriv_app_id: int = 1
+
     log_level: str = "INFO"
 
     @classmethod
@@ -95,6 +118,10 @@ class Settings:
             values[f.name] = _coerce(f.name, raw, hints[f.name])
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def deriv_endpoint(self) -> str:
+        return self.deriv_url or f"ws://127.0.0.1:{self.deriv_sim_port}/websockets/v3"
 
     @property
     def allowed_origins(self) -> list[str]:

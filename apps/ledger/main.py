@@ -36,7 +36,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(FETCH_BATCH, timeout=0.5)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
+                # nats-py raises the builtin TimeoutError too when a fetch finds nothing
+                # (nats/js/client.py _fetch_n); it is no reason to exit.
                 continue
             events: list[ExecutionEvent] = []
             for msg in msgs:

@@ -1,0 +1,57 @@
+"""The Deriv broker worker: ``python -m apps.brokers.deriv.worker``.
+
+Any number of instances share the durable consumer ``broker-deriv``; the shared loop in
+:mod:`apps.brokers.runner` does the work, this file only wires it to Deriv.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from apps.brokers.credentials import RedisCredentialStore
+from apps.brokers.deriv.adapter import DerivAdapter
+from apps.brokers.runner import Runner, RunnerConfig
+from apps.core.crypto import load_or_create_key
+from apps.core.nats import connect, ensure_topology
+from apps.core.redis import connect_redis
+from apps.core.service import run_service
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    topology = Topology(settings.namespace)
+    nc = await connect(settings.nats_url, name=f"copier-worker-deriv-{settings.worker_id}")
+    await ensure_topology(nc, topology)
+    redis = connect_redis(settings.redis_url)
+    key = load_or_create_key(settings.credentials_key, settings.data_dir)
+    credentials = RedisCredentialStore(redis, topology, key, kind="deriv")
+    # A third of the call budget each for the buy's reply and for reconciling a lost one,
+    # leaving the rest for (re)connecting: the runner cancels at the full budget.
+    budget = settings.broker_call_timeout / 3
+    adapter = DerivAdapter(
+        settings.deriv_endpoint,
+        app_id=settings.deriv_app_id,
+        reply_timeout=budget,
+        reconcile_timeout=budget,
+    )
+    config = RunnerConfig(
+        worker_id=settings.worker_id,
+        concurrency=settings.worker_concurrency,
+        call_timeout=settings.broker_call_timeout,
+        lease_seconds=settings.worker_lease_seconds,
+    )
+    try:
+        await Runner(nc.jetstream(), redis, topology, adapter, credentials, config).run(stop)
+    finally:
+        await adapter.close()
+        await nc.drain()
+        await redis.aclose()
+
+
+def main() -> None:
+    run_service("worker-deriv", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Per-order placement markers in Redis: what turns at-least-once delivery into
+exactly-once placement (ARCHITECTURE.md, "Guarantees").
+
+``key("order", order_id)`` holds one msgpack-packed :class:`Marker`:
+
+- ``inflight`` — written with ``SET NX`` *before* the broker is called. Its owner renews
+  ``lease_until`` while it works and cancels its broker call if it cannot, so a marker
+  past its lease belongs to a worker that died (or lost Redis), and only then may another
+  worker take it over and reconcile with the broker.
+- ``placed`` / ``rejected`` / ``expired`` / ``failed`` / ``unknown`` — final; they hold
+  the reported :class:`Execution`, which a redelivered order re-publishes without
+  touching the broker.
+
+Every change after the claim is a compare-and-set on the exact bytes the writer last saw
+(one small Lua script), so two workers can never both move the same marker forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import cast
+
+import msgspec
+from redis.asyncio import Redis
+
+from apps.core.messages import Execution, Order
+from apps.core.topology import Topology
+
+# Far above AckWait x MaxDeliver (15 s x 10 for broker-<kind>) and above the ORDERS
+# stream's max_age (1 h), the longest an order can wait to be (re)delivered: a marker
+# must outlive every possible redelivery of its order, or a late one could buy again.
+MARKER_TTL_SECONDS = 24 * 3600
+
+
+class MarkerStatus(StrEnum):
+    INFLIGHT = "inflight"
+    PLACED = "placed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class Marker(msgspec.Struct, frozen=True, kw_only=True):
+    status: MarkerStatus
+    worker: str  # who wrote this state
+    claimed_at: float  # when the current owner claimed the order (epoch seconds)
+    updated_at: float
+    lease_until: float = 0.0  # inflight: the owner is done with the broker by then
+    takeovers: int = 0  # how many times a stale in-flight marker was taken over
+    execution: Execution | None = None  # final states: what was reported
+
+    @property
+    def is_final(self) -> bool:
+        return self.status is not MarkerStatus.INFLIGHT
+
+
+class PendingSettlement(msgspec.Struct, frozen=True, kw_only=True):
+    """A placed contract whose outcome is still to be published (``key("settle", kind)``)."""
+
+    order: Order
+    contract_id: str
+    owner: str  # the worker following it; another adopts it when this one is gone
+    placed: Execution
+
+
+_encoder = msgspec.msgpack.Encoder()
+_marker_decoder = msgspec.msgpack.Decoder(Marker)
+_pending_decoder = msgspec.msgpack.Decoder(PendingSettlement)
+
+
+def pack(value: Marker | PendingSettlement) -> bytes:
+    return _encoder.encode(value)
+
+
+def unpack_marker(packed: bytes) -> Marker:
+    return _marker_decoder.decode(packed)
+
+
+def unpack_pending(packed: bytes) -> PendingSettlement:
+    return _pending_decoder.decode(packed)
+
+
+# KEYS: marker, settlements hash. ARGV: expected, new, ttl, [settle field, settle value].
+# Moves the marker only if nobody changed it since `expected` was read; a placed order's
+# pending settlement is written in the same step, so no crash can separate the two.
+_COMPARE_AND_SET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if ARGV[4] and ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
+return 1
+"""
+
+# KEYS: marker. ARGV: expected. Gives up a claim that never reached the broker.
+_COMPARE_AND_DELETE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of claiming one order: ``mine`` when the marker is ours now, else the
+    ``existing`` marker someone wrote before (with its exact bytes for compare-and-set)."""
+
+    order: Order
+    mine: bytes | None
+    existing: bytes | None
+
+
+class MarkerBook:
+    def __init__(self, redis: Redis, topology: Topology, settle_key: str) -> None:
+        self.redis = redis
+        self.topology = topology
+        self.settle_key = settle_key
+        self._cas = redis.register_script(_COMPARE_AND_SET)
+        self._cad = redis.register_script(_COMPARE_AND_DELETE)
+
+    def key(self, order_id: str) -> str:
+        return self.topology.key("order", order_id)
+
+    async def claim(self, orders: Sequence[tuple[Order, Marker]]) -> list[Claim]:
+        """``SET NX GET`` every order's in-flight marker in one round trip."""
+        if not orders:
+            return []
+        packed = [pack(marker) for _, marker in orders]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (order, _), value in zip(orders, packed, strict=True):
+                pipe.set(self.key(order.order_id), value, nx=True, get=True, ex=MARKER_TTL_SECONDS)
+            previous = await pipe.execute()
+        return [
+            Claim(order, value, None) if before is None else Claim(order, None, before)
+            for (order, _), value, before in zip(orders, packed, previous, strict=True)
+        ]
+
+    async def get(self, order_id: str) -> bytes | None:
+        return cast(bytes | None, await self.redis.get(self.key(order_id)))
+
+    async def compare_and_set(
+        self,
+        order_id: str,
+        expected: bytes,
+        new: Marker,
+        settlement: PendingSettlement | None = None,
+    ) -> bytes | None:
+        """The new marker's bytes when it replaced ``expected``; ``None`` if it changed."""
+        packed = pack(new)
+        args: list[bytes | str | int] = [expected, packed, MARKER_TTL_SECONDS]
+        if settlement is not None:
+            args += [order_id, pack(settlement)]
+        done = await self._cas(keys=[self.key(order_id), self.settle_key], args=args)
+        return packed if done == 1 else None
+
+    async def finish_many(
+        self, items: Sequence[tuple[str, bytes, Marker, PendingSettlement | None]]
+    ) -> list[bool]:
+        """Several compare-and-sets (order_id, expected, new, settlement) in one round trip."""
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for order_id, expected, new, settlement in items:
+                args: list[bytes | str | int] = [expected, pack(new), MARKER_TTL_SECONDS]
+                if settlement is not None:
+                    args += [order_id, pack(settlement)]
+                await self._cas(keys=[self.key(order_id), self.settle_key], args=args, client=pipe)
+            results = await pipe.execute()
+        return [r == 1 for r in results]
+
+    async def release(self, order_id: str, mine: bytes) -> None:
+        """Drop our claim (nothing reached the broker), so a redelivery need not wait."""
+        await self._cad(keys=[self.key(order_id)], args=[mine])

@@ -1,0 +1,159 @@
+"""Executions out of a broker worker: one ExecutionBatch per signal, through JetStream.
+
+A publish returns only when JetStream has stored the batch (PubAck), because the ORDERS
+message is acked after it: an ack before that could lose the only word on an order.
+No ``Nats-Msg-Id``: a re-report of the same order is meant to reach the stream again
+(the ledger is idempotent per order and state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.client import JetStreamContext
+
+from apps.brokers.base import (
+    Expired,
+    Placed,
+    PlaceOutcome,
+    Rejected,
+    Settlement,
+    TransientFailure,
+    Uncertain,
+)
+from apps.core.messages import (
+    Execution,
+    ExecutionBatch,
+    ExecutionState,
+    Order,
+    Outcome,
+    encode,
+)
+from apps.core.topology import Topology
+
+log = logging.getLogger("brokers.reporting")
+
+# EXECUTIONS caps a message at 1 MB; an execution is ≈ 0.5 KB of JSON.
+EXECUTIONS_PER_MESSAGE = 500
+PUBLISH_ATTEMPTS = 4
+
+
+def execution_of(
+    order: Order, state: ExecutionState, at: float, broker_kind: str, **fields: object
+) -> Execution:
+    return Execution(
+        order_id=order.order_id,
+        signal_id=order.signal_id,
+        channel_id=order.channel_id,
+        subscription_id=order.subscription_id,
+        user_id=order.user_id,
+        state=state,
+        at=at,
+        broker_kind=broker_kind,
+        stake=order.stake,
+        currency=order.currency,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def execution_for_outcome(
+    order: Order, outcome: PlaceOutcome, at: float, broker_kind: str
+) -> Execution:
+    """How a broker's answer is reported (ARCHITECTURE.md: one visible final state)."""
+    match outcome:
+        case Placed():
+            return execution_of(
+                order,
+                ExecutionState.PLACED,
+                at,
+                broker_kind,
+                contract_id=outcome.contract_id,
+                buy_price=outcome.buy_price,
+                payout=outcome.payout,
+                # A contract found by reconciliation was bought at an unknown earlier
+                # instant; its latency is not measured rather than made up.
+                latency_ms=None
+                if outcome.reconciled
+                else round((at - order.signal_created_at) * 1000, 1),
+            )
+        case Rejected(code=code, message=message):
+            return execution_of(
+                order, ExecutionState.REJECTED, at, broker_kind, reason=f"{code}: {message}"
+            )
+        case Expired(last_code=code, last_message=message):
+            reason = f"{code}: {message}" if code else message or "signal expired"
+            return execution_of(order, ExecutionState.EXPIRED, at, broker_kind, reason=reason)
+        case Uncertain(message=message):
+            return execution_of(order, ExecutionState.UNKNOWN, at, broker_kind, reason=message)
+        case TransientFailure(code=code, message=message):
+            # Only reached when retrying was cut short; nothing was bought.
+            return execution_of(
+                order, ExecutionState.EXPIRED, at, broker_kind, reason=f"{code}: {message}"
+            )
+    raise AssertionError(outcome)  # pragma: no cover - the match is exhaustive
+
+
+def settled_execution(
+    placed: Execution, settlement: Settlement, at: float | None = None
+) -> Execution:
+    return Execution(
+        order_id=placed.order_id,
+        signal_id=placed.signal_id,
+        channel_id=placed.channel_id,
+        subscription_id=placed.subscription_id,
+        user_id=placed.user_id,
+        state=ExecutionState.SETTLED,
+        at=time.time() if at is None else at,
+        broker_kind=placed.broker_kind,
+        stake=placed.stake,
+        currency=placed.currency,
+        contract_id=placed.contract_id,
+        buy_price=settlement.buy_price,
+        payout=placed.payout,
+        outcome=Outcome(settlement.outcome),
+        profit=Decimal(settlement.profit),
+    )
+
+
+class ExecutionPublisher:
+    def __init__(self, js: JetStreamContext, topology: Topology, timeout: float = 5.0) -> None:
+        self.js = js
+        self.topology = topology
+        self.timeout = timeout
+
+    async def publish(self, executions: Sequence[Execution]) -> None:
+        """Publish ``executions`` grouped per signal; returns once JetStream stored all."""
+        by_signal: defaultdict[tuple[str, str], list[Execution]] = defaultdict(list)
+        for execution in executions:
+            by_signal[(execution.channel_id, execution.signal_id)].append(execution)
+        sends = []
+        for (channel_id, signal_id), group in by_signal.items():
+            for start in range(0, len(group), EXECUTIONS_PER_MESSAGE):
+                batch = ExecutionBatch(
+                    signal_id=signal_id,
+                    channel_id=channel_id,
+                    executions=group[start : start + EXECUTIONS_PER_MESSAGE],
+                )
+                subject = self.topology.execution_subject(channel_id, signal_id)
+                sends.append(self._send(subject, encode(batch)))
+        await asyncio.gather(*sends)
+
+    async def _send(self, subject: str, payload: bytes) -> None:
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                await self.js.publish(subject, payload, timeout=self.timeout)
+                return
+            except (NatsTimeout, NoRespondersError):
+                # A leader election or a reconnect; the caller acks nothing until this
+                # returns, so giving up only means the orders are redelivered.
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise
+                log.warning("publishing executions to %s failed (attempt %d)", subject, attempt)
+                await asyncio.sleep(0.2 * 2**attempt)

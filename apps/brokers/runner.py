@@ -1,0 +1,684 @@
+"""The broker worker loop, shared by every broker kind: ORDERS in, the broker in the
+middle, EXECUTIONS out — each order placed at most once and never silently dropped.
+
+Orders of one signal fetched together are worked as one group, in chunks that each
+take ``len(chunk)`` concurrency slots:
+
+1. **Claim** the chunk's orders with ``SET NX`` of an in-flight marker (one round trip),
+   only once slots are free — an order merely waiting in memory has no marker, so a
+   crash leaves it to the redelivery. Orders whose marker already exists: a final one is
+   re-reported as it was; an in-flight one whose lease runs is waited for (its owner is
+   alive, maybe slow — a late redelivery, nats-server #6937); a lapsed one is taken over
+   by compare-and-set and reconciled with the broker before anything is retried.
+2. **Place** the claimed orders: stale ones (``valid_until`` passed) end ``expired``
+   without a broker call, unknown accounts ``failed``; the rest go to the adapter in one
+   ``place_many`` (Deriv buys for many accounts in one request) and transient failures
+   are retried with back-off until ``valid_until``. The :class:`LeaseKeeper` renews the
+   markers' short leases meanwhile and cancels the call if it cannot, so no other worker
+   ever acts on an order whose buy may still be on its way.
+3. **Finish** each marker with its final state and the execution to re-report (a placed
+   order's pending settlement in the same atomic step), publish one ExecutionBatch per
+   signal, wait for JetStream's PubAck, and only then ack the ORDERS messages.
+
+Placed contracts are followed in the background until they settle
+(:mod:`apps.brokers.settlement`). On SIGTERM the loop stops fetching, finishes and acks
+what it holds, and leaves unfinished settlements to the next worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.client import JetStreamContext
+from redis.asyncio import Redis
+
+from apps.brokers.assets import Expiry
+from apps.brokers.base import (
+    BrokerAccount,
+    BrokerAdapter,
+    Expired,
+    Found,
+    NotFound,
+    OrderRequest,
+    PlaceOutcome,
+    ReconcileResult,
+    TransientFailure,
+    Uncertain,
+    Undecidable,
+    place_until_valid,
+)
+from apps.brokers.credentials import CredentialStore, CredentialsUnreadable
+from apps.brokers.markers import (
+    Marker,
+    MarkerBook,
+    MarkerStatus,
+    PendingSettlement,
+    pack,
+    unpack_marker,
+)
+from apps.brokers.reporting import (
+    ExecutionPublisher,
+    execution_for_outcome,
+    execution_of,
+)
+from apps.brokers.settlement import SettlementFollowers
+from apps.core.messages import (
+    Execution,
+    ExecutionState,
+    Order,
+    OrderBatch,
+    order_batch_decoder,
+)
+from apps.core.topology import Topology
+
+log = logging.getLogger("brokers.runner")
+
+ACCOUNT_NOT_FOUND = "broker account not found"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerConfig:
+    worker_id: str
+    # Orders at the broker at once (a place_many group holds one slot per order).
+    concurrency: int = 256
+    # The longest a placement may run past max(now, valid_until): see Settings.
+    call_timeout: float = 30.0
+    # An in-flight marker is its owner's for this long without renewal; a working owner
+    # renews every third of it. Shorter: a crashed worker's orders are taken over sooner.
+    lease_seconds: float = 10.0
+    # Pull in batches: one fetch round trip serves up to this many messages.
+    fetch_batch: int = 64
+    fetch_timeout: float = 0.5
+    # Fetched messages being worked at once; beyond it the loop stops pulling (their
+    # orders would only wait for slots while their AckWait runs).
+    max_messages: int = 1024
+    # AckWait of broker-<kind> is 15 s; tell JetStream well before that we are still on it.
+    progress_interval: float = 5.0
+    # How often a marker held by someone else is looked at again while we wait for it.
+    poll_interval: float = 0.2
+    # Clock skew allowance between workers before a lease is considered over.
+    stale_grace: float = 2.0
+    # Orders of one signal per place_many call (Deriv caps one batch at 40 accounts).
+    place_chunk: int = 40
+    max_retry_pause: float = 2.0
+    # Settlement followers: heartbeat TTL and how often orphans are looked for.
+    heartbeat_ttl: float = 30.0
+    settle_scan_interval: float = 10.0
+
+
+class Slots:
+    """A counting semaphore that takes ``n`` permits at once, first come first served.
+
+    Taking a group's permits one by one could deadlock two groups each holding a part;
+    taking them under one lock cannot, since permits are returned without the lock.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = size
+        self._turn = asyncio.Lock()
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, n: int) -> AsyncIterator[None]:
+        n = max(1, min(n, self.size))
+        async with self._turn, self._changed:
+            await self._changed.wait_for(lambda: self._free >= n)
+            self._free -= n
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._free += n
+                self._changed.notify_all()
+
+
+@dataclass(slots=True, eq=False)
+class Owned:
+    """An order whose in-flight marker this worker holds. ``token`` is the marker's exact
+    bytes (for compare-and-set); the lease keeper swaps it on every renewal."""
+
+    order: Order
+    token: bytes
+    marker: Marker
+    call: asyncio.Task[Any] | None = None  # the broker call working on it, if any
+    lost: bool = False  # someone else changed the marker: stop, never buy
+
+
+class LeaseKeeper:
+    """Renews the leases of every in-flight marker this worker holds.
+
+    A lease is short (``lease_seconds``) so that a crashed worker's orders are taken over
+    while their signal may still be valid; a working owner renews it every third of that.
+    If renewing fails until a lease would lapse (Redis unreachable, or another worker
+    changed the marker), the broker call working on the order is cancelled: after the
+    lapse another worker may act on it, and our buy must not still be on its way.
+    """
+
+    def __init__(self, markers: MarkerBook, lease_seconds: float, clock: Callable[[], float]):
+        self.markers = markers
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self._held: dict[str, Owned] = {}
+        # Renewals and final writes are compare-and-sets on the same bytes: one at a time.
+        self.lock = asyncio.Lock()
+
+    def hold(self, items: Sequence[Owned]) -> None:
+        for item in items:
+            self._held[item.order.order_id] = item
+
+    def drop(self, items: Sequence[Owned]) -> None:
+        for item in items:
+            if self._held.get(item.order.order_id) is item:
+                del self._held[item.order.order_id]
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self.renew()
+            except Exception:
+                log.exception("renewing %d leases failed", len(self._held))
+                self._cancel_lapsing()
+
+    async def renew(self) -> None:
+        async with self.lock:
+            items = list(self._held.values())
+            if not items:
+                return
+            now = self.clock()
+            renewed = [
+                msgspec.structs.replace(
+                    i.marker, lease_until=now + self.lease_seconds, updated_at=now
+                )
+                for i in items
+            ]
+            done = await self.markers.finish_many(
+                [(i.order.order_id, i.token, m, None) for i, m in zip(items, renewed, strict=True)]
+            )
+            for item, marker, ok in zip(items, renewed, done, strict=True):
+                if ok:
+                    item.token, item.marker = pack(marker), marker
+                else:
+                    log.error("in-flight marker of %s was taken from us", item.order.order_id)
+                    item.lost = True
+                    self.drop([item])
+                    if item.call is not None:
+                        item.call.cancel()
+
+    def _cancel_lapsing(self) -> None:
+        # Stop a call a moment before its lease lapses, so it is over when another worker
+        # is allowed to look.
+        soon = self.clock() + min(1.0, self.lease_seconds / 3)
+        for item in list(self._held.values()):
+            if item.marker.lease_until <= soon and item.call is not None:
+                item.call.cancel()
+
+
+class Runner:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        redis: Redis,
+        topology: Topology,
+        adapter: BrokerAdapter,
+        credentials: CredentialStore,
+        config: RunnerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.js = js
+        self.topology = topology
+        self.adapter = adapter
+        self.kind = adapter.kind
+        self.credentials = credentials
+        self.config = config
+        self.clock = clock
+        self.publisher = ExecutionPublisher(js, topology)
+        self.markers = MarkerBook(redis, topology, topology.key("settle", self.kind))
+        self.settlements = SettlementFollowers(
+            redis,
+            topology,
+            adapter,
+            credentials,
+            self.publisher,
+            worker_id=config.worker_id,
+            heartbeat_ttl=config.heartbeat_ttl,
+            scan_interval=config.settle_scan_interval,
+        )
+        self.slots = Slots(config.concurrency)
+        self.leases = LeaseKeeper(self.markers, config.lease_seconds, clock)
+        self._working: set[asyncio.Task[None]] = set()
+        self._messages = 0
+        self._room = asyncio.Event()
+
+    # the loop ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work orders until ``stop`` is set, then finish what was fetched and return."""
+        # Bind, never create: the consumer's config comes from nats/ (ensure_topology).
+        sub = await self.js.pull_subscribe_bind(
+            f"broker-{self.kind}", self.topology.stream("ORDERS")
+        )
+        await self.settlements.start()
+        keeper = asyncio.create_task(self.leases.run(), name="lease-keeper")
+        log.info(
+            "worker %s consuming broker-%s (concurrency %d, %d pending settlements adopted)",
+            self.config.worker_id,
+            self.kind,
+            self.config.concurrency,
+            self.settlements.following,
+        )
+        try:
+            await self._consume(sub, stop)
+        finally:
+            if self._working:
+                log.info("draining %d fetched messages", self._messages)
+                await asyncio.gather(*self._working, return_exceptions=True)
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await self.settlements.stop()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            room = self.config.max_messages - self._messages
+            if room <= 0:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), self.config.fetch_timeout)
+                continue
+            try:
+                msgs = await sub.fetch(
+                    min(self.config.fetch_batch, room), timeout=self.config.fetch_timeout
+                )
+            except (NatsTimeout, TimeoutError):
+                # nats-py raises either, depending on where in the fetch time ran out.
+                continue
+            except Exception:
+                # Reconnecting, or the server is restarting: nothing was taken, try again.
+                log.exception("fetching orders failed")
+                await asyncio.sleep(self.config.fetch_timeout)
+                continue
+            self._messages += len(msgs)
+            task = asyncio.create_task(self._work(msgs))
+            self._working.add(task)
+            task.add_done_callback(self._working.discard)
+
+    async def _work(self, msgs: list[Msg]) -> None:
+        try:
+            by_signal: defaultdict[str, list[tuple[Msg, OrderBatch]]] = defaultdict(list)
+            for msg in msgs:
+                try:
+                    batch = order_batch_decoder.decode(msg.data)
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    # It will never become readable: terminate (it stays in the stream for
+                    # inspection) rather than redeliver it MaxDeliver times.
+                    log.error("undecodable order batch on %s: %r", msg.subject, msg.data[:200])
+                    await msg.term()
+                    continue
+                delivered = msg.metadata.num_delivered
+                if delivered is not None and delivered > 1:
+                    log.warning(
+                        "redelivery %d of %d orders of signal %s",
+                        delivered,
+                        len(batch.orders),
+                        batch.signal_id,
+                    )
+                by_signal[batch.signal_id].append((msg, batch))
+            await asyncio.gather(*(self._work_signal(sid, i) for sid, i in by_signal.items()))
+        finally:
+            self._messages -= len(msgs)
+            self._room.set()
+
+    async def _work_signal(self, signal_id: str, items: list[tuple[Msg, OrderBatch]]) -> None:
+        """Every order of one signal fetched together: placed as one group, reported in one
+        batch, and the messages acked once JetStream holds the executions."""
+        msgs = [msg for msg, _ in items]
+        orders: dict[str, Order] = {}
+        for _, batch in items:
+            for order in batch.orders:
+                orders.setdefault(order.order_id, order)  # a repeat is one order
+        keepalive = asyncio.create_task(self._keep_in_progress(msgs))
+        try:
+            executions = await self.execute(list(orders.values()))
+            await self.publisher.publish(executions)
+        except Exception:
+            # Redis or NATS trouble: the markers already say what was done, so the
+            # redelivery re-reports finished orders and waits out unfinished ones.
+            log.exception("orders of signal %s not finished; they will be redelivered", signal_id)
+            await asyncio.gather(*(m.nak(delay=1.0) for m in msgs), return_exceptions=True)
+            return
+        finally:
+            keepalive.cancel()
+        await asyncio.gather(*(m.ack() for m in msgs))
+
+    async def _keep_in_progress(self, msgs: Sequence[Msg]) -> None:
+        while True:
+            await asyncio.sleep(self.config.progress_interval)
+            await asyncio.gather(*(m.in_progress() for m in msgs), return_exceptions=True)
+
+    # one group of orders ----------------------------------------------------------------
+
+    async def execute(self, orders: Sequence[Order]) -> list[Execution]:
+        """Bring each order to a final state (or re-report it) and say what it is."""
+        size = max(1, min(self.config.place_chunk, self.config.concurrency))
+        chunks = [orders[i : i + size] for i in range(0, len(orders), size)]
+        results = await asyncio.gather(*(self._execute_chunk(c) for c in chunks))
+        return [execution for chunk in results for execution in chunk]
+
+    async def _execute_chunk(self, orders: Sequence[Order]) -> list[Execution]:
+        # Claimed only once slots are free, right before the broker call: an order this
+        # worker merely holds in memory carries no marker, so if the worker dies it is
+        # redelivered and placed by another one instead of waiting out a lease.
+        async with self.slots.hold(len(orders)):
+            now = self.clock()
+            claims = await self.markers.claim([(o, self._inflight(o, now)) for o in orders])
+            owned = [
+                Owned(c.order, c.mine, unpack_marker(c.mine)) for c in claims if c.mine is not None
+            ]
+            placed = await self._place(owned)
+        others = [(c.order, c.existing) for c in claims if c.existing is not None]
+        resolved = await asyncio.gather(*(self._resolve(order, seen) for order, seen in others))
+        return placed + [execution for group in resolved for execution in group]
+
+    def _inflight(self, order: Order, now: float, *, takeovers: int = 0) -> Marker:
+        return Marker(
+            status=MarkerStatus.INFLIGHT,
+            worker=self.config.worker_id,
+            claimed_at=now,
+            updated_at=now,
+            lease_until=now + self.config.lease_seconds,
+            takeovers=takeovers,
+        )
+
+    async def _place(self, owned: Sequence[Owned]) -> list[Execution]:
+        """Place orders whose markers we hold (the caller holds their slots)."""
+        if not owned:
+            return []
+        self.leases.hold(owned)
+        finals: dict[str, Execution] = {}
+        try:
+            ready = await self._prepare(owned, finals)
+        except BaseException:
+            # Nothing reached the broker: give the claims back so a redelivery need not
+            # wait for their leases to lapse.
+            self.leases.drop(owned)
+            await asyncio.gather(
+                *(self.markers.release(o.order.order_id, o.token) for o in owned),
+                return_exceptions=True,
+            )
+            raise
+        if ready:
+            outcomes = await self._call_broker(ready)
+            for (item, _), outcome in zip(ready, outcomes, strict=True):
+                finals[item.order.order_id] = self._report(item.order, outcome)
+        await self._finish([(item, finals[item.order.order_id]) for item in owned])
+        return [finals[item.order.order_id] for item in owned]
+
+    async def _prepare(
+        self, owned: Sequence[Owned], finals: dict[str, Execution]
+    ) -> list[tuple[Owned, OrderRequest]]:
+        """Settle what needs no broker (stale, no credentials); requests for the rest."""
+        now = self.clock()
+        live = []
+        for item in owned:
+            if now >= item.order.valid_until:
+                finals[item.order.order_id] = self._execution(
+                    item.order, ExecutionState.EXPIRED, reason="signal expired before placement"
+                )
+            else:
+                live.append(item)
+        accounts = await asyncio.gather(*(self._account(item.order) for item in live))
+        ready = []
+        for item, account in zip(live, accounts, strict=True):
+            if isinstance(account, str):
+                finals[item.order.order_id] = self._execution(
+                    item.order, ExecutionState.FAILED, reason=account
+                )
+            else:
+                ready.append((item, request_for(item.order, account)))
+        return ready
+
+    async def _account(self, order: Order) -> BrokerAccount | str:
+        """The order's broker account, or why there is none."""
+        try:
+            account = await self.credentials.account_for(order.broker_account_id)
+        except CredentialsUnreadable:
+            log.exception("credentials of %s cannot be opened", order.broker_account_id)
+            return "broker account credentials unreadable"
+        return ACCOUNT_NOT_FOUND if account is None else account
+
+    async def _call_broker(
+        self, ready: Sequence[tuple[Owned, OrderRequest]]
+    ) -> list[PlaceOutcome | BaseException]:
+        """One place_many for the group, then retries of transient failures, as one task
+        the lease keeper can cancel, bounded by ``call_timeout`` past ``valid_until``."""
+        requests = [request for _, request in ready]
+        now = self.clock()
+        hard_stop = max(now, min(r.valid_until for r in requests)) + self.config.call_timeout
+        call = asyncio.create_task(self._place_with_retries(requests))
+        for item, _ in ready:
+            item.call = call
+        try:
+            async with asyncio.timeout(hard_stop - now):
+                return await asyncio.shield(call)
+        except TimeoutError:
+            call.cancel()
+        except asyncio.CancelledError:
+            # Our own task is being cancelled (not the call): stop the call as well.
+            if not call.cancelled():
+                call.cancel()
+                raise
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await call
+        return [_abandoned(r) for r in requests]
+
+    async def _place_with_retries(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[PlaceOutcome | BaseException]:
+        try:
+            if len(requests) > 1:
+                first = await self.adapter.place_many(requests)
+            else:
+                first = [await self.adapter.place(requests[0])]
+        except Exception as exc:
+            log.exception("%s adapter failed placing %d orders", self.kind, len(requests))
+            return [exc] * len(requests)
+        if len(first) != len(requests):
+            error = RuntimeError(f"place_many answered {len(first)} of {len(requests)}")
+            log.error("%s", error)
+            return [error] * len(requests)
+        return list(
+            await asyncio.gather(*(self._retry(r, o) for r, o in zip(requests, first, strict=True)))
+        )
+
+    async def _retry(
+        self, request: OrderRequest, outcome: PlaceOutcome
+    ) -> PlaceOutcome | BaseException:
+        """Transient failures are tried again (with the adapter's back-off) while valid."""
+        if not isinstance(outcome, TransientFailure):
+            return outcome
+        pause = min(max(outcome.retry_after, 0.0), self.config.max_retry_pause)
+        if self.clock() + pause >= request.valid_until:
+            return Expired(
+                order_id=request.order_id, last_code=outcome.code, last_message=outcome.message
+            )
+        try:
+            await asyncio.sleep(pause)
+            return await place_until_valid(
+                self.adapter, request, clock=self.clock, max_pause=self.config.max_retry_pause
+            )
+        except Exception as exc:
+            log.exception("%s adapter failed placing %s", self.kind, request.order_id)
+            return exc
+
+    def _report(self, order: Order, outcome: PlaceOutcome | BaseException) -> Execution:
+        if isinstance(outcome, BaseException):
+            return self._execution(
+                order, ExecutionState.FAILED, reason=f"internal error: {type(outcome).__name__}"
+            )
+        return execution_for_outcome(order, outcome, self.clock(), self.kind)
+
+    def _execution(self, order: Order, state: ExecutionState, *, reason: str) -> Execution:
+        return execution_of(order, state, self.clock(), self.kind, reason=reason)
+
+    async def _finish(self, items: Sequence[tuple[Owned, Execution]]) -> None:
+        now = self.clock()
+        writes = []
+        for item, execution in items:
+            marker = Marker(
+                status=MarkerStatus(execution.state.value),
+                worker=self.config.worker_id,
+                claimed_at=item.marker.claimed_at,
+                updated_at=now,
+                takeovers=item.marker.takeovers,
+                execution=execution,
+            )
+            pending = None
+            if execution.state is ExecutionState.PLACED and execution.contract_id:
+                pending = PendingSettlement(
+                    order=item.order,
+                    contract_id=execution.contract_id,
+                    owner=self.config.worker_id,
+                    placed=execution,
+                )
+            writes.append((item, marker, pending))
+        async with self.leases.lock:
+            self.leases.drop([item for item, _, _ in writes])
+            done = await self.markers.finish_many(
+                [(i.order.order_id, i.token, m, p) for i, m, p in writes]
+            )
+        for (item, marker, pending), ok in zip(writes, done, strict=True):
+            if not ok:
+                # Only if our lease lapsed while we worked (Redis unreachable for a whole
+                # lease, or a paused process): say so loudly, report what we saw.
+                log.error(
+                    "marker of %s changed while %s held it; reporting %s as this worker saw it",
+                    item.order.order_id,
+                    self.config.worker_id,
+                    marker.status,
+                )
+            elif pending is not None:
+                self.settlements.follow(item.order.order_id, pending)
+
+    # orders someone claimed before ------------------------------------------------------
+
+    async def _resolve(self, order: Order, seen: bytes) -> list[Execution]:
+        """An order whose marker existed: re-report it, wait for its owner, or take over."""
+        while True:
+            try:
+                marker = unpack_marker(seen)
+            except msgspec.DecodeError:
+                # Written by something else (a newer version?): never guess, never rebuy.
+                log.error("unreadable placement marker for %s", order.order_id)
+                return [
+                    self._execution(
+                        order, ExecutionState.UNKNOWN, reason="unreadable placement marker"
+                    )
+                ]
+            if marker.is_final:
+                if marker.execution is not None:
+                    return [marker.execution]  # re-report, never call the broker
+                return [
+                    self._execution(
+                        order, ExecutionState(marker.status.value), reason="re-reported"
+                    )
+                ]
+            if self.clock() < marker.lease_until + self.config.stale_grace:
+                # Its owner is alive and may be at the broker right now (a late
+                # redelivery while the first attempt is slow): wait for its word.
+                await asyncio.sleep(self.config.poll_interval)
+                current = await self.markers.get(order.order_id)
+                if current is None:  # the owner gave its claim back without a broker call
+                    return await self._execute_chunk([order])
+                seen = current
+                continue
+            taken = await self._take_over(order, seen, marker)
+            if taken is not None:
+                return taken
+            current = await self.markers.get(order.order_id)
+            if current is None:
+                return await self._execute_chunk([order])
+            seen = current
+
+    async def _take_over(
+        self, order: Order, stale: bytes, marker: Marker
+    ) -> list[Execution] | None:
+        """Reconcile an order whose owner is gone; ``None`` if another worker took it first."""
+        async with self.slots.hold(1):
+            fresh = self._inflight(order, self.clock(), takeovers=marker.takeovers + 1)
+            token = await self.markers.compare_and_set(order.order_id, stale, fresh)
+            if token is None:
+                return None
+            log.warning(
+                "order %s: in-flight marker of %s lapsed; reconciling with the broker",
+                order.order_id,
+                marker.worker,
+            )
+            item = Owned(order, token, fresh)
+            self.leases.hold([item])
+            account = await self._account(order)
+            if isinstance(account, str):
+                # A buy may have happened and cannot be looked for: unknown, never a rebuy.
+                execution = self._execution(
+                    order, ExecutionState.UNKNOWN, reason=f"{account}; cannot reconcile"
+                )
+            else:
+                match await self._reconcile(request_for(order, account)):
+                    case Found(placed=placed):
+                        execution = execution_for_outcome(order, placed, self.clock(), self.kind)
+                    case NotFound() if not item.lost:
+                        # No contract at the broker: placing now cannot duplicate it, and
+                        # _place expires it instead if the signal is no longer valid.
+                        return await self._place([item])
+                    case NotFound():
+                        return None
+                    case Undecidable(reason=reason):
+                        execution = self._execution(order, ExecutionState.UNKNOWN, reason=reason)
+            await self._finish([(item, execution)])
+            return [execution]
+
+    async def _reconcile(self, request: OrderRequest) -> ReconcileResult:
+        try:
+            async with asyncio.timeout(self.config.call_timeout):
+                return await self.adapter.reconcile(request)
+        except TimeoutError:
+            return Undecidable(reason="reconciliation did not finish in time")
+        except Exception as exc:
+            log.exception("%s adapter failed reconciling %s", self.kind, request.order_id)
+            return Undecidable(reason=f"reconciliation failed: {type(exc).__name__}")
+
+
+def request_for(order: Order, account: BrokerAccount) -> OrderRequest:
+    """What the adapter needs: the order plus the subscriber's credentials."""
+    return OrderRequest(
+        order_id=order.order_id,
+        signal_id=order.signal_id,
+        channel_id=order.channel_id,
+        account=account,
+        asset=order.asset,
+        direction=order.direction.value,
+        expiry=Expiry(amount=order.expiry_seconds),
+        stake=order.stake,
+        currency=order.currency,
+        valid_until=order.valid_until,
+    )
+
+
+def _abandoned(request: OrderRequest) -> Uncertain:
+    return Uncertain(
+        order_id=request.order_id,
+        message="the broker call was abandoned before it answered; it may have been booked",
+    )
