@@ -3,13 +3,12 @@
 Orders carry only ``broker_account_id``: secrets never travel through NATS (anyone who
 can read a stream could read them). A worker asks a :class:`CredentialStore` for the
 account when it is about to trade. The Redis-backed store below reads a sealed record
-that the API (or the MongoDB → Redis rebuild) writes with :func:`sealed_record`; the
-token is AES-GCM sealed under ``CREDENTIALS_KEY`` and bound to the account id.
+that the API's projection (and `copier sync-redis`) writes: the credentials exactly as
+MongoDB holds them, AES-GCM sealed under ``CREDENTIALS_KEY`` and bound to the account.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,14 @@ import msgspec
 from redis.asyncio import Redis
 
 from apps.brokers.base import BrokerAccount
-from apps.core import crypto
+from apps.core.credentials import (
+    BrokerCredentials,
+    CredentialsCipher,
+    CredentialsError,
+    WorkerAccountRecord,
+    pack_account_record,
+    unpack_account_record,
+)
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.credentials")
@@ -35,49 +41,41 @@ class CredentialsUnreadable(Exception):
     """The record exists but cannot be opened (wrong key, tampered, malformed)."""
 
 
-class SealedAccount(msgspec.Struct, frozen=True, kw_only=True):
-    """The record at ``key("broker-account", id)``, msgpack-packed."""
-
-    kind: str
-    token_ciphertext_b64: str
-    nonce_b64: str
-    login: str = ""
-    currency: str = "USD"
-
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(SealedAccount)
-
-
 def sealed_record(
-    key: bytes, broker_account_id: str, *, kind: str, token: str, login: str, currency: str
+    cipher: CredentialsCipher,
+    broker_account_id: str,
+    *,
+    kind: str,
+    token: str,
+    login: str,
+    currency: str,
 ) -> bytes:
-    """The packed record for an account: what the writer side stores in Redis."""
-    nonce, ciphertext = crypto.seal(key, token.encode(), broker_account_id.encode())
-    return _encoder.encode(
-        SealedAccount(
+    """The packed record for an account, as the API's projection writes it."""
+    sealed = cipher.seal(broker_account_id, kind, BrokerCredentials(token=token))
+    return pack_account_record(
+        WorkerAccountRecord(
             kind=kind,
-            token_ciphertext_b64=base64.b64encode(ciphertext).decode(),
-            nonce_b64=base64.b64encode(nonce).decode(),
+            ciphertext=sealed.ciphertext,
+            nonce=sealed.nonce,
+            key_id=sealed.key_id,
             login=login,
             currency=currency,
         )
     )
 
 
-def open_record(key: bytes, broker_account_id: str, packed: bytes) -> tuple[str, BrokerAccount]:
+def open_record(
+    cipher: CredentialsCipher, broker_account_id: str, packed: bytes
+) -> tuple[str, BrokerAccount]:
     """``(kind, account)`` from a packed record; :class:`CredentialsUnreadable` otherwise."""
     try:
-        record = _decoder.decode(packed)
-        token = crypto.open(
-            key,
-            base64.b64decode(record.nonce_b64),
-            base64.b64decode(record.token_ciphertext_b64),
-            broker_account_id.encode(),
-        )
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        record = unpack_account_record(packed)
+        credentials = cipher.open(broker_account_id, record.kind, record.sealed)
+    except (msgspec.DecodeError, msgspec.ValidationError, CredentialsError) as exc:
         raise CredentialsUnreadable(f"broker account {broker_account_id}: {exc}") from exc
-    account = BrokerAccount(token=token.decode(), login=record.login, currency=record.currency)
+    if not credentials.token:
+        raise CredentialsUnreadable(f"broker account {broker_account_id} has no API token")
+    account = BrokerAccount(token=credentials.token, login=record.login, currency=record.currency)
     return record.kind, account
 
 
@@ -93,7 +91,7 @@ class RedisCredentialStore:
         self,
         redis: Redis,
         topology: Topology,
-        key: bytes,
+        cipher: CredentialsCipher,
         *,
         kind: str,
         ttl: float = 60.0,
@@ -104,7 +102,7 @@ class RedisCredentialStore:
         self.kind = kind
         self.ttl = ttl
         self.clock = clock
-        self._key = key
+        self._cipher = cipher
         self._cache: dict[str, tuple[float, BrokerAccount]] = {}
 
     def redis_key(self, broker_account_id: str) -> str:
@@ -119,7 +117,7 @@ class RedisCredentialStore:
         if packed is None:
             self._cache.pop(broker_account_id, None)
             return None
-        kind, account = open_record(self._key, broker_account_id, packed)
+        kind, account = open_record(self._cipher, broker_account_id, packed)
         if kind != self.kind:
             # An order routed to the wrong broker kind must not send this token elsewhere.
             log.warning(
@@ -134,7 +132,7 @@ class RedisCredentialStore:
     ) -> None:
         """Store an account of this store's kind (the writer side, for tools and tests)."""
         record = sealed_record(
-            self._key,
+            self._cipher,
             broker_account_id,
             kind=self.kind,
             token=token,

@@ -11,7 +11,7 @@ import asyncio
 from apps.brokers.credentials import RedisCredentialStore
 from apps.brokers.deriv.adapter import DerivAdapter
 from apps.brokers.runner import Runner, RunnerConfig
-from apps.core.crypto import load_or_create_key
+from apps.core.credentials import cipher_from_settings
 from apps.core.nats import connect, ensure_topology
 from apps.core.redis import connect_redis
 from apps.core.service import run_service
@@ -24,8 +24,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect(settings.nats_url, name=f"copier-worker-deriv-{settings.worker_id}")
     await ensure_topology(nc, topology)
     redis = connect_redis(settings.redis_url)
-    key = load_or_create_key(settings.credentials_key, settings.data_dir)
-    credentials = RedisCredentialStore(redis, topology, key, kind="deriv")
+    credentials = RedisCredentialStore(
+        redis, topology, cipher_from_settings(settings), kind="deriv"
+    )
     # A third of the call budget each for the buy's reply and for reconciling a lost one,
     # leaving the rest for (re)connecting: the runner cancels at the full budget.
     budget = settings.broker_call_timeout / 3
