@@ -114,7 +114,7 @@ def create_app(
         cipher=cipher_from_settings(settings),
         verifier=verifier
         or DefaultVerifier(
-            DerivVerifier(settings.deriv_ws_url, settings.broker_verify_timeout_seconds)
+            DerivVerifier(settings.deriv_endpoint, settings.broker_verify_timeout_seconds)
         ),
     )
 

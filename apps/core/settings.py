@@ -52,8 +52,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     deriv_sim_port: int = 8701
-    # Where broker-account verification talks to Deriv (API v3); the simulator by default.
-    deriv_ws_url: str = "ws://127.0.0.1:8701/websockets/v3"
+    # How long verifying a broker account may wait for the broker.
     broker_verify_timeout_seconds: float = 10.0
 
     # Auth: PEM-encoded Ed25519 keys. Empty means "generate and keep in data_dir" (dev only).

@@ -79,7 +79,7 @@ def fake_deriv() -> Iterator[FakeDeriv]:
 
 @pytest.fixture
 def accounts_settings(settings: Settings, fake_deriv: FakeDeriv) -> Settings:
-    return replace(settings, deriv_ws_url=fake_deriv.url, broker_verify_timeout_seconds=3.0)
+    return replace(settings, deriv_url=fake_deriv.url, broker_verify_timeout_seconds=3.0)
 
 
 @dataclass

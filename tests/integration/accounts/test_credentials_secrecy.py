@@ -93,7 +93,7 @@ async def test_bad_token_is_a_4xx_with_the_brokers_message(api: Api) -> None:
 async def test_broker_down_is_a_502(accounts_settings: Settings, stores: Stores) -> None:
     down = replace(
         accounts_settings,
-        deriv_ws_url=f"ws://127.0.0.1:{free_port()}/websockets/v3",
+        deriv_url=f"ws://127.0.0.1:{free_port()}/websockets/v3",
         broker_verify_timeout_seconds=2.0,
     )
     async with AsyncTestClient[Litestar](app=create_app(down)) as client:
