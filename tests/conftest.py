@@ -25,7 +25,11 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 
 # Shared fixtures for every test folder: the Deriv simulator (`sim`) and the live API.
-pytest_plugins = ["tests.fixtures.deriv_sim", "tests.fixtures.live_api"]
+pytest_plugins = [
+    "tests.fixtures.deriv_sim",
+    "tests.fixtures.live_api",
+    "tests.fixtures.pipeline",
+]
 
 
 @dataclass(frozen=True)

@@ -48,16 +48,26 @@ for i = 2, #ARGV, 5 do
       redis.call('HINCRBY', KEYS[4], 'pnl_minor', pm)
       changed[#changed + 1] = (i - 2) / 5
     end
-  elseif redis.call('HSETNX', KEYS[1], oid, st) == 1 then
-    redis.call('HINCRBY', KEYS[3], st, 1)
-    redis.call('HINCRBY', KEYS[4], st, 1)
-    if st == 'placed' then
-      local first = tonumber(redis.call('HGET', KEYS[3], 'first_placed_ms'))
-      if (not first) or at < first then redis.call('HSET', KEYS[3], 'first_placed_ms', at) end
-      local last = tonumber(redis.call('HGET', KEYS[3], 'last_placed_ms'))
-      if (not last) or at > last then redis.call('HSET', KEYS[3], 'last_placed_ms', at) end
+  else
+    local old = redis.call('HGET', KEYS[1], oid)
+    -- First state wins, except that "placed" (the broker sold the contract) overrides
+    -- whatever was said before: the books must match the broker's.
+    if (not old) or (st == 'placed' and old ~= 'placed') then
+      redis.call('HSET', KEYS[1], oid, st)
+      if old then
+        redis.call('HINCRBY', KEYS[3], old, -1)
+        redis.call('HINCRBY', KEYS[4], old, -1)
+      end
+      redis.call('HINCRBY', KEYS[3], st, 1)
+      redis.call('HINCRBY', KEYS[4], st, 1)
+      if st == 'placed' then
+        local first = tonumber(redis.call('HGET', KEYS[3], 'first_placed_ms'))
+        if (not first) or at < first then redis.call('HSET', KEYS[3], 'first_placed_ms', at) end
+        local last = tonumber(redis.call('HGET', KEYS[3], 'last_placed_ms'))
+        if (not last) or at > last then redis.call('HSET', KEYS[3], 'last_placed_ms', at) end
+      end
+      changed[#changed + 1] = (i - 2) / 5
     end
-    changed[#changed + 1] = (i - 2) / 5
   end
 end
 for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end

@@ -72,11 +72,17 @@ def plan_fanout(
     records: Iterable[RoutingRecord],
     balances: Mapping[str, Decimal],
     now: float,
+    *,
+    expire_stale: bool = True,
 ) -> Plan:
-    """Apply the stateless rules; every record yields an order or a refusal."""
+    """Apply the stateless rules; every record yields an order or a refusal.
+
+    ``expire_stale=False`` routes even a stale signal, for redeliveries: the workers then
+    expire each order they have not placed, and re-report those they have.
+    """
     plan = Plan()
     for record in records:
-        if now >= signal.valid_until:
+        if expire_stale and now >= signal.valid_until:
             plan.refusals.append(
                 refusal(
                     signal, record, ExecutionState.EXPIRED, "signal expired before routing", now

@@ -76,7 +76,11 @@ class Router:
                     await self._split(signal, -(-size // self.settings.router_shard_size))
                     await msg.ack_sync()
                     return
-            await self.fan_out(signal, shard, shards)
+            # A redelivered signal may have been partly routed already: its orders must be
+            # published again (the stream drops the repeats) so that the workers, who
+            # know what was placed, decide each order's state — never the router.
+            redelivered = msg.metadata.num_delivered > 1
+            await self.fan_out(signal, shard, shards, redelivered=redelivered)
         await msg.ack_sync()
 
     async def _split(self, signal: Signal, shards: int) -> None:
@@ -95,7 +99,9 @@ class Router:
         )
         log.info("signal %s split into %d shards", signal.signal_id, shards)
 
-    async def fan_out(self, signal: Signal, shard: int, shards: int) -> None:
+    async def fan_out(
+        self, signal: Signal, shard: int, shards: int, *, redelivered: bool = False
+    ) -> None:
         started = time.perf_counter()
         raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
             routing_key(self.topology, signal.channel_id)
@@ -107,7 +113,7 @@ class Router:
         ]
         now = time.time()
         balances = await self._balances(records)
-        plan = plan_fanout(signal, records, balances, now)
+        plan = plan_fanout(signal, records, balances, now, expire_stale=not redelivered)
 
         by_id = {r.subscription_id: r for r in records}
         limited = [o for o in plan.orders if needs_counters(by_id[o.subscription_id])]
