@@ -22,6 +22,9 @@ from apps.core.topology import Topology
 
 INFRA = {"nats", "valkey", "mongodb"}
 
+# Each start launches eight processes (three servers, five services) on two cores.
+pytestmark = pytest.mark.timeout(360)
+
 
 @pytest.fixture
 def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
