@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -131,6 +131,18 @@ class SettlementUnavailable(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class ContractClaims(Protocol):
+    """Which order owns which contract on one broker account, shared by every worker."""
+
+    async def owners(self, contract_ids: Sequence[str]) -> dict[str, str]:
+        """Contract id → owning order id, for those of ``contract_ids`` that have one."""
+        ...
+
+    async def claim(self, contract_id: str) -> bool:
+        """Make the contract this order's; ``False`` if another order got it first."""
+        ...
+
+
 class BrokerAdapter(ABC):
     """What a broker worker needs from a broker kind.
 
@@ -153,8 +165,17 @@ class BrokerAdapter(ABC):
         return list(await asyncio.gather(*(self.place(o) for o in orders)))
 
     @abstractmethod
-    async def reconcile(self, order: OrderRequest) -> ReconcileResult:
-        """Does the broker hold a contract bought for this order?"""
+    async def reconcile(
+        self, order: OrderRequest, claims: ContractClaims | None = None
+    ) -> ReconcileResult:
+        """Does the broker hold a contract bought for this order?
+
+        Brokers that cannot tag a contract with our order id (Deriv's portfolio has no
+        passthrough) match by terms. Contracts that ``claims`` (shared by every worker)
+        says belong to other orders are not candidates; exactly one remaining match is
+        this order's, several are undecidable — a contract bought by hand with the same
+        terms must never be passed off as the copier's.
+        """
 
     @abstractmethod
     async def follow_settlement(

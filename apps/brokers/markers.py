@@ -83,13 +83,30 @@ def unpack_pending(packed: bytes) -> PendingSettlement:
     return _pending_decoder.decode(packed)
 
 
-# KEYS: marker, settlements hash. ARGV: expected, new, ttl, [settle field, settle value].
+# KEYS: marker, settlements hash, the account's contract claims.
+# ARGV: expected, new, ttl, [settle field, settle value, contract id].
 # Moves the marker only if nobody changed it since `expected` was read; a placed order's
-# pending settlement is written in the same step, so no crash can separate the two.
+# pending settlement and its claim on the contract are written in the same step, so no
+# crash can separate them.
 _COMPARE_AND_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-if ARGV[4] and ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
+if ARGV[4] and ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+  redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+return 1
+"""
+
+# KEYS: the account's contract claims. ARGV: contract id, order id, ttl.
+# 1 when the contract is (now, or already) this order's; 0 when another order owns it.
+_CLAIM_CONTRACT = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner == ARGV[2] then return 1 end
+if owner then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
@@ -117,9 +134,37 @@ class MarkerBook:
         self.settle_key = settle_key
         self._cas = redis.register_script(_COMPARE_AND_SET)
         self._cad = redis.register_script(_COMPARE_AND_DELETE)
+        self._claim_contract = redis.register_script(_CLAIM_CONTRACT)
 
     def key(self, order_id: str) -> str:
         return self.topology.key("order", order_id)
+
+    def claims_key(self, broker_account_id: str) -> str:
+        """Contract id → order id for one broker account: which order owns which contract."""
+        return self.topology.key("claims", broker_account_id)
+
+    async def contract_owners(
+        self, broker_account_id: str, contract_ids: Sequence[str]
+    ) -> dict[str, str]:
+        if not contract_ids:
+            return {}
+        values = cast(
+            list[bytes | None],
+            await self.redis.hmget(self.claims_key(broker_account_id), list(contract_ids)),
+        )
+        return {
+            cid: value.decode()
+            for cid, value in zip(contract_ids, values, strict=True)
+            if value is not None
+        }
+
+    async def claim_contract(self, broker_account_id: str, contract_id: str, order_id: str) -> bool:
+        """Assign a contract found by reconciliation to ``order_id``, unless another owns it."""
+        done = await self._claim_contract(
+            keys=[self.claims_key(broker_account_id)],
+            args=[contract_id, order_id, MARKER_TTL_SECONDS],
+        )
+        return bool(done == 1)
 
     async def claim(self, orders: Sequence[tuple[Order, Marker]]) -> list[Claim]:
         """``SET NX GET`` every order's in-flight marker in one round trip."""
@@ -147,11 +192,24 @@ class MarkerBook:
     ) -> bytes | None:
         """The new marker's bytes when it replaced ``expected``; ``None`` if it changed."""
         packed = pack(new)
+        done = await self._cas(
+            keys=self._cas_keys(order_id, settlement),
+            args=self._cas_args(order_id, expected, packed, settlement),
+        )
+        return packed if done == 1 else None
+
+    def _cas_keys(self, order_id: str, settlement: PendingSettlement | None) -> list[str]:
+        claims = self.claims_key(settlement.order.broker_account_id) if settlement else ""
+        return [self.key(order_id), self.settle_key, claims or self.settle_key]
+
+    @staticmethod
+    def _cas_args(
+        order_id: str, expected: bytes, packed: bytes, settlement: PendingSettlement | None
+    ) -> list[bytes | str | int]:
         args: list[bytes | str | int] = [expected, packed, MARKER_TTL_SECONDS]
         if settlement is not None:
-            args += [order_id, pack(settlement)]
-        done = await self._cas(keys=[self.key(order_id), self.settle_key], args=args)
-        return packed if done == 1 else None
+            args += [order_id, pack(settlement), settlement.contract_id]
+        return args
 
     async def finish_many(
         self, items: Sequence[tuple[str, bytes, Marker, PendingSettlement | None]]
@@ -161,10 +219,11 @@ class MarkerBook:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for order_id, expected, new, settlement in items:
-                args: list[bytes | str | int] = [expected, pack(new), MARKER_TTL_SECONDS]
-                if settlement is not None:
-                    args += [order_id, pack(settlement)]
-                await self._cas(keys=[self.key(order_id), self.settle_key], args=args, client=pipe)
+                await self._cas(
+                    keys=self._cas_keys(order_id, settlement),
+                    args=self._cas_args(order_id, expected, pack(new), settlement),
+                    client=pipe,
+                )
             results = await pipe.execute()
         return [r == 1 for r in results]
 

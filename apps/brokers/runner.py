@@ -636,7 +636,7 @@ class Runner:
                     order, ExecutionState.UNKNOWN, reason=f"{account}; cannot reconcile"
                 )
             else:
-                match await self._reconcile(request_for(order, account)):
+                match await self._reconcile(order, request_for(order, account)):
                     case Found(placed=placed):
                         execution = execution_for_outcome(order, placed, self.clock(), self.kind)
                     case NotFound() if not item.lost:
@@ -650,15 +650,31 @@ class Runner:
             await self._finish([(item, execution)])
             return [execution]
 
-    async def _reconcile(self, request: OrderRequest) -> ReconcileResult:
+    async def _reconcile(self, order: Order, request: OrderRequest) -> ReconcileResult:
         try:
             async with asyncio.timeout(self.config.call_timeout):
-                return await self.adapter.reconcile(request)
+                return await self.adapter.reconcile(request, AccountClaims(self.markers, order))
         except TimeoutError:
             return Undecidable(reason="reconciliation did not finish in time")
         except Exception as exc:
             log.exception("%s adapter failed reconciling %s", self.kind, request.order_id)
             return Undecidable(reason=f"reconciliation failed: {type(exc).__name__}")
+
+
+class AccountClaims:
+    """The markers' contract claims of one broker account, as one order sees them."""
+
+    def __init__(self, markers: MarkerBook, order: Order) -> None:
+        self.markers = markers
+        self.order = order
+
+    async def owners(self, contract_ids: Sequence[str]) -> dict[str, str]:
+        return await self.markers.contract_owners(self.order.broker_account_id, contract_ids)
+
+    async def claim(self, contract_id: str) -> bool:
+        return await self.markers.claim_contract(
+            self.order.broker_account_id, contract_id, self.order.order_id
+        )
 
 
 def request_for(order: Order, account: BrokerAccount) -> OrderRequest:

@@ -268,7 +268,7 @@ async def consume(
                 continue
             try:
                 msgs = await sub.fetch(free, timeout=0.5)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):  # nats-py raises either when idle
                 continue
             for msg in msgs:
                 await slots.acquire()

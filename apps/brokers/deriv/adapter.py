@@ -22,6 +22,7 @@ import msgspec
 from apps.brokers.base import (
     BrokerAccount,
     BrokerAdapter,
+    ContractClaims,
     Expired,
     Found,
     NotFound,
@@ -60,6 +61,8 @@ from apps.brokers.deriv.session import (
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.
 RECONCILE_LOOKBACK_SECONDS = 120.0
+# How long a finished listing of an account's contracts may serve other reconciliations.
+LISTING_REUSE_SECONDS = 0.5
 # A batch's passthrough names every order; Deriv caps passthrough at 3,500 bytes.
 BATCH_MAX_ORDERS = 40
 _PLACED_MEMORY = 100_000
@@ -94,6 +97,10 @@ class DerivAdapter(BrokerAdapter):
         self._claims: defaultdict[str, dict[int, str]] = defaultdict(dict)
         self._sent_at: OrderedDict[str, float] = OrderedDict()
         self._placed: OrderedDict[str, Placed] = OrderedDict()
+        # One listing of an account's contracts serves every order of that account being
+        # reconciled at the same moment (after a worker crash that is many orders, and
+        # one portfolio + profit_table per order would run into the broker's rate limit).
+        self._listings: dict[str, tuple[float, float, asyncio.Future[_Listing]]] = {}
 
     # sessions ---------------------------------------------------------------------------
 
@@ -378,7 +385,9 @@ class DerivAdapter(BrokerAdapter):
 
     # reconciliation ---------------------------------------------------------------------
 
-    async def reconcile(self, order: OrderRequest) -> ReconcileResult:
+    async def reconcile(
+        self, order: OrderRequest, claims: ContractClaims | None = None
+    ) -> ReconcileResult:
         known = self._placed.get(order.order_id)
         if known is not None:
             return Found(placed=known)
@@ -391,19 +400,32 @@ class DerivAdapter(BrokerAdapter):
         deadline = time.monotonic() + self.reconcile_timeout
         since = self._sent_at.get(order.order_id, order.valid_until - RECONCILE_LOOKBACK_SECONDS)
         for attempt in range(2):
-            listed = await self._list_contracts(session, since - 2, deadline)
+            listed = await self._shared_listing(session, order, since - 2, deadline, attempt)
             if isinstance(listed, Undecidable):
                 return listed
             loginid = session.loginid or order.account.login
-            claims = self._claims[loginid]
+            owned = self._claims[loginid]
             matches = {
                 cid: row
                 for cid, row in listed.items()
-                if claims.get(cid, order.order_id) == order.order_id
+                if owned.get(cid, order.order_id) == order.order_id
                 and _same_terms(row, contract, order)
             }
+            if claims is not None and matches:
+                owners = await claims.owners([str(cid) for cid in matches])
+                matches = {
+                    cid: row
+                    for cid, row in matches.items()
+                    if owners.get(str(cid), order.order_id) == order.order_id
+                }
+            if len(matches) > 1:
+                return Undecidable(
+                    reason=f"{len(matches)} unclaimed contracts match the order's terms"
+                )
             if len(matches) == 1:
                 hit = next(iter(matches.values()))
+                if claims is not None and not await claims.claim(str(hit.contract_id)):
+                    return Undecidable(reason="another order claimed the matching contract")
                 placed = Placed(
                     order_id=order.order_id,
                     contract_id=hit.contract_id,
@@ -414,14 +436,41 @@ class DerivAdapter(BrokerAdapter):
                     reconciled=True,
                 )
                 return Found(placed=self._record(order, loginid, placed))
-            if len(matches) > 1:
-                return Undecidable(
-                    reason=f"{len(matches)} unclaimed contracts match the order's terms"
-                )
             if attempt == 0:
                 # A buy racing the dropped socket may be listed a moment later.
                 await asyncio.sleep(self.reconcile_grace)
         return NotFound()
+
+    async def _shared_listing(
+        self,
+        session: DerivSession,
+        order: OrderRequest,
+        since: float,
+        deadline: float,
+        attempt: int,
+    ) -> _Listing:
+        """A listing taken no earlier than this call (or joined while in flight) that
+        covers ``since``; a second attempt always takes a fresh one."""
+        key = session.loginid or order.account.login or order.account.token[-8:]
+        now = time.monotonic()
+        shared = self._listings.get(key)
+        # A buy this process sent itself may be newer than a listing already running.
+        if shared is not None and attempt == 0 and order.order_id not in self._sent_at:
+            started, covers_since, running = shared
+            fresh = not running.done() or now - started < LISTING_REUSE_SECONDS
+            if fresh and covers_since <= since:
+                return await asyncio.shield(running)
+        future: asyncio.Future[_Listing] = asyncio.get_running_loop().create_future()
+        self._listings[key] = (now, since, future)
+        try:
+            listed = await self._list_contracts(session, since, deadline)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: joiners get it through their own await
+            self._listings.pop(key, None)
+            raise
+        future.set_result(listed)
+        return listed
 
     async def _list_contracts(
         self, session: DerivSession, since: float, deadline: float
@@ -532,6 +581,9 @@ class _Listed(msgspec.Struct, frozen=True, kw_only=True):
     broker_ref: str
     symbol: str
     contract_type: str
+
+
+type _Listing = dict[int, _Listed] | Undecidable
 
 
 def _listed(portfolio: dict[str, Any], profit: dict[str, Any], since: float) -> dict[int, _Listed]:

@@ -13,6 +13,7 @@ from apps.brokers.assets import CANONICAL_ASSETS, AssetClass, Expiry
 from apps.brokers.base import (
     BrokerAccount,
     BrokerAdapter,
+    ContractClaims,
     Expired,
     Found,
     OrderRequest,
@@ -135,7 +136,9 @@ class _Scripted(BrokerAdapter):
         self.calls += 1
         return self.outcomes.pop(0)
 
-    async def reconcile(self, order: OrderRequest) -> ReconcileResult:
+    async def reconcile(
+        self, order: OrderRequest, claims: ContractClaims | None = None
+    ) -> ReconcileResult:
         raise NotImplementedError
 
     async def follow_settlement(
