@@ -10,8 +10,6 @@ test-artifacts/screenshots/ for a person to look at.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import shutil
 import time
@@ -141,36 +139,16 @@ async def sign_up(browser: Browser, base: str, kind: str, name: str, phone: bool
 
 
 @pytest.fixture
-async def services(pipeline: Pipeline) -> AsyncIterator[list[str]]:
-    """Router, ledger and worker, restarted when one exits — as a process manager would.
-    Needed because the router exits on nats-py's builtin TimeoutError from an idle fetch
-    (reported; apps/router is out of this branch's scope). Yields the restarts made."""
-    names = ("router", "ledger", "worker")
-    for name in names:
+async def services(pipeline: Pipeline) -> Pipeline:
+    """Router, ledger and Deriv worker, as `copier up` runs them."""
+    for name in ("router", "ledger", "worker"):
         await pipeline.start(name)
-    restarts: list[str] = []
-
-    async def supervise() -> None:
-        while True:
-            await asyncio.sleep(0.2)
-            for name in names:
-                if pipeline.processes[name].returncode is not None:
-                    restarts.append(name)
-                    await pipeline.start(name)
-
-    task = asyncio.create_task(supervise())
-    try:
-        yield restarts
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return pipeline
 
 
 async def test_provider_subscriber_and_delegate_in_the_browser(
     api_server: ApiServer,
-    pipeline: Pipeline,
-    services: list[str],
+    services: Pipeline,
     sim: SimHandle,
     browser: Browser,
     shots: Path,
@@ -288,8 +266,5 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         for i, person in enumerate(people):
             await person.shot(shots, f"FAILED-{i}")
         for name in ("router", "ledger", "worker"):
-            print(f"--- {name} log ---\n{pipeline.log(name)[-2000:]}")
+            print(f"--- {name} log ---\n{services.log(name)[-2000:]}")
         raise
-    finally:
-        if services:
-            print(f"services restarted after exiting: {services}")
