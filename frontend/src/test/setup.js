@@ -1,3 +1,3 @@
 // Global test setup (vitest + jsdom).
 // jsdom does not implement scrolling; vue-router's scrollBehavior calls window.scrollTo.
-window.scrollTo = () => {}
+if (typeof window !== "undefined") window.scrollTo = () => {}

@@ -1,0 +1,98 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { flushPromises, mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import FanoutProgress from './FanoutProgress.vue'
+import RiskForm from './RiskForm.vue'
+import SignalPanel from './SignalPanel.vue'
+import LineChart from './LineChart.vue'
+import { useLiveStore } from '@/stores/live'
+
+beforeEach(() => setActivePinia(createPinia()))
+
+describe('FanoutProgress', () => {
+  it('shows each outcome of the total and the time to the last placement', () => {
+    const w = mount(FanoutProgress, {
+      props: { progress: { counts: { total: 4, placed: 3, rejected: 1, expired: 0, failed: 0, unknown: 0 }, done: true, latency_ms: { last_placed: 412 } } },
+    })
+    expect(w.get('[data-testid=count-placed]').text()).toBe('3 placed')
+    expect(w.get('[data-testid=count-rejected]').text()).toBe('1 rejected')
+    expect(w.get('[data-testid=count-total]').text()).toBe('of 4')
+    expect(w.get('[data-testid=last-placed]').text()).toBe('last placement 412 ms')
+    expect(w.findAll('.progress')[0].attributes('style')).toContain('width: 75%')
+  })
+})
+
+describe('RiskForm', () => {
+  it('refuses what the API would refuse, beside the field', async () => {
+    const w = mount(RiskForm)
+    await w.get('[data-testid=risk-stake]').setValue('500')
+    await w.get('form').trigger('submit')
+    expect(w.emitted('submit')).toBeUndefined()
+    expect(w.text()).toContain('stake must be at most 100')
+  })
+
+  it('emits the API body when valid, and shows server errors', async () => {
+    const w = mount(RiskForm, { props: { serverErrors: { max_stake: 'from the API' } } })
+    expect(w.text()).toContain('from the API')
+    await w.get('form').trigger('submit')
+    expect(w.emitted('submit')[0][0]).toMatchObject({ stake_mode: 'multiplier', stake: '1', max_stake: '10' })
+  })
+})
+
+describe('SignalPanel', () => {
+  function mounted() {
+    const live = useLiveStore()
+    live.status = 'open'
+    live.sendSignal = vi.fn().mockResolvedValue({ signal_id: 's1' })
+    const w = mount(SignalPanel, { props: { channelId: 'c1' }, attachTo: document.body })
+    return { w, live }
+  }
+
+  it('sends CALL and PUT from the big buttons and the keyboard', async () => {
+    const { w, live } = mounted()
+    await w.get('[data-testid=call]').trigger('click')
+    expect(live.sendSignal).toHaveBeenLastCalledWith({ channel_id: 'c1', asset: 'R_100', direction: 'CALL', expiry_seconds: 15, stake: '1' })
+    await flushPromises()
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: 'p' }))
+    await flushPromises()
+    expect(live.sendSignal).toHaveBeenLastCalledWith(expect.objectContaining({ direction: 'PUT' }))
+    expect(w.get('[data-testid=last-signal]').text()).toContain('PUT R_100')
+    w.unmount()
+  })
+
+  it('picks assets by search and applies presets; disables sending when offline or invalid', async () => {
+    const { w, live } = mounted()
+    await w.get('[data-testid=asset-search]').setValue('eur')
+    await w.get('[data-testid=asset-search]').trigger('keydown', { key: 'Enter' })
+    await w.findAll('button').find((b) => b.text() === '5 min').trigger('click')
+    await w.findAll('button').find((b) => b.text() === '25').trigger('click')
+    await w.get('[data-testid=call]').trigger('click')
+    expect(live.sendSignal).toHaveBeenLastCalledWith(expect.objectContaining({ asset: 'frxEURUSD', expiry_seconds: 300, stake: '25' }))
+    await flushPromises()
+    await w.get('[data-testid=stake]').setValue('0.1')
+    expect(w.get('[data-testid=call]').attributes('disabled')).toBeDefined()
+    await w.get('[data-testid=stake]').setValue('1')
+    live.status = 'reconnecting'
+    await flushPromises()
+    expect(w.get('[data-testid=put]').attributes('disabled')).toBeDefined()
+    w.unmount()
+  })
+
+  it("shows the server's refusal", async () => {
+    const { w, live } = mounted()
+    live.sendSignal = vi.fn().mockRejectedValue(new Error('only the owner and its delegates may signal'))
+    await w.get('[data-testid=call]').trigger('click')
+    await flushPromises()
+    expect(w.get('[data-testid=signal-error]').text()).toContain('delegates may signal')
+    w.unmount()
+  })
+})
+
+describe('LineChart', () => {
+  it('draws a path for points and an empty state without', () => {
+    expect(mount(LineChart, { props: { points: [] } }).text()).toContain('No data yet.')
+    const w = mount(LineChart, { props: { points: [{ x: 1, y: 1 }, { x: 2, y: -1 }], label: 'P&L' } })
+    expect(w.find('path').attributes('d')).toMatch(/^M[\d.]+,[\d.]+L/)
+    expect(w.text()).toContain('-1')
+  })
+})

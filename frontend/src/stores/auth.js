@@ -1,0 +1,127 @@
+import { defineStore } from 'pinia'
+import { api, ApiError } from '@/api/client'
+
+// Stateless sessions: the access token lives only in this store (memory), the refresh
+// token only in the API's httpOnly cookie (path /api/v1/auth). A reload restores the
+// session with one silent refresh; the access token is renewed before it expires.
+const REFRESH_MARGIN_SECONDS = 60
+const channelName = 'copier-auth'
+
+/** When to refresh: a minute before expiry, but never sooner than 80 % of the lifetime. */
+export function refreshDelayMs(expiresIn) {
+  const seconds = Math.max(Number(expiresIn) || 0, 1)
+  return Math.max(seconds - REFRESH_MARGIN_SECONDS, seconds * 0.8) * 1000
+}
+
+let refreshTimer = null
+let inflight = null
+let broadcast = null
+
+export const useAuthStore = defineStore('auth', {
+  state: () => ({
+    user: null,
+    accessToken: null,
+    expiresAt: 0,
+    restored: false,
+  }),
+  getters: {
+    signedIn: (s) => !!s.user && !!s.accessToken,
+    isProvider: (s) => s.user?.account_type === 'provider',
+    isSubscriber: (s) => s.user?.account_type === 'subscriber',
+  },
+  actions: {
+    _listen() {
+      // Logging out in one tab logs out every tab of this browser.
+      if (broadcast || typeof BroadcastChannel === 'undefined') return
+      broadcast = new BroadcastChannel(channelName)
+      broadcast.onmessage = (event) => {
+        if (event.data === 'logout') this._clear()
+      }
+    },
+    _setSession(tokens) {
+      this.accessToken = tokens.access_token
+      this.expiresAt = Date.now() + tokens.expires_in * 1000
+      clearTimeout(refreshTimer)
+      refreshTimer = setTimeout(() => {
+        this.refresh().catch(() => {})
+      }, refreshDelayMs(tokens.expires_in))
+    },
+    _clear() {
+      clearTimeout(refreshTimer)
+      refreshTimer = null
+      this.user = null
+      this.accessToken = null
+      this.expiresAt = 0
+    },
+    async login(email, password) {
+      this._listen()
+      const tokens = await api.post('/api/v1/auth/login', { email, password }, { credentials: 'include' })
+      this._setSession(tokens)
+      this.user = await api.get('/api/v1/me', { token: this.accessToken })
+      this.restored = true
+      return this.user
+    },
+    async register(form) {
+      await api.post('/api/v1/auth/register', form)
+      return this.login(form.email, form.password)
+    },
+    /** One refresh at a time: concurrent callers share the same rotation. */
+    refresh() {
+      if (!inflight) {
+        inflight = (async () => {
+          try {
+            const tokens = await api.post('/api/v1/auth/refresh', undefined, { credentials: 'include' })
+            this._setSession(tokens)
+            if (!this.user) this.user = await api.get('/api/v1/me', { token: this.accessToken })
+            return this.accessToken
+          } catch (err) {
+            if (err instanceof ApiError && err.status >= 400 && err.status < 500) this._clear()
+            throw err
+          } finally {
+            inflight = null
+          }
+        })()
+      }
+      return inflight
+    },
+    /** On page load: resume the cookie's session if there is one. Never throws. */
+    async restore() {
+      if (this.restored) return this.signedIn
+      this._listen()
+      try {
+        await this.refresh()
+      } catch {
+        // no session — signed out
+      }
+      this.restored = true
+      return this.signedIn
+    },
+    /** A fresh access token (refreshing when it is about to lapse). */
+    async token() {
+      if (this.accessToken && Date.now() < this.expiresAt - 5000) return this.accessToken
+      return this.refresh()
+    },
+    /** An authenticated API call; a 401 triggers one refresh and one retry. */
+    async call(method, path, body) {
+      const send = async (token) => api.request(path, { method, body, token })
+      try {
+        return await send(await this.token())
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 401) throw err
+        return send(await this.refresh())
+      }
+    },
+    async logout() {
+      const token = this.accessToken
+      this._clear()
+      broadcast?.postMessage('logout')
+      if (token) {
+        try {
+          await api.post('/api/v1/auth/logout', undefined, { token, credentials: 'include' })
+        } catch {
+          // Already signed out on the server; the local session is gone either way.
+        }
+      }
+    },
+  },
+})

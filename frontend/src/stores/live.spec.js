@@ -1,0 +1,97 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createPinia, setActivePinia } from 'pinia'
+import { backoffMs, useLiveStore, wsUrl } from './live'
+import { useAuthStore } from './auth'
+
+// A WebSocket stand-in: records what the app sends, lets the test play the server.
+class FakeSocket {
+  static all = []
+  constructor(url) {
+    this.url = url
+    this.readyState = 0
+    this.sent = []
+    FakeSocket.all.push(this)
+  }
+  send(text) { this.sent.push(JSON.parse(text)) }
+  close(code = 1000, reason = '') { this.readyState = 3; this.onclose?.({ code, reason }) }
+  open() { this.readyState = 1; return this.onopen?.() }
+  receive(msg) { this.onmessage({ data: JSON.stringify(msg) }) }
+}
+
+async function connected() {
+  const auth = useAuthStore()
+  auth.user = { id: 'u1', account_type: 'provider' }
+  auth.accessToken = 'tok'
+  auth.expiresAt = Date.now() + 900_000
+  const live = useLiveStore()
+  live.connect()
+  const ws = FakeSocket.all.at(-1)
+  await ws.open()
+  ws.receive({ type: 'ready', user_id: 'u1', channels: ['c1'] })
+  return { live, ws, auth }
+}
+
+beforeEach(() => {
+  setActivePinia(createPinia())
+  FakeSocket.all = []
+  vi.stubGlobal('WebSocket', FakeSocket)
+  vi.useFakeTimers()
+})
+afterEach(() => {
+  useLiveStore().disconnect()
+  vi.useRealTimers()
+})
+
+describe('live store', () => {
+  it('derives the socket URL from the API base or the page', () => {
+    expect(wsUrl('', { protocol: 'https:', host: 'app.example.com' })).toBe('wss://app.example.com/api/v1/ws')
+    expect(wsUrl('http://127.0.0.1:8000')).toBe('ws://127.0.0.1:8000/api/v1/ws')
+    expect([0, 1, 2, 10].map(backoffMs)).toEqual([500, 1000, 2000, 10000])
+  })
+
+  it('authenticates first, then lists the channels the user may signal', async () => {
+    const { live, ws } = await connected()
+    expect(ws.sent[0]).toEqual({ type: 'auth', token: 'tok' })
+    expect(live.status).toBe('open')
+    expect(live.channels).toEqual(['c1'])
+  })
+
+  it('sends a signal and resolves with the acceptance; keeps progress by signal', async () => {
+    const { live, ws } = await connected()
+    const sent = live.sendSignal({ channel_id: 'c1', asset: 'R_100', direction: 'CALL', expiry_seconds: 15, stake: '1' })
+    const msg = ws.sent.at(-1)
+    expect(msg).toMatchObject({ type: 'signal', channel_id: 'c1', direction: 'CALL' })
+    ws.receive({ type: 'accepted', ref: msg.ref, signal_id: 's1' })
+    await expect(sent).resolves.toMatchObject({ signal_id: 's1' })
+    ws.receive({ type: 'progress', signal_id: 's1', counts: { total: 1, placed: 1 }, done: true })
+    expect(live.progress.s1.counts.placed).toBe(1)
+  })
+
+  it("rejects with the API's error message", async () => {
+    const { live, ws } = await connected()
+    const sent = live.sendSignal({ channel_id: 'c1' })
+    ws.receive({ type: 'error', ref: ws.sent.at(-1).ref, error: { code: 'forbidden', message: 'not your channel' } })
+    await expect(sent).rejects.toThrow('not your channel')
+  })
+
+  it('reconnects by itself with backoff and says so', async () => {
+    const { live, ws } = await connected()
+    ws.close(1006, 'network')
+    expect(live.status).toBe('reconnecting')
+    expect(live.attempts).toBe(1)
+    await vi.advanceTimersByTimeAsync(500)
+    expect(FakeSocket.all).toHaveLength(2)
+    await FakeSocket.all[1].open()
+    FakeSocket.all[1].receive({ type: 'ready', channels: [] })
+    expect(live.status).toBe('open')
+    expect(live.attempts).toBe(0)
+  })
+
+  it('does not reconnect after sign-out', async () => {
+    const { live } = await connected()
+    live.disconnect()
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect(FakeSocket.all).toHaveLength(1)
+    expect(live.status).toBe('closed')
+  })
+})
