@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -158,6 +159,15 @@ def create_app(
         handlers.append(frontend_router())
     return Litestar(
         route_handlers=handlers,
+        # A dashboard deployed on a CDN calls the API from another origin; only the
+        # configured origins may, with the refresh cookie.
+        cors_config=CORSConfig(
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=True,
+            max_age=600,
+        ),
         dependencies=dependencies,
         exception_handlers=exception_handlers,
         lifespan=[lifespan],

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from bson import Decimal128 as BsonDecimal128
 from odmantic import Field, Index, Model
 from odmantic.bson import Decimal128
 
@@ -120,7 +121,8 @@ def optional_decimal(value: Decimal | Decimal128 | None) -> Decimal | None:
     declared as BSON Decimal128 and read back through here."""
     if value is None:
         return None
-    return value.to_decimal() if isinstance(value, Decimal128) else value
+    # Documents read back from MongoDB hold bson's Decimal128, not odmantic's subclass.
+    return value.to_decimal() if isinstance(value, BsonDecimal128) else value
 
 
 ALL_MODELS = (User, RefreshToken, Channel, BrokerAccount, Subscription)

@@ -44,3 +44,22 @@ async def test_the_built_dashboard_is_served_with_history_mode_fallback(
         response = await client.get(f"/assets/{asset}")
         assert response.status_code == 200
         assert "immutable" in response.headers["cache-control"]
+
+
+async def test_cors_allows_only_the_configured_origins(settings: Settings) -> None:
+    from dataclasses import replace
+
+    app = create_app(replace(settings, cors_origins="https://dash.example"))
+    async with AsyncTestClient(app=app) as client:
+        allowed = await client.options(
+            "/api/v1/me",
+            headers={
+                "Origin": "https://dash.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert allowed.headers.get("access-control-allow-origin") == "https://dash.example"
+        assert allowed.headers.get("access-control-allow-credentials") == "true"
+        other = await client.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

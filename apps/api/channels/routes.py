@@ -29,7 +29,8 @@ from apps.api.subscriptions.service import subscription_status
 
 async def _view(db: Db, channel: Channel) -> ChannelView:
     owners = await service.users_by_id(db, [channel.owner_id])
-    return service.public_view(channel, owners.get(channel.owner_id))
+    stats = await service.performance_by_id(db, [channel.id])
+    return service.public_view(channel, owners.get(channel.owner_id), stats.get(channel.id))
 
 
 @post("/", status_code=HTTP_201_CREATED)

@@ -53,11 +53,16 @@ class ProviderView(msgspec.Struct, kw_only=True):
 
 
 class PerformanceView(msgspec.Struct, kw_only=True):
+    """Kept by the ledger from every execution of the channel's signals."""
+
     signals: int
+    orders_placed: int
     wins: int
     losses: int
     # wins / (wins + losses), None until a trade has settled.
     win_rate: Decimal | None
+    # Sum of all subscribers' settled profit and loss, in the accounts' currencies.
+    pnl: Decimal
 
 
 class ChannelView(msgspec.Struct, kw_only=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 from odmantic import AIOEngine, query
@@ -119,12 +120,25 @@ async def list_public(db: AIOEngine, limit: int, offset: int) -> list[ChannelVie
         Channel, Channel.status == "active", sort=Channel.id, skip=offset, limit=limit
     )
     owners = await users_by_id(db, (c.owner_id for c in channels))
-    return [public_view(c, owners.get(c.owner_id)) for c in channels]
+    stats = await performance_by_id(db, [c.id for c in channels])
+    return [public_view(c, owners.get(c.owner_id), stats.get(c.id)) for c in channels]
 
 
-def public_view(channel: Channel, owner: User | None) -> ChannelView:
-    settled = channel.wins + channel.losses
-    win_rate = (Decimal(channel.wins) / settled).quantize(Decimal("0.0001")) if settled else None
+async def performance_by_id(db: AIOEngine, channel_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The ledger's per-channel statistics (MongoDB `channel_stats`), one query per page."""
+    if not channel_ids:
+        return {}
+    cursor = db.database["channel_stats"].find({"_id": {"$in": channel_ids}})
+    return {doc["_id"]: doc async for doc in cursor}
+
+
+def public_view(
+    channel: Channel, owner: User | None, stats: dict[str, Any] | None = None
+) -> ChannelView:
+    stats = stats or {}
+    wins, losses = int(stats.get("won", 0)), int(stats.get("lost", 0))
+    settled = wins + losses
+    win_rate = (Decimal(wins) / settled).quantize(Decimal("0.0001")) if settled else None
     return ChannelView(
         id=channel.id,
         name=channel.name,
@@ -137,10 +151,12 @@ def public_view(channel: Channel, owner: User | None) -> ChannelView:
         ),
         subscriber_count=channel.subscriber_count,
         performance=PerformanceView(
-            signals=channel.signals_count,
-            wins=channel.wins,
-            losses=channel.losses,
+            signals=int(stats.get("signals", 0)),
+            orders_placed=int(stats.get("placed", 0)),
+            wins=wins,
+            losses=losses,
             win_rate=win_rate,
+            pnl=Decimal(str(stats.get("pnl", "0"))),
         ),
         created_at=channel.created_at,
     )

@@ -27,8 +27,17 @@ async def test_provider_and_subscriber_set_up_copying(api: Api, fake_deriv: Fake
     assert verified.json()["currency"] == "EUR"
     assert verified.json()["balance"] == "1234.56"
     assert verified.json()["loginid"] == "CR900001"
+    # Read back from MongoDB (bson Decimal128), the balance still lists.
+    accounts = await api.client.get("/api/v1/broker-accounts", headers=subscriber.headers)
+    assert accounts.status_code == 200, accounts.text
+    assert [a["balance"] for a in accounts.json()] == ["1234.56"]
 
-    sub_id = await api.subscribe(subscriber, channel_id, account_id, assets=["R_100"])
+    sub_id = await api.subscribe(
+        subscriber, channel_id, account_id, assets=["R_100"], daily_loss_limit="50"
+    )
+    mine = await api.client.get("/api/v1/subscriptions", headers=subscriber.headers)
+    assert mine.status_code == 200, mine.text
+    assert [s["daily_loss_limit"] for s in mine.json()] == ["50"]
     listing = (await api.client.get("/api/v1/channels")).json()
     assert [c["subscriber_count"] for c in listing if c["id"] == channel_id] == [1]
     assert listing[0]["provider"]["display_name"] == "Prov"

@@ -132,6 +132,10 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
     await wait_for(all_settled, 60, "every contract to settle")
     mine = await http.ok("GET", "/api/v1/orders", people[0])
     assert mine[0]["outcome"] in {"won", "lost"} and mine[0]["profit"] is not None
+    # The public listing shows the channel's performance from the ledger.
+    performance = (await http.ok("GET", f"/api/v1/channels/{channel}"))["performance"]
+    assert performance["signals"] == 1 and performance["orders_placed"] == 1000
+    assert performance["wins"] + performance["losses"] == 1000
 
 
 async def test_killed_router_and_worker_still_place_every_order_exactly_once(
