@@ -41,6 +41,10 @@ def bench(
     baseline: Annotated[bool, typer.Option(help="Also run the seed's design.")] = True,
     scale_out: Annotated[bool, typer.Option(help="1/2 routers x 1/2 workers at N=10,000.")] = True,
     out: Annotated[Path | None, typer.Option(help="JSON path (default results/<date>).")] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE setting for the benchmark's stack (repeatable)."),
+    ] = None,
     use_running: Annotated[
         str | None,
         typer.Option(help="API URL of a running stack (its env: DATA_DIR and ports)."),
@@ -65,6 +69,12 @@ def bench(
     opts.baseline = baseline
     opts.out = out
     opts.use_running = use_running
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err_console.print(f"[red]error:[/] --set wants KEY=VALUE, not {item!r}")
+            raise typer.Exit(2)
+        opts.settings_env[key.upper()] = value
     try:
         run(opts)
     except (RuntimeError, OSError) as exc:
