@@ -50,6 +50,9 @@ class Connections:
         self.open: dict[str, tuple[Any, asyncio.Lock]] = {}
         self._req = 0
 
+    def forget(self, token: str) -> None:
+        self.open.pop(token, None)
+
     async def buy(self, job: dict[str, Any]) -> None:
         token = job["token"]
         if token not in self.open:
@@ -92,8 +95,15 @@ async def worker_task(redis: Redis, conns: Connections, wake: asyncio.Event) -> 
         if raw is None:
             wake.clear()
             continue
-        with contextlib.suppress(Exception):
-            await conns.buy(json.loads(raw))
+        job = json.loads(raw)
+        try:
+            await conns.buy(job)
+        except Exception:
+            # A dropped connection (the simulator closes idle ones after 120 s): forget it
+            # and queue the subscriber again, as the seed's worker retried on reconnect.
+            conns.forget(job["token"])
+            if job.get("tries", 0) < 3:
+                await redis.rpush(QUEUE, json.dumps({**job, "tries": job.get("tries", 0) + 1}))
 
 
 async def run_worker(redis_url: str, deriv_url: str, tasks: int) -> None:

@@ -120,7 +120,7 @@ class Stack:
         state = json.loads((self.settings.data_dir / "stack.json").read_text())
         pids = {s["name"]: s["pid"] for s in state["services"] if s["pid"]}
         for i, process in enumerate(self.extra):
-            pids[f"extra-{i}-{process.args[2].rsplit('.', 2)[-2]}"] = process.pid  # type: ignore[index]
+            pids[f"extra-{i}-{process.args[2]}"] = process.pid  # type: ignore[index]
         for i, process in enumerate(self.baseline):
             pids[f"baseline-{i}"] = process.pid
         return pids
@@ -204,6 +204,18 @@ def running_stack(url: str) -> Stack:
 @dataclass
 class Provider:
     token: str
+    email: str = ""
+    at: float = 0.0
+
+    async def fresh(self, client: httpx.AsyncClient) -> None:
+        """Log in again before the 15-minute access token runs out (long benchmarks);
+        not more often: logins are rate-limited per account."""
+        if time.monotonic() - self.at < 600:
+            return
+        body = {"email": self.email, "password": PASSWORD}
+        login = await client.post("/api/v1/auth/login", json=body)
+        login.raise_for_status()
+        self.token, self.at = login.json()["access_token"], time.monotonic()
 
 
 async def provider(client: httpx.AsyncClient) -> Provider:
@@ -217,7 +229,7 @@ async def provider(client: httpx.AsyncClient) -> Provider:
     (await client.post("/api/v1/auth/register", json=body)).raise_for_status()
     login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     login.raise_for_status()
-    return Provider(login.json()["access_token"])
+    return Provider(login.json()["access_token"], email, time.monotonic())
 
 
 async def new_channel(client: httpx.AsyncClient, who: Provider, name: str) -> str:
@@ -425,6 +437,7 @@ async def one_run(
 ) -> dict[str, Any]:
     meter = ProcessMeter(stack.pids())
     await quiesce(meter)
+    await who.fresh(client)
     start = await buys(sim)
     meter.start()
     probes = Probes(stack, who, probe_channel)
@@ -555,6 +568,7 @@ class Options:
     baseline_tasks: int = 16
     scale_out: bool = True
     scale_out_n: int = 10_000
+    scale_out_runs: int = 1
     out: Path | None = None
     use_running: str | None = None
     runs_for: dict[int, int] = field(default_factory=dict)  # size → runs override
@@ -641,7 +655,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                             probe_channel,
                             n,
                             accounts,
-                            runs,
+                            opts.scale_out_runs,
                             progress,
                         )
                         continue
