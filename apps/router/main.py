@@ -268,7 +268,9 @@ async def consume(
                 continue
             try:
                 msgs = await sub.fetch(free, timeout=0.5)
-            except (NatsTimeout, TimeoutError):  # nats-py raises either when idle
+            except (NatsTimeout, TimeoutError):
+                # nats-py also raises the builtin TimeoutError when a fetch finds nothing
+                # (nats/js/client.py _fetch_n); an idle router must not exit on it.
                 continue
             for msg in msgs:
                 await slots.acquire()

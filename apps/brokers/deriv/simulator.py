@@ -24,6 +24,7 @@ import re
 import secrets
 import socket
 import time
+import urllib.parse
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -214,6 +215,9 @@ class Contract:
     sell_price: Decimal | None = None
     sell_time: int | None = None
     sell_transaction_id: int | None = None
+    # Epoch milliseconds of the booking: purchase_time is whole seconds (Deriv's form),
+    # too coarse for the fan-out benchmark's placement latencies.
+    booked_ms: float = 0.0
 
     @property
     def shortcode(self) -> str:
@@ -279,6 +283,7 @@ class Contract:
             "payout": self.payout,
             "currency": self.currency,
             "purchase_time": self.purchase_time,
+            "purchase_time_ms": self.booked_ms,
             "transaction_id": self.buy_transaction_id,
             "passthrough": self.passthrough,
             "status": self.status,
@@ -951,6 +956,7 @@ class DerivSimulator:
             passthrough=passthrough if isinstance(passthrough, dict) else None,
             entry_tick=self.feed.price_at(symbol, index),
             entry_tick_time=purchase_time,
+            booked_ms=now * 1000,
         )
         self.ledger.append(contract)
         self.contracts[contract.contract_id] = contract
@@ -1135,6 +1141,10 @@ class NewAccount(msgspec.Struct, kw_only=True):
     balance: Decimal = Decimal("10000")
 
 
+class NewAccounts(NewAccount, kw_only=True):
+    count: int = 1
+
+
 class SimulatorApp:
     def __init__(self, simulator: DerivSimulator) -> None:
         self.sim = simulator
@@ -1196,8 +1206,9 @@ class SimulatorApp:
             if not event.get("more_body"):
                 break
         method, path = scope["method"], scope["path"].rstrip("/")
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode())
         try:
-            status, payload = self._route(method, path, body)
+            status, payload = self._route(method, path, body, query)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             status, payload = 400, {"error": str(exc)}
         data = _encoder.encode(payload)
@@ -1213,7 +1224,9 @@ class SimulatorApp:
         )
         await send({"type": "http.response.body", "body": data})
 
-    def _route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    def _route(
+        self, method: str, path: str, body: bytes, query: dict[str, list[str]] | None = None
+    ) -> tuple[int, Any]:
         sim = self.sim
         if (method, path) == ("GET", "/health"):
             return 200, {"status": "ok"}
@@ -1226,10 +1239,22 @@ class SimulatorApp:
                 "currency": account.currency,
                 "balance": account.balance,
             }
+        if (method, path) == ("POST", "/admin/accounts/batch"):
+            # Benchmarks need thousands of accounts; one request instead of one each.
+            batch = msgspec.json.decode(body or b"{}", type=NewAccounts, strict=False)
+            if not 1 <= batch.count <= 1_000_000:
+                return 400, {"error": "count must be 1..1000000"}
+            made = [sim.create_account(batch.currency, batch.balance) for _ in range(batch.count)]
+            return 201, {"accounts": [{"loginid": a.loginid, "token": a.token} for a in made]}
         if (method, path) == ("GET", "/admin/accounts"):
             return 200, {"accounts": [_balance_body(a) for a in sim.accounts.values()]}
         if (method, path) == ("GET", "/admin/ledger"):
-            return 200, {"contracts": [c.ledger_row() for c in sim.ledger]}
+            # ?since=N: only contracts booked after the first N (benchmarks poll per run).
+            since = int((query or {}).get("since", ["0"])[0])
+            return 200, {
+                "contracts": [c.ledger_row() for c in sim.ledger[since:]],
+                "total": len(sim.ledger),
+            }
         if (method, path) == ("GET", "/admin/faults"):
             return 200, sim.faults
         if (method, path) == ("PUT", "/admin/faults"):

@@ -1,0 +1,922 @@
+"""Fan-out benchmark: one signal to N subscriptions over M simulator accounts.
+
+Starts the embedded stack (`copier up --detach` on free ports and a temporary DATA_DIR) or
+uses a running one, seeds subscriptions in bulk through the API's projection functions,
+sends signals through the public API (HTTP and WebSocket) and measures, from the
+simulator's ledger (``purchase_time_ms``) and the client's clock (same machine):
+
+- API accept latency of the signal, and of probe signals sent over HTTP and the
+  WebSocket to a channel without subscribers while the fan-out runs;
+- time from accept to the first and to the last order placed; per-order placement
+  latency (accept → booked) p50/p95/p99; orders per second;
+- CPU seconds per 1,000 orders and peak RSS (VmHWM) per service process.
+
+The same accounts are then driven by the seed's design (:mod:`benchmarks.baseline_seed`)
+and the table shows both and the ratio. Results go to benchmarks/results/<date>-fanout.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import websockets
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from apps.api.models import BrokerAccount, Subscription
+from apps.api.subscriptions.projection import write_broker_account, write_subscriptions
+from apps.core.credentials import BrokerCredentials, cipher_from_settings
+from apps.core.ids import new_id
+from apps.core.redis import connect_redis
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+from benchmarks import baseline_seed
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SIGNAL = {"asset": "R_100", "direction": "CALL", "expiry_seconds": 15, "stake": "1"}
+PASSWORD = "bench-Password-1234"  # a throwaway user on a throwaway stack
+
+# Wide enough for the results table when output goes to a file or CI log.
+# No new booking for this long ends a run early (the rest expired, failed or was refused).
+STALL_SECONDS = 8.0
+# Signals stay valid this long on the benchmark's own stack, so a slow fan-out is measured
+# to its last order instead of expiring the tail (settings default: 5 s).
+BENCH_ENV = {"SIGNAL_VALIDITY_SECONDS": "120"}
+
+console = Console(highlight=False, width=max(140, Console().width))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# ---- the stack -----------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api_url: str
+    owned: bool
+    extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    baseline: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def sim_http(self) -> str:
+        return f"http://127.0.0.1:{self.settings.deriv_sim_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.api_url.replace("http", "ws", 1) + "/api/v1/ws"
+
+    def pids(self) -> dict[str, int]:
+        """Service name → pid, from the supervisor's state (what `copier status --json` shows)."""
+        state = json.loads((self.settings.data_dir / "stack.json").read_text())
+        pids = {s["name"]: s["pid"] for s in state["services"] if s["pid"]}
+        for i, process in enumerate(self.extra):
+            pids[f"extra-{i}-{process.args[2]}"] = process.pid  # type: ignore[index]
+        for i, process in enumerate(self.baseline):
+            pids[f"baseline-{i}"] = process.pid
+        return pids
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.settings.as_env(), "PYTHONPATH": str(ROOT)}
+
+    def start_extra(self, module: str, name: str) -> None:
+        log = (self.settings.data_dir / f"{name}.log").open("ab")
+        self.extra.append(
+            subprocess.Popen(
+                [sys.executable, "-m", module],
+                env={**self.env(), "WORKER_ID": name},
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+            )
+        )
+
+    def stop_extra(self) -> None:
+        for process in self.extra:
+            process.send_signal(signal.SIGTERM)
+        for process in self.extra:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.extra.clear()
+
+    def down(self) -> None:
+        self.stop_extra()
+        if self.owned:
+            subprocess.run(
+                [sys.executable, "-m", "cli.main", "down"],
+                env=self.env(),
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            )
+
+
+def start_stack(overrides: dict[str, str]) -> Stack:
+    data_dir = Path(tempfile.mkdtemp(prefix="copier-bench-"))
+    env = {
+        "DATA_DIR": str(data_dir),
+        "NATS_PORT": str(_free_port()),
+        "NATS_MONITOR_PORT": str(_free_port()),
+        "REDIS_PORT": str(_free_port()),
+        "MONGODB_PORT": str(_free_port()),
+        "API_PORT": str(_free_port()),
+        "DERIV_SIM_PORT": str(_free_port()),
+        "LOG_LEVEL": "WARNING",
+        **BENCH_ENV,
+        **overrides,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "up", "--detach"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"copier up failed:\n{result.stdout}\n{result.stderr}")
+    from cli.stack import embedded_settings
+
+    settings = embedded_settings(Settings.from_env({**os.environ, **env}))
+    return Stack(settings, f"http://127.0.0.1:{settings.api_port}", owned=True)
+
+
+def running_stack(url: str) -> Stack:
+    from cli.stack import embedded_settings
+
+    return Stack(embedded_settings(Settings.from_env()), url.rstrip("/"), owned=False)
+
+
+# ---- API and simulator clients --------------------------------------------------------
+
+
+@dataclass
+class Provider:
+    token: str
+    email: str = ""
+    at: float = 0.0
+
+    async def fresh(self, client: httpx.AsyncClient) -> None:
+        """Log in again before the 15-minute access token runs out (long benchmarks);
+        not more often: logins are rate-limited per account."""
+        if time.monotonic() - self.at < 600:
+            return
+        body = {"email": self.email, "password": PASSWORD}
+        login = await client.post("/api/v1/auth/login", json=body)
+        login.raise_for_status()
+        self.token, self.at = login.json()["access_token"], time.monotonic()
+
+
+async def provider(client: httpx.AsyncClient) -> Provider:
+    email = f"bench-{time.time_ns()}@example.test"
+    body = {
+        "email": email,
+        "password": PASSWORD,
+        "display_name": "Bench",
+        "account_type": "provider",
+    }
+    (await client.post("/api/v1/auth/register", json=body)).raise_for_status()
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    login.raise_for_status()
+    return Provider(login.json()["access_token"], email, time.monotonic())
+
+
+async def new_channel(client: httpx.AsyncClient, who: Provider, name: str) -> str:
+    body = {"name": name, "description": "benchmark", "plan": {"price": "10", "period_days": 30}}
+    reply = await client.post("/api/v1/channels", json=body, headers=_auth(who))
+    reply.raise_for_status()
+    return str(reply.json()["id"])
+
+
+def _auth(who: Provider) -> dict[str, str]:
+    return {"Authorization": f"Bearer {who.token}"}
+
+
+async def seed(
+    stack: Stack, sim: httpx.AsyncClient, channel_id: str, count: int, accounts: int
+) -> list[dict[str, Any]]:
+    """``count`` subscriptions over ``accounts`` fresh simulator accounts, projected into
+    Redis by the API's own functions; returns the baseline's view of the same subscribers."""
+    made = await sim.post(
+        "/admin/accounts/batch", json={"count": accounts, "currency": "USD", "balance": "1000000"}
+    )
+    made.raise_for_status()
+    sim_accounts = made.json()["accounts"]
+    settings = stack.settings
+    cipher = cipher_from_settings(settings)
+    redis = connect_redis(settings.redis_url)
+    topology = Topology(settings.namespace)
+    now = datetime.now(UTC)
+    baseline: list[dict[str, Any]] = []
+    for i, sim_account in enumerate(sim_accounts):
+        account_id = new_id()
+        sealed = cipher.seal(account_id, "deriv", BrokerCredentials(token=sim_account["token"]))
+        account = BrokerAccount(
+            id=account_id,
+            owner_id=new_id(),
+            kind="deriv",
+            label="bench",
+            currency="USD",
+            loginid=sim_account["loginid"],
+            ciphertext=sealed.ciphertext,
+            nonce=sealed.nonce,
+            key_id=sealed.key_id,
+            created_at=now,
+        )
+        await write_broker_account(redis, topology, account)
+        mine = count // accounts + (1 if i < count % accounts else 0)
+        subs = [
+            Subscription(
+                channel_id=channel_id,
+                subscriber_id=new_id(),
+                broker_account_id=account.id,
+                stake_mode="fixed",
+                stake=Decimal(SIGNAL["stake"]),
+                max_stake=Decimal("100"),
+                created_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+            for _ in range(mine)
+        ]
+        await write_subscriptions(redis, topology, subs, account)
+        baseline.extend(
+            {
+                "token": sim_account["token"],
+                "stake": SIGNAL["stake"],
+                "direction": SIGNAL["direction"],
+                "symbol": SIGNAL["asset"],
+                "duration": SIGNAL["expiry_seconds"],
+            }
+            for _ in range(mine)
+        )
+    await redis.aclose()
+    return baseline
+
+
+# ---- measuring -------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessMeter:
+    """CPU seconds between start and stop, and peak RSS (the kernel's high-water mark)."""
+
+    pids: dict[str, int]
+    cpu0: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            return float(t.user + t.system)
+        except psutil.Error:
+            return 0.0
+
+    @staticmethod
+    def _hwm_mib(pid: int) -> float:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def start(self) -> None:
+        self.cpu0 = {name: self._cpu(pid) for name, pid in self.pids.items()}
+
+    def stop(self, orders: int) -> tuple[dict[str, float], dict[str, float]]:
+        per_k = {
+            name: round((self._cpu(pid) - self.cpu0.get(name, 0.0)) / max(orders, 1) * 1000, 4)
+            for name, pid in self.pids.items()
+        }
+        rss = {name: round(self._hwm_mib(pid), 1) for name, pid in self.pids.items()}
+        return per_k, rss
+
+    def busy(self, names: tuple[str, ...]) -> float:
+        return sum(self._cpu(pid) for name, pid in self.pids.items() if name.startswith(names))
+
+
+class Probes:
+    """Signals to an empty channel over HTTP and the WebSocket while a fan-out runs."""
+
+    def __init__(self, stack: Stack, who: Provider, channel_id: str) -> None:
+        self.stack, self.who, self.channel_id = stack, who, channel_id
+        self.http: list[float] = []
+        self.ws: list[float] = []
+        self.stop = asyncio.Event()
+
+    async def run(self, client: httpx.AsyncClient, ws: Any, every: float = 0.25) -> None:
+        ref = 0
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            reply = await client.post(
+                f"/api/v1/channels/{self.channel_id}/signals", json=SIGNAL, headers=_auth(self.who)
+            )
+            if reply.status_code == 202:
+                self.http.append((time.perf_counter() - t0) * 1000)
+            ref += 1
+            t0 = time.perf_counter()
+            await ws.send(
+                json.dumps(
+                    {"type": "signal", "channel_id": self.channel_id, "ref": str(ref), **SIGNAL}
+                )
+            )
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("ref") == str(ref):
+                    if message["type"] == "accepted":
+                        self.ws.append((time.perf_counter() - t0) * 1000)
+                    break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), every)
+
+
+async def ws_connect(stack: Stack, who: Provider) -> Any:
+    ws = await websockets.connect(stack.ws_url)
+    await ws.send(json.dumps({"type": "auth", "token": who.token}))
+    ready = json.loads(await ws.recv())
+    if ready.get("type") != "ready":
+        raise RuntimeError(f"WebSocket auth failed: {ready}")
+    return ws
+
+
+async def ledger_since(sim: httpx.AsyncClient, since: int) -> list[dict[str, Any]]:
+    reply = await sim.get("/admin/ledger", params={"since": since}, timeout=300)
+    reply.raise_for_status()
+    return list(reply.json()["contracts"])
+
+
+async def buys(sim: httpx.AsyncClient) -> int:
+    return int((await sim.get("/admin/stats")).json()["buys"])
+
+
+async def quiesce(meter: ProcessMeter, limit: float = 40.0) -> None:
+    """Wait until the stack's services are idle (settlements of the last run done)."""
+    deadline = time.monotonic() + limit
+    last = meter.busy(("router", "ledger", "worker", "extra", "baseline"))
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = meter.busy(("router", "ledger", "worker", "extra", "baseline"))
+        if now - last < 0.05:
+            return
+        last = now
+
+
+@dataclass
+class Scenario:
+    system: str  # "copier" | "baseline"
+    n: int
+    accounts: int
+    latency_ms: int
+    label: str = ""
+
+
+async def one_run(
+    *,
+    scenario: Scenario,
+    stack: Stack,
+    client: httpx.AsyncClient,
+    sim: httpx.AsyncClient,
+    who: Provider,
+    channel_id: str,
+    probe_channel: str,
+    baseline_subs: list[dict[str, Any]],
+    redis_url: str,
+    transport: str,
+    progress: Progress,
+    timeout: float,
+) -> dict[str, Any]:
+    meter = ProcessMeter(stack.pids())
+    await quiesce(meter)
+    await who.fresh(client)
+    start = await buys(sim)
+    meter.start()
+    probes = Probes(stack, who, probe_channel)
+    probe_ws = await ws_connect(stack, who)
+    probe_task = asyncio.create_task(probes.run(client, probe_ws))
+    await asyncio.sleep(0.3)  # a few idle probes first, so each run has some
+
+    t_send = time.time()
+    if scenario.system == "baseline":
+        signal_id = new_id()
+        redis = connect_redis(redis_url)
+        # A run that timed out leaves its tail queued; it must not count for this one.
+        await redis.delete(baseline_seed.QUEUE)
+        await baseline_seed.push_signal(redis, signal_id, baseline_subs)
+        await redis.aclose()
+    elif transport == "ws":
+        ws = await ws_connect(stack, who)
+        await ws.send(
+            json.dumps({"type": "signal", "channel_id": channel_id, "ref": "main", **SIGNAL})
+        )
+        while True:
+            message = json.loads(await ws.recv())
+            if message.get("ref") == "main":
+                break
+        await ws.close()
+        if message["type"] != "accepted":
+            raise RuntimeError(f"signal refused: {message}")
+        signal_id = message["signal_id"]
+    else:
+        reply = await client.post(
+            f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=_auth(who)
+        )
+        reply.raise_for_status()
+        signal_id = reply.json()["signal_id"]
+    t_accept = time.time()
+
+    task = progress.add_task(
+        f"{scenario.system} N={scenario.n:,} {scenario.latency_ms} ms ({transport})",
+        total=scenario.n,
+    )
+    deadline = time.monotonic() + timeout
+    done, last_change, seen = 0, time.monotonic(), -1
+    while done < scenario.n and time.monotonic() < deadline:
+        done = await buys(sim) - start
+        if done != seen:
+            seen, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > STALL_SECONDS:
+            break  # orders expired or failed: nothing more will be placed
+        progress.update(task, completed=min(done, scenario.n))
+        await asyncio.sleep(0.05)
+    probes.stop.set()
+    await probe_task
+    await probe_ws.close()
+    cpu_per_k, rss = meter.stop(scenario.n)
+    # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
+    restarted = sorted(name for name, pid in stack.pids().items() if meter.pids.get(name) != pid)
+    progress.remove_task(task)
+
+    contracts = [
+        c
+        for c in await ledger_since(sim, start)
+        if (c.get("passthrough") or {}).get("signal_id") == signal_id
+    ]
+    accept_ms = t_accept * 1000
+    booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
+    placed = len(contracts)
+    last = booked[-1] if booked else float("nan")
+    return {
+        "system": scenario.system,
+        "transport": transport,
+        "signal_id": signal_id,
+        "placed": placed,
+        "expected": scenario.n,
+        "restarted": restarted,
+        "accept_ms": round((t_accept - t_send) * 1000, 2),
+        "first_placed_ms": round(booked[0], 1) if booked else None,
+        "last_placed_ms": round(last, 1) if booked else None,
+        "placement_ms": {
+            "p50": round(pct(booked, 50), 1),
+            "p95": round(pct(booked, 95), 1),
+            "p99": round(pct(booked, 99), 1),
+        },
+        "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
+        "cpu_s_per_1000_orders": cpu_per_k,
+        "peak_rss_mib": rss,
+        "probe_accept_ms": {
+            "http_p50": round(pct(probes.http, 50), 2),
+            "http_p99": round(pct(probes.http, 99), 2),
+            "http_n": len(probes.http),
+            "ws_p50": round(pct(probes.ws, 50), 2),
+            "ws_p99": round(pct(probes.ws, 99), 2),
+            "ws_n": len(probes.ws),
+        },
+    }
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def med(get: Any) -> float | None:
+        values = [v for v in (get(r) for r in runs) if v is not None]
+        return round(statistics.median(values), 2) if values else None
+
+    return {
+        "placed": med(lambda r: r["placed"]),
+        "accept_ms": med(lambda r: r["accept_ms"]),
+        "first_placed_ms": med(lambda r: r["first_placed_ms"]),
+        "last_placed_ms": med(lambda r: r["last_placed_ms"]),
+        "p50_ms": med(lambda r: r["placement_ms"]["p50"]),
+        "p95_ms": med(lambda r: r["placement_ms"]["p95"]),
+        "p99_ms": med(lambda r: r["placement_ms"]["p99"]),
+        "orders_per_s": med(lambda r: r["orders_per_s"]),
+        "probe_http_p99_ms": med(lambda r: r["probe_accept_ms"]["http_p99"]),
+        "probe_ws_p99_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
+    }
+
+
+# ---- the whole benchmark ---------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    sizes: list[int]
+    latencies: list[int]
+    runs: int
+    accounts_ratio: int = 20
+    accounts: int | None = None
+    baseline: bool = True
+    baseline_procs: int = 2
+    baseline_tasks: int = 16
+    scale_out: bool = True
+    scale_out_n: int = 10_000
+    scale_out_runs: int = 1
+    out: Path | None = None
+    use_running: str | None = None
+    runs_for: dict[int, int] = field(default_factory=dict)  # size → runs override
+    settings_env: dict[str, str] = field(default_factory=dict)
+
+
+def run_timeout(n: int, latency: int) -> float:
+    # Generous: ~50 orders/s at 50 ms, 100 orders/s at 0 ms, before a run is cut short.
+    return 60 + n / 100 + n * latency / 2500
+
+
+def start_baseline(stack: Stack, opts: Options) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(opts.baseline_procs):
+        log = (stack.settings.data_dir / f"baseline-{i}.log").open("ab")
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.baseline_seed",
+                    "--redis",
+                    stack.settings.redis_url,
+                    "--deriv",
+                    stack.settings.deriv_endpoint,
+                    "--tasks",
+                    str(opts.baseline_tasks),
+                ],
+                cwd=ROOT,
+                env=stack.env(),
+                stdout=log,
+                stderr=log,
+            )
+        )
+    return procs
+
+
+async def bench(opts: Options) -> dict[str, Any]:
+    stack = running_stack(opts.use_running) if opts.use_running else start_stack(opts.settings_env)
+    baseline_procs: list[subprocess.Popen[bytes]] = []
+    scenarios: list[dict[str, Any]] = []
+    try:
+        async with (
+            httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client,
+            httpx.AsyncClient(base_url=stack.sim_http, timeout=60) as sim,
+        ):
+            # Deriv's per-account rate limits would throttle the benchmark, not the copier.
+            huge = [[10_000_000, 60.0]]
+            await sim.put("/admin/limits", json={"general": huge, "outcome": huge, "pricing": huge})
+            who = await provider(client)
+            probe_channel = await new_channel(client, who, "bench-probe")
+            if opts.baseline:
+                baseline_procs = start_baseline(stack, opts)
+                stack.baseline = baseline_procs
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                plan: list[tuple[int, int, str]] = [
+                    (n, lat, "") for n in opts.sizes for lat in opts.latencies
+                ]
+                if opts.scale_out and opts.scale_out_n:
+                    plan += [(opts.scale_out_n, 0, "scale-out")]
+                for n, latency, label in plan:
+                    accounts = opts.accounts or max(1, n // opts.accounts_ratio)
+                    await sim.put("/admin/faults", json={"latency_ms": latency})
+                    channel_id = await new_channel(client, who, f"bench-{n}-{latency}")
+                    progress.console.print(
+                        f"seeding {n:,} subscriptions over {accounts:,} accounts"
+                    )
+                    subs = await seed(stack, sim, channel_id, n, accounts)
+                    runs = opts.runs_for.get(n, opts.runs)
+                    if label == "scale-out":
+                        scenarios += await scale_out(
+                            stack,
+                            client,
+                            sim,
+                            who,
+                            channel_id,
+                            probe_channel,
+                            n,
+                            accounts,
+                            opts.scale_out_runs,
+                            progress,
+                        )
+                        continue
+                    for system in ("copier", "baseline") if opts.baseline else ("copier",):
+                        scenario = Scenario(system, n, accounts, latency)
+                        results = []
+                        for i in range(runs if system == "copier" else max(1, min(runs, 3))):
+                            result = await one_run(
+                                scenario=scenario,
+                                stack=stack,
+                                client=client,
+                                sim=sim,
+                                who=who,
+                                channel_id=channel_id,
+                                probe_channel=probe_channel,
+                                baseline_subs=subs,
+                                redis_url=stack.settings.redis_url,
+                                transport="http" if i % 2 == 0 else "ws",
+                                progress=progress,
+                                timeout=run_timeout(n, latency),
+                            )
+                            results.append(result)
+                            progress.console.print(_one_line(scenario, result))
+                        scenarios.append(
+                            {
+                                "system": system,
+                                "n": n,
+                                "accounts": accounts,
+                                "broker_latency_ms": latency,
+                                "runs": results,
+                                "median": median_of(results),
+                            }
+                        )
+                        _checkpoint(opts, scenarios)
+            await sim.put("/admin/faults", json={"latency_ms": 0})
+    finally:
+        for process in baseline_procs:
+            process.send_signal(signal.SIGTERM)
+        for process in baseline_procs:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        stack.down()
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {
+            "order_group_size": stack.settings.order_group_size,
+            "worker_concurrency": stack.settings.worker_concurrency,
+            "router_concurrency": stack.settings.router_concurrency,
+            "router_shard_size": stack.settings.router_shard_size,
+            "signal_validity_seconds": stack.settings.signal_validity_seconds,
+            "baseline_processes": opts.baseline_procs,
+            "baseline_tasks_per_process": opts.baseline_tasks,
+        },
+        "scenarios": scenarios,
+        "comparison": comparison(scenarios),
+    }
+    return report
+
+
+async def scale_out(
+    stack: Stack,
+    client: httpx.AsyncClient,
+    sim: httpx.AsyncClient,
+    who: Provider,
+    channel_id: str,
+    probe_channel: str,
+    n: int,
+    accounts: int,
+    runs: int,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """The same fan-out with 1 and 2 routers x 1 and 2 Deriv workers (extras beside the
+    stack's own router and worker)."""
+    out = []
+    for routers in (1, 2):
+        for workers in (1, 2):
+            stack.stop_extra()
+            for i in range(routers - 1):
+                stack.start_extra("apps.router.main", f"bench-router-{i}")
+            for i in range(workers - 1):
+                stack.start_extra("apps.brokers.deriv.worker", f"bench-worker-{i}")
+            await asyncio.sleep(3 if routers + workers > 2 else 0)
+            scenario = Scenario("copier", n, accounts, 0, f"{routers}r{workers}w")
+            results = []
+            for _ in range(runs):
+                result = await one_run(
+                    scenario=scenario,
+                    stack=stack,
+                    client=client,
+                    sim=sim,
+                    who=who,
+                    channel_id=channel_id,
+                    probe_channel=probe_channel,
+                    baseline_subs=[],
+                    redis_url=stack.settings.redis_url,
+                    transport="http",
+                    progress=progress,
+                    timeout=run_timeout(n, 0),
+                )
+                results.append(result)
+                progress.console.print(_one_line(scenario, result))
+            median = median_of(results)
+            ops = median["orders_per_s"] or 0.0
+            out.append(
+                {
+                    "system": "copier",
+                    "scale_out": {"routers": routers, "workers": workers},
+                    "n": n,
+                    "accounts": accounts,
+                    "broker_latency_ms": 0,
+                    "runs": results,
+                    "median": median,
+                    "orders_per_s_per_worker": round(ops / workers, 1),
+                }
+            )
+    stack.stop_extra()
+    return out
+
+
+def _checkpoint(opts: Options, scenarios: list[dict[str, Any]]) -> None:
+    """Scenarios so far, beside the final file: a long benchmark cut short keeps them."""
+    path = (opts.out or RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-fanout.json").with_suffix(
+        ".partial.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"partial": True, "scenarios": scenarios}, indent=2) + "\n")
+
+
+def comparison(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    plain = [s for s in scenarios if "scale_out" not in s]
+    for ours in (s for s in plain if s["system"] == "copier"):
+        theirs = next(
+            (
+                s
+                for s in plain
+                if s["system"] == "baseline"
+                and s["n"] == ours["n"]
+                and s["broker_latency_ms"] == ours["broker_latency_ms"]
+            ),
+            None,
+        )
+        row: dict[str, Any] = {
+            "n": ours["n"],
+            "broker_latency_ms": ours["broker_latency_ms"],
+            "copier": ours["median"],
+            "baseline": theirs["median"] if theirs else None,
+        }
+        if theirs and ours["median"]["orders_per_s"] and theirs["median"]["orders_per_s"]:
+            row["throughput_ratio"] = round(
+                ours["median"]["orders_per_s"] / theirs["median"]["orders_per_s"], 2
+            )
+        if theirs and ours["median"]["last_placed_ms"] and theirs["median"]["last_placed_ms"]:
+            row["last_placed_ratio"] = round(
+                theirs["median"]["last_placed_ms"] / ours["median"]["last_placed_ms"], 2
+            )
+        rows.append(row)
+    return rows
+
+
+def _one_line(scenario: Scenario, r: dict[str, Any]) -> str:
+    label = f" {scenario.label}" if scenario.label else ""
+    return (
+        f"{scenario.system}{label} N={scenario.n:,} lat={scenario.latency_ms} ms "
+        f"[{r['transport']}]: placed {r['placed']:,}/{r['expected']:,}, accept "
+        f"{r['accept_ms']} ms, last {r['last_placed_ms']} ms, {r['orders_per_s']} orders/s, "
+        f"probe p99 http {r['probe_accept_ms']['http_p99']} / "
+        f"ws {r['probe_accept_ms']['ws_p99']} ms"
+    )
+
+
+def print_table(report: dict[str, Any]) -> None:
+    table = Table(title="Fan-out benchmark (medians)", title_justify="left")
+    for column in (
+        "N",
+        "brk ms",
+        "accept",
+        "first",
+        "last",
+        "p50/95/99",
+        "ord/s",
+        "base last",
+        "base ord/s",
+        "ratio",
+        "probe p99 http/ws",
+    ):
+        table.add_column(column, justify="right")
+    for row in report["comparison"]:
+        ours, theirs = row["copier"], row["baseline"] or {}
+        table.add_row(
+            f"{row['n']:,}",
+            str(row["broker_latency_ms"]),
+            str(ours["accept_ms"]),
+            str(ours["first_placed_ms"]),
+            str(ours["last_placed_ms"]),
+            f"{ours['p50_ms']}/{ours['p95_ms']}/{ours['p99_ms']}",
+            str(ours["orders_per_s"]),
+            str(theirs.get("last_placed_ms", "-")),
+            str(theirs.get("orders_per_s", "-")),
+            f"{row.get('throughput_ratio', '-')}x",
+            f"{ours['probe_http_p99_ms']}/{ours['probe_ws_p99_ms']}",
+        )
+    console.print(table)
+    scale = [s for s in report["scenarios"] if "scale_out" in s]
+    if scale:
+        t = Table(title="Scale-out (N=10,000, 0 ms)", title_justify="left")
+        for column in ("routers", "workers", "last ms", "orders/s", "orders/s per worker"):
+            t.add_column(column, justify="right")
+        for s in scale:
+            t.add_row(
+                str(s["scale_out"]["routers"]),
+                str(s["scale_out"]["workers"]),
+                str(s["median"]["last_placed_ms"]),
+                str(s["median"]["orders_per_s"]),
+                str(s["orders_per_s_per_worker"]),
+            )
+        console.print(t)
+    services: dict[str, list[float]] = {}
+    for s in report["scenarios"]:
+        if s["system"] == "copier" and "scale_out" not in s:
+            for r in s["runs"]:
+                for name, value in r["cpu_s_per_1000_orders"].items():
+                    services.setdefault(name, []).append(value)
+    if services:
+        t = Table(title="CPU s per 1,000 orders / peak RSS MiB (copier runs)", title_justify="left")
+        t.add_column("service")
+        t.add_column("CPU s / 1k (median)", justify="right")
+        t.add_column("peak RSS MiB", justify="right")
+        peaks = {
+            name: max(
+                r["peak_rss_mib"].get(name, 0) for s in report["scenarios"] for r in s["runs"]
+            )
+            for name in services
+        }
+        for name, values in sorted(services.items()):
+            t.add_row(name, f"{statistics.median(values):.3f}", f"{peaks[name]:.0f}")
+        console.print(t)
+
+
+def write(report: dict[str, Any], out: Path | None) -> Path:
+    path = out or RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-fanout.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    path.with_suffix(".partial.json").unlink(missing_ok=True)
+    return path
+
+
+def run(opts: Options) -> tuple[dict[str, Any], Path]:
+    report = asyncio.run(bench(opts))
+    print_table(report)
+    path = write(report, opts.out)
+    console.print(f"results written to {path}")
+    return report, path
+
+
+if __name__ == "__main__":
+    import typer
+
+    from cli.bench import bench as cli_bench
+
+    typer.run(cli_bench)

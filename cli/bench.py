@@ -1,0 +1,82 @@
+"""`copier bench`: the fan-out benchmark (benchmarks/fanout.py) from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def _ints(raw: str, what: str) -> list[int]:
+    try:
+        values = [int(v.replace("_", "")) for v in raw.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 0 for v in values):
+        err_console.print(
+            f"[red]error:[/] --{what} wants comma-separated whole numbers, not {raw!r}"
+        )
+        raise typer.Exit(2)
+    return values
+
+
+def bench(
+    sizes: Annotated[str, typer.Option(help="Subscribers per signal, comma-separated.")] = (
+        "1000,10000,100000"
+    ),
+    latency: Annotated[
+        str, typer.Option(help="Simulated broker latency (ms), comma-separated.")
+    ] = ("0,50"),
+    runs: Annotated[int, typer.Option(min=1, help="Runs per size (medians are reported).")] = 5,
+    accounts_ratio: Annotated[
+        int, typer.Option(min=1, help="Subscribers per broker account (M = N / this).")
+    ] = 20,
+    smoke: Annotated[
+        bool, typer.Option("--smoke", help="N=200, one run, 0 ms, no scale-out (CI).")
+    ] = False,
+    baseline: Annotated[bool, typer.Option(help="Also run the seed's design.")] = True,
+    scale_out: Annotated[bool, typer.Option(help="1/2 routers x 1/2 workers at N=10,000.")] = True,
+    out: Annotated[Path | None, typer.Option(help="JSON path (default results/<date>).")] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE setting for the benchmark's stack (repeatable)."),
+    ] = None,
+    use_running: Annotated[
+        str | None,
+        typer.Option(help="API URL of a running stack (its env: DATA_DIR and ports)."),
+    ] = None,
+) -> None:
+    """Fan-out benchmark: N subscriptions, one signal, ledger-timed placements, vs the seed.
+
+    Example: `copier bench --sizes 1000,10000 --latency 0 --runs 5`, or `copier bench --smoke`.
+    """
+    from benchmarks.fanout import Options, run
+
+    if smoke:
+        opts = Options(sizes=[200], latencies=[0], runs=1, scale_out=False)
+    else:
+        opts = Options(
+            sizes=_ints(sizes, "sizes"),
+            latencies=_ints(latency, "latency"),
+            runs=runs,
+            scale_out=scale_out,
+        )
+    opts.accounts_ratio = accounts_ratio
+    opts.baseline = baseline
+    opts.out = out
+    opts.use_running = use_running
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err_console.print(f"[red]error:[/] --set wants KEY=VALUE, not {item!r}")
+            raise typer.Exit(2)
+        opts.settings_env[key.upper()] = value
+    try:
+        run(opts)
+    except (RuntimeError, OSError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,46 @@
+"""The fan-out benchmark in its CI size: `copier bench --smoke` end to end (its own stack
+on free ports), and the JSON it writes has every figure with sane values."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from apps.core.embedded import PROJECT_ROOT
+
+
+def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "fanout.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "bench", "--smoke", "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Fan-out benchmark" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["machine"]["cores"] >= 1 and report["machine"]["python"]
+    by_system = {s["system"]: s for s in report["scenarios"]}
+    assert set(by_system) == {"copier", "baseline"}
+    for system in by_system.values():
+        assert system["n"] == 200
+        (run,) = system["runs"]
+        assert run["placed"] == 200, run
+        assert 0 < run["accept_ms"] < 5_000
+        assert 0 <= run["first_placed_ms"] <= run["last_placed_ms"] < 60_000
+        p = run["placement_ms"]
+        assert p["p50"] <= p["p95"] <= p["p99"] <= run["last_placed_ms"]
+        assert run["orders_per_s"] > 0
+    copier = by_system["copier"]["runs"][0]
+    assert copier["cpu_s_per_1000_orders"]["worker-deriv"] > 0
+    assert copier["peak_rss_mib"]["router"] > 0 and copier["restarted"] == []
+    assert copier["probe_accept_ms"]["http_n"] > 0 and copier["probe_accept_ms"]["ws_n"] > 0
+    (row,) = report["comparison"]
+    assert row["throughput_ratio"] > 0
