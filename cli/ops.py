@@ -164,8 +164,9 @@ def streams(
     namespace: NamespaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Each stream and its consumers: messages, pending, ack-pending, redelivered, last
-    activity. The same names as `nats stream report` / `nats consumer report STREAM`.
+    """Each stream and consumer: messages, pending, ack-pending, redelivered, last activity.
+
+    The same names as `nats stream report` and `nats consumer report STREAM` show.
 
     Examples:
       copier ops streams
@@ -392,11 +393,11 @@ def trace(
     api: ApiOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A signal's path through the services with timestamps: accepted by the API, stored
-    in SIGNALS, routed, first/last placement, final counts, settlements.
+    """A signal's path through the services, with timestamps.
 
-    Needs a login that may see the signal (its channel's owner, a delegate or an admin)
-    and access to NATS.
+    Accepted by the API, stored in SIGNALS, routed, first/last placement, final, settled.
+
+    Needs a login that may see the signal (owner, delegate, admin) and access to NATS.
 
     Examples:
       copier ops trace 01JD3V...

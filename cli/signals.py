@@ -176,8 +176,7 @@ def send(
 ) -> None:
     """Send one signal to every subscriber of a channel; prints the signal id.
 
-    With --wait, a live view of the fan-out; the exit code is 1 if any order failed or
-    ended unknown.
+    With --wait: a live view of the fan-out; exit code 1 if any order failed or ended unknown.
 
     Examples:
       copier signal send -c CHANNEL --asset EURUSD --call --expiry 60 --stake 10
@@ -403,11 +402,11 @@ def stream(
     api: ApiOption = None,
     as_json: JsonOption = False,  # accepted for uniformity: this output is always JSON lines
 ) -> None:
-    """Send signals read as JSON lines from stdin over one WebSocket; one JSON result line
-    per input line, in input order (ref = line number). Exit code 1 if any line failed.
+    """Send signals read as JSON lines from stdin over one WebSocket.
 
-    Input fields: asset, direction (CALL|PUT), expiry_seconds (or expiry), stake,
-    client_id, channel_id (or channel; default --channel).
+    One JSON result per input line, in input order (ref = line number); exit 1 if any failed.
+
+    Fields: asset, direction (CALL|PUT), expiry_seconds|expiry, stake, client_id, channel_id.
 
     Examples:
       echo '{"asset":"R_100","direction":"PUT","expiry":60,"stake":2}' | copier signal stream -c C
