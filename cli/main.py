@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import admin, bench, sim, stack
+from cli import admin, auth, bench, manage, ops, signals, sim, stack
 
 app = typer.Typer(
     name="copier",
@@ -16,6 +16,10 @@ stack.register(app)
 admin.register(app)
 app.add_typer(sim.app, name="sim", help="Run a local broker simulator.")
 app.command("bench")(bench.bench)
+auth.register(app)
+signals.register(app)
+manage.register(app)
+ops.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,519 @@
+"""`copier channels|delegates|subs|brokers`: the account objects, with the API's own rules.
+
+Every rule (who may do what, valid ranges) lives in the API; these commands only shape
+requests and print answers, so the CLI and the dashboard can never disagree."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli.client import ApiClient
+from cli.output import ApiOption, CliError, JsonOption, command, console, print_json, table
+
+channels = typer.Typer(help="Signal channels: list, create, update, delete.", no_args_is_help=True)
+delegates = typer.Typer(
+    help="Traders allowed to signal a channel (add, remove).", no_args_is_help=True
+)
+subs = typer.Typer(help="Your subscriptions and their risk settings.", no_args_is_help=True)
+brokers = typer.Typer(help="Your broker accounts.", no_args_is_help=True)
+
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def confirm(what: str, yes: bool) -> None:
+    if not yes and not typer.confirm(f"{what}?", default=False):
+        raise CliError("cancelled")
+
+
+def show(data: Any, as_json: bool, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        console().print(table(title, columns, rows))
+
+
+def done(data: Any, as_json: bool, message: str) -> None:
+    if as_json:
+        print_json(data if data is not None else {"ok": True})
+    else:
+        console().print(message)
+
+
+# --- channels ------------------------------------------------------------------------
+
+
+def channel_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for c in items:
+        perf, plan = c.get("performance") or {}, c.get("plan") or {}
+        rows.append(
+            [
+                c["id"],
+                c["name"],
+                (c.get("provider") or {}).get("display_name"),
+                f"{plan.get('price')} {plan.get('currency')}/{plan.get('period_days')}d",
+                c.get("subscriber_count"),
+                perf.get("signals"),
+                perf.get("win_rate"),
+                perf.get("pnl"),
+            ]
+        )
+    return rows
+
+
+CHANNEL_COLUMNS = ["id", "name", "provider", "plan", "subscribers", "signals", "win rate", "pnl"]
+
+
+@channels.command("list")
+@command
+def channels_list(
+    mine: Annotated[bool, typer.Option("--mine", help="Only channels you own.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many (1..100).")] = 50,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List channels with their performance.
+
+    Examples:
+      copier channels list
+      copier channels list --mine --json
+    """
+    with ApiClient(api, need_login=mine) as client:
+        items = client.get(
+            "/api/v1/channels", auth=client.session is not None, params={"limit": limit}
+        )
+        if mine:
+            assert client.session is not None
+            items = [
+                c for c in items if (c.get("provider") or {}).get("id") == client.session.user_id
+            ]
+    show(items, as_json, "channels", CHANNEL_COLUMNS, channel_rows(items))
+
+
+@channels.command("show")
+@command
+def channels_show(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One channel.
+
+    Example:
+      copier channels show CHANNEL
+    """
+    with ApiClient(api, need_login=False) as client:
+        item = client.get(f"/api/v1/channels/{channel_id}", auth=client.session is not None)
+    show(item, as_json, "channel", CHANNEL_COLUMNS, channel_rows([item]))
+
+
+@channels.command("create")
+@command
+def channels_create(
+    name: Annotated[str, typer.Option(help="Channel name.")],
+    price: Annotated[str, typer.Option(help="Subscription price per period.")],
+    period_days: Annotated[int, typer.Option(help="Subscription period in days.")] = 30,
+    currency: Annotated[str, typer.Option(help="Price currency.")] = "USD",
+    description: Annotated[str, typer.Option(help="What subscribers get.")] = "",
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a channel (providers only); prints its id.
+
+    Example:
+      copier channels create --name "EURUSD scalps" --price 25 --period-days 30
+    """
+    body = {
+        "name": name,
+        "description": description,
+        "plan": {"price": price, "period_days": period_days, "currency": currency},
+    }
+    with ApiClient(api) as client:
+        item = client.post("/api/v1/channels", json=body)
+    done(item, as_json, item["id"])
+
+
+@channels.command("update")
+@command
+def channels_update(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    price: Annotated[str | None, typer.Option(help="New price.")] = None,
+    period_days: Annotated[int | None, typer.Option(help="New period in days.")] = None,
+    currency: Annotated[str | None, typer.Option(help="New price currency.")] = None,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a channel's name, description or plan (owner only).
+
+    Example:
+      copier channels update CHANNEL --price 30
+    """
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if description is not None:
+        body["description"] = description
+    with ApiClient(api) as client:
+        if price is not None or period_days is not None or currency is not None:
+            # The API replaces the plan as a whole; unchanged parts come from the current one.
+            plan = client.get(f"/api/v1/channels/{channel_id}")["plan"]
+            body["plan"] = {
+                "price": price if price is not None else plan["price"],
+                "period_days": period_days if period_days is not None else plan["period_days"],
+                "currency": currency if currency is not None else plan["currency"],
+            }
+        if not body:
+            raise CliError("nothing to change: give --name, --description or a plan option")
+        item = client.patch(f"/api/v1/channels/{channel_id}", json=body)
+    done(item, as_json, f"channel {channel_id} updated")
+
+
+@channels.command("delete")
+@command
+def channels_delete(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    yes: Yes = False,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a channel (owner only).
+
+    Example:
+      copier channels delete CHANNEL --yes
+    """
+    confirm(f"delete channel {channel_id}", yes)
+    with ApiClient(api) as client:
+        client.delete(f"/api/v1/channels/{channel_id}")
+    done({"deleted": channel_id}, as_json, f"channel {channel_id} deleted")
+
+
+@channels.command("subscribers")
+@command
+def channels_subscribers(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who subscribes to your channel (owner and delegates).
+
+    Example:
+      copier channels subscribers CHANNEL
+    """
+    with ApiClient(api) as client:
+        items = client.get(f"/api/v1/channels/{channel_id}/subscribers")
+    rows = [
+        [s["subscription_id"], s["user"]["display_name"], s["status"], s["since"], s["expires_at"]]
+        for s in items
+    ]
+    show(
+        items, as_json, "subscribers", ["subscription", "user", "status", "since", "expires"], rows
+    )
+
+
+# --- delegates -----------------------------------------------------------------------
+
+
+def delegate_rows(view: dict[str, Any]) -> list[list[Any]]:
+    return [[d["id"], d["display_name"], d["email"]] for d in view.get("delegates", [])]
+
+
+@delegates.command("add")
+@command
+def delegates_add(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    email: Annotated[str, typer.Argument(help="The trader's account e-mail.")],
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Let another trader send signals to your channel.
+
+    Example:
+      copier delegates add CHANNEL trader@example.com
+    """
+    with ApiClient(api) as client:
+        view = client.post(f"/api/v1/channels/{channel_id}/delegates", json={"email": email})
+    if as_json:
+        print_json(view)
+        return
+    console().print(f"{email} may now signal channel {channel_id}")
+    console().print(table("delegates", ["id", "name", "email"], delegate_rows(view)))
+
+
+@delegates.command("remove")
+@command
+def delegates_remove(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    user_id: Annotated[str, typer.Argument(help="The delegate's user id (shown by `add`).")],
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take a trader's right to signal your channel away (effective at once).
+
+    Example:
+      copier delegates remove CHANNEL trader@example.com
+    """
+    with ApiClient(api) as client:
+        client.delete(f"/api/v1/channels/{channel_id}/delegates/{user_id}")
+    done({"removed": user_id}, as_json, f"{user_id} removed from channel {channel_id}")
+
+
+# --- subscriptions -------------------------------------------------------------------
+
+SUB_COLUMNS = ["id", "channel", "account", "stake", "max", "trades/day", "loss limit", "status"]
+
+
+def sub_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            s["id"],
+            s["channel_id"],
+            s["broker_account_id"],
+            f"{s['stake']} ({s['stake_mode']})",
+            s["max_stake"],
+            s.get("max_trades_per_day"),
+            s.get("daily_loss_limit"),
+            s["status"],
+        ]
+        for s in items
+    ]
+
+
+def risk_body(
+    stake_mode: str | None,
+    stake: str | None,
+    max_stake: str | None,
+    max_trades_per_day: int | None,
+    daily_loss_limit: str | None,
+    assets: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, value in (
+        ("stake_mode", stake_mode),
+        ("stake", stake),
+        ("max_stake", max_stake),
+        ("max_trades_per_day", max_trades_per_day),
+        ("daily_loss_limit", daily_loss_limit),
+    ):
+        if value is not None:
+            body[key] = value
+    if assets is not None:
+        body["assets"] = [a.strip() for a in assets.split(",") if a.strip()]
+    return body
+
+
+StakeMode = Annotated[str | None, typer.Option(help="fixed | multiplier | percent.")]
+Stake = Annotated[str | None, typer.Option(help="Stake (amount, multiple or percent).")]
+MaxStake = Annotated[str | None, typer.Option(help="Never stake more than this per trade.")]
+TradesPerDay = Annotated[int | None, typer.Option(help="At most this many trades a day.")]
+LossLimit = Annotated[str | None, typer.Option(help="Stop for the day after losing this much.")]
+AssetsOpt = Annotated[str | None, typer.Option(help="Only these assets, comma-separated.")]
+
+
+@subs.command("list")
+@command
+def subs_list(api: ApiOption = None, as_json: JsonOption = False) -> None:
+    """Your subscriptions.
+
+    Example:
+      copier subs list --json
+    """
+    with ApiClient(api) as client:
+        items = client.get("/api/v1/subscriptions")
+    show(items, as_json, "subscriptions", SUB_COLUMNS, sub_rows(items))
+
+
+@subs.command("create")
+@command
+def subs_create(
+    channel_id: Annotated[str, typer.Argument(help="Channel to subscribe to.")],
+    account: Annotated[str, typer.Option(help="Broker account id that trades.")],
+    stake: Stake = "1",
+    stake_mode: StakeMode = "fixed",
+    max_stake: MaxStake = "10",
+    max_trades_per_day: TradesPerDay = None,
+    daily_loss_limit: LossLimit = None,
+    assets: AssetsOpt = None,
+    paused: Annotated[
+        bool, typer.Option("--paused", help="Subscribe without trading yet.")
+    ] = False,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Subscribe to a channel with a broker account and risk settings; prints the id.
+
+    Example:
+      copier subs create CHANNEL --account ACCOUNT --stake 2 --max-stake 5 --daily-loss-limit 50
+    """
+    body = risk_body(stake_mode, stake, max_stake, max_trades_per_day, daily_loss_limit, assets)
+    body["broker_account_id"] = account
+    body["paused"] = paused
+    with ApiClient(api) as client:
+        item = client.post(f"/api/v1/channels/{channel_id}/subscriptions", json=body)
+    done(item, as_json, item["id"])
+
+
+@subs.command("update")
+@command
+def subs_update(
+    subscription_id: Annotated[str, typer.Argument(help="Subscription id.")],
+    account: Annotated[str | None, typer.Option(help="Trade with this broker account.")] = None,
+    stake: Stake = None,
+    stake_mode: StakeMode = None,
+    max_stake: MaxStake = None,
+    max_trades_per_day: TradesPerDay = None,
+    daily_loss_limit: LossLimit = None,
+    assets: AssetsOpt = None,
+    paused: Annotated[
+        bool | None, typer.Option("--pause/--resume", help="Stop or restart copying.")
+    ] = None,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a subscription's account, risk settings or pause it.
+
+    Examples:
+      copier subs update SUB --stake 3
+      copier subs update SUB --pause
+    """
+    body = risk_body(stake_mode, stake, max_stake, max_trades_per_day, daily_loss_limit, assets)
+    if account is not None:
+        body["broker_account_id"] = account
+    if paused is not None:
+        body["paused"] = paused
+    if not body:
+        raise CliError("nothing to change: give at least one option")
+    with ApiClient(api) as client:
+        item = client.patch(f"/api/v1/subscriptions/{subscription_id}", json=body)
+    done(item, as_json, f"subscription {subscription_id} updated")
+
+
+@subs.command("delete")
+@command
+def subs_delete(
+    subscription_id: Annotated[str, typer.Argument(help="Subscription id.")],
+    yes: Yes = False,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a subscription: no further trades are copied.
+
+    Example:
+      copier subs delete SUB --yes
+    """
+    confirm(f"cancel subscription {subscription_id}", yes)
+    with ApiClient(api) as client:
+        client.delete(f"/api/v1/subscriptions/{subscription_id}")
+    done({"cancelled": subscription_id}, as_json, f"subscription {subscription_id} cancelled")
+
+
+# --- broker accounts -----------------------------------------------------------------
+
+BROKER_COLUMNS = ["id", "kind", "label", "login", "currency", "balance", "verified"]
+
+
+def broker_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            b["id"],
+            b["kind"],
+            b["label"],
+            b.get("loginid"),
+            b.get("currency"),
+            b.get("balance"),
+            b.get("verified_at") or "no",
+        ]
+        for b in items
+    ]
+
+
+@brokers.command("list")
+@command
+def brokers_list(api: ApiOption = None, as_json: JsonOption = False) -> None:
+    """Your broker accounts (never their secrets).
+
+    Example:
+      copier brokers list
+    """
+    with ApiClient(api) as client:
+        items = client.get("/api/v1/broker-accounts")
+    show(items, as_json, "broker accounts", BROKER_COLUMNS, broker_rows(items))
+
+
+@brokers.command("create")
+@command
+def brokers_create(
+    label: Annotated[str, typer.Option(help="Your name for the account.")],
+    kind: Annotated[str, typer.Option(help="deriv | iqoption.")] = "deriv",
+    token: Annotated[
+        str | None, typer.Option(envvar="COPIER_BROKER_TOKEN", help="Deriv API token.")
+    ] = None,
+    login: Annotated[str | None, typer.Option(help="IQ Option login.")] = None,
+    password: Annotated[
+        str | None, typer.Option(envvar="COPIER_BROKER_PASSWORD", help="IQ Option password.")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="Check the credentials with the broker.")] = True,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Link a broker account (credentials are sealed by the API); prints its id.
+
+    Examples:
+      COPIER_BROKER_TOKEN=... copier brokers create --label main
+      copier brokers create --kind iqoption --label iq --login me@example.com --password ...
+    """
+    credentials = {
+        k: v for k, v in (("token", token), ("login", login), ("password", password)) if v
+    }
+    body = {"kind": kind, "label": label, "credentials": credentials}
+    with ApiClient(api) as client:
+        item = client.post("/api/v1/broker-accounts", json=body)
+        if verify:
+            item = client.post(f"/api/v1/broker-accounts/{item['id']}/verify")
+    done(item, as_json, item["id"])
+
+
+@brokers.command("verify")
+@command
+def brokers_verify(
+    account_id: Annotated[str, typer.Argument(help="Broker account id.")],
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check an account's credentials with the broker; shows currency and balance.
+
+    Example:
+      copier brokers verify ACCOUNT
+    """
+    with ApiClient(api) as client:
+        item = client.post(f"/api/v1/broker-accounts/{account_id}/verify")
+    show(item, as_json, "broker account", BROKER_COLUMNS, broker_rows([item]))
+
+
+@brokers.command("delete")
+@command
+def brokers_delete(
+    account_id: Annotated[str, typer.Argument(help="Broker account id.")],
+    yes: Yes = False,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Unlink a broker account.
+
+    Example:
+      copier brokers delete ACCOUNT --yes
+    """
+    confirm(f"delete broker account {account_id}", yes)
+    with ApiClient(api) as client:
+        client.delete(f"/api/v1/broker-accounts/{account_id}")
+    done({"deleted": account_id}, as_json, f"broker account {account_id} deleted")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(channels, name="channels")
+    app.add_typer(delegates, name="delegates")
+    app.add_typer(subs, name="subs")
+    app.add_typer(brokers, name="brokers")
