@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from apps.api.auth.service import create_user
-from apps.api.errors import ApiError
-from apps.api.models import ALL_MODELS
-from apps.api.subscriptions.projection import RebuildReport, rebuild_all
-from apps.core.db import connect_db
-from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+
+if TYPE_CHECKING:
+    from apps.api.subscriptions.projection import RebuildReport
+
+# The API's modules (Litestar, odmantic) are imported inside the commands that use them:
+# importing them here would add seconds to every `copier` invocation.
 
 console = Console(highlight=False)
 
 
 async def _sync_redis(settings: Settings) -> RebuildReport:
+    from apps.api.subscriptions.projection import rebuild_all
+    from apps.core.db import connect_db
+    from apps.core.redis import connect_redis
+
     mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis(settings.redis_url)
     try:
@@ -40,6 +44,10 @@ def sync_redis() -> None:
 
 
 async def _create_admin(settings: Settings, email: str, password: str, name: str) -> str:
+    from apps.api.auth.service import create_user
+    from apps.api.models import ALL_MODELS
+    from apps.core.db import connect_db
+
     mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
     try:
         await db.configure_database(list(ALL_MODELS))  # type: ignore[arg-type]
@@ -66,6 +74,8 @@ def create_admin(
     """Create an admin account (the public register endpoint never makes admins)."""
     if len(password) < 8:
         raise typer.BadParameter("use at least 8 characters", param_hint="--password")
+    from apps.api.errors import ApiError
+
     try:
         user_id = asyncio.run(_create_admin(Settings.from_env(), email, password, display_name))
     except ApiError as exc:
