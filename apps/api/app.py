@@ -25,7 +25,7 @@ from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.brokers.routes import broker_router
 from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, DerivVerifier
-from apps.api.channels.routes import channel_router
+from apps.api.channels.routes import channel_router, my_channel_router
 from apps.api.dependencies import Services, dependencies
 from apps.api.errors import exception_handlers
 from apps.api.frontend import DIST, frontend_router
@@ -151,6 +151,7 @@ def create_app(
         ready,
         auth_router,
         channel_router,
+        my_channel_router,
         broker_router,
         subscription_router,
         signal_router,

@@ -18,6 +18,7 @@ from apps.api.channels.schemas import (
     DelegateRequest,
     DelegatesView,
     DelegateView,
+    MyChannelView,
     ProviderView,
     SubscriberView,
 )
@@ -77,6 +78,31 @@ async def _delegates(db: Db, channel: Channel) -> DelegatesView:
             if (u := users.get(uid)) is not None
         ],
     )
+
+
+@get("/{channel_id:str}/delegates")
+async def list_delegates(channel_id: PathStr, principal: CurrentUser, db: Db) -> DelegatesView:
+    """Who may send signals for the channel besides its owner (owner and admins only)."""
+    return await _delegates(db, await service.get_managed(db, principal, channel_id))
+
+
+@get("/api/v1/me/channels")
+async def my_channels(principal: CurrentUser, db: Db) -> list[MyChannelView]:
+    """The channels the caller owns or was delegated, with the caller's role in each."""
+    channels = await db.find(
+        Channel,
+        {"$or": [{"owner_id": principal.id}, {"delegates": principal.id}], "status": "active"},
+        sort=Channel.id,
+    )
+    owners = await service.users_by_id(db, (c.owner_id for c in channels))
+    stats = await service.performance_by_id(db, [c.id for c in channels])
+    return [
+        MyChannelView(
+            role="owner" if c.owner_id == principal.id else "delegate",
+            channel=service.public_view(c, owners.get(c.owner_id), stats.get(c.id)),
+        )
+        for c in channels
+    ]
 
 
 @post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED)
@@ -142,9 +168,11 @@ channel_router = Router(
         get_channel,
         update_channel,
         delete_channel,
+        list_delegates,
         add_delegate,
         remove_delegate,
         list_subscribers,
     ],
     tags=["channels"],
 )
+my_channel_router = Router(path="/", route_handlers=[my_channels], tags=["channels"])

@@ -76,6 +76,11 @@ class ChannelView(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class MyChannelView(msgspec.Struct, kw_only=True):
+    role: Literal["owner", "delegate"]
+    channel: ChannelView
+
+
 class DelegateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Email
 

@@ -133,6 +133,14 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         fixed(CHANNEL + "/delegates/{w.actors[delegate].id}"),
         statuses(401, 204, 403, 403, 403, 204),
     ),
+    ("GET", "/api/v1/channels/{channel_id}/delegates"): (
+        fixed(CHANNEL + "/delegates"),
+        statuses(401, 200, 403, 403, 403, 200),
+    ),
+    ("GET", "/api/v1/me/channels"): (
+        fixed("/api/v1/me/channels"),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
     ("GET", "/api/v1/channels/{channel_id}/subscribers"): (
         fixed(CHANNEL + "/subscribers"),
         statuses(401, 200, 403, 403, 403, 200),

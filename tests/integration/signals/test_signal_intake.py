@@ -260,3 +260,18 @@ async def test_websocket_is_rate_limited_and_closed_on_logout(
         while True:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(http: Http) -> None:
+    owner = await http.user("provider", "owner")
+    trader = await http.user("provider", "trader")
+    channel = await http.channel(owner)
+    await http.delegate(owner, channel, trader)
+    mine = await http.ok("GET", "/api/v1/me/channels", owner)
+    theirs = await http.ok("GET", "/api/v1/me/channels", trader)
+    assert [(c["role"], c["channel"]["id"]) for c in mine] == [("owner", channel)]
+    assert [(c["role"], c["channel"]["id"]) for c in theirs] == [("delegate", channel)]
+    delegates = await http.ok("GET", f"/api/v1/channels/{channel}/delegates", owner)
+    assert [d["email"] for d in delegates["delegates"]] == [trader.email]
+    refused = await http.call("GET", f"/api/v1/channels/{channel}/delegates", trader)
+    assert refused.status_code == 403
