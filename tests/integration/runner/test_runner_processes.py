@@ -30,6 +30,11 @@ async def _bought(copier: Copier) -> int:
     return len(await copier.sim.ledger())
 
 
+async def _in_flight(copier: Copier, orders: list[Order]) -> list[bytes]:
+    markers = [await copier.redis.get(copier.topology.key("order", o.order_id)) for o in orders]
+    return [m for m in markers if m is not None and unpack_marker(m).status == "inflight"]
+
+
 async def test_worker_killed_mid_batch_then_another_finishes_without_duplicates(
     copier: Copier, tmp_path: Path
 ) -> None:
@@ -45,18 +50,19 @@ async def test_worker_killed_mid_batch_then_another_finishes_without_duplicates(
     first = await copier.spawn_worker("w-killed", tmp_path, WORKER_CONCURRENCY="10")
     try:
 
-        async def some_bought() -> bool:
-            return await _bought(copier) >= 30
+        async def mid_batch() -> bool:
+            # Some bought, and some at the broker right now: the moment to pull the plug.
+            if await _bought(copier) < 30:
+                return False
+            return bool(await _in_flight(copier, orders))
 
-        await wait_for(some_bought, 20, "the first worker to buy")
+        await wait_for(mid_batch, 30, "the first worker to be mid-batch")
     finally:
         kill(first, signal.SIGKILL)
         await first.wait()
     at_kill = await _bought(copier)
     assert at_kill < len(orders), "the worker finished before it could be killed"
-    markers = [await copier.redis.get(copier.topology.key("order", o.order_id)) for o in orders]
-    in_flight = [m for m in markers if m is not None and unpack_marker(m).status == "inflight"]
-    assert in_flight, "killed between two batches: nothing was in flight"
+    assert await _in_flight(copier, orders), "killed between two batches: nothing was in flight"
 
     async with copier.worker("w-survivor"):
         await copier.wait_final(orders, timeout=35)
