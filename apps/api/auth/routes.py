@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import Cookie
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apps.api.auth import service
@@ -64,7 +65,7 @@ def _session_response(session: service.Session, settings: SettingsDep) -> Respon
 @post("/auth/register", status_code=HTTP_201_CREATED)
 async def register(
     request: Request[Any, Any, Any],
-    data: RegisterRequest,
+    data: JSONBody[RegisterRequest],
     db: Db,
     redis: RedisClient,
     topology: TopologyDep,
@@ -92,7 +93,7 @@ async def register(
 @post("/auth/login", status_code=200)
 async def login(
     request: Request[Any, Any, Any],
-    data: LoginRequest,
+    data: JSONBody[LoginRequest],
     db: Db,
     redis: RedisClient,
     topology: TopologyDep,
@@ -120,7 +121,7 @@ async def refresh(
     topology: TopologyDep,
     settings: SettingsDep,
     tokens: Tokens,
-    data: RefreshRequest | None = None,
+    data: JSONBody[RefreshRequest | None] = None,
 ) -> Response[TokenResponse]:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
     if not token:
@@ -137,7 +138,7 @@ async def logout(
     redis: RedisClient,
     topology: TopologyDep,
     tokens: Tokens,
-    data: RefreshRequest | None = None,
+    data: JSONBody[RefreshRequest | None] = None,
 ) -> Response[None]:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
     await service.logout(

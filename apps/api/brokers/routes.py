@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Router, delete, get, post
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apps.api.auth.guards import CurrentUser
@@ -30,7 +31,7 @@ def account_view(account: BrokerAccount) -> BrokerAccountView:
 
 @post("/", status_code=HTTP_201_CREATED)
 async def create_broker_account(
-    data: BrokerAccountCreate,
+    data: JSONBody[BrokerAccountCreate],
     principal: CurrentUser,
     db: Db,
     redis: RedisClient,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Router, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apps.api.auth.guards import CurrentUser
@@ -35,7 +35,9 @@ async def _view(db: Db, channel: Channel) -> ChannelView:
 
 
 @post("/", status_code=HTTP_201_CREATED)
-async def create_channel(data: ChannelCreate, principal: CurrentUser, db: Db) -> ChannelView:
+async def create_channel(
+    data: JSONBody[ChannelCreate], principal: CurrentUser, db: Db
+) -> ChannelView:
     return await _view(db, await service.create(db, principal, data))
 
 
@@ -55,7 +57,7 @@ async def get_channel(channel_id: PathStr, db: Db) -> ChannelView:
 
 @patch("/{channel_id:str}")
 async def update_channel(
-    channel_id: PathStr, data: ChannelUpdate, principal: CurrentUser, db: Db
+    channel_id: PathStr, data: JSONBody[ChannelUpdate], principal: CurrentUser, db: Db
 ) -> ChannelView:
     return await _view(db, await service.update(db, principal, channel_id, data))
 
@@ -108,7 +110,7 @@ async def my_channels(principal: CurrentUser, db: Db) -> list[MyChannelView]:
 @post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED)
 async def add_delegate(
     channel_id: PathStr,
-    data: DelegateRequest,
+    data: JSONBody[DelegateRequest],
     principal: CurrentUser,
     db: Db,
     redis: RedisClient,

@@ -7,19 +7,22 @@ from typing import Annotated, Any
 
 from litestar import Router, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from odmantic import AIOEngine, query
 from redis.asyncio import Redis
 
-from apps.api.auth.guards import Principal
+from apps.api.auth.guards import CurrentUser
 from apps.api.errors import Forbidden, NotFound
+from apps.api.injected import PathStr
 from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
 from apps.api.signals.service import SignalIntake, SignalRecord
 from apps.api.signals.ws import signal_socket
 from apps.core.topology import Topology
 from apps.ledger.book import signal_counts_from
+
+Intake = NamedDependency[SignalIntake]
 
 
 def provide_intake(state: State) -> SignalIntake:
@@ -35,7 +38,7 @@ def provide_intake(state: State) -> SignalIntake:
 
 @post("/channels/{channel_id:str}/signals", status_code=HTTP_202_ACCEPTED)
 async def send_signal(
-    channel_id: str, data: SignalIn, principal: Principal, intake: SignalIntake
+    channel_id: PathStr, data: JSONBody[SignalIn], principal: CurrentUser, intake: Intake
 ) -> SignalAccepted:
     """Queue a signal for every subscriber of the channel; answers before the fan-out."""
     return await intake.accept(
@@ -85,9 +88,9 @@ def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
 
 @get("/channels/{channel_id:str}/signals")
 async def list_signals(
-    channel_id: str,
-    principal: Principal,
-    intake: SignalIntake,
+    channel_id: PathStr,
+    principal: CurrentUser,
+    intake: Intake,
     limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     before: Annotated[str | None, Parameter(max_length=64)] = None,
 ) -> list[SignalOut]:
@@ -107,7 +110,7 @@ async def list_signals(
 
 
 @get("/signals/{signal_id:str}")
-async def get_signal(signal_id: str, principal: Principal, intake: SignalIntake) -> SignalOut:
+async def get_signal(signal_id: PathStr, principal: CurrentUser, intake: Intake) -> SignalOut:
     record = await intake.find(signal_id)
     if record is None or not await intake.may_signal(principal, record.channel_id):
         raise NotFound("signal not found")
@@ -116,8 +119,8 @@ async def get_signal(signal_id: str, principal: Principal, intake: SignalIntake)
 
 @get("/orders")
 async def my_orders(
-    principal: Principal,
-    intake: SignalIntake,
+    principal: CurrentUser,
+    intake: Intake,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
 ) -> list[OrderOut]:
     """The caller's own trades (as a subscriber), newest first, with outcomes."""

@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
 from redis.asyncio import Redis
@@ -232,7 +233,9 @@ async def _default_channels(db: AIOEngine, user_id: str) -> list[str]:
 
 @websocket("/ws")
 async def signal_socket(
-    socket: WebSocket[Any, Any, Any], intake: SignalIntake, tokens: TokenService
+    socket: WebSocket[Any, Any, Any],
+    intake: NamedDependency[SignalIntake],
+    tokens: NamedDependency[TokenService],
 ) -> None:
     origin = socket.headers.get("origin")
     if origin is not None and origin not in intake.settings.allowed_origins:

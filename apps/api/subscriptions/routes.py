@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Router, delete, get, patch, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apps.api.auth.guards import CurrentUser
@@ -39,7 +40,7 @@ def subscription_view(subscription: Subscription) -> SubscriptionView:
 @post("/channels/{channel_id:str}/subscriptions", status_code=HTTP_201_CREATED)
 async def subscribe(
     channel_id: PathStr,
-    data: SubscriptionCreate,
+    data: JSONBody[SubscriptionCreate],
     principal: CurrentUser,
     db: Db,
     redis: RedisClient,
@@ -57,7 +58,7 @@ async def list_subscriptions(principal: CurrentUser, db: Db) -> list[Subscriptio
 @patch("/subscriptions/{subscription_id:str}")
 async def update_subscription(
     subscription_id: PathStr,
-    data: SubscriptionUpdate,
+    data: JSONBody[SubscriptionUpdate],
     principal: CurrentUser,
     db: Db,
     redis: RedisClient,
