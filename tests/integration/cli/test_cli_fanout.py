@@ -47,9 +47,7 @@ async def test_wait_follows_the_fanout_and_ops_shows_its_path(
     topology = Topology(pipeline.settings.namespace)
     await redis.delete(account_record_key(topology, lost.broker_account_id))
     await redis.aclose()
-    # One signal at a time: a multi-message fetch that times out raises the builtin
-    # TimeoutError inside nats-py, which the router does not catch yet (reported).
-    await pipeline.start("router", ROUTER_CONCURRENCY="1")
+    await pipeline.start("router")
     await pipeline.start("ledger")
     await pipeline.start("worker")
     await cli.login(provider)

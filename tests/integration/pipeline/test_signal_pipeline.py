@@ -149,7 +149,8 @@ async def test_killed_router_and_worker_still_place_every_order_exactly_once(
     provider = await http.user("provider", "provider")
     channel = await http.channel(provider)
     # One subscription per broker account, as the API enforces for a channel.
-    login_of = await seed_subscribers(pipeline.settings, sim, channel, count=300, accounts=300)
+    seeded = await seed_subscribers(pipeline.settings, sim, channel, count=300, accounts=300)
+    login_of = {s.subscription_id: s.loginid for s in seeded}
     await sim.faults(latency_ms=150)
     await pipeline.start("ledger")
     await pipeline.start("router", ORDER_GROUP_SIZE="1")
