@@ -149,11 +149,22 @@ async def logout(
     return response
 
 
+@post("/auth/logout-all", status_code=HTTP_204_NO_CONTENT)
+async def logout_all(
+    principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep, tokens: Tokens
+) -> Response[None]:
+    """Sign out on every device: every session of this account ends now."""
+    await service.logout_everywhere(db, redis, topology, tokens, principal.user)
+    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+    return response
+
+
 @get("/me")
 async def me(principal: CurrentUser) -> UserView:
     return user_view(principal.user)
 
 
 auth_router = Router(
-    path="/api/v1", route_handlers=[register, login, refresh, logout, me], tags=["auth"]
+    path="/api/v1", route_handlers=[register, login, refresh, logout, logout_all, me], tags=["auth"]
 )

@@ -140,3 +140,19 @@ async def logout(
             families.add(claims.family_id)
     for family in families:
         await revoke_family(db, redis, topology, tokens, family)
+
+
+async def logout_everywhere(
+    db: AIOEngine, redis: Redis, topology: Topology, tokens: TokenService, user: User
+) -> int:
+    """End every session of ``user`` (all devices); returns how many were open."""
+    families = {
+        t.family_id
+        for t in await db.find(
+            RefreshToken,
+            (RefreshToken.user_id == user.id) & (RefreshToken.revoked_at == None),  # noqa: E711
+        )
+    }
+    for family in families:
+        await revoke_family(db, redis, topology, tokens, family)
+    return len(families)

@@ -111,13 +111,15 @@ export const useAuthStore = defineStore('auth', {
         return send(await this.refresh())
       }
     },
-    async logout() {
+    // everywhere: end every session of the account (other devices too), not just this one.
+    async logout({ everywhere = false } = {}) {
       const token = this.accessToken
       this._clear()
       broadcast?.postMessage('logout')
       if (token) {
+        const path = everywhere ? '/api/v1/auth/logout-all' : '/api/v1/auth/logout'
         try {
-          await api.post('/api/v1/auth/logout', undefined, { token, credentials: 'include' })
+          await api.post(path, undefined, { token, credentials: 'include' })
         } catch {
           // Already signed out on the server; the local session is gone either way.
         }

@@ -83,4 +83,13 @@ describe('auth store', () => {
     expect(fetch.mock.calls[2][0]).toBe('/api/v1/auth/logout')
     expect(fetch.mock.calls[2][1].headers.Authorization).toBe('Bearer a1')
   })
+
+  it('logs out everywhere: ends every session of the account', async () => {
+    const fetch = mockFetch(jsonResponse(TOKENS), jsonResponse(ME), jsonResponse(undefined, { status: 204 }))
+    const auth = useAuthStore()
+    await auth.login('p@example.test', 'secret123')
+    await auth.logout({ everywhere: true })
+    expect(auth.signedIn).toBe(false)
+    expect(fetch.mock.calls[2][0]).toBe('/api/v1/auth/logout-all')
+  })
 })

@@ -104,6 +104,10 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         fixed("/api/v1/auth/logout"),
         statuses(401, 204, 204, 204, 204, 204),
     ),
+    ("POST", "/api/v1/auth/logout-all"): (
+        fixed("/api/v1/auth/logout-all"),
+        statuses(401, 204, 204, 204, 204, 204),
+    ),
     ("GET", "/api/v1/me"): (fixed("/api/v1/me"), statuses(401, 200, 200, 200, 200, 200)),
     ("POST", "/api/v1/channels"): (
         fixed("/api/v1/channels", {"name": "N", "plan": {"price": "1", "period_days": 7}}),
@@ -280,11 +284,15 @@ async def test_authorization_matrix(api: Api, app: Litestar, fake_deriv: Any) ->
             headers = {}
             if persona != ANON:
                 session = actors[persona]
-                if path == "/api/v1/auth/logout":
+                if path in {"/api/v1/auth/logout", "/api/v1/auth/logout-all"}:
                     # Logging out ends the session; use a throwaway one.
                     session = await api.login(session.email)
                 headers = session.headers
             response = await api.client.request(method, url, json=body, headers=headers)
+            if path == "/api/v1/auth/logout-all" and persona != ANON:
+                # Every session of this persona ended, the world's own included.
+                actors[persona] = await api.login(actors[persona].email)
+                world.actors[persona] = actors[persona]
             if response.status_code != expected[persona]:
                 mismatches.append((method, path, persona, expected[persona], response.status_code))
             if response.status_code >= 400:

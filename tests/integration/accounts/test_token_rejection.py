@@ -203,3 +203,19 @@ def test_settings_keys_sign_and_verify() -> None:
     assert tokens.decode(issued.token, "access").subject == "u1"
     head = json.loads(base64.urlsafe_b64decode(issued.token.split(".")[0] + "=="))
     assert head == {"alg": "EdDSA", "kid": "k7", "typ": "JWT"}
+
+
+async def test_logout_everywhere_ends_every_session_of_the_account(api: Api) -> None:
+    user = await api.user("subscriber", "many")
+    phone = await api.login(user.email)
+    laptop = await api.login(user.email)
+    other = await api.user("subscriber", "bystander")
+    done = await api.client.post("/api/v1/auth/logout-all", headers=phone.headers)
+    assert done.status_code == 204
+    for session in (user, phone, laptop):
+        assert (await api.client.get("/api/v1/me", headers=session.headers)).status_code == 401
+        refreshed = await api.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": session.refresh_token}
+        )
+        assert refreshed.status_code == 401
+    assert (await api.client.get("/api/v1/me", headers=other.headers)).status_code == 200
