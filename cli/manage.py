@@ -221,6 +221,26 @@ def delegate_rows(view: dict[str, Any]) -> list[list[Any]]:
     return [[d["id"], d["display_name"], d["email"]] for d in view.get("delegates", [])]
 
 
+@delegates.command("list")
+@command
+def delegates_list(
+    channel_id: Annotated[str, typer.Argument(help="Channel id.")],
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who may send signals to your channel besides you (owner and admins only).
+
+    Example:
+      copier delegates list CHANNEL
+    """
+    with ApiClient(api) as client:
+        view = client.get(f"/api/v1/channels/{channel_id}/delegates")
+    if as_json:
+        print_json(view)
+        return
+    console().print(table("delegates", ["id", "name", "email"], delegate_rows(view)))
+
+
 @delegates.command("add")
 @command
 def delegates_add(
@@ -247,7 +267,7 @@ def delegates_add(
 @command
 def delegates_remove(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
-    user_id: Annotated[str, typer.Argument(help="The delegate's user id (shown by `add`).")],
+    user_id: Annotated[str, typer.Argument(help="The delegate's e-mail or user id.")],
     api: ApiOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -257,6 +277,12 @@ def delegates_remove(
       copier delegates remove CHANNEL trader@example.com
     """
     with ApiClient(api) as client:
+        if "@" in user_id:
+            view = client.get(f"/api/v1/channels/{channel_id}/delegates")
+            matches = [d["id"] for d in view.get("delegates", []) if d["email"] == user_id.lower()]
+            if not matches:
+                raise CliError(f"{user_id} is not a delegate of channel {channel_id}")
+            user_id = matches[0]
         client.delete(f"/api/v1/channels/{channel_id}/delegates/{user_id}")
     done({"removed": user_id}, as_json, f"{user_id} removed from channel {channel_id}")
 

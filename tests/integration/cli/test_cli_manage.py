@@ -50,7 +50,11 @@ async def test_channel_lifecycle_and_delegates(cli: Cli, http: Http) -> None:
     assert await cli.fails("channels", "delete", channel, "--yes")
 
     await cli.login(owner)
-    await cli.ok("delegates", "remove", channel, trader.id)
+    listed = await cli.json("delegates", "list", channel)
+    assert [d["email"] for d in listed["delegates"]] == [trader.email]
+    assert "not a delegate" in await cli.fails("delegates", "remove", channel, other.email)
+    await cli.ok("delegates", "remove", channel, trader.email)
+    assert (await cli.json("delegates", "list", channel))["delegates"] == []
     assert await cli.fails("channels", "show", "no-such-channel")
     assert "cancelled" in await cli.fails("channels", "delete", channel, input="n\n")
     await cli.ok("channels", "delete", channel, "--yes")
