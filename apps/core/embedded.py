@@ -189,16 +189,6 @@ async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subp
 # --- health checks -------------------------------------------------------------------
 
 
-async def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True
-
-
 async def http_ok(url: str, timeout: float = 1.5) -> bool:
     import httpx
 

@@ -161,6 +161,5 @@ def order_id_for(signal_id: str, subscription_id: str) -> str:
 signal_encoder = msgspec.json.Encoder(decimal_format="string")
 encode = signal_encoder.encode
 signal_decoder = msgspec.json.Decoder(Signal)
-order_decoder = msgspec.json.Decoder(Order)
 order_batch_decoder = msgspec.json.Decoder(OrderBatch)
 execution_event_decoder = msgspec.json.Decoder(ExecutionEvent)

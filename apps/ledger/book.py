@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 
 from apps.core.messages import (
     Execution,
-    ExecutionBatch,
     ExecutionEvent,
     ExecutionState,
     FanoutStarted,
@@ -257,7 +256,3 @@ def order_write(e: Execution) -> UpdateOne:
         "at": e.at,
     }
     return UpdateOne({"_id": e.order_id}, {"$set": fields}, upsert=True)
-
-
-def executions_of(event: ExecutionEvent) -> list[Execution]:
-    return event.executions if isinstance(event, ExecutionBatch) else []

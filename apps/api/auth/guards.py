@@ -11,11 +11,14 @@ from typing import Any
 
 from litestar import Request
 from litestar.di import NamedDependency
+from odmantic import AIOEngine
+from redis.asyncio import Redis
 
-from apps.api.auth.tokens import InvalidToken, TokenClaims
+from apps.api.auth.tokens import InvalidToken, TokenClaims, TokenService
 from apps.api.errors import Forbidden, Unauthorized
 from apps.api.injected import Db, RedisClient, Tokens, TopologyDep
 from apps.api.models import Channel, User
+from apps.core.topology import Topology
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,14 @@ async def provide_principal(
     token = bearer_token(request)
     if token is None:
         raise Unauthorized()
+    return await authenticate(token, tokens, db, redis, topology)
+
+
+async def authenticate(
+    token: str, tokens: TokenService, db: AIOEngine, redis: Redis, topology: Topology
+) -> Principal:
+    """An access token → its principal; :class:`Unauthorized` with the reason otherwise.
+    Shared by HTTP requests and WebSocket sessions."""
     try:
         claims = tokens.decode(token, "access")
     except InvalidToken as exc:

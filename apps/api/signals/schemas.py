@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
@@ -117,6 +117,3 @@ def ws_error(code: str, message: str, ref: str | None = None, details: Any = Non
             "error": {"code": code, "message": message, "details": details},
         }
     )
-
-
-SignalState = Literal["placed", "rejected", "expired", "failed", "unknown"]

@@ -66,6 +66,10 @@ class ChannelAcl(msgspec.Struct, frozen=True):
     delegates: list[str]
     active: bool
 
+    def allows(self, principal: Principal) -> bool:
+        """Owner, delegate or admin: the same rule as can_signal_channel."""
+        return principal.is_admin or principal.id in (self.owner_id, *self.delegates)
+
 
 _acl_encoder = msgspec.msgpack.Encoder()
 _acl_decoder = msgspec.msgpack.Decoder(ChannelAcl)
@@ -103,9 +107,7 @@ class SignalIntake:
 
     async def may_signal(self, principal: Principal, channel_id: str) -> bool:
         acl = await self.channel_acl(channel_id)
-        if acl is None or not acl.active:
-            return False
-        return principal.is_admin or principal.id == acl.owner_id or principal.id in acl.delegates
+        return acl is not None and acl.active and acl.allows(principal)
 
     async def accept(
         self,
@@ -121,9 +123,7 @@ class SignalIntake:
         acl = await self.channel_acl(channel_id)
         if acl is None or not acl.active:
             raise NotFound("channel not found")
-        if not (
-            principal.is_admin or principal.id == acl.owner_id or principal.id in acl.delegates
-        ):
+        if not acl.allows(principal):
             raise Forbidden("only the channel's owner and its delegates may send signals")
         stake = validate_stake(stake)
         if not is_canonical_asset(asset):

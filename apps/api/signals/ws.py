@@ -30,13 +30,12 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
-from redis.asyncio import Redis
 
-from apps.api.auth.guards import Principal, revoked_family_key
-from apps.api.auth.tokens import InvalidToken, TokenService
-from apps.api.errors import ApiError
+from apps.api.auth.guards import Principal, authenticate, revoked_family_key
+from apps.api.auth.tokens import TokenService
+from apps.api.errors import ApiError, Unauthorized
 from apps.api.live import LiveRelay
-from apps.api.models import Channel, User
+from apps.api.models import Channel
 from apps.api.signals.schemas import (
     WsAuth,
     WsPing,
@@ -47,7 +46,6 @@ from apps.api.signals.schemas import (
     ws_error,
 )
 from apps.api.signals.service import SignalIntake
-from apps.core.topology import Topology
 
 log = logging.getLogger("api.ws")
 
@@ -87,21 +85,6 @@ class TokenBucket:
         return True
 
 
-async def authenticate(
-    token: str, tokens: TokenService, db: AIOEngine, redis: Redis, topology: Topology
-) -> Principal:
-    try:
-        claims = tokens.decode(token, "access")
-    except InvalidToken as exc:
-        raise SessionEnded(CLOSE_UNAUTHORIZED, "invalid or expired access token") from exc
-    if claims.family_id and await redis.exists(revoked_family_key(topology, claims.family_id)):
-        raise SessionEnded(CLOSE_UNAUTHORIZED, "session revoked")
-    user = await db.find_one(User, User.id == claims.subject)
-    if user is None:
-        raise SessionEnded(CLOSE_UNAUTHORIZED, "account no longer exists")
-    return Principal(user, claims)
-
-
 class Session:
     """One authenticated socket: its principal, watched channels and outgoing queue."""
 
@@ -135,7 +118,12 @@ class Session:
 
     async def login(self, token: str) -> Principal:
         infra = self.intake
-        principal = await authenticate(token, self.tokens, infra.db, infra.redis, infra.topology)
+        try:
+            principal = await authenticate(
+                token, self.tokens, infra.db, infra.redis, infra.topology
+            )
+        except Unauthorized as exc:
+            raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
         if self.principal is not None and principal.id != self.principal.id:
             raise SessionEnded(CLOSE_POLICY, "a socket cannot change users")
         self.principal = principal
