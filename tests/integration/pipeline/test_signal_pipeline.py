@@ -130,8 +130,13 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
         return bool(s["won"] + s["lost"] == 1000)
 
     await wait_for(all_settled, 60, "every contract to settle")
-    mine = await http.ok("GET", "/api/v1/orders", people[0])
-    assert mine[0]["outcome"] in {"won", "lost"} and mine[0]["profit"] is not None
+
+    # The per-order documents follow the counts (bulk upserts after the Redis books).
+    async def my_outcome() -> bool:
+        mine = await http.ok("GET", "/api/v1/orders", people[0])
+        return mine[0]["outcome"] in {"won", "lost"} and mine[0]["profit"] is not None
+
+    await wait_for(my_outcome, 30, "the subscriber's trade to show its outcome")
     # The public listing shows the channel's performance from the ledger.
     performance = (await http.ok("GET", f"/api/v1/channels/{channel}"))["performance"]
     assert performance["signals"] == 1 and performance["orders_placed"] == 1000
