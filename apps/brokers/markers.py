@@ -83,21 +83,46 @@ def unpack_pending(packed: bytes) -> PendingSettlement:
     return _pending_decoder.decode(packed)
 
 
-# KEYS: marker, settlements hash, the account's contract claims.
-# ARGV: expected, new, ttl, [settle field, settle value, contract id].
-# Moves the marker only if nobody changed it since `expected` was read; a placed order's
-# pending settlement and its claim on the contract are written in the same step, so no
-# crash can separate them.
+# KEYS[1]: the settlements hash; then two per item: its marker, and the account's contract
+# claims (the settlements hash again when the item has no settlement).
+# ARGV[1]: ttl; then five per item: expected, new, settle field ('' = none), settle value,
+# contract id. Moves each marker only if nobody changed it since `expected` was read; a
+# placed order's pending settlement and its claim on the contract are written in the same
+# step, so no crash can separate them. One call for a whole group: the per-command cost
+# of a client is paid once, not once per order.
 _COMPARE_AND_SET = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-if ARGV[4] and ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
-  redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
+local ttl = ARGV[1]
+local out = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local marker, claims, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5
+  if redis.call('GET', marker) ~= ARGV[a] then
+    out[i] = 0
+  else
+    redis.call('SET', marker, ARGV[a + 1], 'EX', ttl)
+    if ARGV[a + 2] ~= '' then
+      redis.call('HSET', KEYS[1], ARGV[a + 2], ARGV[a + 3])
+      redis.call('HSET', claims, ARGV[a + 4], ARGV[a + 2])
+      redis.call('EXPIRE', claims, ttl)
+    end
+    out[i] = 1
+  end
 end
-return 1
+return out
 """
+
+# KEYS: one marker per order. ARGV: ttl, then each key's in-flight marker.
+# SET NX GET of every marker in one call: the previous value where one existed.
+_CLAIM = """
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('SET', KEYS[i], ARGV[i + 1], 'NX', 'GET', 'EX', ARGV[1])
+end
+return out
+"""
+
+# Items per script call: large enough to amortise a call, small enough that one call never
+# holds Redis for long (a Lua script blocks every other client while it runs).
+_PER_CALL = 256
 
 # KEYS: the account's contract claims. ARGV: contract id, order id, ttl.
 # 1 when the contract is (now, or already) this order's; 0 when another order owns it.
@@ -133,6 +158,7 @@ class MarkerBook:
         self.topology = topology
         self.settle_key = settle_key
         self._cas = redis.register_script(_COMPARE_AND_SET)
+        self._claim = redis.register_script(_CLAIM)
         self._cad = redis.register_script(_COMPARE_AND_DELETE)
         self._claim_contract = redis.register_script(_CLAIM_CONTRACT)
 
@@ -167,18 +193,23 @@ class MarkerBook:
         return bool(done == 1)
 
     async def claim(self, orders: Sequence[tuple[Order, Marker]]) -> list[Claim]:
-        """``SET NX GET`` every order's in-flight marker in one round trip."""
-        if not orders:
-            return []
-        packed = [pack(marker) for _, marker in orders]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (order, _), value in zip(orders, packed, strict=True):
-                pipe.set(self.key(order.order_id), value, nx=True, get=True, ex=MARKER_TTL_SECONDS)
-            previous = await pipe.execute()
-        return [
-            Claim(order, value, None) if before is None else Claim(order, None, before)
-            for (order, _), value, before in zip(orders, packed, previous, strict=True)
-        ]
+        """``SET NX GET`` every order's in-flight marker, one script call per 256 orders."""
+        claims: list[Claim] = []
+        for start in range(0, len(orders), _PER_CALL):
+            part = orders[start : start + _PER_CALL]
+            packed = [pack(marker) for _, marker in part]
+            previous = cast(
+                list[bytes | None],
+                await self._claim(
+                    keys=[self.key(order.order_id) for order, _ in part],
+                    args=[MARKER_TTL_SECONDS, *packed],
+                ),
+            )
+            claims += [
+                Claim(order, value, None) if before is None else Claim(order, None, before)
+                for (order, _), value, before in zip(part, packed, previous, strict=True)
+            ]
+        return claims
 
     async def get(self, order_id: str) -> bytes | None:
         return cast(bytes | None, await self.redis.get(self.key(order_id)))
@@ -192,40 +223,36 @@ class MarkerBook:
     ) -> bytes | None:
         """The new marker's bytes when it replaced ``expected``; ``None`` if it changed."""
         packed = pack(new)
-        done = await self._cas(
-            keys=self._cas_keys(order_id, settlement),
-            args=self._cas_args(order_id, expected, packed, settlement),
-        )
-        return packed if done == 1 else None
-
-    def _cas_keys(self, order_id: str, settlement: PendingSettlement | None) -> list[str]:
-        claims = self.claims_key(settlement.order.broker_account_id) if settlement else ""
-        return [self.key(order_id), self.settle_key, claims or self.settle_key]
-
-    @staticmethod
-    def _cas_args(
-        order_id: str, expected: bytes, packed: bytes, settlement: PendingSettlement | None
-    ) -> list[bytes | str | int]:
-        args: list[bytes | str | int] = [expected, packed, MARKER_TTL_SECONDS]
-        if settlement is not None:
-            args += [order_id, pack(settlement), settlement.contract_id]
-        return args
+        [done] = await self._finish([(order_id, expected, packed, settlement)])
+        return packed if done else None
 
     async def finish_many(
         self, items: Sequence[tuple[str, bytes, Marker, PendingSettlement | None]]
     ) -> list[bool]:
-        """Several compare-and-sets (order_id, expected, new, settlement) in one round trip."""
-        if not items:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for order_id, expected, new, settlement in items:
-                await self._cas(
-                    keys=self._cas_keys(order_id, settlement),
-                    args=self._cas_args(order_id, expected, pack(new), settlement),
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return [r == 1 for r in results]
+        """Several compare-and-sets (order_id, expected, new, settlement), one script call
+        per 256 of them."""
+        return await self._finish(
+            [(order_id, expected, pack(new), pending) for order_id, expected, new, pending in items]
+        )
+
+    async def _finish(
+        self, items: Sequence[tuple[str, bytes, bytes, PendingSettlement | None]]
+    ) -> list[bool]:
+        done: list[bool] = []
+        for start in range(0, len(items), _PER_CALL):
+            keys: list[str] = [self.settle_key]
+            args: list[bytes | str | int] = [MARKER_TTL_SECONDS]
+            for order_id, expected, packed, pending in items[start : start + _PER_CALL]:
+                keys.append(self.key(order_id))
+                if pending is None:
+                    keys.append(self.settle_key)
+                    args += [expected, packed, "", "", ""]
+                else:
+                    keys.append(self.claims_key(pending.order.broker_account_id))
+                    args += [expected, packed, order_id, pack(pending), pending.contract_id]
+            results = cast(list[int], await self._cas(keys=keys, args=args))
+            done += [r == 1 for r in results]
+        return done
 
     async def release(self, order_id: str, mine: bytes) -> None:
         """Drop our claim (nothing reached the broker), so a redelivery need not wait."""
