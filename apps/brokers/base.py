@@ -131,6 +131,16 @@ class SettlementUnavailable(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+SettlementResult = Settlement | SettlementUnavailable
+OnSettled = Callable[[SettlementResult], None]
+
+
+class SettlementWatch(Protocol):
+    """What :meth:`BrokerAdapter.watch_settlement` returns: stop watching (no callback)."""
+
+    def cancel(self) -> object: ...
+
+
 class ContractClaims(Protocol):
     """Which order owns which contract on one broker account, shared by every worker."""
 
@@ -182,6 +192,27 @@ class BrokerAdapter(ABC):
         self, account: BrokerAccount, contract_id: str
     ) -> Settlement | SettlementUnavailable:
         """Wait until the contract is settled and say how it ended."""
+
+    def watch_settlement(
+        self,
+        account: BrokerAccount,
+        contract_id: str,
+        expires_at: float,
+        on_settled: OnSettled,
+    ) -> SettlementWatch:
+        """Call ``on_settled`` once, when the contract has settled (or cannot be followed).
+
+        ``expires_at`` (epoch seconds) is when the contract is due to end; a broker with
+        account-wide streams may look the contract up directly if no word came by then.
+        This default follows each contract on its own; adapters of brokers that stream
+        every contract of an account override it, so that thousands of open contracts
+        cost one stream per account instead of one per contract.
+        """
+
+        async def follow() -> None:
+            on_settled(await self.follow_settlement(account, contract_id))
+
+        return asyncio.create_task(follow(), name=f"settle-{contract_id}")
 
     @abstractmethod
     async def close(self) -> None:

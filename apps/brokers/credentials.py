@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol, cast
 
 import msgspec
@@ -35,6 +35,13 @@ class CredentialStore(Protocol):
     """The port the runner depends on; ``None`` means no such account (or not ours)."""
 
     async def account_for(self, broker_account_id: str) -> BrokerAccount | None: ...
+
+    async def accounts_for(
+        self, broker_account_ids: Iterable[str]
+    ) -> dict[str, BrokerAccount | CredentialsUnreadable | None]:
+        """Several accounts at once (one round trip for the misses); an unreadable record
+        is returned as its error, so one bad account never fails the others."""
+        ...
 
 
 class CredentialsUnreadable(Exception):
@@ -114,6 +121,37 @@ class RedisCredentialStore:
         if cached is not None and cached[0] > now:
             return cached[1]
         packed = cast(bytes | None, await self.redis.get(self.redis_key(broker_account_id)))
+        return self._opened(broker_account_id, packed, now)
+
+    async def accounts_for(
+        self, broker_account_ids: Iterable[str]
+    ) -> dict[str, BrokerAccount | CredentialsUnreadable | None]:
+        now = self.clock()
+        found: dict[str, BrokerAccount | CredentialsUnreadable | None] = {}
+        missing: list[str] = []
+        for account_id in broker_account_ids:
+            if account_id in found:
+                continue
+            cached = self._cache.get(account_id)
+            if cached is not None and cached[0] > now:
+                found[account_id] = cached[1]
+            else:
+                found[account_id] = None
+                missing.append(account_id)
+        if missing:
+            records = cast(
+                list[bytes | None], await self.redis.mget([self.redis_key(a) for a in missing])
+            )
+            for account_id, packed in zip(missing, records, strict=True):
+                try:
+                    found[account_id] = self._opened(account_id, packed, now)
+                except CredentialsUnreadable as exc:
+                    found[account_id] = exc
+        return found
+
+    def _opened(
+        self, broker_account_id: str, packed: bytes | None, now: float
+    ) -> BrokerAccount | None:
         if packed is None:
             self._cache.pop(broker_account_id, None)
             return None

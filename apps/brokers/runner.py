@@ -71,7 +71,7 @@ from apps.brokers.reporting import (
     execution_for_outcome,
     execution_of,
 )
-from apps.brokers.settlement import SettlementFollowers
+from apps.brokers.settlement import SettlementFollowers, settle_key
 from apps.core.messages import (
     Execution,
     ExecutionState,
@@ -153,6 +153,7 @@ class Owned:
     marker: Marker
     call: asyncio.Task[Any] | None = None  # the broker call working on it, if any
     lost: bool = False  # someone else changed the marker: stop, never buy
+    account: BrokerAccount | None = None  # its credentials, once looked up
 
 
 class LeaseKeeper:
@@ -245,7 +246,9 @@ class Runner:
         self.config = config
         self.clock = clock
         self.publisher = ExecutionPublisher(js, topology)
-        self.markers = MarkerBook(redis, topology, topology.key("settle", self.kind))
+        self.markers = MarkerBook(
+            redis, topology, settle_key(topology, self.kind, config.worker_id)
+        )
         self.settlements = SettlementFollowers(
             redis,
             topology,
@@ -440,14 +443,16 @@ class Runner:
                 )
             else:
                 live.append(item)
-        accounts = await asyncio.gather(*(self._account(item.order) for item in live))
+        accounts = await self.credentials.accounts_for(i.order.broker_account_id for i in live)
         ready = []
-        for item, account in zip(live, accounts, strict=True):
+        for item in live:
+            account = _usable(item.order, accounts.get(item.order.broker_account_id))
             if isinstance(account, str):
                 finals[item.order.order_id] = self._execution(
                     item.order, ExecutionState.FAILED, reason=account
                 )
             else:
+                item.account = account
                 ready.append((item, request_for(item.order, account)))
         return ready
 
@@ -455,10 +460,9 @@ class Runner:
         """The order's broker account, or why there is none."""
         try:
             account = await self.credentials.account_for(order.broker_account_id)
-        except CredentialsUnreadable:
-            log.exception("credentials of %s cannot be opened", order.broker_account_id)
-            return "broker account credentials unreadable"
-        return ACCOUNT_NOT_FOUND if account is None else account
+        except CredentialsUnreadable as exc:
+            return _usable(order, exc)
+        return _usable(order, account)
 
     async def _call_broker(
         self, ready: Sequence[tuple[Owned, OrderRequest]]
@@ -500,9 +504,13 @@ class Runner:
             error = RuntimeError(f"place_many answered {len(first)} of {len(requests)}")
             log.error("%s", error)
             return [error] * len(requests)
-        return list(
-            await asyncio.gather(*(self._retry(r, o) for r, o in zip(requests, first, strict=True)))
-        )
+        outcomes: list[PlaceOutcome | BaseException] = list(first)
+        transient = [i for i, o in enumerate(first) if isinstance(o, TransientFailure)]
+        if transient:
+            retried = await asyncio.gather(*(self._retry(requests[i], first[i]) for i in transient))
+            for i, outcome in zip(transient, retried, strict=True):
+                outcomes[i] = outcome
+        return outcomes
 
     async def _retry(
         self, request: OrderRequest, outcome: PlaceOutcome
@@ -570,8 +578,8 @@ class Runner:
                     self.config.worker_id,
                     marker.status,
                 )
-            elif pending is not None:
-                self.settlements.follow(item.order.order_id, pending)
+            elif pending is not None and item.account is not None:
+                self.settlements.follow(item.order.order_id, pending, item.account)
 
     # orders someone claimed before ------------------------------------------------------
 
@@ -636,6 +644,7 @@ class Runner:
                     order, ExecutionState.UNKNOWN, reason=f"{account}; cannot reconcile"
                 )
             else:
+                item.account = account
                 match await self._reconcile(order, request_for(order, account)):
                     case Found(placed=placed):
                         execution = execution_for_outcome(order, placed, self.clock(), self.kind)
@@ -675,6 +684,16 @@ class AccountClaims:
         return await self.markers.claim_contract(
             self.order.broker_account_id, contract_id, self.order.order_id
         )
+
+
+def _usable(
+    order: Order, account: BrokerAccount | CredentialsUnreadable | None
+) -> BrokerAccount | str:
+    """The order's broker account, or why it cannot be traded on."""
+    if isinstance(account, CredentialsUnreadable):
+        log.error("credentials of %s cannot be opened: %s", order.broker_account_id, account)
+        return "broker account credentials unreadable"
+    return ACCOUNT_NOT_FOUND if account is None else account
 
 
 def request_for(order: Order, account: BrokerAccount) -> OrderRequest:

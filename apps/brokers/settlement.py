@@ -1,13 +1,17 @@
 """Following placed contracts until they settle, and publishing how they ended.
 
-Every placed order has an entry in the hash ``key("settle", kind)`` (written together
-with its ``placed`` marker), naming the worker that follows it. Each worker keeps a
-heartbeat key alive while it runs and removes it when it stops cleanly; entries whose
-owner has no heartbeat (stopped, or crashed and its key expired) are adopted by any
-running worker, at start-up and then every ``scan_interval``. An entry is removed only
+Every placed order has an entry in its worker's hash ``key("settle", kind, worker_id)``
+(written together with its ``placed`` marker), and every worker that ever had one is in
+the set ``key("settle-owners", kind)``. Each worker keeps a heartbeat key alive while it
+runs and removes it when it stops cleanly; the hash of an owner without a heartbeat
+(stopped, or crashed and its key expired) is moved whole into a running worker's hash
+and followed there, at start-up and then every ``scan_interval``. An entry is removed only
 after its settled execution is stored by JetStream, so a stop at any moment leaves the
 contract for someone else and nothing is lost (at worst a settlement is published twice;
 the ledger keeps the first).
+
+The adapter follows the contracts (``watch_settlement``: for Deriv one stream per
+account); this module only keeps the books and batches what settled into executions.
 """
 
 from __future__ import annotations
@@ -20,20 +24,33 @@ from typing import cast
 import msgspec
 from redis.asyncio import Redis
 
-from apps.brokers.base import BrokerAdapter, Settlement
-from apps.brokers.credentials import CredentialStore
-from apps.brokers.markers import PendingSettlement, pack, unpack_pending
+from apps.brokers.base import (
+    BrokerAccount,
+    BrokerAdapter,
+    Settlement,
+    SettlementResult,
+    SettlementWatch,
+)
+from apps.brokers.credentials import CredentialStore, CredentialsUnreadable
+from apps.brokers.markers import PendingSettlement, unpack_pending
 from apps.brokers.reporting import ExecutionPublisher, settled_execution
 from apps.core.messages import Execution
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.settlement")
 
-# KEYS: settlements hash. ARGV: field, expected, new — adopt an entry nobody changed since.
+# KEYS: the dead owner's hash, ours, its heartbeat, the owners set. ARGV: its worker id.
+# Moves every entry of an owner that has no heartbeat (checked in the same step, so an
+# owner that is alive keeps its entries) and returns them.
 _ADOPT = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
+if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  redis.call('HSET', KEYS[2], entries[i], entries[i + 1])
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[4], ARGV[1])
+return entries
 """
 
 
@@ -50,7 +67,6 @@ class SettlementFollowers:
         heartbeat_ttl: float = 30.0,
         scan_interval: float = 10.0,
         flush_interval: float = 0.2,
-        retry_pause: float = 5.0,
     ) -> None:
         self.redis = redis
         self.topology = topology
@@ -58,27 +74,32 @@ class SettlementFollowers:
         self.credentials = credentials
         self.publisher = publisher
         self.worker_id = worker_id
-        self.key = topology.key("settle", adapter.kind)
+        self.kind = adapter.kind
+        self.key = settle_key(topology, adapter.kind, worker_id)
+        self.owners_key = topology.key("settle-owners", adapter.kind)
         self.heartbeat_ttl = heartbeat_ttl
         self.scan_interval = scan_interval
         self.flush_interval = flush_interval
-        self.retry_pause = retry_pause
         self._adopt = redis.register_script(_ADOPT)
-        self._following: dict[str, asyncio.Task[None]] = {}
-        # Followed here or settled and waiting to be published: never adopted again.
+        self._watching: dict[str, SettlementWatch] = {}
+        # Followed here or settled and waiting to be published: never followed twice.
         self._ours: set[str] = set()
         self._settled: asyncio.Queue[tuple[str, Execution]] = asyncio.Queue()
         self._background: list[asyncio.Task[None]] = []
 
     def alive_key(self, worker_id: str) -> str:
-        return self.topology.key("worker", self.adapter.kind, worker_id)
+        return self.topology.key("worker", self.kind, worker_id)
 
     @property
     def following(self) -> int:
-        return len(self._following)
+        return len(self._watching)
 
     async def start(self) -> None:
         await self._beat()
+        await self.redis.sadd(self.owners_key, self.worker_id)
+        # Entries already in our own hash: a previous run under this worker id.
+        own = cast(dict[bytes, bytes], await self.redis.hgetall(self.key))
+        await self._follow_entries(own)
         await self.adopt_orphans()
         self._background = [
             asyncio.create_task(self._keep_alive(), name="settlement-heartbeat"),
@@ -87,10 +108,10 @@ class SettlementFollowers:
 
     async def stop(self) -> None:
         """Stop following, publish what already settled, and hand the rest over."""
-        followers = list(self._following.values())
-        for task in followers:
-            task.cancel()
-        await asyncio.gather(*followers, return_exceptions=True)
+        watching = len(self._watching)
+        for watch in self._watching.values():
+            watch.cancel()
+        self._watching.clear()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -102,42 +123,84 @@ class SettlementFollowers:
                 log.exception("%d settlements stay pending for another worker", len(done))
         # Without our heartbeat, the next worker to start (or scan) adopts what is left.
         await self.redis.delete(self.alive_key(self.worker_id))
-        log.info("settlement followers stopped; %d contracts left pending", len(followers))
+        log.info("settlement followers stopped; %d contracts left pending", watching)
 
-    def follow(self, order_id: str, entry: PendingSettlement) -> None:
+    def follow(self, order_id: str, entry: PendingSettlement, account: BrokerAccount) -> None:
+        """Follow a contract this worker just placed (its entry is already in Redis)."""
         if order_id in self._ours:
             return
         self._ours.add(order_id)
-        task = asyncio.create_task(self._follow(order_id, entry), name=f"settle-{order_id}")
-        self._following[order_id] = task
-        task.add_done_callback(lambda _: self._following.pop(order_id, None))
+        # When the contract is due: bought at ``placed.at``, running expiry_seconds.
+        expires_at = entry.placed.at + entry.order.expiry_seconds
+
+        def on_settled(result: SettlementResult) -> None:
+            self._watching.pop(order_id, None)
+            if isinstance(result, Settlement):
+                self._settled.put_nowait((order_id, settled_execution(entry.placed, result)))
+            else:
+                # The broker will not tell (e.g. the token was revoked): retrying would
+                # only spend the account's rate limit. The order stays "placed".
+                log.error("settlement of %s unavailable: %s", order_id, result.message)
+                task = asyncio.create_task(self._forget(order_id))
+                task.add_done_callback(_log_failure)
+
+        self._watching[order_id] = self.adapter.watch_settlement(
+            account, entry.contract_id, expires_at, on_settled
+        )
 
     async def adopt_orphans(self) -> int:
-        """Follow entries whose owner is this worker or no longer alive."""
+        """Take over the entries of every owner that is no longer alive."""
+        owners = cast(set[bytes], await self.redis.smembers(self.owners_key))
         adopted = 0
-        entries = cast(dict[bytes, bytes], await self.redis.hgetall(self.key))
-        alive: dict[str, bool] = {self.worker_id: False}  # our own entries are ours to follow
+        for raw in owners:
+            owner = raw.decode()
+            if owner == self.worker_id:
+                continue
+            flat = cast(
+                list[bytes],
+                await self._adopt(
+                    keys=[
+                        settle_key(self.topology, self.kind, owner),
+                        self.key,
+                        self.alive_key(owner),
+                        self.owners_key,
+                    ],
+                    args=[owner],
+                ),
+            )
+            if flat:
+                entries = dict(zip(flat[::2], flat[1::2], strict=True))
+                log.info("adopted %d settlements from %s", len(entries), owner)
+                adopted += await self._follow_entries(entries)
+        return adopted
+
+    async def _follow_entries(self, entries: dict[bytes, bytes]) -> int:
+        pending: dict[str, PendingSettlement] = {}
         for field, packed in entries.items():
             order_id = field.decode()
             if order_id in self._ours:
                 continue
             try:
-                entry = unpack_pending(packed)
+                pending[order_id] = unpack_pending(packed)
             except msgspec.DecodeError:
                 log.error("unreadable pending settlement %s dropped", order_id)
                 await self.redis.hdel(self.key, order_id)
+        accounts = await self.credentials.accounts_for(
+            {p.order.broker_account_id for p in pending.values()}
+        )
+        followed = 0
+        for order_id, entry in pending.items():
+            account = accounts.get(entry.order.broker_account_id)
+            if isinstance(account, BrokerAccount):
+                self.follow(order_id, entry, account)
+                followed += 1
                 continue
-            if entry.owner not in alive:
-                alive[entry.owner] = bool(await self.redis.exists(self.alive_key(entry.owner)))
-            if alive[entry.owner]:
-                continue
-            mine = msgspec.structs.replace(entry, owner=self.worker_id)
-            if await self._adopt(keys=[self.key], args=[order_id, packed, pack(mine)]) == 1:
-                if entry.owner != self.worker_id:
-                    log.info("adopted settlement of %s from %s", order_id, entry.owner)
-                self.follow(order_id, mine)
-                adopted += 1
-        return adopted
+            if isinstance(account, CredentialsUnreadable):
+                log.error("cannot follow %s: %s", order_id, account)
+            else:
+                log.error("cannot follow %s: broker account not found", order_id)
+            await self._forget(order_id)
+        return followed
 
     async def _beat(self) -> None:
         await self.redis.set(
@@ -157,30 +220,6 @@ class SettlementFollowers:
                     await self.adopt_orphans()
             except Exception:
                 log.exception("settlement heartbeat failed; retrying")
-
-    async def _follow(self, order_id: str, entry: PendingSettlement) -> None:
-        while True:
-            try:
-                account = await self.credentials.account_for(entry.order.broker_account_id)
-                if account is None:
-                    log.error("cannot follow %s: broker account not found", order_id)
-                    await self._forget(order_id)
-                    return
-                result = await self.adapter.follow_settlement(account, entry.contract_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("following contract %s of %s failed", entry.contract_id, order_id)
-                await asyncio.sleep(self.retry_pause)
-                continue
-            if isinstance(result, Settlement):
-                await self._settled.put((order_id, settled_execution(entry.placed, result)))
-            else:
-                # The broker will not tell (e.g. the token was revoked): retrying would
-                # only spend the account's rate limit. The order stays "placed".
-                log.error("settlement of %s unavailable: %s", order_id, result.message)
-                await self._forget(order_id)
-            return
 
     async def _publish_settled(self) -> None:
         while True:
@@ -205,9 +244,19 @@ class SettlementFollowers:
         self._ours.difference_update(order_ids)
 
 
+def settle_key(topology: Topology, kind: str, worker_id: str) -> str:
+    """The hash of one worker's placed contracts waiting for their outcome."""
+    return topology.key("settle", kind, worker_id)
+
+
 def _drain(queue: asyncio.Queue[tuple[str, Execution]]) -> list[tuple[str, Execution]]:
     items = []
     with contextlib.suppress(asyncio.QueueEmpty):
         while True:
             items.append(queue.get_nowait())
     return items
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("forgetting a settlement failed", exc_info=task.exception())

@@ -26,13 +26,16 @@ from apps.brokers.base import (
     Expired,
     Found,
     NotFound,
+    OnSettled,
     OrderRequest,
     Placed,
     PlaceOutcome,
     ReconcileResult,
     Rejected,
     Settlement,
+    SettlementResult,
     SettlementUnavailable,
+    SettlementWatch,
     TransientFailure,
     Uncertain,
     Undecidable,
@@ -44,7 +47,6 @@ from apps.brokers.deriv.protocol import (
     ErrorClass,
     MappingError,
     MultiBuyResult,
-    OpenContract,
     PortfolioContract,
     ProfitTableRow,
     classify_error,
@@ -57,6 +59,7 @@ from apps.brokers.deriv.session import (
     SessionRejected,
     SessionUnavailable,
 )
+from apps.brokers.deriv.watch import AccountWatches
 
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.
@@ -81,6 +84,7 @@ class DerivAdapter(BrokerAdapter):
         reconcile_timeout: float = 10.0,
         reconcile_grace: float = 0.3,
         use_batch: bool = True,
+        watch_delay: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -101,6 +105,9 @@ class DerivAdapter(BrokerAdapter):
         # reconciled at the same moment (after a worker crash that is many orders, and
         # one portfolio + profit_table per order would run into the broker's rate limit).
         self._listings: dict[str, tuple[float, float, asyncio.Future[_Listing]]] = {}
+        self.watches = AccountWatches(
+            self.session, delay=watch_delay, reply_timeout=reply_timeout, clock=clock
+        )
 
     # sessions ---------------------------------------------------------------------------
 
@@ -125,6 +132,7 @@ class DerivAdapter(BrokerAdapter):
         return None
 
     async def close(self) -> None:
+        await self.watches.close()
         await asyncio.gather(*(s.close() for s in self._sessions.values()))
         self._sessions.clear()
 
@@ -299,26 +307,66 @@ class DerivAdapter(BrokerAdapter):
                 ready.append(order)
             else:
                 outcomes[order.order_id] = checked
-        # Every account's session must be open: its loginid names the order in passthrough,
-        # and a bad token is better found as a clear per-order rejection.
-        sessions = await asyncio.gather(*(self._ready_session(o) for o in ready))
-        batch: list[tuple[OrderRequest, DerivSession]] = []
-        for order, session in zip(ready, sessions, strict=True):
-            if isinstance(session, DerivSession):
-                batch.append((order, session))
-            else:
-                outcomes[order.order_id] = session
-        if len(batch) == 1:
-            outcomes[batch[0][0].order_id] = await self.place(batch[0][0])
-        elif batch and contract is not None:
-            outcomes |= await self._send_batch(batch, contract)
+        # The batch travels over one authorised socket; the other accounts need no session
+        # of their own (their tokens are in the request). A loginid names each order in
+        # passthrough: the projection knows it, else authorising the account tells it.
+        unnamed = [o for o in ready if not self._loginid(o.account)]
+        if unnamed:
+            opened = await asyncio.gather(*(self._ready_session(o) for o in unnamed))
+            for order, session in zip(unnamed, opened, strict=True):
+                if not isinstance(session, DerivSession):
+                    outcomes[order.order_id] = session
+            ready = [o for o in ready if o.order_id not in outcomes]
+        lead = await self._lead_session(ready, outcomes) if ready else None
+        ready = [o for o in ready if o.order_id not in outcomes]
+        if lead is not None and contract is not None:
+            if len(ready) == 1:
+                outcomes[ready[0].order_id] = await self.place(ready[0])
+            elif ready:
+                outcomes |= await self._send_batch(ready, lead, contract)
         return [outcomes[o.order_id] for o in orders]
 
+    def _loginid(self, account: BrokerAccount) -> str:
+        return account.login or self.session(account).loginid or ""
+
+    async def _lead_session(
+        self, orders: list[OrderRequest], outcomes: dict[str, PlaceOutcome]
+    ) -> DerivSession | None:
+        """An open session among the batch's accounts, else the first that opens.
+
+        A rejected login (bad token) rejects that account's order and the next account
+        is tried; a transient failure (broker unreachable, cooling down) is every order's,
+        so a broker that is down costs one connection attempt per batch, not one per order.
+        """
+        for order in orders:
+            session = self._sessions.get(order.account.token)
+            if (
+                session is not None
+                and session.is_open
+                and session.authorized
+                and session.cooldown_remaining() <= 0
+            ):
+                return session
+        for order in orders:
+            ready = await self._ready_session(order)
+            if isinstance(ready, DerivSession):
+                return ready
+            if isinstance(ready, Rejected):
+                outcomes[order.order_id] = ready
+                continue
+            for other in orders:
+                if other.order_id not in outcomes:
+                    outcomes[other.order_id] = msgspec.structs.replace(
+                        ready, order_id=other.order_id
+                    )
+            return None
+        return None
+
     async def _send_batch(
-        self, batch: list[tuple[OrderRequest, DerivSession]], contract: DerivContract
+        self, batch: list[OrderRequest], lead: DerivSession, contract: DerivContract
     ) -> dict[str, PlaceOutcome]:
-        lead_order, lead = batch[0]
-        by_token = {order.account.token: (order, session) for order, session in batch}
+        lead_order = batch[0]
+        by_token = {order.account.token: order for order in batch}
         request = {
             "buy_contract_for_multiple_accounts": "1",
             "price": lead_order.stake,
@@ -327,29 +375,27 @@ class DerivAdapter(BrokerAdapter):
             "passthrough": {
                 "signal_id": lead_order.signal_id,
                 "channel_id": lead_order.channel_id,
-                "order_ids": {session.loginid: order.order_id for order, session in batch},
+                "order_ids": {self._loginid(order.account): order.order_id for order in batch},
             },
         }
-        for order, _ in batch:
+        for order in batch:
             self._remember_sent(order.order_id)
         try:
             reply = await lead.request(request, reply_within=self.reply_timeout)
         except (ConnectionLost, TimeoutError) as exc:
             if isinstance(exc, ConnectionLost) and not exc.sent:
-                return {
-                    o.order_id: _transient(o, "ConnectionLost", "not sent", 0.0) for o, _ in batch
-                }
+                return {o.order_id: _transient(o, "ConnectionLost", "not sent", 0.0) for o in batch}
             if isinstance(exc, TimeoutError):
                 await lead.abort()
             timed_out = isinstance(exc, TimeoutError)
             lost = await asyncio.gather(
-                *(self._after_lost_reply(o, timed_out=timed_out) for o, _ in batch)
+                *(self._after_lost_reply(o, timed_out=timed_out) for o in batch)
             )
-            return {o.order_id: outcome for (o, _), outcome in zip(batch, lost, strict=True)}
+            return {o.order_id: outcome for o, outcome in zip(batch, lost, strict=True)}
         error = reply.get("error")
         if error:
             code, message = str(error.get("code")), error.get("message")
-            return {o.order_id: self._failure(o, lead, code, message) for o, _ in batch}
+            return {o.order_id: self._failure(o, lead, code, message) for o in batch}
         outcomes: dict[str, PlaceOutcome] = {}
         rows = msgspec.convert(
             reply["buy_contract_for_multiple_accounts"]["result"],
@@ -357,16 +403,16 @@ class DerivAdapter(BrokerAdapter):
             strict=False,
         )
         for row in rows:
-            order, session = by_token[row.token]
+            order = by_token[row.token]
             if row.contract_id is None or row.code:
                 code = row.code or "ContractCreationFailure"
                 outcomes[order.order_id] = self._failure(
-                    order, session, code, row.message_to_client
+                    order, self.session(order.account), code, row.message_to_client
                 )
                 continue
             outcomes[order.order_id] = self._record(
                 order,
-                session.loginid or order.account.login,
+                self._loginid(order.account),
                 Placed(
                     order_id=order.order_id,
                     contract_id=str(row.contract_id),
@@ -376,7 +422,7 @@ class DerivAdapter(BrokerAdapter):
                     broker_ref=str(row.transaction_id),
                 ),
             )
-        for order, _ in batch:  # a token Deriv did not answer for: nothing known was bought
+        for order in batch:  # a token Deriv did not answer for: nothing known was bought
             outcomes.setdefault(
                 order.order_id,
                 Uncertain(order_id=order.order_id, message="no result for this account"),
@@ -516,59 +562,33 @@ class DerivAdapter(BrokerAdapter):
 
     # settlement -------------------------------------------------------------------------
 
+    def watch_settlement(
+        self,
+        account: BrokerAccount,
+        contract_id: str,
+        expires_at: float,
+        on_settled: OnSettled,
+    ) -> SettlementWatch:
+        """One stream of all the account's open contracts serves every contract of it
+        (:mod:`apps.brokers.deriv.watch`)."""
+        return self.watches.watch(account, contract_id, expires_at, on_settled)
+
     async def follow_settlement(
         self, account: BrokerAccount, contract_id: str
     ) -> Settlement | SettlementUnavailable:
-        """Follow ``proposal_open_contract`` until the contract is sold (won or lost).
+        """Wait for one contract's settlement (a dropped socket is survived: the account's
+        stream is reopened and contracts that sold meanwhile are looked up)."""
+        done: asyncio.Future[SettlementResult] = asyncio.get_running_loop().create_future()
 
-        A dropped socket is survived: after reconnecting the stream is asked for again,
-        and its first message is the contract's current state, so no settlement is missed.
-        """
-        session = self.session(account)
-        while True:
-            try:
-                await session.ensure_open()
-                req_id, stream = await session.subscribe(
-                    {"proposal_open_contract": 1, "contract_id": int(contract_id)}
-                )
-            except SessionRejected as exc:
-                return SettlementUnavailable(contract_id=contract_id, message=exc.message)
-            except SessionUnavailable as exc:
-                await asyncio.sleep(exc.retry_after)
-                continue
-            except ConnectionLost:
-                continue
-            try:
-                while True:
-                    message = await stream.get()
-                    if isinstance(message, ConnectionLost):
-                        break
-                    error = message.get("error")
-                    if error:
-                        if error.get("code") == "AuthorizationRequired":
-                            session.authorized = False
-                            break
-                        if error.get("code") == "RateLimit":
-                            await asyncio.sleep(session.cool_down())
-                            break
-                        return SettlementUnavailable(
-                            contract_id=contract_id, message=str(error.get("message"))
-                        )
-                    state = msgspec.convert(
-                        message["proposal_open_contract"], OpenContract, strict=False
-                    )
-                    if state.is_sold:
-                        sell_price = state.sell_price or Decimal(0)
-                        return Settlement(
-                            contract_id=contract_id,
-                            outcome="won" if state.status == "won" else "lost",
-                            buy_price=state.buy_price,
-                            sell_price=sell_price,
-                            profit=sell_price - state.buy_price,
-                            sell_time=state.sell_time or int(self.clock()),
-                        )
-            finally:
-                session.end_stream(req_id)
+        def settled(result: SettlementResult) -> None:
+            if not done.done():
+                done.set_result(result)
+
+        handle = self.watches.watch(account, contract_id, self.clock(), settled)
+        try:
+            return await done
+        finally:
+            handle.cancel()
 
 
 class _Listed(msgspec.Struct, frozen=True, kw_only=True):
