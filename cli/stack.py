@@ -127,13 +127,13 @@ def build_children(settings: Settings) -> list[Child]:
         restart=True,
     )
     add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False)
-    for name, module in (
-        ("router", "apps.router.main"),
-        ("ledger", "apps.ledger.main"),
-        ("worker-deriv", "apps.brokers.deriv.worker"),
+    for name, module, nice in (
+        ("router", "apps.router.main", 0),
+        ("ledger", "apps.ledger.main", embedded.BOOKKEEPING_NICE),
+        ("worker-deriv", "apps.brokers.deriv.worker", 0),
     ):
         if _module_exists(module):
-            spec = ProcessSpec(name, [py, "-m", module], env=env, restart=True)
+            spec = ProcessSpec(name, [py, "-m", module], env=env, restart=True, nice=nice)
             add(spec, _alive_check(children, name), False)
     return children
 

@@ -58,12 +58,26 @@ class Marker(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PendingSettlement(msgspec.Struct, frozen=True, kw_only=True):
-    """A placed contract whose outcome is still to be published (``key("settle", kind)``)."""
+    """A placed contract whose outcome is still to be published (``settle_key``)."""
 
-    order: Order
     contract_id: str
-    owner: str  # the worker following it; another adopts it when this one is gone
-    placed: Execution
+    owner: str  # the worker that wrote it; another adopts it when this one is gone
+    placed: Execution  # what the settled execution is made from
+    broker_account_id: str = ""
+    expires_at: float = 0.0  # epoch seconds the contract is due to end
+    # Entries written before 2026-12 carried the whole order instead of the two fields
+    # above; they are still read.
+    order: Order | None = None
+
+    @property
+    def account_id(self) -> str:
+        return self.order.broker_account_id if self.order else self.broker_account_id
+
+    @property
+    def due(self) -> float:
+        if self.order is not None:
+            return self.placed.at + self.order.expiry_seconds
+        return self.expires_at
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -85,23 +99,30 @@ def unpack_pending(packed: bytes) -> PendingSettlement:
 
 # KEYS[1]: the settlements hash; then two per item: its marker, and the account's contract
 # claims (the settlements hash again when the item has no settlement).
-# ARGV[1]: ttl; then five per item: expected, new, settle field ('' = none), settle value,
-# contract id. Moves each marker only if nobody changed it since `expected` was read; a
-# placed order's pending settlement and its claim on the contract are written in the same
-# step, so no crash can separate them. One call for a whole group: the per-command cost
-# of a client is paid once, not once per order.
+# ARGV[1]: ttl; ARGV[2]: per item five length-prefixed fields (see `_frame`): expected,
+# new, settle field ('' = none), settle value, contract id. Moves each marker only if
+# nobody changed it since `expected` was read; a placed order's pending settlement and its
+# claim on the contract are written in the same step, so no crash can separate them. One
+# call (and one packed argument) for a whole group: a client's per-argument cost is paid
+# once, not per order. (The scripts' cmsgpack cannot carry binary values, hence framing.)
 _COMPARE_AND_SET = """
-local ttl = ARGV[1]
+local ttl, blob, pos = ARGV[1], ARGV[2], 1
+local function field()
+  local n, start = struct.unpack('>I4', blob, pos)
+  pos = start + n
+  return string.sub(blob, start, pos - 1)
+end
 local out = {}
 for i = 1, (#KEYS - 1) / 2 do
-  local marker, claims, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5
-  if redis.call('GET', marker) ~= ARGV[a] then
+  local marker, claims = KEYS[2 * i], KEYS[2 * i + 1]
+  local expected, new, sfield, svalue, contract = field(), field(), field(), field(), field()
+  if redis.call('GET', marker) ~= expected then
     out[i] = 0
   else
-    redis.call('SET', marker, ARGV[a + 1], 'EX', ttl)
-    if ARGV[a + 2] ~= '' then
-      redis.call('HSET', KEYS[1], ARGV[a + 2], ARGV[a + 3])
-      redis.call('HSET', claims, ARGV[a + 4], ARGV[a + 2])
+    redis.call('SET', marker, new, 'EX', ttl)
+    if sfield ~= '' then
+      redis.call('HSET', KEYS[1], sfield, svalue)
+      redis.call('HSET', claims, contract, sfield)
       redis.call('EXPIRE', claims, ttl)
     end
     out[i] = 1
@@ -140,6 +161,11 @@ _COMPARE_AND_DELETE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 """
+
+
+def _frame(fields: Sequence[bytes]) -> bytes:
+    """Fields as one argument: each a 4-byte big-endian length, then its bytes."""
+    return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +223,12 @@ class MarkerBook:
         claims: list[Claim] = []
         for start in range(0, len(orders), _PER_CALL):
             part = orders[start : start + _PER_CALL]
-            packed = [pack(marker) for _, marker in part]
+            # Orders of one chunk share one marker object: pack it once.
+            by_marker: dict[int, bytes] = {}
+            packed = [
+                by_marker.get(id(marker)) or by_marker.setdefault(id(marker), pack(marker))
+                for _, marker in part
+            ]
             previous = cast(
                 list[bytes | None],
                 await self._claim(
@@ -231,8 +262,17 @@ class MarkerBook:
     ) -> list[bool]:
         """Several compare-and-sets (order_id, expected, new, settlement), one script call
         per 256 of them."""
+        packed: dict[int, bytes] = {}  # a marker object shared by many orders: pack it once
         return await self._finish(
-            [(order_id, expected, pack(new), pending) for order_id, expected, new, pending in items]
+            [
+                (
+                    order_id,
+                    expected,
+                    packed.get(id(new)) or packed.setdefault(id(new), pack(new)),
+                    pending,
+                )
+                for order_id, expected, new, pending in items
+            ]
         )
 
     async def _finish(
@@ -241,16 +281,25 @@ class MarkerBook:
         done: list[bool] = []
         for start in range(0, len(items), _PER_CALL):
             keys: list[str] = [self.settle_key]
-            args: list[bytes | str | int] = [MARKER_TTL_SECONDS]
+            fields: list[bytes] = []
             for order_id, expected, packed, pending in items[start : start + _PER_CALL]:
                 keys.append(self.key(order_id))
                 if pending is None:
                     keys.append(self.settle_key)
-                    args += [expected, packed, "", "", ""]
+                    fields += (expected, packed, b"", b"", b"")
                 else:
-                    keys.append(self.claims_key(pending.order.broker_account_id))
-                    args += [expected, packed, order_id, pack(pending), pending.contract_id]
-            results = cast(list[int], await self._cas(keys=keys, args=args))
+                    keys.append(self.claims_key(pending.account_id))
+                    fields += (
+                        expected,
+                        packed,
+                        order_id.encode(),
+                        pack(pending),
+                        pending.contract_id.encode(),
+                    )
+            results = cast(
+                list[int],
+                await self._cas(keys=keys, args=[MARKER_TTL_SECONDS, _frame(fields)]),
+            )
             done += [r == 1 for r in results]
         return done
 

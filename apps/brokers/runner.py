@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections import defaultdict
@@ -198,9 +199,15 @@ class LeaseKeeper:
             if not items:
                 return
             now = self.clock()
+            # Orders claimed together share one marker object, and share its renewal too.
+            fresh: dict[int, Marker] = {}
             renewed = [
-                msgspec.structs.replace(
-                    i.marker, lease_until=now + self.lease_seconds, updated_at=now
+                fresh.get(id(i.marker))
+                or fresh.setdefault(
+                    id(i.marker),
+                    msgspec.structs.replace(
+                        i.marker, lease_until=now + self.lease_seconds, updated_at=now
+                    ),
                 )
                 for i in items
             ]
@@ -377,8 +384,9 @@ class Runner:
     async def execute(self, orders: Sequence[Order]) -> list[Execution]:
         """Bring each order to a final state (or re-report it) and say what it is."""
         size = max(1, min(self.config.place_chunk, self.config.concurrency))
-        chunks = [orders[i : i + size] for i in range(0, len(orders), size)]
-        results = await asyncio.gather(*(self._execute_chunk(c) for c in chunks))
+        results = await asyncio.gather(
+            *(self._execute_chunk(c) for c in broker_chunks(orders, size))
+        )
         return [execution for chunk in results for execution in chunk]
 
     async def _execute_chunk(self, orders: Sequence[Order]) -> list[Execution]:
@@ -386,17 +394,16 @@ class Runner:
         # worker merely holds in memory carries no marker, so if the worker dies it is
         # redelivered and placed by another one instead of waiting out a lease.
         async with self.slots.hold(len(orders)):
-            now = self.clock()
-            claims = await self.markers.claim([(o, self._inflight(o, now)) for o in orders])
-            owned = [
-                Owned(c.order, c.mine, unpack_marker(c.mine)) for c in claims if c.mine is not None
-            ]
+            # One in-flight marker serves the whole chunk: it names the worker, not the order.
+            marker = self._inflight(self.clock())
+            claims = await self.markers.claim([(o, marker) for o in orders])
+            owned = [Owned(c.order, c.mine, marker) for c in claims if c.mine is not None]
             placed = await self._place(owned)
         others = [(c.order, c.existing) for c in claims if c.existing is not None]
         resolved = await asyncio.gather(*(self._resolve(order, seen) for order, seen in others))
         return placed + [execution for group in resolved for execution in group]
 
-    def _inflight(self, order: Order, now: float, *, takeovers: int = 0) -> Marker:
+    def _inflight(self, now: float, *, takeovers: int = 0) -> Marker:
         return Marker(
             status=MarkerStatus.INFLIGHT,
             worker=self.config.worker_id,
@@ -557,10 +564,11 @@ class Runner:
             pending = None
             if execution.state is ExecutionState.PLACED and execution.contract_id:
                 pending = PendingSettlement(
-                    order=item.order,
                     contract_id=execution.contract_id,
                     owner=self.config.worker_id,
                     placed=execution,
+                    broker_account_id=item.order.broker_account_id,
+                    expires_at=execution.at + item.order.expiry_seconds,
                 )
             writes.append((item, marker, pending))
         async with self.leases.lock:
@@ -626,7 +634,7 @@ class Runner:
     ) -> list[Execution] | None:
         """Reconcile an order whose owner is gone; ``None`` if another worker took it first."""
         async with self.slots.hold(1):
-            fresh = self._inflight(order, self.clock(), takeovers=marker.takeovers + 1)
+            fresh = self._inflight(self.clock(), takeovers=marker.takeovers + 1)
             token = await self.markers.compare_and_set(order.order_id, stale, fresh)
             if token is None:
                 return None
@@ -684,6 +692,34 @@ class AccountClaims:
         return await self.markers.claim_contract(
             self.order.broker_account_id, contract_id, self.order.order_id
         )
+
+
+def broker_chunks(orders: Sequence[Order], size: int) -> list[list[Order]]:
+    """Orders → chunks of at most ``size`` that one batch call can place together: the
+    same terms (stake, currency), and no broker account twice (a batch buys once per
+    account; a second order of the same account would have to go alone).
+
+    Each chunk takes the next order of the ``size`` accounts with the most orders left,
+    which needs the fewest chunks: as many as ``size`` at a time needs, or as many as the
+    busiest account has orders, whichever is more.
+    """
+    by_terms: defaultdict[tuple[object, ...], defaultdict[str, list[Order]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for order in orders:
+        by_terms[(order.stake, order.currency)][order.broker_account_id].append(order)
+    chunks: list[list[Order]] = []
+    for by_account in by_terms.values():
+        # (-orders left, tie-break, the account's orders): heapq pops the busiest first.
+        heap = [(-len(q), i, q) for i, q in enumerate(by_account.values())]
+        heapq.heapify(heap)
+        while heap:
+            taken = [heapq.heappop(heap) for _ in range(min(size, len(heap)))]
+            chunks.append([queue.pop() for _, _, queue in taken])
+            for left, i, queue in taken:
+                if queue:
+                    heapq.heappush(heap, (left + 1, i, queue))
+    return chunks
 
 
 def _usable(

@@ -130,8 +130,6 @@ class SettlementFollowers:
         if order_id in self._ours:
             return
         self._ours.add(order_id)
-        # When the contract is due: bought at ``placed.at``, running expiry_seconds.
-        expires_at = entry.placed.at + entry.order.expiry_seconds
 
         def on_settled(result: SettlementResult) -> None:
             self._watching.pop(order_id, None)
@@ -145,7 +143,7 @@ class SettlementFollowers:
                 task.add_done_callback(_log_failure)
 
         self._watching[order_id] = self.adapter.watch_settlement(
-            account, entry.contract_id, expires_at, on_settled
+            account, entry.contract_id, entry.due, on_settled
         )
 
     async def adopt_orphans(self) -> int:
@@ -185,12 +183,10 @@ class SettlementFollowers:
             except msgspec.DecodeError:
                 log.error("unreadable pending settlement %s dropped", order_id)
                 await self.redis.hdel(self.key, order_id)
-        accounts = await self.credentials.accounts_for(
-            {p.order.broker_account_id for p in pending.values()}
-        )
+        accounts = await self.credentials.accounts_for({p.account_id for p in pending.values()})
         followed = 0
         for order_id, entry in pending.items():
-            account = accounts.get(entry.order.broker_account_id)
+            account = accounts.get(entry.account_id)
             if isinstance(account, BrokerAccount):
                 self.follow(order_id, entry, account)
                 followed += 1

@@ -41,6 +41,10 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     # Infrastructure is never restarted behind the user's back; services are.
     restart: bool = False
+    # CPU niceness (0-19). Book-keeping that is off the signal path runs nicer, so on a
+    # machine shared with the pipeline it takes the CPU the fan-out leaves, not the
+    # other way round.
+    nice: int = 0
 
 
 def find_binary(name: str) -> str:
@@ -132,6 +136,10 @@ def valkey_spec(data_dir: Path, port: int, name: str = "valkey") -> ProcessSpec:
     return ProcessSpec(name, argv, ports=(port,), address=f"redis://127.0.0.1:{port}/0")
 
 
+# The embedded MongoDB stand-in and the ledger keep the books, off the signal path.
+BOOKKEEPING_NICE = 10
+
+
 def mongo_spec(data_dir: Path | None, port: int, name: str = "mongodb") -> ProcessSpec:
     path = ":memory:" if data_dir is None else str(data_dir / "mongo" / "copier.sqlite")
     argv = [sys.executable, "-m", "apps.core.mongo_wire", "--port", str(port), "--path", path]
@@ -140,6 +148,7 @@ def mongo_spec(data_dir: Path | None, port: int, name: str = "mongodb") -> Proce
         argv,
         ports=(port,),
         address=f"mongodb://127.0.0.1:{port}/?directConnection=true",
+        nice=BOOKKEEPING_NICE,
     )
 
 
@@ -166,6 +175,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def _child_setup(nice: int) -> Callable[[], None]:
+    def setup() -> None:
+        _die_with_parent()
+        if nice > 0:
+            os.nice(nice)
+
+    return setup
+
+
 async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subprocess.Process:
     """Start ``spec``; its output goes to ``stdout`` (a file descriptor) or a pipe."""
     env = {**os.environ, **spec.env}
@@ -179,7 +197,7 @@ async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subp
         stdin=asyncio.subprocess.DEVNULL,
         env=env,
         cwd=root,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_child_setup(spec.nice),
         # Own process group: Ctrl-C in the terminal reaches only the supervisor, which
         # then stops children in order.
         start_new_session=True,

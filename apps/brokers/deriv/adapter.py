@@ -138,15 +138,20 @@ class DerivAdapter(BrokerAdapter):
 
     # placing ----------------------------------------------------------------------------
 
-    def _precheck(self, order: OrderRequest) -> PlaceOutcome | DerivContract:
+    def _precheck(
+        self, order: OrderRequest, contract: DerivContract | MappingError | None = None
+    ) -> PlaceOutcome | DerivContract:
+        """What stops ``order`` before the broker, else its contract (``contract``: the
+        one already mapped for orders of the same terms)."""
         known = self._placed.get(order.order_id)
         if known is not None:  # placed by this process already: report, never rebuy
             return known
         if self.clock() >= order.valid_until:
             return Expired(order_id=order.order_id, last_message="signal expired")
-        contract = contract_for(
-            order.asset, order.direction, order.expiry, order.stake, order.currency
-        )
+        if contract is None:
+            contract = contract_for(
+                order.asset, order.direction, order.expiry, order.stake, order.currency
+            )
         if isinstance(contract, MappingError):
             return Rejected(order_id=order.order_id, code=contract.code, message=contract.message)
         return contract
@@ -299,11 +304,13 @@ class DerivAdapter(BrokerAdapter):
     async def _place_batch(self, orders: list[OrderRequest]) -> list[PlaceOutcome]:
         ready: list[OrderRequest] = []
         outcomes: dict[str, PlaceOutcome] = {}
-        contract: DerivContract | None = None
+        # place_many grouped them by terms: one mapping serves every order of the batch.
+        one = orders[0]
+        terms = contract_for(one.asset, one.direction, one.expiry, one.stake, one.currency)
+        contract = terms if isinstance(terms, DerivContract) else None
         for order in orders:
-            checked = self._precheck(order)
+            checked = self._precheck(order, terms)
             if isinstance(checked, DerivContract):
-                contract = checked
                 ready.append(order)
             else:
                 outcomes[order.order_id] = checked
