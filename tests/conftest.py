@@ -56,8 +56,9 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
     specs = [
         embedded.nats_spec(root, nats_port, monitor),
         embedded.valkey_spec(root, redis_port),
-        # In-memory engine: tests need the wire protocol, not SQLite's durability.
-        embedded.mongo_spec(None, mongo_port),
+        # In-memory engine: tests need the wire protocol, not SQLite's durability; normal
+        # priority, so that a test's wait on MongoDB does not depend on idle CPU.
+        embedded.mongo_spec(None, mongo_port, background=False),
     ]
     processes = [await _start(spec, root) for spec in specs]
     found = Servers(

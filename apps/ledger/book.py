@@ -1,12 +1,15 @@
 """The books: every order's final state, per-signal counts and per-channel statistics.
 
 Executions arrive at least once (JetStream redelivers), so every change is applied
-through one Redis script that records each order's state with HSETNX: a repeated
-execution changes nothing, and only first-time changes are written to MongoDB. Counts
-live in Redis (exact, cheap, read by the API's live feedback) and are copied to one
-MongoDB document per signal and per channel; per-order documents are written in
-unordered bulk upserts, never one round trip per order (the embedded MongoDB stand-in
-costs milliseconds per operation).
+through one Redis script that records each order's state: a repeated execution changes
+no count. Counts live in Redis (exact, cheap, read by the API's live feedback) the moment
+a batch is read; MongoDB — the source of truth for per-order documents, and for signal
+and channel statistics once Redis has let them go — is brought up to date after that
+(:meth:`Book.record` then :meth:`Book.persist`), so a slow MongoDB delays no progress bar.
+Per-order documents are written in unordered bulk upserts, never one round trip per order
+(the embedded MongoDB stand-in costs milliseconds per operation). An execution that is
+what the book already holds is written again on redelivery: the ledger may have stopped
+between the two stores.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -35,17 +39,24 @@ MONGO_CHUNK = 500
 _APPLY = """
 -- KEYS: states, outcomes, signal stats, channel stats
 -- ARGV: ttl, then 5 per execution: order_id, state, at_ms, outcome, profit_minor
-local changed = {}
+-- Returns {changed, current} (0-based indexes): first-time changes, which move the
+-- counts, and every execution that is what the book now holds, to be written to MongoDB.
+local changed, current, delta = {}, {}, {}
+local pnl, first, last = 0, nil, nil
 local ttl = tonumber(ARGV[1])
 for i = 2, #ARGV, 5 do
+  local n = (i - 2) / 5
   local oid, st, at, outcome, pm = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], ARGV[i+4]
   if st == 'settled' then
-    if redis.call('HSETNX', KEYS[2], oid, outcome) == 1 then
-      redis.call('HINCRBY', KEYS[3], outcome, 1)
-      redis.call('HINCRBY', KEYS[3], 'pnl_minor', pm)
-      redis.call('HINCRBY', KEYS[4], outcome, 1)
-      redis.call('HINCRBY', KEYS[4], 'pnl_minor', pm)
-      changed[#changed + 1] = (i - 2) / 5
+    local prev = redis.call('HGET', KEYS[2], oid)
+    if not prev then
+      redis.call('HSET', KEYS[2], oid, outcome)
+      delta[outcome] = (delta[outcome] or 0) + 1
+      pnl = pnl + tonumber(pm)
+      changed[#changed + 1] = n
+      current[#current + 1] = n
+    elseif prev == outcome then
+      current[#current + 1] = n
     end
   else
     local old = redis.call('HGET', KEYS[1], oid)
@@ -53,24 +64,38 @@ for i = 2, #ARGV, 5 do
     -- whatever was said before: the books must match the broker's.
     if (not old) or (st == 'placed' and old ~= 'placed') then
       redis.call('HSET', KEYS[1], oid, st)
-      if old then
-        redis.call('HINCRBY', KEYS[3], old, -1)
-        redis.call('HINCRBY', KEYS[4], old, -1)
-      end
-      redis.call('HINCRBY', KEYS[3], st, 1)
-      redis.call('HINCRBY', KEYS[4], st, 1)
+      if old then delta[old] = (delta[old] or 0) - 1 end
+      delta[st] = (delta[st] or 0) + 1
       if st == 'placed' then
-        local first = tonumber(redis.call('HGET', KEYS[3], 'first_placed_ms'))
-        if (not first) or at < first then redis.call('HSET', KEYS[3], 'first_placed_ms', at) end
-        local last = tonumber(redis.call('HGET', KEYS[3], 'last_placed_ms'))
-        if (not last) or at > last then redis.call('HSET', KEYS[3], 'last_placed_ms', at) end
+        if (not first) or at < first then first = at end
+        if (not last) or at > last then last = at end
       end
-      changed[#changed + 1] = (i - 2) / 5
+      changed[#changed + 1] = n
+      current[#current + 1] = n
+    elseif old == st then
+      current[#current + 1] = n
     end
   end
 end
+-- One increment per state for the whole batch, not one per execution.
+for state, d in pairs(delta) do
+  if d ~= 0 then
+    redis.call('HINCRBY', KEYS[3], state, d)
+    redis.call('HINCRBY', KEYS[4], state, d)
+  end
+end
+if pnl ~= 0 then
+  redis.call('HINCRBY', KEYS[3], 'pnl_minor', pnl)
+  redis.call('HINCRBY', KEYS[4], 'pnl_minor', pnl)
+end
+if first then
+  local known = tonumber(redis.call('HGET', KEYS[3], 'first_placed_ms'))
+  if (not known) or first < known then redis.call('HSET', KEYS[3], 'first_placed_ms', first) end
+  known = tonumber(redis.call('HGET', KEYS[3], 'last_placed_ms'))
+  if (not known) or last > known then redis.call('HSET', KEYS[3], 'last_placed_ms', last) end
+end
 for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
-return changed
+return {changed, current}
 """
 
 _FANOUT = """
@@ -97,6 +122,21 @@ def to_minor(amount: Decimal | None) -> int:
     return 0 if amount is None else int((amount * 100).to_integral_value())
 
 
+@dataclass
+class Pending:
+    """What a recorded batch still owes MongoDB."""
+
+    writes: list[UpdateOne] = field(default_factory=list)
+    touched: set[tuple[str, str]] = field(default_factory=set)  # (signal_id, channel_id)
+
+    def __len__(self) -> int:
+        return len(self.writes) + len(self.touched)
+
+    def merge(self, other: Pending) -> None:
+        self.writes += other.writes
+        self.touched |= other.touched
+
+
 class Book:
     def __init__(self, redis: Redis, mongo_db: Any, topology: Topology) -> None:
         self.redis = redis
@@ -118,11 +158,15 @@ class Book:
 
     async def apply(self, events: Iterable[ExecutionEvent]) -> None:
         """Record ``events`` (idempotent) and bring MongoDB up to date with them."""
+        await self.persist(await self.record(events))
+
+    async def record(self, events: Iterable[ExecutionEvent]) -> Pending:
+        """The Redis books (counts, outcomes, loss counters); returns MongoDB's share."""
         by_signal: dict[tuple[str, str], list[Execution]] = defaultdict(list)
-        touched: set[tuple[str, str]] = set()
+        pending = Pending()
         for event in events:
             pair = (event.signal_id, event.channel_id)
-            touched.add(pair)
+            pending.touched.add(pair)
             if isinstance(event, FanoutStarted):
                 stats, chan = self.keys(*pair)[2:]
                 created_ms = int(event.signal_created_at * 1000)
@@ -139,12 +183,13 @@ class Book:
                 )
             else:
                 by_signal[pair].extend(event.executions)
-        writes: list[UpdateOne] = []
         losses: list[Execution] = []
         for pair, executions in by_signal.items():
-            changed = [executions[i] for i in await self._record(pair, executions)]
-            writes.extend(order_write(e) for e in changed)
-            losses.extend(e for e in changed if e.profit is not None and e.profit < 0)
+            changed, current = await self._record(pair, executions)
+            pending.writes.extend(order_write(executions[i]) for i in current)
+            losses.extend(
+                e for e in (executions[i] for i in changed) if e.profit is not None and e.profit < 0
+            )
         if losses:
             # Realised losses feed the daily loss limit the router enforces.
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -153,11 +198,17 @@ class Book:
                     pipe.incrby(key, -to_minor(e.profit))
                     pipe.expire(key, 3 * 24 * 3600)
                 await pipe.execute()
-        for start in range(0, len(writes), MONGO_CHUNK):
-            await self.orders.bulk_write(writes[start : start + MONGO_CHUNK], ordered=False)
-        await self._copy_stats(touched)
+        return pending
 
-    async def _record(self, pair: tuple[str, str], executions: Sequence[Execution]) -> list[int]:
+    async def persist(self, pending: Pending) -> None:
+        """Per-order documents and the statistics documents, in bulk."""
+        for start in range(0, len(pending.writes), MONGO_CHUNK):
+            await self.orders.bulk_write(pending.writes[start : start + MONGO_CHUNK], ordered=False)
+        await self._copy_stats(pending.touched)
+
+    async def _record(
+        self, pair: tuple[str, str], executions: Sequence[Execution]
+    ) -> tuple[list[int], list[int]]:
         args: list[Any] = [SIGNAL_TTL_SECONDS]
         for e in executions:
             args += [
@@ -167,8 +218,8 @@ class Book:
                 e.outcome.value if e.outcome else "",
                 to_minor(e.profit),
             ]
-        changed = await self._apply(keys=self.keys(*pair), args=args)
-        return [int(i) for i in changed]
+        changed, current = await self._apply(keys=self.keys(*pair), args=args)
+        return [int(i) for i in changed], [int(i) for i in current]
 
     async def _copy_stats(self, touched: set[tuple[str, str]]) -> None:
         channels = {channel for _, channel in touched}

@@ -1,27 +1,96 @@
-"""The ledger service: EXECUTIONS → MongoDB books and statistics.
+"""The ledger service: EXECUTIONS → the books in Redis, then MongoDB.
 
 ``python -m apps.ledger.main``; any number of instances share the durable `ledger`.
+
+Each fetched batch goes into the Redis books at once (the counts that live progress and
+the API read), then joins a queue that one writer brings into MongoDB in bulk; messages
+are acked only once MongoDB holds them, so a crash at any point is repaired by the
+redelivery. The queue is bounded: when MongoDB falls far behind, the ledger stops
+fetching rather than holding more than ``MAX_QUEUED`` executions in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import msgspec
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
 from apps.core.db import connect_db
-from apps.core.messages import ExecutionEvent, execution_event_decoder
+from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
 from apps.core.nats import connect, ensure_topology
 from apps.core.redis import connect_redis
 from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.ledger.book import Book
+from apps.ledger.book import Book, Pending
 
 log = logging.getLogger("ledger")
 FETCH_BATCH = 2000
+MAX_QUEUED = 20_000  # executions recorded in Redis and waiting for MongoDB
+# AckWait of the `ledger` consumer is 30 s: queued messages say they are still being
+# worked on well before that.
+PROGRESS_INTERVAL = 10.0
+
+
+class MongoWriter:
+    """Brings recorded batches into MongoDB, oldest first, and acks their messages."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self._queue: list[tuple[Pending, list[Msg], int]] = []
+        self._queued = 0
+        self._changed = asyncio.Condition()
+        self._closing = False
+
+    async def put(self, pending: Pending, msgs: list[Msg], executions: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._queued < MAX_QUEUED)
+            self._queue.append((pending, msgs, executions))
+            self._queued += executions
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop :meth:`run`."""
+        async with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+
+    async def run(self) -> None:
+        """Write until :meth:`close` is called and the queue is empty."""
+        keepalive = asyncio.create_task(self._keep_in_progress())
+        try:
+            while True:
+                async with self._changed:
+                    await self._changed.wait_for(lambda: bool(self._queue) or self._closing)
+                    if not self._queue:
+                        return
+                    batch, self._queue = self._queue, []
+                merged = Pending()
+                for pending, _, _ in batch:
+                    merged.merge(pending)
+                msgs = [m for _, ms, _ in batch for m in ms]
+                try:
+                    await self.book.persist(merged)
+                except Exception:
+                    log.exception("MongoDB did not take %d writes; redelivering", len(merged))
+                    await asyncio.gather(*(m.nak(delay=1) for m in msgs), return_exceptions=True)
+                else:
+                    await asyncio.gather(*(m.ack() for m in msgs), return_exceptions=True)
+                async with self._changed:
+                    self._queued -= sum(n for _, _, n in batch)
+                    self._changed.notify_all()
+        finally:
+            keepalive.cancel()
+
+    async def _keep_in_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            waiting = [m for _, msgs, _ in self._queue for m in msgs]
+            await asyncio.gather(*(m.in_progress() for m in waiting), return_exceptions=True)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -31,6 +100,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis(settings.redis_url)
     book = Book(redis, mongo[settings.mongodb_database], topology)
+    writer = MongoWriter(book)
+    writing = asyncio.create_task(writer.run())
     sub = await nc.jetstream().pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
     try:
         while not stop.is_set():
@@ -41,26 +112,32 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 # (nats/js/client.py _fetch_n); it is no reason to exit.
                 continue
             events: list[ExecutionEvent] = []
+            readable: list[Msg] = []
             for msg in msgs:
                 try:
                     events.append(execution_event_decoder.decode(msg.data))
+                    readable.append(msg)
                 except (msgspec.ValidationError, msgspec.DecodeError):
                     # A message we cannot read will never become readable: terminate it
                     # (it stays in the stream for inspection) instead of redelivering.
                     log.error("undecodable execution on %s: %r", msg.subject, msg.data[:200])
                     await msg.term()
             try:
-                await book.apply(events)
+                pending = await book.record(events)
             except Exception:
                 log.exception(
                     "could not record %d executions; they will be redelivered", len(events)
                 )
-                for msg in msgs:
+                for msg in readable:
                     await msg.nak(delay=1)
                 continue
-            await asyncio.gather(*(msg.ack() for msg in msgs))
+            count = sum(len(e.executions) for e in events if isinstance(e, ExecutionBatch))
+            await writer.put(pending, readable, count)
     finally:
-        await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        await writer.close()
+        await writing  # what Redis holds reaches MongoDB before the ledger stops
         await nc.drain()
         await redis.aclose()
         mongo.close()

@@ -20,6 +20,7 @@ from apps.core.messages import (
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from apps.ledger.book import Book
 from apps.ledger.main import run
 
 
@@ -126,5 +127,38 @@ async def test_books_are_exact_under_redelivery_and_settle_outcomes(
     # The loss counts against sub1's daily loss limit.
     redis = connect_redis(settings.redis_url)
     assert await redis.get(topology.risk_key("sub1", time.time(), "loss")) == b"200"
+    await redis.aclose()
+    mongo.close()
+
+
+async def test_executions_in_redis_but_not_yet_in_mongodb_are_written_on_redelivery(
+    nc: NATS, settings: Settings
+) -> None:
+    """The ledger stopped between its two stores: Redis counted the batch, MongoDB has
+    nothing. The redelivered batch must reach MongoDB without counting twice."""
+    topology = Topology(settings.namespace)
+    placed = [execution(i, ExecutionState.PLACED, stake=Decimal("1")) for i in range(5)]
+    batch = ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=placed)
+    redis = connect_redis(settings.redis_url)
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    db = mongo[settings.mongodb_database]
+    await Book(redis, db, topology).record([batch])  # Redis only, as if it died here
+    await nc.jetstream().publish(topology.execution_subject("ch1", "sig1"), encode(batch))
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop))
+    try:
+        deadline = time.monotonic() + 20
+        while await db.orders.count_documents({"signal_id": "sig1"}) < 5:
+            assert time.monotonic() < deadline, "the redelivered batch never reached MongoDB"
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    states = {d["_id"]: d["state"] async for d in db.orders.find({"signal_id": "sig1"})}
+    assert states == {e.order_id: "placed" for e in placed}
+    stats = await db.signal_stats.find_one({"_id": "sig1"})
+    assert stats is not None and stats["counts"]["placed"] == 5  # not 10
     await redis.aclose()
     mongo.close()
