@@ -112,7 +112,7 @@ local function field()
   pos = start + n
   return string.sub(blob, start, pos - 1)
 end
-local out = {}
+local out, touched = {}, {}
 for i = 1, (#KEYS - 1) / 2 do
   local marker, claims = KEYS[2 * i], KEYS[2 * i + 1]
   local expected, new, sfield, svalue, contract = field(), field(), field(), field(), field()
@@ -123,11 +123,12 @@ for i = 1, (#KEYS - 1) / 2 do
     if sfield ~= '' then
       redis.call('HSET', KEYS[1], sfield, svalue)
       redis.call('HSET', claims, contract, sfield)
-      redis.call('EXPIRE', claims, ttl)
+      touched[claims] = true
     end
     out[i] = 1
   end
 end
+for claims in pairs(touched) do redis.call('EXPIRE', claims, ttl) end
 return out
 """
 

@@ -89,8 +89,10 @@ class Settings:
     # was placing an order). Set it explicitly when several workers share a host and pid
     # namespace (containers).
     worker_id: str = field(default_factory=_default_worker_id)
-    # Orders at a broker at once, per worker process.
-    worker_concurrency: int = 256
+    # Orders at a broker at once, per worker process: enough batches in flight that the
+    # worker, Redis and the broker all stay busy (the fan-out benchmark: 256 left them
+    # waiting on each other's round trips).
+    worker_concurrency: int = 1024
     # The longest one placement (connect + buy + reconciliation of a lost reply) may take
     # after the signal's valid_until; the runner cancels a call that runs longer, and
     # another worker may take over an in-flight order only after that. Above the broker's p99.
