@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -399,16 +399,58 @@ async def buys(sim: httpx.AsyncClient) -> int:
     return int((await sim.get("/admin/stats")).json()["buys"])
 
 
+BUSY = ("router", "ledger", "worker", "extra", "baseline", "sim", "mongodb", "valkey", "nats")
+
+
 async def quiesce(meter: ProcessMeter, limit: float = 40.0) -> None:
-    """Wait until the stack's services are idle (settlements of the last run done)."""
+    """Wait until the stack is idle (the last run's settlements and books done), so a
+    run does not pay for its predecessor's tail."""
     deadline = time.monotonic() + limit
-    last = meter.busy(("router", "ledger", "worker", "extra", "baseline"))
+    last = meter.busy(BUSY)
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
-        now = meter.busy(("router", "ledger", "worker", "extra", "baseline"))
+        now = meter.busy(BUSY)
         if now - last < 0.05:
             return
         last = now
+
+
+class LedgerLag:
+    """How long after the last placement the ledger has every execution in MongoDB.
+
+    The `ledger` consumer acks a message only once MongoDB holds it, so the lag ends
+    when its ack floor reaches the EXECUTIONS stream's last message as it was when the
+    fan-out ended (settlements published later do not count).
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.topology = Topology(stack.settings.namespace)
+        self.nc: Any = None
+
+    async def __aenter__(self) -> LedgerLag:
+        from apps.core.nats import connect
+
+        self.nc = await connect(self.stack.settings.nats_url, name="copier-bench")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.nc.close()
+
+    async def last_seq(self) -> int:
+        info = await self.nc.jetstream().stream_info(self.topology.stream("EXECUTIONS"))
+        return int(info.state.last_seq)
+
+    async def wait(self, target_seq: int, limit: float) -> float | None:
+        """The moment (epoch s) the ledger acked ``target_seq``; ``None`` after ``limit``."""
+        js = self.nc.jetstream()
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            info = await js.consumer_info(self.topology.stream("EXECUTIONS"), "ledger")
+            if info.ack_floor.stream_seq >= target_seq:
+                return time.time()
+            await asyncio.sleep(0.25)
+        return None
 
 
 @dataclass
@@ -434,9 +476,10 @@ async def one_run(
     transport: str,
     progress: Progress,
     timeout: float,
+    lag: LedgerLag | None = None,
 ) -> dict[str, Any]:
     meter = ProcessMeter(stack.pids())
-    await quiesce(meter)
+    await quiesce(meter, limit=40 + scenario.n / 2000)
     await who.fresh(client)
     start = await buys(sim)
     meter.start()
@@ -492,6 +535,11 @@ async def one_run(
     await probe_task
     await probe_ws.close()
     cpu_per_k, rss = meter.stop(scenario.n)
+    books_done: float | None = None
+    if scenario.system == "copier" and lag is not None:
+        # The worker reports a group's executions once the whole group is placed.
+        await asyncio.sleep(1.0)
+        books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 200)
     # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
     restarted = sorted(name for name, pid in stack.pids().items() if meter.pids.get(name) != pid)
     progress.remove_task(task)
@@ -505,6 +553,9 @@ async def one_run(
     booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
     placed = len(contracts)
     last = booked[-1] if booked else float("nan")
+    ledger_lag_ms = (
+        round(books_done * 1000 - (accept_ms + last), 1) if books_done and booked else None
+    )
     return {
         "system": scenario.system,
         "transport": transport,
@@ -522,6 +573,8 @@ async def one_run(
         },
         "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
         "cpu_s_per_1000_orders": cpu_per_k,
+        # Last booking → the ledger acked the last execution (MongoDB holds every order).
+        "ledger_lag_ms": ledger_lag_ms,
         "peak_rss_mib": rss,
         "probe_accept_ms": {
             "http_p50": round(pct(probes.http, 50), 2),
@@ -550,6 +603,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "orders_per_s": med(lambda r: r["orders_per_s"]),
         "probe_http_p99_ms": med(lambda r: r["probe_accept_ms"]["http_p99"]),
         "probe_ws_p99_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
+        "ledger_lag_ms": med(lambda r: r.get("ledger_lag_ms")),
     }
 
 
@@ -573,6 +627,7 @@ class Options:
     use_running: str | None = None
     runs_for: dict[int, int] = field(default_factory=dict)  # size → runs override
     settings_env: dict[str, str] = field(default_factory=dict)
+    vary: tuple[str, list[str]] | None = None  # one setting, run once per value
 
 
 def run_timeout(n: int, latency: int) -> float:
@@ -614,6 +669,7 @@ async def bench(opts: Options) -> dict[str, Any]:
         async with (
             httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client,
             httpx.AsyncClient(base_url=stack.sim_http, timeout=60) as sim,
+            LedgerLag(stack) as lag,
         ):
             # Deriv's per-account rate limits would throttle the benchmark, not the copier.
             huge = [[10_000_000, 60.0]]
@@ -657,6 +713,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                             accounts,
                             opts.scale_out_runs,
                             progress,
+                            lag,
                         )
                         continue
                     for system in ("copier", "baseline") if opts.baseline else ("copier",):
@@ -676,6 +733,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                                 transport="http" if i % 2 == 0 else "ws",
                                 progress=progress,
                                 timeout=run_timeout(n, latency),
+                                lag=lag,
                             )
                             results.append(result)
                             progress.console.print(_one_line(scenario, result))
@@ -715,7 +773,31 @@ async def bench(opts: Options) -> dict[str, Any]:
         "scenarios": scenarios,
         "comparison": comparison(scenarios),
     }
+    report["targets"] = targets(report["comparison"])
     return report
+
+
+# The issue's targets at broker latency 0 ms (medians): (N, what, limit, better).
+TARGETS: list[tuple[int, str, float, str]] = [
+    (10_000, "last_placed_ms", 1_000.0, "below"),
+    (100_000, "last_placed_ms", 10_000.0, "below"),
+    (10_000, "throughput_ratio", 3.0, "above"),
+    (10_000, "probe_http_p99_ms", 10.0, "below"),
+    (10_000, "probe_ws_p99_ms", 5.0, "below"),
+]
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target the run could measure, with its median and whether it holds."""
+    verdicts = []
+    for n, what, limit, better in TARGETS:
+        row = next((r for r in rows if r["n"] == n and r["broker_latency_ms"] == 0), None)
+        if row is None:
+            continue
+        value = row.get(what) if what == "throughput_ratio" else row["copier"].get(what)
+        met = None if value is None else (value <= limit if better == "below" else value >= limit)
+        verdicts.append({"n": n, "figure": what, "median": value, "limit": limit, "met": met})
+    return verdicts
 
 
 async def scale_out(
@@ -729,6 +811,7 @@ async def scale_out(
     accounts: int,
     runs: int,
     progress: Progress,
+    lag: LedgerLag,
 ) -> list[dict[str, Any]]:
     """The same fan-out with 1 and 2 routers x 1 and 2 Deriv workers (extras beside the
     stack's own router and worker)."""
@@ -757,6 +840,7 @@ async def scale_out(
                     transport="http",
                     progress=progress,
                     timeout=run_timeout(n, 0),
+                    lag=lag,
                 )
                 results.append(result)
                 progress.console.print(_one_line(scenario, result))
@@ -844,6 +928,7 @@ def print_table(report: dict[str, Any]) -> None:
         "base ord/s",
         "ratio",
         "probe p99 http/ws",
+        "ledger lag",
     ):
         table.add_column(column, justify="right")
     for row in report["comparison"]:
@@ -860,8 +945,17 @@ def print_table(report: dict[str, Any]) -> None:
             str(theirs.get("orders_per_s", "-")),
             f"{row.get('throughput_ratio', '-')}x",
             f"{ours['probe_http_p99_ms']}/{ours['probe_ws_p99_ms']}",
+            str(ours.get("ledger_lag_ms")),
         )
     console.print(table)
+    if report.get("targets"):
+        t = Table(title="Targets (broker 0 ms, medians)", title_justify="left")
+        for column in ("N", "figure", "median", "limit", "met"):
+            t.add_column(column, justify="right")
+        for v in report["targets"]:
+            met = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[v["met"]]
+            t.add_row(f"{v['n']:,}", v["figure"], str(v["median"]), str(v["limit"]), met)
+        console.print(t)
     scale = [s for s in report["scenarios"] if "scale_out" in s]
     if scale:
         t = Table(title="Scale-out (N=10,000, 0 ms)", title_justify="left")
@@ -907,11 +1001,52 @@ def write(report: dict[str, Any], out: Path | None) -> Path:
 
 
 def run(opts: Options) -> tuple[dict[str, Any], Path]:
-    report = asyncio.run(bench(opts))
-    print_table(report)
+    if opts.vary:
+        report = vary(opts)
+    else:
+        report = asyncio.run(bench(opts))
+        print_table(report)
     path = write(report, opts.out)
     console.print(f"results written to {path}")
     return report, path
+
+
+def vary(opts: Options) -> dict[str, Any]:
+    """The same scenarios once per value of one setting, each on a fresh stack (e.g.
+    ``ORDER_GROUP_SIZE=1,50,200``: the unit of work on ORDERS)."""
+    key, values = opts.vary
+    variants = []
+    for value in values:
+        console.print(f"[bold]{key}={value}[/]")
+        one = replace(opts, vary=None, settings_env={**opts.settings_env, key: value})
+        report = asyncio.run(bench(one))
+        print_table(report)
+        variants.append({"setting": {key: value}, **report})
+    table = Table(title=f"{key}: medians per value", title_justify="left")
+    for column in ("value", "N", "last ms", "orders/s", "p50 ms", "CPU s / 1k (all services)"):
+        table.add_column(column, justify="right")
+    for variant in variants:
+        for scenario in variant["scenarios"]:
+            if scenario["system"] != "copier" or "scale_out" in scenario:
+                continue
+            cpu = statistics.median(
+                sum(r["cpu_s_per_1000_orders"].values()) for r in scenario["runs"]
+            )
+            table.add_row(
+                variant["setting"][key],
+                f"{scenario['n']:,}",
+                str(scenario["median"]["last_placed_ms"]),
+                str(scenario["median"]["orders_per_s"]),
+                str(scenario["median"]["p50_ms"]),
+                f"{cpu:.3f}",
+            )
+    console.print(table)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "vary": key,
+        "variants": variants,
+    }
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ def bench(
         str | None,
         typer.Option(help="API URL of a running stack (its env: DATA_DIR and ports)."),
     ] = None,
+    vary: Annotated[
+        str | None,
+        typer.Option(
+            help="KEY=V1,V2,...: run everything once per value, each on a fresh stack "
+            "(e.g. ORDER_GROUP_SIZE=1,50,200)."
+        ),
+    ] = None,
 ) -> None:
     """Fan-out benchmark: N subscriptions, one signal, ledger-timed placements, vs the seed.
 
@@ -75,6 +82,18 @@ def bench(
             err_console.print(f"[red]error:[/] --set wants KEY=VALUE, not {item!r}")
             raise typer.Exit(2)
         opts.settings_env[key.upper()] = value
+    if vary is not None:
+        key, sep, values = vary.partition("=")
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key or not choices:
+            err_console.print(f"[red]error:[/] --vary wants KEY=V1,V2,..., not {vary!r}")
+            raise typer.Exit(2)
+        if use_running:
+            err_console.print("[red]error:[/] --vary starts its own stacks; drop --use-running")
+            raise typer.Exit(2)
+        opts.vary = (key.upper(), choices)
+        opts.baseline = False
+        opts.scale_out = False
     try:
         run(opts)
     except (RuntimeError, OSError) as exc:

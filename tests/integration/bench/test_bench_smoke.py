@@ -42,5 +42,23 @@ def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path
     assert copier["cpu_s_per_1000_orders"]["worker-deriv"] > 0
     assert copier["peak_rss_mib"]["router"] > 0 and copier["restarted"] == []
     assert copier["probe_accept_ms"]["http_n"] > 0 and copier["probe_accept_ms"]["ws_n"] > 0
+    # The ledger had every execution in MongoDB some time after the last placement.
+    assert copier["ledger_lag_ms"] is not None and copier["ledger_lag_ms"] >= 0
     (row,) = report["comparison"]
     assert row["throughput_ratio"] > 0
+    # The smoke size has no target of its own (targets are for 10k and 100k).
+    assert report["targets"] == []
+
+
+def test_vary_wants_a_setting_and_values() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "bench", "--vary", "ORDER_GROUP_SIZE"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--vary wants KEY=V1,V2" in result.stderr
