@@ -17,6 +17,7 @@ Every change after the claim is a compare-and-set on the exact bytes the writer 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,50 +98,71 @@ def unpack_pending(packed: bytes) -> PendingSettlement:
     return _pending_decoder.decode(packed)
 
 
-# KEYS[1]: the settlements hash; then two per item: its marker, and the account's contract
-# claims (the settlements hash again when the item has no settlement).
-# ARGV[1]: ttl; ARGV[2]: per item five length-prefixed fields (see `_frame`): expected,
-# new, settle field ('' = none), settle value, contract id. Moves each marker only if
-# nobody changed it since `expected` was read; a placed order's pending settlement and its
-# claim on the contract are written in the same step, so no crash can separate them. One
-# call (and one packed argument) for a whole group: a client's per-argument cost is paid
-# once, not per order. (The scripts' cmsgpack cannot carry binary values, hence framing.)
-_COMPARE_AND_SET = """
-local ttl, blob, pos = ARGV[1], ARGV[2], 1
+# The group scripts take their items as one framed argument (`_frame`) and build the
+# per-order key names from the prefixes they are given, instead of one KEYS entry and
+# several ARGV entries per order: a client's per-argument cost would otherwise be paid
+# once per order (it was the largest item of a worker's CPU profile). The scripts'
+# cmsgpack cannot carry binary values, hence the framing. Like every multi-order script
+# here, they assume one Redis (no cluster).
+_FIELDS = """
+local blob = ARGV[#ARGV]
+local count = struct.unpack('>I4', blob, 1)
+local taken, pos = 0, 5 + 4 * count
+local function more() return taken < count end
 local function field()
-  local n, start = struct.unpack('>I4', blob, pos)
-  pos = start + n
-  return string.sub(blob, start, pos - 1)
+  taken = taken + 1
+  local n = struct.unpack('>I4', blob, 1 + 4 * taken)
+  pos = pos + n
+  return string.sub(blob, pos - n, pos - 1)
 end
-local out, touched = {}, {}
-for i = 1, (#KEYS - 1) / 2 do
-  local marker, claims = KEYS[2 * i], KEYS[2 * i + 1]
-  local expected, new, sfield, svalue, contract = field(), field(), field(), field(), field()
-  if redis.call('GET', marker) ~= expected then
-    out[i] = 0
-  else
-    redis.call('SET', marker, new, 'EX', ttl)
-    if sfield ~= '' then
-      redis.call('HSET', KEYS[1], sfield, svalue)
-      redis.call('HSET', claims, contract, sfield)
-      touched[claims] = true
-    end
-    out[i] = 1
-  end
-end
-for claims in pairs(touched) do redis.call('EXPIRE', claims, ttl) end
-return out
 """
 
-# KEYS: one marker per order. ARGV: ttl, then each key's in-flight marker.
+# KEYS[1]: the settlements hash. ARGV: ttl, marker key prefix, claims key prefix, items:
+# per item order id, expected, new, settlement ('' = none), account id, contract id.
+# Moves each marker only if nobody changed it since `expected` was read; a placed order's
+# pending settlement and its claim on the contract are written in the same step, so no
+# crash can separate them.
+_COMPARE_AND_SET = (
+    _FIELDS
+    + """
+local ttl, markers, claims = ARGV[1], ARGV[2], ARGV[3]
+local out, touched = {}, {}
+while more() do
+  local oid, expected, new = field(), field(), field()
+  local settle, account, contract = field(), field(), field()
+  local marker = markers .. oid
+  if redis.call('GET', marker) ~= expected then
+    out[#out + 1] = 0
+  else
+    redis.call('SET', marker, new, 'EX', ttl)
+    if settle ~= '' then
+      local owned = claims .. account
+      redis.call('HSET', KEYS[1], oid, settle)
+      redis.call('HSET', owned, contract, oid)
+      touched[owned] = true
+    end
+    out[#out + 1] = 1
+  end
+end
+for owned in pairs(touched) do redis.call('EXPIRE', owned, ttl) end
+return out
+"""
+)
+
+# ARGV: ttl, marker key prefix, items: per item order id, its in-flight marker.
 # SET NX GET of every marker in one call: the previous value where one existed.
-_CLAIM = """
+_CLAIM = (
+    _FIELDS
+    + """
+local ttl, markers = ARGV[1], ARGV[2]
 local out = {}
-for i = 1, #KEYS do
-  out[i] = redis.call('SET', KEYS[i], ARGV[i + 1], 'NX', 'GET', 'EX', ARGV[1])
+while more() do
+  local oid, marker = field(), field()
+  out[#out + 1] = redis.call('SET', markers .. oid, marker, 'NX', 'GET', 'EX', ttl)
 end
 return out
 """
+)
 
 # Items per script call: large enough to amortise a call, small enough that one call never
 # holds Redis for long (a Lua script blocks every other client while it runs).
@@ -165,8 +187,10 @@ return redis.call('DEL', KEYS[1])
 
 
 def _frame(fields: Sequence[bytes]) -> bytes:
-    """Fields as one argument: each a 4-byte big-endian length, then its bytes."""
-    return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
+    """Fields as one argument: their count and lengths (4-byte big-endian), then their
+    bytes one after the other."""
+    n = len(fields)
+    return struct.pack(f">I{n}I", n, *map(len, fields)) + b"".join(fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +246,7 @@ class MarkerBook:
     async def claim(self, orders: Sequence[tuple[Order, Marker]]) -> list[Claim]:
         """``SET NX GET`` every order's in-flight marker, one script call per 256 orders."""
         claims: list[Claim] = []
+        prefix = self.key("")
         for start in range(0, len(orders), _PER_CALL):
             part = orders[start : start + _PER_CALL]
             # Orders of one chunk share one marker object: pack it once.
@@ -230,12 +255,12 @@ class MarkerBook:
                 by_marker.get(id(marker)) or by_marker.setdefault(id(marker), pack(marker))
                 for _, marker in part
             ]
+            fields: list[bytes] = []
+            for (order, _), value in zip(part, packed, strict=True):
+                fields += (order.order_id.encode(), value)
             previous = cast(
                 list[bytes | None],
-                await self._claim(
-                    keys=[self.key(order.order_id) for order, _ in part],
-                    args=[MARKER_TTL_SECONDS, *packed],
-                ),
+                await self._claim(keys=[], args=[MARKER_TTL_SECONDS, prefix, _frame(fields)]),
             )
             claims += [
                 Claim(order, value, None) if before is None else Claim(order, None, before)
@@ -280,26 +305,26 @@ class MarkerBook:
         self, items: Sequence[tuple[str, bytes, bytes, PendingSettlement | None]]
     ) -> list[bool]:
         done: list[bool] = []
+        prefixes = (self.key(""), self.claims_key(""))
         for start in range(0, len(items), _PER_CALL):
-            keys: list[str] = [self.settle_key]
             fields: list[bytes] = []
             for order_id, expected, packed, pending in items[start : start + _PER_CALL]:
-                keys.append(self.key(order_id))
                 if pending is None:
-                    keys.append(self.settle_key)
-                    fields += (expected, packed, b"", b"", b"")
+                    fields += (order_id.encode(), expected, packed, b"", b"", b"")
                 else:
-                    keys.append(self.claims_key(pending.account_id))
                     fields += (
+                        order_id.encode(),
                         expected,
                         packed,
-                        order_id.encode(),
                         pack(pending),
+                        pending.account_id.encode(),
                         pending.contract_id.encode(),
                     )
             results = cast(
                 list[int],
-                await self._cas(keys=keys, args=[MARKER_TTL_SECONDS, _frame(fields)]),
+                await self._cas(
+                    keys=[self.settle_key], args=[MARKER_TTL_SECONDS, *prefixes, _frame(fields)]
+                ),
             )
             done += [r == 1 for r in results]
         return done
