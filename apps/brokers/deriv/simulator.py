@@ -27,7 +27,7 @@ import time
 import urllib.parse
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -381,6 +381,14 @@ class Subscription:
 
 @dataclass(eq=False)
 class Connection:
+    """One WebSocket peer.
+
+    Writes are synchronous and keep their order: :meth:`push` hands the frame to the
+    transport at once (uvicorn's send only suspends while the peer is not reading, so an
+    eagerly started task almost always finishes on the spot, with no scheduling); while a
+    write is suspended, later frames wait in ``_backlog`` behind it.
+    """
+
     send_event: Send
     loginid: str | None = None
     closed: bool = False
@@ -388,23 +396,67 @@ class Connection:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     key: str = field(default_factory=lambda: f"conn-{secrets.token_hex(4)}")
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _backlog: deque[str] | None = None
 
-    async def send(self, payload: dict[str, Any]) -> None:
+    def push(self, payload: Any) -> None:
+        if not self.closed:
+            self.push_text(_encode(payload))
+
+    def push_text(self, text: str) -> None:
         if self.closed:
             return
-        async with self._lock:
-            try:
-                await self.send_event({"type": "websocket.send", "text": _encode(payload)})
-            except Exception:  # the peer vanished; the receive loop cleans up
-                self.closed = True
+        if self._backlog is not None:  # a write is waiting for the peer: queue behind it
+            self._backlog.append(text)
+            return
+        task = _eager(_call(self.send_event, {"type": "websocket.send", "text": text}))
+        if task.done():
+            if task.cancelled() or task.exception() is not None:
+                self.closed = True  # the peer vanished; the receive loop cleans up
+            return
+        self._backlog = deque()
+        self._keep(asyncio.create_task(self._drain(task)))
 
-    async def drop(self, code: int = 1011, reason: str = "") -> None:
+    async def _drain(self, pending: asyncio.Task[None]) -> None:
+        try:
+            await pending
+            while self._backlog and not self.closed:
+                text = self._backlog.popleft()
+                await self.send_event({"type": "websocket.send", "text": text})
+        except Exception:
+            self.closed = True
+        finally:
+            self._backlog = None
+
+    def drop(self, code: int = 1011, reason: str = "") -> None:
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(Exception):
-            await self.send_event({"type": "websocket.close", "code": code, "reason": reason})
+        task = _eager(
+            _call(self.send_event, {"type": "websocket.close", "code": code, "reason": reason})
+        )
+        if task.done():
+            _quiet(task)
+        else:
+            self._keep(task)
+            task.add_done_callback(_quiet)
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+async def _call(send: Send, event: Message) -> None:
+    await send(event)
+
+
+def _eager(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task that runs at once and is usually done before this returns (no scheduling)."""
+    return asyncio.eager_task_factory(asyncio.get_running_loop(), coro)
+
+
+def _quiet(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a close to a vanished peer is not worth a log line
 
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -468,30 +520,44 @@ class DerivSimulator:
     # dispatch ---------------------------------------------------------------------------
 
     async def handle_text(self, conn: Connection, text: str) -> None:
+        parsed = self._parse(conn, text)
+        if parsed is None:
+            return
+        if self.faults.latency_ms > 0:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        self._dispatch(conn, *parsed)
+
+    def _parse(self, conn: Connection, text: str) -> tuple[dict[str, Any], str | None] | None:
+        """Decode and check the envelope; an envelope error is answered here (no latency)."""
         try:
             request = msgspec.json.decode(text)
         except msgspec.DecodeError:
-            await conn.send(_error_reply({}, "error", "InputValidationFailed", "Invalid JSON."))
-            return
+            conn.push(_error_reply({}, "error", "InputValidationFailed", "Invalid JSON."))
+            return None
         if not isinstance(request, dict):
-            await conn.send(_error_reply({}, "error", "InputValidationFailed", "Not an object."))
-            return
+            conn.push(_error_reply({}, "error", "InputValidationFailed", "Not an object."))
+            return None
         method = next((k for k in request if k in HANDLERS), None)
+        req_id = request.get("req_id")
+        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, int)):
+            failure = ApiFailure("InputValidationFailed", details={"req_id": "Must be integer."})
+        else:
+            passthrough = request.get("passthrough")
+            if passthrough is None or (
+                isinstance(passthrough, dict) and len(_encode(passthrough)) <= PASSTHROUGH_MAX_BYTES
+            ):
+                return request, method
+            failure = ApiFailure("InputValidationFailed", details={"passthrough": "Too large."})
+        conn.push(
+            _error_reply(request, method or "error", failure.code, failure.message, failure.details)
+        )
+        return None
+
+    def _dispatch(self, conn: Connection, request: dict[str, Any], method: str | None) -> None:
+        if conn.closed:  # nothing is done for a connection that is gone
+            return
         msg_type = method or "error"
         try:
-            req_id = request.get("req_id")
-            if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, int)):
-                raise ApiFailure("InputValidationFailed", details={"req_id": "Must be integer."})
-            passthrough = request.get("passthrough")
-            if passthrough is not None and (
-                not isinstance(passthrough, dict)
-                or len(_encode(passthrough)) > PASSTHROUGH_MAX_BYTES
-            ):
-                raise ApiFailure("InputValidationFailed", details={"passthrough": "Too large."})
-            if self.faults.latency_ms > 0:
-                await asyncio.sleep(self.faults.latency_ms / 1000)
-            if conn.closed:  # nothing is done for a connection that is gone
-                return
             if method is None:
                 raise ApiFailure("UnrecognisedRequest", "Unrecognised request.")
             if method not in UNCOUNTED:
@@ -499,15 +565,15 @@ class DerivSimulator:
                 if not self.limiter.allow(key, CATEGORY_OF.get(method, "general")):
                     self.stats["rate_limited"] += 1
                     raise ApiFailure("RateLimit", f"You have reached the rate limit for {method}.")
-            body, subscription = await HANDLERS[method](self, conn, request)
+            body, subscription = HANDLERS[method](self, conn, request)
         except ApiFailure as failure:
-            await conn.send(
+            conn.push(
                 _error_reply(request, msg_type, failure.code, failure.message, failure.details)
             )
             return
         if body is _NO_REPLY:
             return
-        await conn.send(_reply(request, msg_type, body, subscription))
+        conn.push(_reply(request, msg_type, body, subscription))
 
     def _require_login(self, conn: Connection) -> Account:
         if conn.loginid is None:
@@ -516,7 +582,7 @@ class DerivSimulator:
 
     # calls ------------------------------------------------------------------------------
 
-    async def _authorize(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _authorize(self, conn: Connection, req: dict[str, Any]) -> Handled:
         token = req.get("authorize")
         if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
             raise ApiFailure("InputValidationFailed", details={"authorize": "Invalid token."})
@@ -544,10 +610,10 @@ class DerivSimulator:
             "user_id": int(account.loginid[2:]) if account.loginid[2:].isdigit() else 1,
         }, None
 
-    async def _ping(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _ping(self, conn: Connection, req: dict[str, Any]) -> Handled:
         return "pong", None
 
-    async def _website_status(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _website_status(self, conn: Connection, req: dict[str, Any]) -> Handled:
         limits = self.config.rate_limits
 
         def per(category: str, seconds: float) -> int:
@@ -581,7 +647,7 @@ class DerivSimulator:
             },
         }, None
 
-    async def _contracts_for(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _contracts_for(self, conn: Connection, req: dict[str, Any]) -> Handled:
         symbol = req.get("contracts_for")
         cfg = self.config.symbols.get(symbol) if isinstance(symbol, str) else None
         if cfg is None or not isinstance(symbol, str):
@@ -621,12 +687,12 @@ class DerivSimulator:
             "spot": self.feed.spot(symbol),
         }, None
 
-    async def _balance(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _balance(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         sub = self._subscribe(conn, req, "balance") if req.get("subscribe") == 1 else None
         return _balance_body(account), sub
 
-    async def _proposal(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _proposal(self, conn: Connection, req: dict[str, Any]) -> Handled:
         terms = self._terms(req, self.accounts.get(conn.loginid or ""))
         proposal_id = secrets.token_hex(16)
         self._proposals[proposal_id] = terms
@@ -650,7 +716,7 @@ class DerivSimulator:
             f"{'higher' if terms['contract_type'] == 'CALL' else 'lower'} than entry spot.",
         }, sub
 
-    async def _buy(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _buy(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         self._injected_failure()
         terms = self._resolve_buy_terms(req, account)
@@ -659,7 +725,7 @@ class DerivSimulator:
             # The sale is booked; the reply is lost with the connection (fault switch).
             self.faults.drop_mid_buy -= 1
             self.stats["drops"] += 1
-            await conn.drop(1011, "dropped mid-buy")
+            conn.drop(1011, "dropped mid-buy")
             return _NO_REPLY, None
         sub = None
         if req.get("subscribe") == 1:
@@ -676,7 +742,7 @@ class DerivSimulator:
             "transaction_id": contract.buy_transaction_id,
         }, sub
 
-    async def _buy_multiple(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _buy_multiple(self, conn: Connection, req: dict[str, Any]) -> Handled:
         self._require_login(conn)
         tokens = req.get("tokens")
         if (
@@ -720,11 +786,11 @@ class DerivSimulator:
         if self.faults.drop_mid_buy > 0:
             self.faults.drop_mid_buy -= 1
             self.stats["drops"] += 1
-            await conn.drop(1011, "dropped mid-buy")
+            conn.drop(1011, "dropped mid-buy")
             return _NO_REPLY, None
         return {"result": results}, None
 
-    async def _proposal_open_contract(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _proposal_open_contract(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         contract_id = req.get("contract_id")
         if contract_id is not None:
@@ -745,10 +811,10 @@ class DerivSimulator:
             else None
         )
         for contract in open_ones[1:]:
-            await conn.send(_reply(req, "proposal_open_contract", contract.open_contract(), sub))
+            conn.push(_reply(req, "proposal_open_contract", contract.open_contract(), sub))
         return (open_ones[0].open_contract() if open_ones else {}), sub
 
-    async def _portfolio(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _portfolio(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         contracts = [
             {
@@ -771,7 +837,7 @@ class DerivSimulator:
         ]
         return {"contracts": contracts}, None
 
-    async def _profit_table(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _profit_table(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         date_from = req.get("date_from")
         date_to = req.get("date_to")
@@ -805,10 +871,10 @@ class DerivSimulator:
         ]
         return {"count": len(transactions), "transactions": transactions}, None
 
-    async def _forget(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _forget(self, conn: Connection, req: dict[str, Any]) -> Handled:
         return int(conn.subscriptions.pop(str(req.get("forget")), None) is not None), None
 
-    async def _forget_all(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _forget_all(self, conn: Connection, req: dict[str, Any]) -> Handled:
         kinds = req.get("forget_all")
         wanted = {kinds} if isinstance(kinds, str) else set(kinds or [])
         gone = [sid for sid, s in conn.subscriptions.items() if s.kind in wanted]
@@ -970,7 +1036,7 @@ class DerivSimulator:
     async def _run_contract(self, contract: Contract) -> None:
         await asyncio.sleep(contract.real_seconds)
         contract.is_expired = 1
-        await self._notify_contract(contract)
+        self._notify_contract(contract)
         symbol = contract.symbol
         exit_tick = self.feed.spot(symbol)
         forced = self.faults.force_outcome
@@ -999,7 +1065,7 @@ class DerivSimulator:
         if won:
             account.balance += contract.payout
             self._notify_balance(account)
-        await self._notify_contract(contract)
+        self._notify_contract(contract)
 
     # streams ----------------------------------------------------------------------------
 
@@ -1012,7 +1078,7 @@ class DerivSimulator:
         conn.subscriptions[sub.id] = sub
         return sub
 
-    async def _notify_contract(self, contract: Contract) -> None:
+    def _notify_contract(self, contract: Contract) -> None:
         body = contract.open_contract()
         for conn in list(self.connections):
             if conn.loginid != contract.loginid:
@@ -1022,21 +1088,22 @@ class DerivSimulator:
                     continue
                 if sub.contract_id not in (None, contract.contract_id):
                     continue
-                await conn.send(_reply(sub.request, "proposal_open_contract", body, sub))
+                conn.push(_reply(sub.request, "proposal_open_contract", body, sub))
                 if contract.is_sold and sub.contract_id is not None:
                     conn.subscriptions.pop(sub.id, None)  # Deriv ends the stream once sold
 
     def _notify_balance(self, account: Account) -> None:
+        # Deferred to after the current step, so the buy reply (or the sold update) that
+        # caused the change goes out first; the body is this moment's balance.
+        loop = asyncio.get_running_loop()
         for conn in self.connections:
             if conn.loginid != account.loginid:
                 continue
             for sub in conn.subscriptions.values():
                 if sub.kind == "balance":
-                    task = asyncio.create_task(
-                        conn.send(_reply(sub.request, "balance", _balance_body(account), sub))
+                    loop.call_soon(
+                        conn.push, _reply(sub.request, "balance", _balance_body(account), sub)
                     )
-                    conn.tasks.add(task)
-                    task.add_done_callback(conn.tasks.discard)
 
     def _contracts_of(self, loginid: str) -> list[Contract]:
         return [c for c in self.ledger if c.loginid == loginid]
@@ -1057,7 +1124,7 @@ class DerivSimulator:
 Handled = tuple[Any, Subscription | None]
 _NO_REPLY: Any = object()
 
-HANDLERS: dict[str, Callable[[DerivSimulator, Connection, dict[str, Any]], Awaitable[Handled]]] = {
+HANDLERS: dict[str, Callable[[DerivSimulator, Connection, dict[str, Any]], Handled]] = {
     "authorize": DerivSimulator._authorize,
     "ping": DerivSimulator._ping,
     "website_status": DerivSimulator._website_status,
@@ -1178,7 +1245,7 @@ class SimulatorApp:
                     if faults.drop_after_messages <= 0:
                         faults.drop_after_messages = None
                         self.sim.stats["drops"] += 1
-                        await conn.drop(1011, "dropped by fault switch")
+                        conn.drop(1011, "dropped by fault switch")
                         break
                 task = asyncio.create_task(self.sim.handle_text(conn, text))
                 conn.tasks.add(task)
@@ -1194,7 +1261,7 @@ class SimulatorApp:
         while not conn.closed:
             idle = time.monotonic() - conn.last_seen
             if idle >= timeout:
-                await conn.drop(1000, "idle timeout")
+                conn.drop(1000, "idle timeout")
                 return
             await asyncio.sleep(timeout - idle)
 
