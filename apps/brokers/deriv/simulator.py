@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
+import itertools
 import random
 import re
 import secrets
@@ -371,12 +373,16 @@ class ApiFailure(Exception):
         self.details = details
 
 
+_subscription_order = itertools.count()
+
+
 @dataclass(eq=False)
 class Subscription:
     id: str
     kind: str  # msg_type of the stream
     request: dict[str, Any]
     contract_id: int | None = None
+    order: int = field(default_factory=lambda: next(_subscription_order))
 
 
 @dataclass(eq=False)
@@ -394,9 +400,65 @@ class Connection:
     closed: bool = False
     last_seen: float = field(default_factory=time.monotonic)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    # Indexes over ``subscriptions``, so an event finds its streams without a scan.
+    balance_streams: dict[str, Subscription] = field(default_factory=dict)
+    all_contracts_streams: dict[str, Subscription] = field(default_factory=dict)
+    contract_streams: dict[int, dict[str, Subscription]] = field(default_factory=dict)
+    proposal_streams: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     key: str = field(default_factory=lambda: f"conn-{secrets.token_hex(4)}")
     _backlog: deque[str] | None = None
+
+    # subscriptions ----------------------------------------------------------------------
+
+    def add_stream(self, sub: Subscription) -> None:
+        self.subscriptions[sub.id] = sub
+        if sub.kind == "balance":
+            self.balance_streams[sub.id] = sub
+        elif sub.kind == "proposal":
+            self.proposal_streams += 1
+        elif sub.kind == "proposal_open_contract":
+            if sub.contract_id is None:
+                self.all_contracts_streams[sub.id] = sub
+            else:
+                self.contract_streams.setdefault(sub.contract_id, {})[sub.id] = sub
+
+    def end_stream(self, sub_id: str) -> Subscription | None:
+        sub = self.subscriptions.pop(sub_id, None)
+        if sub is None:
+            return None
+        if sub.kind == "balance":
+            del self.balance_streams[sub_id]
+        elif sub.kind == "proposal":
+            self.proposal_streams -= 1
+        elif sub.kind == "proposal_open_contract":
+            if sub.contract_id is None:
+                del self.all_contracts_streams[sub_id]
+            else:
+                streams = self.contract_streams[sub.contract_id]
+                del streams[sub_id]
+                if not streams:
+                    del self.contract_streams[sub.contract_id]
+        return sub
+
+    def end_all_streams(self) -> None:
+        self.subscriptions.clear()
+        self.balance_streams.clear()
+        self.all_contracts_streams.clear()
+        self.contract_streams.clear()
+        self.proposal_streams = 0
+
+    def streams_of(self, contract_id: int) -> list[Subscription]:
+        """This connection's proposal_open_contract streams that follow the contract."""
+        own = self.contract_streams.get(contract_id)
+        if own is None:
+            return list(self.all_contracts_streams.values())
+        if not self.all_contracts_streams:
+            return list(own.values())
+        both = [*self.all_contracts_streams.values(), *own.values()]
+        return sorted(both, key=_opened)  # in the order they were opened
+
+    # writing ----------------------------------------------------------------------------
 
     def push(self, payload: Any) -> None:
         if not self.closed:
@@ -445,6 +507,10 @@ class Connection:
         task.add_done_callback(self.tasks.discard)
 
 
+def _opened(sub: Subscription) -> int:
+    return sub.order
+
+
 async def _call(send: Send, event: Message) -> None:
     await send(event)
 
@@ -489,6 +555,10 @@ class DerivSimulator:
         self.ledger: list[Contract] = []
         self.contracts: dict[int, Contract] = {}
         self.connections: set[Connection] = set()
+        # Indexes, so that no event costs O(connections) or O(ledger):
+        self._connections_of: dict[str, set[Connection]] = {}  # by authorised loginid
+        self._open_of: dict[str, dict[int, Contract]] = {}  # by loginid, in purchase order
+        self._sold_of: dict[str, list[Contract]] = {}  # by loginid, in purchase order
         self.feed = PriceFeed(config.symbols, config.seed, config.time_scale)
         self.limiter = RateLimiter(config.rate_limits)
         self.stats: dict[str, int] = {"messages": 0, "buys": 0, "rate_limited": 0, "drops": 0}
@@ -516,6 +586,30 @@ class DerivSimulator:
         loginid = f"CR{self._next_login}"
         self._next_login += 1
         return self._add_account(loginid, secrets.token_urlsafe(18), currency, balance, True)
+
+    # connections ------------------------------------------------------------------------
+
+    def connect(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def disconnect(self, conn: Connection) -> None:
+        conn.closed = True
+        self.connections.discard(conn)
+        self._set_login(conn, None)
+        conn.end_all_streams()
+
+    def _set_login(self, conn: Connection, loginid: str | None) -> None:
+        previous = conn.loginid
+        if previous == loginid:
+            return
+        if previous is not None:
+            peers = self._connections_of[previous]
+            peers.discard(conn)
+            if not peers:
+                del self._connections_of[previous]
+        conn.loginid = loginid
+        if loginid is not None:
+            self._connections_of.setdefault(loginid, set()).add(conn)
 
     # dispatch ---------------------------------------------------------------------------
 
@@ -589,7 +683,7 @@ class DerivSimulator:
         account = self.by_token.get(token)
         if account is None:
             raise ApiFailure("InvalidToken")
-        conn.loginid = account.loginid
+        self._set_login(conn, account.loginid)
         return {
             "loginid": account.loginid,
             "currency": account.currency,
@@ -698,8 +792,7 @@ class DerivSimulator:
         self._proposals[proposal_id] = terms
         sub = None
         if req.get("subscribe") == 1:
-            active = sum(1 for s in conn.subscriptions.values() if s.kind == "proposal")
-            if active >= self.config.max_proposal_subscriptions:
+            if conn.proposal_streams >= self.config.max_proposal_subscriptions:
                 raise ApiFailure("RateLimit", "You have reached the limit of proposal streams.")
             sub = self._subscribe(conn, req, "proposal")
         ask = terms["ask_price"]
@@ -804,7 +897,7 @@ class DerivSimulator:
                 sub = self._subscribe(conn, req, "proposal_open_contract", contract.contract_id)
             return contract.open_contract(), sub
         # Without contract_id: one message per open contract; the first is the reply.
-        open_ones = [c for c in self._contracts_of(account.loginid) if not c.is_sold]
+        open_ones = list(self._open_of.get(account.loginid, {}).values())
         sub = (
             self._subscribe(conn, req, "proposal_open_contract")
             if req.get("subscribe") == 1
@@ -832,8 +925,7 @@ class DerivSimulator:
                 "symbol": c.symbol,
                 "transaction_id": c.buy_transaction_id,
             }
-            for c in self._contracts_of(account.loginid)
-            if not c.is_sold
+            for c in self._open_of.get(account.loginid, {}).values()
         ]
         return {"contracts": contracts}, None
 
@@ -841,18 +933,25 @@ class DerivSimulator:
         account = self._require_login(conn)
         date_from = req.get("date_from")
         date_to = req.get("date_to")
-        rows = [
-            c
-            for c in self._contracts_of(account.loginid)
-            if c.is_sold
-            and (not isinstance(date_from, int) or c.purchase_time >= date_from)
-            and (not isinstance(date_to, int) or c.purchase_time <= date_to)
-        ]
+        # Sold contracts in purchase order; purchase times only grow along it, so the
+        # date range is found by bisection and the page by index, never by a full scan.
+        sold = self._sold_of.get(account.loginid, [])
+        low = (
+            bisect.bisect_left(sold, date_from, key=_purchase_time)
+            if isinstance(date_from, int)
+            else 0
+        )
+        high = (
+            bisect.bisect_right(sold, date_to, key=_purchase_time)
+            if isinstance(date_to, int)
+            else len(sold)
+        )
+        rows = range(low, high)  # sliced exactly like the list of those rows would be
         if req.get("sort", "DESC") == "DESC":
-            rows.reverse()
+            rows = rows[::-1]
         offset = req.get("offset", 0) if isinstance(req.get("offset"), int) else 0
         limit = req.get("limit", 50) if isinstance(req.get("limit"), int) else 50
-        page = rows[offset : offset + min(limit, 500)]
+        page = [sold[i] for i in rows[offset : offset + min(limit, 500)]]
         describe = req.get("description") == 1
         transactions = [
             {
@@ -872,14 +971,14 @@ class DerivSimulator:
         return {"count": len(transactions), "transactions": transactions}, None
 
     def _forget(self, conn: Connection, req: dict[str, Any]) -> Handled:
-        return int(conn.subscriptions.pop(str(req.get("forget")), None) is not None), None
+        return int(conn.end_stream(str(req.get("forget"))) is not None), None
 
     def _forget_all(self, conn: Connection, req: dict[str, Any]) -> Handled:
         kinds = req.get("forget_all")
         wanted = {kinds} if isinstance(kinds, str) else set(kinds or [])
         gone = [sid for sid, s in conn.subscriptions.items() if s.kind in wanted]
         for sid in gone:
-            del conn.subscriptions[sid]
+            conn.end_stream(sid)
         return gone, None
 
     # buying -----------------------------------------------------------------------------
@@ -1026,6 +1125,7 @@ class DerivSimulator:
         )
         self.ledger.append(contract)
         self.contracts[contract.contract_id] = contract
+        self._open_of.setdefault(account.loginid, {})[contract.contract_id] = contract
         self.stats["buys"] += 1
         task = asyncio.create_task(self._run_contract(contract))
         self._settlers.add(task)
@@ -1061,11 +1161,23 @@ class DerivSimulator:
         contract.sell_time = now
         self._next_transaction_id += 2
         contract.sell_transaction_id = self._next_transaction_id
+        self._file_as_sold(contract)
         account = self.accounts[contract.loginid]
         if won:
             account.balance += contract.payout
             self._notify_balance(account)
         self._notify_contract(contract)
+
+    def _file_as_sold(self, contract: Contract) -> None:
+        open_ones = self._open_of[contract.loginid]
+        del open_ones[contract.contract_id]
+        if not open_ones:
+            del self._open_of[contract.loginid]
+        sold = self._sold_of.setdefault(contract.loginid, [])
+        if not sold or sold[-1].contract_id < contract.contract_id:
+            sold.append(contract)  # the usual case: sold in purchase order
+        else:  # a shorter contract bought later was sold first
+            bisect.insort(sold, contract, key=_contract_id)
 
     # streams ----------------------------------------------------------------------------
 
@@ -1075,38 +1187,31 @@ class DerivSimulator:
         sub = Subscription(
             id=secrets.token_hex(16), kind=kind, request=req, contract_id=contract_id
         )
-        conn.subscriptions[sub.id] = sub
+        conn.add_stream(sub)
         return sub
 
     def _notify_contract(self, contract: Contract) -> None:
-        body = contract.open_contract()
-        for conn in list(self.connections):
-            if conn.loginid != contract.loginid:
+        """Push the contract's state to its account's streams: O(its subscribers)."""
+        body = None
+        for conn in self._connections_of.get(contract.loginid, ()):
+            streams = conn.streams_of(contract.contract_id)
+            if not streams:
                 continue
-            for sub in list(conn.subscriptions.values()):
-                if sub.kind != "proposal_open_contract":
-                    continue
-                if sub.contract_id not in (None, contract.contract_id):
-                    continue
+            if body is None:
+                body = contract.open_contract()
+            for sub in streams:
                 conn.push(_reply(sub.request, "proposal_open_contract", body, sub))
                 if contract.is_sold and sub.contract_id is not None:
-                    conn.subscriptions.pop(sub.id, None)  # Deriv ends the stream once sold
+                    conn.end_stream(sub.id)  # Deriv ends the stream once sold
 
     def _notify_balance(self, account: Account) -> None:
         # Deferred to after the current step, so the buy reply (or the sold update) that
         # caused the change goes out first; the body is this moment's balance.
-        loop = asyncio.get_running_loop()
-        for conn in self.connections:
-            if conn.loginid != account.loginid:
-                continue
-            for sub in conn.subscriptions.values():
-                if sub.kind == "balance":
-                    loop.call_soon(
-                        conn.push, _reply(sub.request, "balance", _balance_body(account), sub)
-                    )
-
-    def _contracts_of(self, loginid: str) -> list[Contract]:
-        return [c for c in self.ledger if c.loginid == loginid]
+        for conn in self._connections_of.get(account.loginid, ()):
+            for sub in conn.balance_streams.values():
+                asyncio.get_running_loop().call_soon(
+                    conn.push, _reply(sub.request, "balance", _balance_body(account), sub)
+                )
 
     def _is_open(self, cfg: SymbolConfig) -> bool:
         if self.faults.market_closed:
@@ -1122,6 +1227,16 @@ class DerivSimulator:
 
 
 Handled = tuple[Any, Subscription | None]
+
+
+def _purchase_time(contract: Contract) -> int:
+    return contract.purchase_time
+
+
+def _contract_id(contract: Contract) -> int:
+    return contract.contract_id
+
+
 _NO_REPLY: Any = object()
 
 HANDLERS: dict[str, Callable[[DerivSimulator, Connection, dict[str, Any]], Handled]] = {
@@ -1229,7 +1344,7 @@ class SimulatorApp:
             return
         await send({"type": "websocket.accept"})
         conn = Connection(send_event=send)
-        self.sim.connections.add(conn)
+        self.sim.connect(conn)
         watchdog = asyncio.create_task(self._idle_watchdog(conn))
         try:
             while not conn.closed:
@@ -1251,10 +1366,8 @@ class SimulatorApp:
                 conn.tasks.add(task)
                 task.add_done_callback(conn.tasks.discard)
         finally:
-            conn.closed = True
             watchdog.cancel()
-            self.sim.connections.discard(conn)
-            conn.subscriptions.clear()
+            self.sim.disconnect(conn)
 
     async def _idle_watchdog(self, conn: Connection) -> None:
         timeout = self.sim.config.idle_timeout_seconds
