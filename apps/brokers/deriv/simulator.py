@@ -21,6 +21,8 @@ import asyncio
 import bisect
 import contextlib
 import itertools
+import logging
+import math
 import random
 import re
 import secrets
@@ -42,6 +44,11 @@ import uvicorn
 from apps.brokers.deriv.protocol import PASSTHROUGH_MAX_BYTES
 
 CENT = Decimal("0.01")
+# Contracts due within this many real seconds of each other settle together (never
+# early, at most this late; at most one nominal second at high time scales).
+SETTLE_SLOT_SECONDS = 0.05
+
+_log = logging.getLogger(__name__)
 TOKEN_PATTERN = re.compile(r"^[\w\-]{1,128}$")
 
 Scope = MutableMapping[str, Any]
@@ -568,7 +575,12 @@ class DerivSimulator:
         self._next_login = 90_000_001
         # Not for security: decides which buys fail under the error_rate fault.
         self._rng = random.Random(config.seed)  # noqa: S311
-        self._settlers: set[asyncio.Task[None]] = set()
+        # Settlement: contracts due in the same slot of a fine grid of real time settle
+        # together from one timer (not one sleeping task per contract).
+        scale = config.time_scale
+        self._slot_seconds = min(SETTLE_SLOT_SECONDS, 1 / scale) if scale > 0 else 1.0
+        self._due: dict[int, list[Contract]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         for acc in config.accounts:
             self._add_account(acc.loginid, acc.token, acc.currency, acc.balance, acc.is_virtual)
 
@@ -1127,14 +1139,29 @@ class DerivSimulator:
         self.contracts[contract.contract_id] = contract
         self._open_of.setdefault(account.loginid, {})[contract.contract_id] = contract
         self.stats["buys"] += 1
-        task = asyncio.create_task(self._run_contract(contract))
-        self._settlers.add(task)
-        task.add_done_callback(self._settlers.discard)
+        self._settle_later(contract)
         self._notify_balance(account)
         return contract
 
-    async def _run_contract(self, contract: Contract) -> None:
-        await asyncio.sleep(contract.real_seconds)
+    def _settle_later(self, contract: Contract) -> None:
+        """Schedule the contract into the first slot at or after its (scaled) expiry."""
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + contract.real_seconds) / self._slot_seconds)
+        due = self._due.get(slot)
+        if due is None:
+            due = self._due[slot] = []
+            self._timers[slot] = loop.call_at(slot * self._slot_seconds, self._settle_slot, slot)
+        due.append(contract)
+
+    def _settle_slot(self, slot: int) -> None:
+        del self._timers[slot]
+        for contract in self._due.pop(slot):
+            try:
+                self._settle(contract)
+            except Exception:  # one broken contract must not keep the others open
+                _log.exception("settling contract %s failed", contract.contract_id)
+
+    def _settle(self, contract: Contract) -> None:
         contract.is_expired = 1
         self._notify_contract(contract)
         symbol = contract.symbol
@@ -1221,9 +1248,10 @@ class DerivSimulator:
         return True
 
     async def stop(self) -> None:
-        for task in list(self._settlers):
-            task.cancel()
-        await asyncio.gather(*self._settlers, return_exceptions=True)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._due.clear()
 
 
 Handled = tuple[Any, Subscription | None]

@@ -362,3 +362,47 @@ async def test_stop_cancels_contracts_still_running() -> None:
         await simulator.stop()
         await asyncio.sleep(0.8)  # past its expiry
         assert simulator.contracts[contract_id].is_sold == 0
+
+
+async def test_contracts_settle_once_their_scaled_duration_is_over(
+    sim: SimHandle, connect: Any
+) -> None:
+    account = await sim.account()
+    client = await connect(account.token)
+    bought = await client.call(
+        {"buy": "1", "price": 1, "parameters": PARAMS | {"duration": 30}, "subscribe": 1}
+    )
+    started = time.monotonic()
+    stream = client.stream(bought["subscription"]["id"])
+
+    [expired, sold] = await _updates(stream, 2)
+
+    elapsed = time.monotonic() - started
+    assert expired["is_expired"] == 1 and sold["is_sold"] == 1
+    assert 0.95 <= elapsed < 3.0  # 30 s at 30x: never early, not much late
+
+
+async def test_running_contracts_hold_no_task_each() -> None:
+    async with running_simulator(SimConfig(time_scale=30.0)) as running:
+        simulator = running.simulator
+        accounts = [simulator.create_account("USD", Decimal("100")) for _ in range(40)]
+        async with websockets.connect(running.url) as ws:
+            await ws.send(json.dumps({"authorize": accounts[0].token}))
+            await ws.recv()
+            tasks_before = len(asyncio.all_tasks())
+            for _ in range(5):
+                await ws.send(
+                    json.dumps(
+                        {
+                            "buy_contract_for_multiple_accounts": "1",
+                            "price": 1,
+                            "parameters": PARAMS,
+                            "tokens": [a.token for a in accounts],
+                        }
+                    )
+                )
+                await ws.recv()
+            assert len(simulator.ledger) == 200
+            assert len(asyncio.all_tasks()) - tasks_before < 10
+            await asyncio.sleep(0.8)
+            assert all(c.is_sold for c in simulator.ledger)
