@@ -301,6 +301,46 @@ class Contract:
         }
 
 
+@dataclass(slots=True)
+class Terms:
+    """Validated and priced contract parameters: what a proposal quotes and a buy books."""
+
+    contract_type: str
+    currency: Any  # as asked for; a buy checks it against the account's
+    symbol: str
+    duration: int
+    duration_unit: str
+    seconds: float
+    ask_price: Decimal
+    payout: Decimal
+
+    def as_stake_params(self) -> dict[str, Any]:
+        """Parameters that price to these terms again (a stored proposal being bought)."""
+        return {
+            "contract_type": self.contract_type,
+            "currency": self.currency,
+            "symbol": self.symbol,
+            "duration": self.duration,
+            "duration_unit": self.duration_unit,
+            "amount": self.ask_price,
+            "basis": "stake",
+        }
+
+
+@dataclass(slots=True)
+class BuyPlan:
+    """A buy request's shared part, checked once however many accounts it is for.
+
+    The checks run in the order a single buy makes them; the currency check (the only
+    account-dependent one before the balance) splits them in two.
+    """
+
+    failure: ApiFailure | None = None  # failed before the currency check
+    currency: Any = None
+    late_failure: ApiFailure | None = None  # failed after it
+    terms: Terms | None = None
+
+
 class PriceFeed:
     """A deterministic random walk per symbol, advanced lazily as (scaled) time passes.
 
@@ -569,7 +609,7 @@ class DerivSimulator:
         self.feed = PriceFeed(config.symbols, config.seed, config.time_scale)
         self.limiter = RateLimiter(config.rate_limits)
         self.stats: dict[str, int] = {"messages": 0, "buys": 0, "rate_limited": 0, "drops": 0}
-        self._proposals: dict[str, dict[str, Any]] = {}
+        self._proposals: dict[str, Terms] = {}
         self._next_contract_id = 250_000_000
         self._next_transaction_id = 500_000_000
         self._next_login = 90_000_001
@@ -807,24 +847,26 @@ class DerivSimulator:
             if conn.proposal_streams >= self.config.max_proposal_subscriptions:
                 raise ApiFailure("RateLimit", "You have reached the limit of proposal streams.")
             sub = self._subscribe(conn, req, "proposal")
-        ask = terms["ask_price"]
-        symbol = terms["symbol"]
+        ask = terms.ask_price
+        symbol = terms.symbol
         return {
             "id": proposal_id,
             "ask_price": ask,
             "display_value": f"{ask:.2f}",
-            "payout": terms["payout"],
+            "payout": terms.payout,
             "spot": self.feed.spot(symbol),
             "spot_time": int(time.time()),
             "date_start": int(time.time()),
             "longcode": f"Win payout if {symbol} is strictly "
-            f"{'higher' if terms['contract_type'] == 'CALL' else 'lower'} than entry spot.",
+            f"{'higher' if terms.contract_type == 'CALL' else 'lower'} than entry spot.",
         }, sub
 
     def _buy(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         self._injected_failure()
-        terms = self._resolve_buy_terms(req, account)
+        terms = self._terms_for(self._plan_buy(req, single_use=True), account)
+        if isinstance(terms, ApiFailure):
+            raise terms
         contract = self._book(account, terms, req.get("passthrough"))
         if self.faults.drop_mid_buy > 0:
             # The sale is booked; the reply is lost with the connection (fault switch).
@@ -857,6 +899,8 @@ class DerivSimulator:
         ):
             raise ApiFailure("InputValidationFailed", details={"tokens": "Must be a list."})
         self._injected_failure()
+        plan = self._plan_buy(req, single_use=False)  # validated and priced once
+        passthrough = req.get("passthrough")
         results: list[dict[str, Any]] = []
         for token in tokens:
             account = self.by_token.get(token)
@@ -865,14 +909,13 @@ class DerivSimulator:
                     {"code": "InvalidToken", "message_to_client": "Invalid token", "token": token}
                 )
                 continue
-            try:
-                terms = self._resolve_buy_terms(req, account, single_use=False)
-                contract = self._book(account, terms, req.get("passthrough"))
-            except ApiFailure as failure:
+            terms = self._terms_for(plan, account)
+            if isinstance(terms, ApiFailure):
                 results.append(
-                    {"code": failure.code, "message_to_client": failure.message, "token": token}
+                    {"code": terms.code, "message_to_client": terms.message, "token": token}
                 )
                 continue
+            contract = self._book(account, terms, passthrough)
             results.append(
                 {
                     "buy_price": contract.buy_price,
@@ -1002,8 +1045,16 @@ class DerivSimulator:
         if self.faults.error_rate > 0 and self._rng.random() < self.faults.error_rate:
             raise ApiFailure("ContractCreationFailure")
 
-    def _terms(self, params: dict[str, Any], account: Account | None) -> dict[str, Any]:
+    def _terms(self, params: dict[str, Any], account: Account | None) -> Terms:
         """Validate contract parameters and price them (the shared core of proposal/buy)."""
+        contract_type, symbol, cfg = self._offered(params)
+        currency = params["currency"]
+        if account is not None and currency != account.currency:
+            raise _currency_mismatch(currency)
+        return self._priced(params, contract_type, symbol, cfg)
+
+    def _offered(self, params: dict[str, Any]) -> tuple[str, str, SymbolConfig]:
+        """The checks before the account's currency: fields, contract type, asset, hours."""
         missing = [k for k in ("contract_type", "currency", "symbol") if k not in params]
         if missing:
             raise ApiFailure(
@@ -1020,15 +1071,17 @@ class DerivSimulator:
             raise ApiFailure("OfferingsValidationError", "Trading is not offered for this asset.")
         if not self._is_open(cfg):
             raise ApiFailure("MarketIsClosed")
-        currency = params["currency"]
-        if account is not None and currency != account.currency:
-            raise ApiFailure(
-                "ContractBuyValidationError", f"Currency {currency} is not your account's."
-            )
+        return contract_type, symbol, cfg
+
+    def _priced(
+        self, params: dict[str, Any], contract_type: str, symbol: str, cfg: SymbolConfig
+    ) -> Terms:
+        """The checks after the account's currency: duration, amount, basis, stake."""
         duration = params.get("duration")
         unit = params.get("duration_unit", "s")
         if isinstance(duration, bool) or not isinstance(duration, int) or duration <= 0:
             raise ApiFailure("InputValidationFailed", details={"duration": "Must be positive."})
+        seconds: float
         if unit == "t":
             if cfg.min_ticks is None or not cfg.min_ticks <= duration <= cfg.max_ticks:
                 raise ApiFailure(
@@ -1061,72 +1114,92 @@ class DerivSimulator:
             raise ApiFailure(
                 "ContractBuyValidationError", f"Maximum stake allowed is {cfg.max_stake}."
             )
-        return {
-            "contract_type": contract_type,
-            "currency": currency,
-            "symbol": symbol,
-            "duration": duration,
-            "duration_unit": unit,
-            "seconds": seconds,
-            "ask_price": stake,
-            "payout": payout,
-        }
+        return Terms(
+            contract_type=contract_type,
+            currency=params["currency"],
+            symbol=symbol,
+            duration=duration,
+            duration_unit=unit,
+            seconds=seconds,
+            ask_price=stake,
+            payout=payout,
+        )
 
-    def _resolve_buy_terms(
-        self, req: dict[str, Any], account: Account, *, single_use: bool = True
-    ) -> dict[str, Any]:
+    def _plan_buy(self, req: dict[str, Any], *, single_use: bool) -> BuyPlan:
+        """Everything of a buy that does not depend on the account, done once."""
         key = "buy" if "buy" in req else "buy_contract_for_multiple_accounts"
-        if "price" not in req:
-            raise ApiFailure("InputValidationFailed", details={"price": "Missing required field."})
-        price = _decimal(req.get("price"), "price")
-        params = req.get("parameters")
-        if isinstance(params, dict):
-            terms = self._terms(params, account)
+        try:
+            if "price" not in req:
+                raise ApiFailure(
+                    "InputValidationFailed", details={"price": "Missing required field."}
+                )
+            price = _decimal(req.get("price"), "price")
+            params = req.get("parameters")
+            if not isinstance(params, dict):
+                proposal_id = str(req.get(key))
+                stored = self._proposals.get(proposal_id)
+                if stored is None:
+                    raise ApiFailure("InvalidContractProposal")
+                if single_use:
+                    del self._proposals[proposal_id]
+                # Re-check what may have changed since pricing (market hours, currency).
+                params = stored.as_stake_params()
+            contract_type, symbol, cfg = self._offered(params)
+        except ApiFailure as failure:
+            return BuyPlan(failure=failure)
+        plan = BuyPlan(currency=params["currency"])
+        try:
+            terms = self._priced(params, contract_type, symbol, cfg)
+            if price < terms.ask_price:
+                raise ApiFailure(
+                    "PriceMoved",
+                    f"The underlying market has moved too much since you priced the contract. "
+                    f"The contract price has changed from {price} to {terms.ask_price}.",
+                )
+        except ApiFailure as failure:
+            plan.late_failure = failure
         else:
-            proposal_id = str(req.get(key))
-            stored = self._proposals.get(proposal_id)
-            if stored is None:
-                raise ApiFailure("InvalidContractProposal")
-            if single_use:
-                del self._proposals[proposal_id]
-            # Re-check what may have changed since pricing (market hours, currency).
-            terms = self._terms(
-                {**stored, "amount": stored["ask_price"], "basis": "stake"}, account
-            )
-        if price < terms["ask_price"]:
-            raise ApiFailure(
-                "PriceMoved",
-                f"The underlying market has moved too much since you priced the contract. "
-                f"The contract price has changed from {price} to {terms['ask_price']}.",
-            )
-        if account.balance < terms["ask_price"]:
-            raise ApiFailure(
+            plan.terms = terms
+        return plan
+
+    def _terms_for(self, plan: BuyPlan, account: Account) -> Terms | ApiFailure:
+        """The plan's terms for one account, or why that account cannot buy them."""
+        if plan.failure is not None:
+            return plan.failure
+        if plan.currency != account.currency:
+            return _currency_mismatch(plan.currency)
+        if plan.late_failure is not None:
+            return plan.late_failure
+        terms = plan.terms
+        assert terms is not None
+        if account.balance < terms.ask_price:
+            return ApiFailure(
                 "InsufficientBalance",
                 f"Your account balance ({account.currency}{account.balance}) is insufficient "
-                f"to buy this contract ({account.currency}{terms['ask_price']}).",
+                f"to buy this contract ({account.currency}{terms.ask_price}).",
             )
         return terms
 
-    def _book(self, account: Account, terms: dict[str, Any], passthrough: Any) -> Contract:
+    def _book(self, account: Account, terms: Terms, passthrough: Any) -> Contract:
         now = time.time()
         purchase_time = int(now)
-        symbol = terms["symbol"]
+        symbol = terms.symbol
         index = self.feed.tick_index(symbol) + 1  # entry is the next tick
-        account.balance -= terms["ask_price"]
+        account.balance -= terms.ask_price
         self._next_contract_id += 1
         self._next_transaction_id += 2
-        seconds = terms["seconds"]
+        seconds = terms.seconds
         contract = Contract(
             contract_id=self._next_contract_id,
             loginid=account.loginid,
             currency=account.currency,
             symbol=symbol,
-            contract_type=terms["contract_type"],
-            buy_price=terms["ask_price"],
-            payout=terms["payout"],
+            contract_type=terms.contract_type,
+            buy_price=terms.ask_price,
+            payout=terms.payout,
             purchase_time=purchase_time,
-            duration=terms["duration"],
-            duration_unit=terms["duration_unit"],
+            duration=terms.duration,
+            duration_unit=terms.duration_unit,
             date_expiry=purchase_time + int(seconds),
             real_seconds=seconds / self.config.time_scale,
             buy_transaction_id=self._next_transaction_id,
@@ -1255,6 +1328,10 @@ class DerivSimulator:
 
 
 Handled = tuple[Any, Subscription | None]
+
+
+def _currency_mismatch(currency: Any) -> ApiFailure:
+    return ApiFailure("ContractBuyValidationError", f"Currency {currency} is not your account's.")
 
 
 def _purchase_time(contract: Contract) -> int:
