@@ -44,6 +44,7 @@ import uvicorn
 from apps.brokers.deriv.protocol import PASSTHROUGH_MAX_BYTES
 
 CENT = Decimal("0.01")
+ZERO = Decimal(0)
 # Contracts due within this many real seconds of each other settle together (never
 # early, at most this late; at most one nominal second at high time scales).
 SETTLE_SLOT_SECONDS = 0.05
@@ -227,32 +228,20 @@ class Contract:
     # Epoch milliseconds of the booking: purchase_time is whole seconds (Deriv's form),
     # too coarse for the fan-out benchmark's placement latencies.
     booked_ms: float = 0.0
-
-    @property
-    def shortcode(self) -> str:
-        # Deriv's form: TYPE_SYMBOL_PAYOUT_START_EXPIRY_BARRIER_0 (barrier S0P = at spot).
-        expiry = f"{self.duration}T" if self.duration_unit == "t" else str(self.date_expiry)
-        return (
-            f"{self.contract_type}_{self.symbol.upper()}_{self.payout}_"
-            f"{self.purchase_time}_{expiry}_S0P_0"
-        )
-
-    @property
-    def longcode(self) -> str:
-        word = "higher" if self.contract_type == "CALL" else "lower"
-        unit = "ticks" if self.duration_unit == "t" else "seconds"
-        return (
-            f"Win payout if {self.symbol} is strictly {word} than entry spot at "
-            f"{self.duration} {unit} after contract start time."
-        )
+    # Made once at booking (see Terms): every receipt, listing and update repeats them.
+    shortcode: str = ""
+    longcode: str = ""
 
     @property
     def profit(self) -> Decimal:
         if self.sell_price is None:
-            return Decimal(0)
+            return ZERO
         return self.sell_price - self.buy_price
 
     def open_contract(self) -> dict[str, Any]:
+        sell_price = self.sell_price
+        profit = ZERO if sell_price is None else sell_price - self.buy_price
+        sell_transaction_id = self.sell_transaction_id
         return {
             "contract_id": self.contract_id,
             "contract_type": self.contract_type,
@@ -260,14 +249,14 @@ class Contract:
             "underlying": self.symbol,
             "buy_price": self.buy_price,
             "payout": self.payout,
-            "bid_price": self.sell_price if self.is_sold else Decimal(0),
-            "profit": self.profit,
-            "profit_percentage": (self.profit / self.buy_price * 100).quantize(CENT),
+            "bid_price": sell_price if self.is_sold else ZERO,
+            "profit": profit,
+            "profit_percentage": (profit / self.buy_price * 100).quantize(CENT),
             "is_expired": self.is_expired,
             "is_settleable": self.is_expired,
             "is_sold": self.is_sold,
             "status": self.status,
-            "sell_price": self.sell_price,
+            "sell_price": sell_price,
             "sell_time": self.sell_time,
             "entry_tick": self.entry_tick,
             "entry_tick_time": self.entry_tick_time,
@@ -276,8 +265,11 @@ class Contract:
             "date_start": self.purchase_time,
             "date_expiry": self.date_expiry,
             "purchase_time": self.purchase_time,
-            "transaction_ids": {"buy": self.buy_transaction_id}
-            | ({"sell": self.sell_transaction_id} if self.sell_transaction_id else {}),
+            "transaction_ids": (
+                {"buy": self.buy_transaction_id, "sell": sell_transaction_id}
+                if sell_transaction_id
+                else {"buy": self.buy_transaction_id}
+            ),
             "shortcode": self.shortcode,
             "longcode": self.longcode,
         }
@@ -313,6 +305,34 @@ class Terms:
     seconds: float
     ask_price: Decimal
     payout: Decimal
+    _longcode: str | None = None
+    _shortcode: tuple[int, str] | None = None  # (purchase_time, shortcode) last made
+
+    def longcode(self) -> str:
+        if self._longcode is None:
+            word = "higher" if self.contract_type == "CALL" else "lower"
+            unit = "ticks" if self.duration_unit == "t" else "seconds"
+            self._longcode = (
+                f"Win payout if {self.symbol} is strictly {word} than entry spot at "
+                f"{self.duration} {unit} after contract start time."
+            )
+        return self._longcode
+
+    def shortcode(self, purchase_time: int, date_expiry: int) -> str:
+        """Deriv's form: TYPE_SYMBOL_PAYOUT_START_EXPIRY_BARRIER_0 (barrier S0P = at spot).
+
+        A batch books its contracts within the same second: made once for all of them.
+        """
+        made = self._shortcode
+        if made is not None and made[0] == purchase_time:
+            return made[1]
+        expiry = f"{self.duration}T" if self.duration_unit == "t" else str(date_expiry)
+        code = (
+            f"{self.contract_type}_{self.symbol.upper()}_{self.payout}_"
+            f"{purchase_time}_{expiry}_S0P_0"
+        )
+        self._shortcode = (purchase_time, code)
+        return code
 
     def as_stake_params(self) -> dict[str, Any]:
         """Parameters that price to these terms again (a stored proposal being bought)."""
@@ -430,6 +450,17 @@ class Subscription:
     request: dict[str, Any]
     contract_id: int | None = None
     order: int = field(default_factory=lambda: next(_subscription_order))
+    _head: str | None = field(default=None, repr=False)
+    _tail: str = field(default="", repr=False)
+
+    def frame(self, body_json: str) -> str:
+        """The stream message for an encoded body: exactly what encoding
+        ``_reply(request, kind, body, self)`` gives, with the envelope encoded once."""
+        if self._head is None:
+            envelope = _encode(_envelope(self.request, self.kind))  # '{"echo_req":...}'
+            self._head = f"{envelope[:-1]},{_encode(self.kind)}:"
+            self._tail = f',"subscription":{_encode({"id": self.id})}}}'
+        return self._head + body_json + self._tail
 
 
 @dataclass(eq=False)
@@ -1189,6 +1220,7 @@ class DerivSimulator:
         self._next_contract_id += 1
         self._next_transaction_id += 2
         seconds = terms.seconds
+        date_expiry = purchase_time + int(seconds)
         contract = Contract(
             contract_id=self._next_contract_id,
             loginid=account.loginid,
@@ -1200,13 +1232,15 @@ class DerivSimulator:
             purchase_time=purchase_time,
             duration=terms.duration,
             duration_unit=terms.duration_unit,
-            date_expiry=purchase_time + int(seconds),
+            date_expiry=date_expiry,
             real_seconds=seconds / self.config.time_scale,
             buy_transaction_id=self._next_transaction_id,
             passthrough=passthrough if isinstance(passthrough, dict) else None,
             entry_tick=self.feed.price_at(symbol, index),
             entry_tick_time=purchase_time,
             booked_ms=now * 1000,
+            shortcode=terms.shortcode(purchase_time, date_expiry),
+            longcode=terms.longcode(),
         )
         self.ledger.append(contract)
         self.contracts[contract.contract_id] = contract
@@ -1297,21 +1331,24 @@ class DerivSimulator:
             streams = conn.streams_of(contract.contract_id)
             if not streams:
                 continue
-            if body is None:
-                body = contract.open_contract()
+            if body is None:  # built and encoded once, only if someone listens
+                body = _encode(contract.open_contract())
             for sub in streams:
-                conn.push(_reply(sub.request, "proposal_open_contract", body, sub))
+                conn.push_text(sub.frame(body))
                 if contract.is_sold and sub.contract_id is not None:
                     conn.end_stream(sub.id)  # Deriv ends the stream once sold
 
     def _notify_balance(self, account: Account) -> None:
         # Deferred to after the current step, so the buy reply (or the sold update) that
         # caused the change goes out first; the body is this moment's balance.
+        body = None
         for conn in self._connections_of.get(account.loginid, ()):
+            if not conn.balance_streams:
+                continue
+            if body is None:
+                body = _encode(_balance_body(account))
             for sub in conn.balance_streams.values():
-                asyncio.get_running_loop().call_soon(
-                    conn.push, _reply(sub.request, "balance", _balance_body(account), sub)
-                )
+                asyncio.get_running_loop().call_soon(conn.push_text, sub.frame(body))
 
     def _is_open(self, cfg: SymbolConfig) -> bool:
         if self.faults.market_closed:
