@@ -554,7 +554,7 @@ class Connection:
                 self.closed = True  # the peer vanished; the receive loop cleans up
             return
         self._backlog = deque()
-        self._keep(asyncio.create_task(self._drain(task)))
+        self.keep(asyncio.create_task(self._drain(task)))
 
     async def _drain(self, pending: asyncio.Task[None]) -> None:
         try:
@@ -577,10 +577,10 @@ class Connection:
         if task.done():
             _quiet(task)
         else:
-            self._keep(task)
+            self.keep(task)
             task.add_done_callback(_quiet)
 
-    def _keep(self, task: asyncio.Task[None]) -> None:
+    def keep(self, task: asyncio.Task[None]) -> None:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -695,6 +695,20 @@ class DerivSimulator:
             self._connections_of.setdefault(loginid, set()).add(conn)
 
     # dispatch ---------------------------------------------------------------------------
+
+    def receive(self, conn: Connection, text: str) -> None:
+        """One incoming message: answered on the spot (every call is synchronous), or,
+        under the latency fault, in a task of its own so that a connection's delayed
+        requests still overlap as they would against a slow server."""
+        if self.faults.latency_ms > 0:
+            conn.keep(asyncio.create_task(self.handle_text(conn, text)))
+            return
+        try:
+            parsed = self._parse(conn, text)
+            if parsed is not None:
+                self._dispatch(conn, *parsed)
+        except Exception:  # a bug answers nothing but must not end the connection
+            _log.exception("handling %.200s failed", text)
 
     async def handle_text(self, conn: Connection, text: str) -> None:
         parsed = self._parse(conn, text)
@@ -1504,9 +1518,7 @@ class SimulatorApp:
                         self.sim.stats["drops"] += 1
                         conn.drop(1011, "dropped by fault switch")
                         break
-                task = asyncio.create_task(self.sim.handle_text(conn, text))
-                conn.tasks.add(task)
-                task.add_done_callback(conn.tasks.discard)
+                self.sim.receive(conn, text)
         finally:
             watchdog.cancel()
             self.sim.disconnect(conn)
