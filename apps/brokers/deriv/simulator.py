@@ -151,6 +151,10 @@ class SimConfig(msgspec.Struct, kw_only=True):
     idle_timeout_seconds: float = 120.0
     seed: int = 42
     forex_closed_at_weekends: bool = True
+    # permessage-deflate on the WebSocket: off by default, since on the loopback the
+    # stack runs on compressing every frame (and the peer inflating it) is CPU spent
+    # for nothing; clients negotiate it, so either way they work unchanged.
+    ws_compression: bool = False
 
 
 def load_config(path: Path | None) -> SimConfig:
@@ -1644,6 +1648,7 @@ def _server(simulator: DerivSimulator, embedded: bool) -> uvicorn.Server:
         # The simulator sends Deriv's own app-level pongs; protocol pings stay enabled so
         # dead peers are noticed.
         ws_ping_interval=20.0,
+        ws_per_message_deflate=simulator.config.ws_compression,
     )
     return _EmbeddedServer(config) if embedded else uvicorn.Server(config)
 
