@@ -12,6 +12,13 @@ ASGI app that handles both (its WebSocket side runs on the websockets library an
 Time: timestamps are real epoch seconds; ``time_scale`` only shortens how long contracts
 run (a 15 s contract settles after 1 s at scale 15), so tests stay fast while reconciling
 by purchase time still works.
+
+Cost: the simulator shares the benchmark machine with the pipeline it measures, so a
+booked contract must cost it little. Requests are answered inline as they arrive and
+frames are written synchronously (no task per message); events find their listeners
+through indexes (connections by loginid, streams by kind, contracts by loginid), never by
+scanning every connection or the ledger; contracts settle from one timer per short slot
+of due times, not one sleeping task each; a batch buy prices its parameters once.
 """
 
 from __future__ import annotations
@@ -48,9 +55,9 @@ ZERO = Decimal(0)
 # Contracts due within this many real seconds of each other settle together (never
 # early, at most this late; at most one nominal second at high time scales).
 SETTLE_SLOT_SECONDS = 0.05
+TOKEN_PATTERN = re.compile(r"^[\w\-]{1,128}$")
 
 _log = logging.getLogger(__name__)
-TOKEN_PATTERN = re.compile(r"^[\w\-]{1,128}$")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
