@@ -12,13 +12,24 @@ ASGI app that handles both (its WebSocket side runs on the websockets library an
 Time: timestamps are real epoch seconds; ``time_scale`` only shortens how long contracts
 run (a 15 s contract settles after 1 s at scale 15), so tests stay fast while reconciling
 by purchase time still works.
+
+Cost: the simulator shares the benchmark machine with the pipeline it measures, so a
+booked contract must cost it little. Requests are answered inline as they arrive and
+frames are written synchronously (no task per message); events find their listeners
+through indexes (connections by loginid, streams by kind, contracts by loginid), never by
+scanning every connection or the ledger; contracts settle from one timer per short slot
+of due times, not one sleeping task each; a batch buy prices its parameters once.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
+import itertools
+import logging
+import math
 import random
 import re
 import secrets
@@ -27,7 +38,7 @@ import time
 import urllib.parse
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -40,7 +51,13 @@ import uvicorn
 from apps.brokers.deriv.protocol import PASSTHROUGH_MAX_BYTES
 
 CENT = Decimal("0.01")
+ZERO = Decimal(0)
+# Contracts due within this many real seconds of each other settle together (never
+# early, at most this late; at most one nominal second at high time scales).
+SETTLE_SLOT_SECONDS = 0.05
 TOKEN_PATTERN = re.compile(r"^[\w\-]{1,128}$")
+
+_log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -141,6 +158,10 @@ class SimConfig(msgspec.Struct, kw_only=True):
     idle_timeout_seconds: float = 120.0
     seed: int = 42
     forex_closed_at_weekends: bool = True
+    # permessage-deflate on the WebSocket: off by default, since on the loopback the
+    # stack runs on compressing every frame (and the peer inflating it) is CPU spent
+    # for nothing; clients negotiate it, so either way they work unchanged.
+    ws_compression: bool = False
 
 
 def load_config(path: Path | None) -> SimConfig:
@@ -218,32 +239,20 @@ class Contract:
     # Epoch milliseconds of the booking: purchase_time is whole seconds (Deriv's form),
     # too coarse for the fan-out benchmark's placement latencies.
     booked_ms: float = 0.0
-
-    @property
-    def shortcode(self) -> str:
-        # Deriv's form: TYPE_SYMBOL_PAYOUT_START_EXPIRY_BARRIER_0 (barrier S0P = at spot).
-        expiry = f"{self.duration}T" if self.duration_unit == "t" else str(self.date_expiry)
-        return (
-            f"{self.contract_type}_{self.symbol.upper()}_{self.payout}_"
-            f"{self.purchase_time}_{expiry}_S0P_0"
-        )
-
-    @property
-    def longcode(self) -> str:
-        word = "higher" if self.contract_type == "CALL" else "lower"
-        unit = "ticks" if self.duration_unit == "t" else "seconds"
-        return (
-            f"Win payout if {self.symbol} is strictly {word} than entry spot at "
-            f"{self.duration} {unit} after contract start time."
-        )
+    # Made once at booking (see Terms): every receipt, listing and update repeats them.
+    shortcode: str = ""
+    longcode: str = ""
 
     @property
     def profit(self) -> Decimal:
         if self.sell_price is None:
-            return Decimal(0)
+            return ZERO
         return self.sell_price - self.buy_price
 
     def open_contract(self) -> dict[str, Any]:
+        sell_price = self.sell_price
+        profit = ZERO if sell_price is None else sell_price - self.buy_price
+        sell_transaction_id = self.sell_transaction_id
         return {
             "contract_id": self.contract_id,
             "contract_type": self.contract_type,
@@ -251,14 +260,14 @@ class Contract:
             "underlying": self.symbol,
             "buy_price": self.buy_price,
             "payout": self.payout,
-            "bid_price": self.sell_price if self.is_sold else Decimal(0),
-            "profit": self.profit,
-            "profit_percentage": (self.profit / self.buy_price * 100).quantize(CENT),
+            "bid_price": sell_price if self.is_sold else ZERO,
+            "profit": profit,
+            "profit_percentage": (profit / self.buy_price * 100).quantize(CENT),
             "is_expired": self.is_expired,
             "is_settleable": self.is_expired,
             "is_sold": self.is_sold,
             "status": self.status,
-            "sell_price": self.sell_price,
+            "sell_price": sell_price,
             "sell_time": self.sell_time,
             "entry_tick": self.entry_tick,
             "entry_tick_time": self.entry_tick_time,
@@ -267,8 +276,11 @@ class Contract:
             "date_start": self.purchase_time,
             "date_expiry": self.date_expiry,
             "purchase_time": self.purchase_time,
-            "transaction_ids": {"buy": self.buy_transaction_id}
-            | ({"sell": self.sell_transaction_id} if self.sell_transaction_id else {}),
+            "transaction_ids": (
+                {"buy": self.buy_transaction_id, "sell": sell_transaction_id}
+                if sell_transaction_id
+                else {"buy": self.buy_transaction_id}
+            ),
             "shortcode": self.shortcode,
             "longcode": self.longcode,
         }
@@ -290,6 +302,74 @@ class Contract:
             "sell_price": self.sell_price,
             "profit": self.profit if self.is_sold else None,
         }
+
+
+@dataclass(slots=True)
+class Terms:
+    """Validated and priced contract parameters: what a proposal quotes and a buy books."""
+
+    contract_type: str
+    currency: Any  # as asked for; a buy checks it against the account's
+    symbol: str
+    duration: int
+    duration_unit: str
+    seconds: float
+    ask_price: Decimal
+    payout: Decimal
+    _longcode: str | None = None
+    _shortcode: tuple[int, str] | None = None  # (purchase_time, shortcode) last made
+
+    def longcode(self) -> str:
+        if self._longcode is None:
+            word = "higher" if self.contract_type == "CALL" else "lower"
+            unit = "ticks" if self.duration_unit == "t" else "seconds"
+            self._longcode = (
+                f"Win payout if {self.symbol} is strictly {word} than entry spot at "
+                f"{self.duration} {unit} after contract start time."
+            )
+        return self._longcode
+
+    def shortcode(self, purchase_time: int, date_expiry: int) -> str:
+        """Deriv's form: TYPE_SYMBOL_PAYOUT_START_EXPIRY_BARRIER_0 (barrier S0P = at spot).
+
+        A batch books its contracts within the same second: made once for all of them.
+        """
+        made = self._shortcode
+        if made is not None and made[0] == purchase_time:
+            return made[1]
+        expiry = f"{self.duration}T" if self.duration_unit == "t" else str(date_expiry)
+        code = (
+            f"{self.contract_type}_{self.symbol.upper()}_{self.payout}_"
+            f"{purchase_time}_{expiry}_S0P_0"
+        )
+        self._shortcode = (purchase_time, code)
+        return code
+
+    def as_stake_params(self) -> dict[str, Any]:
+        """Parameters that price to these terms again (a stored proposal being bought)."""
+        return {
+            "contract_type": self.contract_type,
+            "currency": self.currency,
+            "symbol": self.symbol,
+            "duration": self.duration,
+            "duration_unit": self.duration_unit,
+            "amount": self.ask_price,
+            "basis": "stake",
+        }
+
+
+@dataclass(slots=True)
+class BuyPlan:
+    """A buy request's shared part, checked once however many accounts it is for.
+
+    The checks run in the order a single buy makes them; the currency check (the only
+    account-dependent one before the balance) splits them in two.
+    """
+
+    failure: ApiFailure | None = None  # failed before the currency check
+    currency: Any = None
+    late_failure: ApiFailure | None = None  # failed after it
+    terms: Terms | None = None
 
 
 class PriceFeed:
@@ -371,40 +451,167 @@ class ApiFailure(Exception):
         self.details = details
 
 
+_subscription_order = itertools.count()
+
+
 @dataclass(eq=False)
 class Subscription:
     id: str
     kind: str  # msg_type of the stream
     request: dict[str, Any]
     contract_id: int | None = None
+    order: int = field(default_factory=lambda: next(_subscription_order))
+    _head: str | None = field(default=None, repr=False)
+    _tail: str = field(default="", repr=False)
+
+    def frame(self, body_json: str) -> str:
+        """The stream message for an encoded body: exactly what encoding
+        ``_reply(request, kind, body, self)`` gives, with the envelope encoded once."""
+        if self._head is None:
+            envelope = _encode(_envelope(self.request, self.kind))  # '{"echo_req":...}'
+            self._head = f"{envelope[:-1]},{_encode(self.kind)}:"
+            self._tail = f',"subscription":{_encode({"id": self.id})}}}'
+        return self._head + body_json + self._tail
 
 
 @dataclass(eq=False)
 class Connection:
+    """One WebSocket peer.
+
+    Writes are synchronous and keep their order: :meth:`push` hands the frame to the
+    transport at once (uvicorn's send only suspends while the peer is not reading, so an
+    eagerly started task almost always finishes on the spot, with no scheduling); while a
+    write is suspended, later frames wait in ``_backlog`` behind it.
+    """
+
     send_event: Send
     loginid: str | None = None
     closed: bool = False
     last_seen: float = field(default_factory=time.monotonic)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    # Indexes over ``subscriptions``, so an event finds its streams without a scan.
+    balance_streams: dict[str, Subscription] = field(default_factory=dict)
+    all_contracts_streams: dict[str, Subscription] = field(default_factory=dict)
+    contract_streams: dict[int, dict[str, Subscription]] = field(default_factory=dict)
+    proposal_streams: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     key: str = field(default_factory=lambda: f"conn-{secrets.token_hex(4)}")
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _backlog: deque[str] | None = None
 
-    async def send(self, payload: dict[str, Any]) -> None:
+    # subscriptions ----------------------------------------------------------------------
+
+    def add_stream(self, sub: Subscription) -> None:
+        self.subscriptions[sub.id] = sub
+        if sub.kind == "balance":
+            self.balance_streams[sub.id] = sub
+        elif sub.kind == "proposal":
+            self.proposal_streams += 1
+        elif sub.kind == "proposal_open_contract":
+            if sub.contract_id is None:
+                self.all_contracts_streams[sub.id] = sub
+            else:
+                self.contract_streams.setdefault(sub.contract_id, {})[sub.id] = sub
+
+    def end_stream(self, sub_id: str) -> Subscription | None:
+        sub = self.subscriptions.pop(sub_id, None)
+        if sub is None:
+            return None
+        if sub.kind == "balance":
+            del self.balance_streams[sub_id]
+        elif sub.kind == "proposal":
+            self.proposal_streams -= 1
+        elif sub.kind == "proposal_open_contract":
+            if sub.contract_id is None:
+                del self.all_contracts_streams[sub_id]
+            else:
+                streams = self.contract_streams[sub.contract_id]
+                del streams[sub_id]
+                if not streams:
+                    del self.contract_streams[sub.contract_id]
+        return sub
+
+    def end_all_streams(self) -> None:
+        self.subscriptions.clear()
+        self.balance_streams.clear()
+        self.all_contracts_streams.clear()
+        self.contract_streams.clear()
+        self.proposal_streams = 0
+
+    def streams_of(self, contract_id: int) -> list[Subscription]:
+        """This connection's proposal_open_contract streams that follow the contract."""
+        own = self.contract_streams.get(contract_id)
+        if own is None:
+            return list(self.all_contracts_streams.values())
+        if not self.all_contracts_streams:
+            return list(own.values())
+        both = [*self.all_contracts_streams.values(), *own.values()]
+        return sorted(both, key=_opened)  # in the order they were opened
+
+    # writing ----------------------------------------------------------------------------
+
+    def push(self, payload: Any) -> None:
+        if not self.closed:
+            self.push_text(_encode(payload))
+
+    def push_text(self, text: str) -> None:
         if self.closed:
             return
-        async with self._lock:
-            try:
-                await self.send_event({"type": "websocket.send", "text": _encode(payload)})
-            except Exception:  # the peer vanished; the receive loop cleans up
-                self.closed = True
+        if self._backlog is not None:  # a write is waiting for the peer: queue behind it
+            self._backlog.append(text)
+            return
+        task = _eager(_call(self.send_event, {"type": "websocket.send", "text": text}))
+        if task.done():
+            if task.cancelled() or task.exception() is not None:
+                self.closed = True  # the peer vanished; the receive loop cleans up
+            return
+        self._backlog = deque()
+        self.keep(asyncio.create_task(self._drain(task)))
 
-    async def drop(self, code: int = 1011, reason: str = "") -> None:
+    async def _drain(self, pending: asyncio.Task[None]) -> None:
+        try:
+            await pending
+            while self._backlog and not self.closed:
+                text = self._backlog.popleft()
+                await self.send_event({"type": "websocket.send", "text": text})
+        except Exception:
+            self.closed = True
+        finally:
+            self._backlog = None
+
+    def drop(self, code: int = 1011, reason: str = "") -> None:
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(Exception):
-            await self.send_event({"type": "websocket.close", "code": code, "reason": reason})
+        task = _eager(
+            _call(self.send_event, {"type": "websocket.close", "code": code, "reason": reason})
+        )
+        if task.done():
+            _quiet(task)
+        else:
+            self.keep(task)
+            task.add_done_callback(_quiet)
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def _opened(sub: Subscription) -> int:
+    return sub.order
+
+
+async def _call(send: Send, event: Message) -> None:
+    await send(event)
+
+
+def _eager(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task that runs at once and is usually done before this returns (no scheduling)."""
+    return asyncio.eager_task_factory(asyncio.get_running_loop(), coro)
+
+
+def _quiet(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a close to a vanished peer is not worth a log line
 
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -437,16 +644,25 @@ class DerivSimulator:
         self.ledger: list[Contract] = []
         self.contracts: dict[int, Contract] = {}
         self.connections: set[Connection] = set()
+        # Indexes, so that no event costs O(connections) or O(ledger):
+        self._connections_of: dict[str, set[Connection]] = {}  # by authorised loginid
+        self._open_of: dict[str, dict[int, Contract]] = {}  # by loginid, in purchase order
+        self._sold_of: dict[str, list[Contract]] = {}  # by loginid, in purchase order
         self.feed = PriceFeed(config.symbols, config.seed, config.time_scale)
         self.limiter = RateLimiter(config.rate_limits)
         self.stats: dict[str, int] = {"messages": 0, "buys": 0, "rate_limited": 0, "drops": 0}
-        self._proposals: dict[str, dict[str, Any]] = {}
+        self._proposals: dict[str, Terms] = {}
         self._next_contract_id = 250_000_000
         self._next_transaction_id = 500_000_000
         self._next_login = 90_000_001
         # Not for security: decides which buys fail under the error_rate fault.
         self._rng = random.Random(config.seed)  # noqa: S311
-        self._settlers: set[asyncio.Task[None]] = set()
+        # Settlement: contracts due in the same slot of a fine grid of real time settle
+        # together from one timer (not one sleeping task per contract).
+        scale = config.time_scale
+        self._slot_seconds = min(SETTLE_SLOT_SECONDS, 1 / scale) if scale > 0 else 1.0
+        self._due: dict[int, list[Contract]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         for acc in config.accounts:
             self._add_account(acc.loginid, acc.token, acc.currency, acc.balance, acc.is_virtual)
 
@@ -465,33 +681,85 @@ class DerivSimulator:
         self._next_login += 1
         return self._add_account(loginid, secrets.token_urlsafe(18), currency, balance, True)
 
+    # connections ------------------------------------------------------------------------
+
+    def connect(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def disconnect(self, conn: Connection) -> None:
+        conn.closed = True
+        self.connections.discard(conn)
+        self._set_login(conn, None)
+        conn.end_all_streams()
+
+    def _set_login(self, conn: Connection, loginid: str | None) -> None:
+        previous = conn.loginid
+        if previous == loginid:
+            return
+        if previous is not None:
+            peers = self._connections_of[previous]
+            peers.discard(conn)
+            if not peers:
+                del self._connections_of[previous]
+        conn.loginid = loginid
+        if loginid is not None:
+            self._connections_of.setdefault(loginid, set()).add(conn)
+
     # dispatch ---------------------------------------------------------------------------
 
+    def receive(self, conn: Connection, text: str) -> None:
+        """One incoming message: answered on the spot (every call is synchronous), or,
+        under the latency fault, in a task of its own so that a connection's delayed
+        requests still overlap as they would against a slow server."""
+        if self.faults.latency_ms > 0:
+            conn.keep(asyncio.create_task(self.handle_text(conn, text)))
+            return
+        try:
+            parsed = self._parse(conn, text)
+            if parsed is not None:
+                self._dispatch(conn, *parsed)
+        except Exception:  # a bug answers nothing but must not end the connection
+            _log.exception("handling %.200s failed", text)
+
     async def handle_text(self, conn: Connection, text: str) -> None:
+        parsed = self._parse(conn, text)
+        if parsed is None:
+            return
+        if self.faults.latency_ms > 0:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        self._dispatch(conn, *parsed)
+
+    def _parse(self, conn: Connection, text: str) -> tuple[dict[str, Any], str | None] | None:
+        """Decode and check the envelope; an envelope error is answered here (no latency)."""
         try:
             request = msgspec.json.decode(text)
         except msgspec.DecodeError:
-            await conn.send(_error_reply({}, "error", "InputValidationFailed", "Invalid JSON."))
-            return
+            conn.push(_error_reply({}, "error", "InputValidationFailed", "Invalid JSON."))
+            return None
         if not isinstance(request, dict):
-            await conn.send(_error_reply({}, "error", "InputValidationFailed", "Not an object."))
-            return
+            conn.push(_error_reply({}, "error", "InputValidationFailed", "Not an object."))
+            return None
         method = next((k for k in request if k in HANDLERS), None)
+        req_id = request.get("req_id")
+        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, int)):
+            failure = ApiFailure("InputValidationFailed", details={"req_id": "Must be integer."})
+        else:
+            passthrough = request.get("passthrough")
+            if passthrough is None or (
+                isinstance(passthrough, dict) and len(_encode(passthrough)) <= PASSTHROUGH_MAX_BYTES
+            ):
+                return request, method
+            failure = ApiFailure("InputValidationFailed", details={"passthrough": "Too large."})
+        conn.push(
+            _error_reply(request, method or "error", failure.code, failure.message, failure.details)
+        )
+        return None
+
+    def _dispatch(self, conn: Connection, request: dict[str, Any], method: str | None) -> None:
+        if conn.closed:  # nothing is done for a connection that is gone
+            return
         msg_type = method or "error"
         try:
-            req_id = request.get("req_id")
-            if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, int)):
-                raise ApiFailure("InputValidationFailed", details={"req_id": "Must be integer."})
-            passthrough = request.get("passthrough")
-            if passthrough is not None and (
-                not isinstance(passthrough, dict)
-                or len(_encode(passthrough)) > PASSTHROUGH_MAX_BYTES
-            ):
-                raise ApiFailure("InputValidationFailed", details={"passthrough": "Too large."})
-            if self.faults.latency_ms > 0:
-                await asyncio.sleep(self.faults.latency_ms / 1000)
-            if conn.closed:  # nothing is done for a connection that is gone
-                return
             if method is None:
                 raise ApiFailure("UnrecognisedRequest", "Unrecognised request.")
             if method not in UNCOUNTED:
@@ -499,15 +767,15 @@ class DerivSimulator:
                 if not self.limiter.allow(key, CATEGORY_OF.get(method, "general")):
                     self.stats["rate_limited"] += 1
                     raise ApiFailure("RateLimit", f"You have reached the rate limit for {method}.")
-            body, subscription = await HANDLERS[method](self, conn, request)
+            body, subscription = HANDLERS[method](self, conn, request)
         except ApiFailure as failure:
-            await conn.send(
+            conn.push(
                 _error_reply(request, msg_type, failure.code, failure.message, failure.details)
             )
             return
         if body is _NO_REPLY:
             return
-        await conn.send(_reply(request, msg_type, body, subscription))
+        conn.push(_reply(request, msg_type, body, subscription))
 
     def _require_login(self, conn: Connection) -> Account:
         if conn.loginid is None:
@@ -516,14 +784,14 @@ class DerivSimulator:
 
     # calls ------------------------------------------------------------------------------
 
-    async def _authorize(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _authorize(self, conn: Connection, req: dict[str, Any]) -> Handled:
         token = req.get("authorize")
         if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
             raise ApiFailure("InputValidationFailed", details={"authorize": "Invalid token."})
         account = self.by_token.get(token)
         if account is None:
             raise ApiFailure("InvalidToken")
-        conn.loginid = account.loginid
+        self._set_login(conn, account.loginid)
         return {
             "loginid": account.loginid,
             "currency": account.currency,
@@ -544,10 +812,10 @@ class DerivSimulator:
             "user_id": int(account.loginid[2:]) if account.loginid[2:].isdigit() else 1,
         }, None
 
-    async def _ping(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _ping(self, conn: Connection, req: dict[str, Any]) -> Handled:
         return "pong", None
 
-    async def _website_status(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _website_status(self, conn: Connection, req: dict[str, Any]) -> Handled:
         limits = self.config.rate_limits
 
         def per(category: str, seconds: float) -> int:
@@ -581,7 +849,7 @@ class DerivSimulator:
             },
         }, None
 
-    async def _contracts_for(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _contracts_for(self, conn: Connection, req: dict[str, Any]) -> Handled:
         symbol = req.get("contracts_for")
         cfg = self.config.symbols.get(symbol) if isinstance(symbol, str) else None
         if cfg is None or not isinstance(symbol, str):
@@ -621,45 +889,46 @@ class DerivSimulator:
             "spot": self.feed.spot(symbol),
         }, None
 
-    async def _balance(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _balance(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         sub = self._subscribe(conn, req, "balance") if req.get("subscribe") == 1 else None
         return _balance_body(account), sub
 
-    async def _proposal(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _proposal(self, conn: Connection, req: dict[str, Any]) -> Handled:
         terms = self._terms(req, self.accounts.get(conn.loginid or ""))
         proposal_id = secrets.token_hex(16)
         self._proposals[proposal_id] = terms
         sub = None
         if req.get("subscribe") == 1:
-            active = sum(1 for s in conn.subscriptions.values() if s.kind == "proposal")
-            if active >= self.config.max_proposal_subscriptions:
+            if conn.proposal_streams >= self.config.max_proposal_subscriptions:
                 raise ApiFailure("RateLimit", "You have reached the limit of proposal streams.")
             sub = self._subscribe(conn, req, "proposal")
-        ask = terms["ask_price"]
-        symbol = terms["symbol"]
+        ask = terms.ask_price
+        symbol = terms.symbol
         return {
             "id": proposal_id,
             "ask_price": ask,
             "display_value": f"{ask:.2f}",
-            "payout": terms["payout"],
+            "payout": terms.payout,
             "spot": self.feed.spot(symbol),
             "spot_time": int(time.time()),
             "date_start": int(time.time()),
             "longcode": f"Win payout if {symbol} is strictly "
-            f"{'higher' if terms['contract_type'] == 'CALL' else 'lower'} than entry spot.",
+            f"{'higher' if terms.contract_type == 'CALL' else 'lower'} than entry spot.",
         }, sub
 
-    async def _buy(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _buy(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         self._injected_failure()
-        terms = self._resolve_buy_terms(req, account)
+        terms = self._terms_for(self._plan_buy(req, single_use=True), account)
+        if isinstance(terms, ApiFailure):
+            raise terms
         contract = self._book(account, terms, req.get("passthrough"))
         if self.faults.drop_mid_buy > 0:
             # The sale is booked; the reply is lost with the connection (fault switch).
             self.faults.drop_mid_buy -= 1
             self.stats["drops"] += 1
-            await conn.drop(1011, "dropped mid-buy")
+            conn.drop(1011, "dropped mid-buy")
             return _NO_REPLY, None
         sub = None
         if req.get("subscribe") == 1:
@@ -676,7 +945,7 @@ class DerivSimulator:
             "transaction_id": contract.buy_transaction_id,
         }, sub
 
-    async def _buy_multiple(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _buy_multiple(self, conn: Connection, req: dict[str, Any]) -> Handled:
         self._require_login(conn)
         tokens = req.get("tokens")
         if (
@@ -686,6 +955,8 @@ class DerivSimulator:
         ):
             raise ApiFailure("InputValidationFailed", details={"tokens": "Must be a list."})
         self._injected_failure()
+        plan = self._plan_buy(req, single_use=False)  # validated and priced once
+        passthrough = req.get("passthrough")
         results: list[dict[str, Any]] = []
         for token in tokens:
             account = self.by_token.get(token)
@@ -694,14 +965,13 @@ class DerivSimulator:
                     {"code": "InvalidToken", "message_to_client": "Invalid token", "token": token}
                 )
                 continue
-            try:
-                terms = self._resolve_buy_terms(req, account, single_use=False)
-                contract = self._book(account, terms, req.get("passthrough"))
-            except ApiFailure as failure:
+            terms = self._terms_for(plan, account)
+            if isinstance(terms, ApiFailure):
                 results.append(
-                    {"code": failure.code, "message_to_client": failure.message, "token": token}
+                    {"code": terms.code, "message_to_client": terms.message, "token": token}
                 )
                 continue
+            contract = self._book(account, terms, passthrough)
             results.append(
                 {
                     "buy_price": contract.buy_price,
@@ -720,11 +990,11 @@ class DerivSimulator:
         if self.faults.drop_mid_buy > 0:
             self.faults.drop_mid_buy -= 1
             self.stats["drops"] += 1
-            await conn.drop(1011, "dropped mid-buy")
+            conn.drop(1011, "dropped mid-buy")
             return _NO_REPLY, None
         return {"result": results}, None
 
-    async def _proposal_open_contract(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _proposal_open_contract(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         contract_id = req.get("contract_id")
         if contract_id is not None:
@@ -738,17 +1008,17 @@ class DerivSimulator:
                 sub = self._subscribe(conn, req, "proposal_open_contract", contract.contract_id)
             return contract.open_contract(), sub
         # Without contract_id: one message per open contract; the first is the reply.
-        open_ones = [c for c in self._contracts_of(account.loginid) if not c.is_sold]
+        open_ones = list(self._open_of.get(account.loginid, {}).values())
         sub = (
             self._subscribe(conn, req, "proposal_open_contract")
             if req.get("subscribe") == 1
             else None
         )
         for contract in open_ones[1:]:
-            await conn.send(_reply(req, "proposal_open_contract", contract.open_contract(), sub))
+            conn.push(_reply(req, "proposal_open_contract", contract.open_contract(), sub))
         return (open_ones[0].open_contract() if open_ones else {}), sub
 
-    async def _portfolio(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _portfolio(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         contracts = [
             {
@@ -766,27 +1036,33 @@ class DerivSimulator:
                 "symbol": c.symbol,
                 "transaction_id": c.buy_transaction_id,
             }
-            for c in self._contracts_of(account.loginid)
-            if not c.is_sold
+            for c in self._open_of.get(account.loginid, {}).values()
         ]
         return {"contracts": contracts}, None
 
-    async def _profit_table(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _profit_table(self, conn: Connection, req: dict[str, Any]) -> Handled:
         account = self._require_login(conn)
         date_from = req.get("date_from")
         date_to = req.get("date_to")
-        rows = [
-            c
-            for c in self._contracts_of(account.loginid)
-            if c.is_sold
-            and (not isinstance(date_from, int) or c.purchase_time >= date_from)
-            and (not isinstance(date_to, int) or c.purchase_time <= date_to)
-        ]
+        # Sold contracts in purchase order; purchase times only grow along it, so the
+        # date range is found by bisection and the page by index, never by a full scan.
+        sold = self._sold_of.get(account.loginid, [])
+        low = (
+            bisect.bisect_left(sold, date_from, key=_purchase_time)
+            if isinstance(date_from, int)
+            else 0
+        )
+        high = (
+            bisect.bisect_right(sold, date_to, key=_purchase_time)
+            if isinstance(date_to, int)
+            else len(sold)
+        )
+        rows = range(low, high)  # sliced exactly like the list of those rows would be
         if req.get("sort", "DESC") == "DESC":
-            rows.reverse()
+            rows = rows[::-1]
         offset = req.get("offset", 0) if isinstance(req.get("offset"), int) else 0
         limit = req.get("limit", 50) if isinstance(req.get("limit"), int) else 50
-        page = rows[offset : offset + min(limit, 500)]
+        page = [sold[i] for i in rows[offset : offset + min(limit, 500)]]
         describe = req.get("description") == 1
         transactions = [
             {
@@ -805,15 +1081,15 @@ class DerivSimulator:
         ]
         return {"count": len(transactions), "transactions": transactions}, None
 
-    async def _forget(self, conn: Connection, req: dict[str, Any]) -> Handled:
-        return int(conn.subscriptions.pop(str(req.get("forget")), None) is not None), None
+    def _forget(self, conn: Connection, req: dict[str, Any]) -> Handled:
+        return int(conn.end_stream(str(req.get("forget"))) is not None), None
 
-    async def _forget_all(self, conn: Connection, req: dict[str, Any]) -> Handled:
+    def _forget_all(self, conn: Connection, req: dict[str, Any]) -> Handled:
         kinds = req.get("forget_all")
         wanted = {kinds} if isinstance(kinds, str) else set(kinds or [])
         gone = [sid for sid, s in conn.subscriptions.items() if s.kind in wanted]
         for sid in gone:
-            del conn.subscriptions[sid]
+            conn.end_stream(sid)
         return gone, None
 
     # buying -----------------------------------------------------------------------------
@@ -825,8 +1101,16 @@ class DerivSimulator:
         if self.faults.error_rate > 0 and self._rng.random() < self.faults.error_rate:
             raise ApiFailure("ContractCreationFailure")
 
-    def _terms(self, params: dict[str, Any], account: Account | None) -> dict[str, Any]:
+    def _terms(self, params: dict[str, Any], account: Account | None) -> Terms:
         """Validate contract parameters and price them (the shared core of proposal/buy)."""
+        contract_type, symbol, cfg = self._offered(params)
+        currency = params["currency"]
+        if account is not None and currency != account.currency:
+            raise _currency_mismatch(currency)
+        return self._priced(params, contract_type, symbol, cfg)
+
+    def _offered(self, params: dict[str, Any]) -> tuple[str, str, SymbolConfig]:
+        """The checks before the account's currency: fields, contract type, asset, hours."""
         missing = [k for k in ("contract_type", "currency", "symbol") if k not in params]
         if missing:
             raise ApiFailure(
@@ -843,15 +1127,17 @@ class DerivSimulator:
             raise ApiFailure("OfferingsValidationError", "Trading is not offered for this asset.")
         if not self._is_open(cfg):
             raise ApiFailure("MarketIsClosed")
-        currency = params["currency"]
-        if account is not None and currency != account.currency:
-            raise ApiFailure(
-                "ContractBuyValidationError", f"Currency {currency} is not your account's."
-            )
+        return contract_type, symbol, cfg
+
+    def _priced(
+        self, params: dict[str, Any], contract_type: str, symbol: str, cfg: SymbolConfig
+    ) -> Terms:
+        """The checks after the account's currency: duration, amount, basis, stake."""
         duration = params.get("duration")
         unit = params.get("duration_unit", "s")
         if isinstance(duration, bool) or not isinstance(duration, int) or duration <= 0:
             raise ApiFailure("InputValidationFailed", details={"duration": "Must be positive."})
+        seconds: float
         if unit == "t":
             if cfg.min_ticks is None or not cfg.min_ticks <= duration <= cfg.max_ticks:
                 raise ApiFailure(
@@ -884,93 +1170,132 @@ class DerivSimulator:
             raise ApiFailure(
                 "ContractBuyValidationError", f"Maximum stake allowed is {cfg.max_stake}."
             )
-        return {
-            "contract_type": contract_type,
-            "currency": currency,
-            "symbol": symbol,
-            "duration": duration,
-            "duration_unit": unit,
-            "seconds": seconds,
-            "ask_price": stake,
-            "payout": payout,
-        }
+        return Terms(
+            contract_type=contract_type,
+            currency=params["currency"],
+            symbol=symbol,
+            duration=duration,
+            duration_unit=unit,
+            seconds=seconds,
+            ask_price=stake,
+            payout=payout,
+        )
 
-    def _resolve_buy_terms(
-        self, req: dict[str, Any], account: Account, *, single_use: bool = True
-    ) -> dict[str, Any]:
+    def _plan_buy(self, req: dict[str, Any], *, single_use: bool) -> BuyPlan:
+        """Everything of a buy that does not depend on the account, done once."""
         key = "buy" if "buy" in req else "buy_contract_for_multiple_accounts"
-        if "price" not in req:
-            raise ApiFailure("InputValidationFailed", details={"price": "Missing required field."})
-        price = _decimal(req.get("price"), "price")
-        params = req.get("parameters")
-        if isinstance(params, dict):
-            terms = self._terms(params, account)
+        try:
+            if "price" not in req:
+                raise ApiFailure(
+                    "InputValidationFailed", details={"price": "Missing required field."}
+                )
+            price = _decimal(req.get("price"), "price")
+            params = req.get("parameters")
+            if not isinstance(params, dict):
+                proposal_id = str(req.get(key))
+                stored = self._proposals.get(proposal_id)
+                if stored is None:
+                    raise ApiFailure("InvalidContractProposal")
+                if single_use:
+                    del self._proposals[proposal_id]
+                # Re-check what may have changed since pricing (market hours, currency).
+                params = stored.as_stake_params()
+            contract_type, symbol, cfg = self._offered(params)
+        except ApiFailure as failure:
+            return BuyPlan(failure=failure)
+        plan = BuyPlan(currency=params["currency"])
+        try:
+            terms = self._priced(params, contract_type, symbol, cfg)
+            if price < terms.ask_price:
+                raise ApiFailure(
+                    "PriceMoved",
+                    f"The underlying market has moved too much since you priced the contract. "
+                    f"The contract price has changed from {price} to {terms.ask_price}.",
+                )
+        except ApiFailure as failure:
+            plan.late_failure = failure
         else:
-            proposal_id = str(req.get(key))
-            stored = self._proposals.get(proposal_id)
-            if stored is None:
-                raise ApiFailure("InvalidContractProposal")
-            if single_use:
-                del self._proposals[proposal_id]
-            # Re-check what may have changed since pricing (market hours, currency).
-            terms = self._terms(
-                {**stored, "amount": stored["ask_price"], "basis": "stake"}, account
-            )
-        if price < terms["ask_price"]:
-            raise ApiFailure(
-                "PriceMoved",
-                f"The underlying market has moved too much since you priced the contract. "
-                f"The contract price has changed from {price} to {terms['ask_price']}.",
-            )
-        if account.balance < terms["ask_price"]:
-            raise ApiFailure(
+            plan.terms = terms
+        return plan
+
+    def _terms_for(self, plan: BuyPlan, account: Account) -> Terms | ApiFailure:
+        """The plan's terms for one account, or why that account cannot buy them."""
+        if plan.failure is not None:
+            return plan.failure
+        if plan.currency != account.currency:
+            return _currency_mismatch(plan.currency)
+        if plan.late_failure is not None:
+            return plan.late_failure
+        terms = plan.terms
+        assert terms is not None
+        if account.balance < terms.ask_price:
+            return ApiFailure(
                 "InsufficientBalance",
                 f"Your account balance ({account.currency}{account.balance}) is insufficient "
-                f"to buy this contract ({account.currency}{terms['ask_price']}).",
+                f"to buy this contract ({account.currency}{terms.ask_price}).",
             )
         return terms
 
-    def _book(self, account: Account, terms: dict[str, Any], passthrough: Any) -> Contract:
+    def _book(self, account: Account, terms: Terms, passthrough: Any) -> Contract:
         now = time.time()
         purchase_time = int(now)
-        symbol = terms["symbol"]
+        symbol = terms.symbol
         index = self.feed.tick_index(symbol) + 1  # entry is the next tick
-        account.balance -= terms["ask_price"]
+        account.balance -= terms.ask_price
         self._next_contract_id += 1
         self._next_transaction_id += 2
-        seconds = terms["seconds"]
+        seconds = terms.seconds
+        date_expiry = purchase_time + int(seconds)
         contract = Contract(
             contract_id=self._next_contract_id,
             loginid=account.loginid,
             currency=account.currency,
             symbol=symbol,
-            contract_type=terms["contract_type"],
-            buy_price=terms["ask_price"],
-            payout=terms["payout"],
+            contract_type=terms.contract_type,
+            buy_price=terms.ask_price,
+            payout=terms.payout,
             purchase_time=purchase_time,
-            duration=terms["duration"],
-            duration_unit=terms["duration_unit"],
-            date_expiry=purchase_time + int(seconds),
+            duration=terms.duration,
+            duration_unit=terms.duration_unit,
+            date_expiry=date_expiry,
             real_seconds=seconds / self.config.time_scale,
             buy_transaction_id=self._next_transaction_id,
             passthrough=passthrough if isinstance(passthrough, dict) else None,
             entry_tick=self.feed.price_at(symbol, index),
             entry_tick_time=purchase_time,
             booked_ms=now * 1000,
+            shortcode=terms.shortcode(purchase_time, date_expiry),
+            longcode=terms.longcode(),
         )
         self.ledger.append(contract)
         self.contracts[contract.contract_id] = contract
+        self._open_of.setdefault(account.loginid, {})[contract.contract_id] = contract
         self.stats["buys"] += 1
-        task = asyncio.create_task(self._run_contract(contract))
-        self._settlers.add(task)
-        task.add_done_callback(self._settlers.discard)
+        self._settle_later(contract)
         self._notify_balance(account)
         return contract
 
-    async def _run_contract(self, contract: Contract) -> None:
-        await asyncio.sleep(contract.real_seconds)
+    def _settle_later(self, contract: Contract) -> None:
+        """Schedule the contract into the first slot at or after its (scaled) expiry."""
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + contract.real_seconds) / self._slot_seconds)
+        due = self._due.get(slot)
+        if due is None:
+            due = self._due[slot] = []
+            self._timers[slot] = loop.call_at(slot * self._slot_seconds, self._settle_slot, slot)
+        due.append(contract)
+
+    def _settle_slot(self, slot: int) -> None:
+        del self._timers[slot]
+        for contract in self._due.pop(slot):
+            try:
+                self._settle(contract)
+            except Exception:  # one broken contract must not keep the others open
+                _log.exception("settling contract %s failed", contract.contract_id)
+
+    def _settle(self, contract: Contract) -> None:
         contract.is_expired = 1
-        await self._notify_contract(contract)
+        self._notify_contract(contract)
         symbol = contract.symbol
         exit_tick = self.feed.spot(symbol)
         forced = self.faults.force_outcome
@@ -995,11 +1320,23 @@ class DerivSimulator:
         contract.sell_time = now
         self._next_transaction_id += 2
         contract.sell_transaction_id = self._next_transaction_id
+        self._file_as_sold(contract)
         account = self.accounts[contract.loginid]
         if won:
             account.balance += contract.payout
             self._notify_balance(account)
-        await self._notify_contract(contract)
+        self._notify_contract(contract)
+
+    def _file_as_sold(self, contract: Contract) -> None:
+        open_ones = self._open_of[contract.loginid]
+        del open_ones[contract.contract_id]
+        if not open_ones:
+            del self._open_of[contract.loginid]
+        sold = self._sold_of.setdefault(contract.loginid, [])
+        if not sold or sold[-1].contract_id < contract.contract_id:
+            sold.append(contract)  # the usual case: sold in purchase order
+        else:  # a shorter contract bought later was sold first
+            bisect.insort(sold, contract, key=_contract_id)
 
     # streams ----------------------------------------------------------------------------
 
@@ -1009,37 +1346,34 @@ class DerivSimulator:
         sub = Subscription(
             id=secrets.token_hex(16), kind=kind, request=req, contract_id=contract_id
         )
-        conn.subscriptions[sub.id] = sub
+        conn.add_stream(sub)
         return sub
 
-    async def _notify_contract(self, contract: Contract) -> None:
-        body = contract.open_contract()
-        for conn in list(self.connections):
-            if conn.loginid != contract.loginid:
+    def _notify_contract(self, contract: Contract) -> None:
+        """Push the contract's state to its account's streams: O(its subscribers)."""
+        body = None
+        for conn in self._connections_of.get(contract.loginid, ()):
+            streams = conn.streams_of(contract.contract_id)
+            if not streams:
                 continue
-            for sub in list(conn.subscriptions.values()):
-                if sub.kind != "proposal_open_contract":
-                    continue
-                if sub.contract_id not in (None, contract.contract_id):
-                    continue
-                await conn.send(_reply(sub.request, "proposal_open_contract", body, sub))
+            if body is None:  # built and encoded once, only if someone listens
+                body = _encode(contract.open_contract())
+            for sub in streams:
+                conn.push_text(sub.frame(body))
                 if contract.is_sold and sub.contract_id is not None:
-                    conn.subscriptions.pop(sub.id, None)  # Deriv ends the stream once sold
+                    conn.end_stream(sub.id)  # Deriv ends the stream once sold
 
     def _notify_balance(self, account: Account) -> None:
-        for conn in self.connections:
-            if conn.loginid != account.loginid:
+        # Deferred to after the current step, so the buy reply (or the sold update) that
+        # caused the change goes out first; the body is this moment's balance.
+        body = None
+        for conn in self._connections_of.get(account.loginid, ()):
+            if not conn.balance_streams:
                 continue
-            for sub in conn.subscriptions.values():
-                if sub.kind == "balance":
-                    task = asyncio.create_task(
-                        conn.send(_reply(sub.request, "balance", _balance_body(account), sub))
-                    )
-                    conn.tasks.add(task)
-                    task.add_done_callback(conn.tasks.discard)
-
-    def _contracts_of(self, loginid: str) -> list[Contract]:
-        return [c for c in self.ledger if c.loginid == loginid]
+            if body is None:
+                body = _encode(_balance_body(account))
+            for sub in conn.balance_streams.values():
+                asyncio.get_running_loop().call_soon(conn.push_text, sub.frame(body))
 
     def _is_open(self, cfg: SymbolConfig) -> bool:
         if self.faults.market_closed:
@@ -1049,15 +1383,30 @@ class DerivSimulator:
         return True
 
     async def stop(self) -> None:
-        for task in list(self._settlers):
-            task.cancel()
-        await asyncio.gather(*self._settlers, return_exceptions=True)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._due.clear()
 
 
 Handled = tuple[Any, Subscription | None]
+
+
+def _currency_mismatch(currency: Any) -> ApiFailure:
+    return ApiFailure("ContractBuyValidationError", f"Currency {currency} is not your account's.")
+
+
+def _purchase_time(contract: Contract) -> int:
+    return contract.purchase_time
+
+
+def _contract_id(contract: Contract) -> int:
+    return contract.contract_id
+
+
 _NO_REPLY: Any = object()
 
-HANDLERS: dict[str, Callable[[DerivSimulator, Connection, dict[str, Any]], Awaitable[Handled]]] = {
+HANDLERS: dict[str, Callable[[DerivSimulator, Connection, dict[str, Any]], Handled]] = {
     "authorize": DerivSimulator._authorize,
     "ping": DerivSimulator._ping,
     "website_status": DerivSimulator._website_status,
@@ -1162,7 +1511,7 @@ class SimulatorApp:
             return
         await send({"type": "websocket.accept"})
         conn = Connection(send_event=send)
-        self.sim.connections.add(conn)
+        self.sim.connect(conn)
         watchdog = asyncio.create_task(self._idle_watchdog(conn))
         try:
             while not conn.closed:
@@ -1178,23 +1527,19 @@ class SimulatorApp:
                     if faults.drop_after_messages <= 0:
                         faults.drop_after_messages = None
                         self.sim.stats["drops"] += 1
-                        await conn.drop(1011, "dropped by fault switch")
+                        conn.drop(1011, "dropped by fault switch")
                         break
-                task = asyncio.create_task(self.sim.handle_text(conn, text))
-                conn.tasks.add(task)
-                task.add_done_callback(conn.tasks.discard)
+                self.sim.receive(conn, text)
         finally:
-            conn.closed = True
             watchdog.cancel()
-            self.sim.connections.discard(conn)
-            conn.subscriptions.clear()
+            self.sim.disconnect(conn)
 
     async def _idle_watchdog(self, conn: Connection) -> None:
         timeout = self.sim.config.idle_timeout_seconds
         while not conn.closed:
             idle = time.monotonic() - conn.last_seen
             if idle >= timeout:
-                await conn.drop(1000, "idle timeout")
+                conn.drop(1000, "idle timeout")
                 return
             await asyncio.sleep(timeout - idle)
 
@@ -1310,6 +1655,7 @@ def _server(simulator: DerivSimulator, embedded: bool) -> uvicorn.Server:
         # The simulator sends Deriv's own app-level pongs; protocol pings stay enabled so
         # dead peers are noticed.
         ws_ping_interval=20.0,
+        ws_per_message_deflate=simulator.config.ws_compression,
     )
     return _EmbeddedServer(config) if embedded else uvicorn.Server(config)
 
