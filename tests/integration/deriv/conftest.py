@@ -1,5 +1,6 @@
 """The Deriv adapter's tests: the simulator comes from tests/fixtures/deriv_sim.py (a plugin
-loaded by tests/conftest.py); its helpers are re-exported here for the test modules."""
+loaded by tests/conftest.py), whose helpers the test modules import from there (a bare
+``conftest`` import would pick whichever test folder's conftest pytest loaded first)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from apps.brokers.deriv.adapter import DerivAdapter
-from tests.fixtures.deriv_sim import TIME_SCALE, SimHandle, make_order
-
-__all__ = ["TIME_SCALE", "SimHandle", "make_order"]
+from tests.fixtures.deriv_sim import SimHandle
 
 
 @pytest.fixture

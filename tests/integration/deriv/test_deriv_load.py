@@ -12,10 +12,10 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import SimHandle, make_order
 
 from apps.brokers.base import OrderRequest, Placed, place_until_valid
 from apps.brokers.deriv.adapter import DerivAdapter
+from tests.fixtures.deriv_sim import SimHandle, make_order
 
 ACCOUNTS = 50
 SIGNALS = 20  # x 50 accounts = 1,000 orders

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SimHandle
+
+from tests.fixtures.deriv_sim import SimHandle
 
 SCRIPT = Path(__file__).with_name("official_client_script.py")
 

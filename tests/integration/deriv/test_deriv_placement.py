@@ -6,12 +6,12 @@ import asyncio
 import time
 
 import pytest
-from conftest import SimHandle, make_order
 
 from apps.brokers.base import Placed, Rejected, TransientFailure, place_until_valid
 from apps.brokers.deriv.adapter import DerivAdapter
 from apps.brokers.deriv.protocol import DOCUMENTED_ERROR_CODES, ErrorClass, classify_error
 from apps.brokers.deriv.simulator import SimConfig
+from tests.fixtures.deriv_sim import SimHandle, make_order
 
 
 async def test_order_is_placed_once_and_traceable_in_the_ledger(

@@ -7,11 +7,11 @@ import contextlib
 from decimal import Decimal
 
 import pytest
-from conftest import SimHandle, make_order
 
 from apps.brokers.base import Placed, Settlement
 from apps.brokers.deriv.adapter import DerivAdapter
 from apps.brokers.deriv.session import ConnectionLost
+from tests.fixtures.deriv_sim import SimHandle, make_order
 
 
 @pytest.mark.parametrize("outcome", ["won", "lost"])

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import websockets
-from conftest import SimHandle
 
 from apps.brokers.deriv.simulator import SimConfig, running_simulator
+from tests.fixtures.deriv_sim import SimHandle
 
 PARAMS = {
     "contract_type": "CALL",
