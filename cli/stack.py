@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -127,13 +128,22 @@ def build_children(settings: Settings) -> list[Child]:
         restart=True,
     )
     add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False)
-    for name, module, nice in (
+    services = [
         ("router", "apps.router.main", 0),
         ("ledger", "apps.ledger.main", embedded.BOOKKEEPING_NICE),
-        ("worker-deriv", "apps.brokers.deriv.worker", 0),
-    ):
+    ]
+    # Several worker processes share the broker-deriv consumer (WORKER_PROCESSES).
+    services += [
+        ("worker-deriv" if i == 1 else f"worker-deriv-{i}", "apps.brokers.deriv.worker", 0)
+        for i in range(1, max(1, settings.worker_processes) + 1)
+    ]
+    host = socket.gethostname()
+    for name, module, nice in services:
         if _module_exists(module):
-            spec = ProcessSpec(name, [py, "-m", module], env=env, restart=True, nice=nice)
+            # A stable name per worker: a restarted worker picks up its own pending
+            # settlements, and two workers never share one.
+            child_env = {**env, "WORKER_ID": f"{host}-{name}"} if "worker" in name else env
+            spec = ProcessSpec(name, [py, "-m", module], env=child_env, restart=True, nice=nice)
             add(spec, _alive_check(children, name), False)
     return children
 

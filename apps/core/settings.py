@@ -89,6 +89,8 @@ class Settings:
     # was placing an order). Set it explicitly when several workers share a host and pid
     # namespace (containers).
     worker_id: str = field(default_factory=_default_worker_id)
+    # Deriv worker processes `copier up` starts (they share the broker-deriv consumer).
+    worker_processes: int = 1
     # Orders at a broker at once, per worker process: enough batches in flight that the
     # worker, Redis and the broker all stay busy (the fan-out benchmark: 256 left them
     # waiting on each other's round trips).
