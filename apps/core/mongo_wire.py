@@ -12,9 +12,71 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+from mongoeco.core.query_plan import EqualsCondition, QueryNode
 from mongoeco.engines import MemoryEngine, SQLiteEngine
 from mongoeco.wire import AsyncMongoEcoProxyServer
+
+
+class CopierSQLiteEngine(SQLiteEngine):
+    """mongoeco's SQLite engine without its full-collection scans on every write by id.
+
+    For the ledger's upserts by ``_id`` each write cost the size of the collection
+    (about 19 ms per order at a few thousand orders, and growing): an upsert whose id is
+    not there yet fell back from the primary-key lookup to a scan of every document, and
+    before each plan mongoeco asked, of the ``_id`` field, whether any document holds it
+    as an array or a tagged value (Decimal128, bytes) — again a scan, its answer forgotten
+    on each write. For a string ``_id`` neither can change the answer: documents are
+    stored under their id's key, MongoDB never stores an array ``_id``, and every
+    document the copier writes has a string ``_id`` (ULIDs, order ids).
+    """
+
+    def _select_first_document_for_plan(
+        self,
+        db_name: str,
+        coll_name: str,
+        plan: QueryNode,
+        *,
+        hint: Any = None,
+        context: Any = None,
+    ) -> tuple[str, dict[str, Any]] | None:
+        if (
+            isinstance(plan, EqualsCondition)
+            and plan.field == "_id"
+            and isinstance(plan.value, str)
+        ):
+            conn = self._require_connection(context)
+            row = conn.execute(
+                "SELECT storage_key, document FROM documents "
+                "WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
+                (db_name, coll_name, self._storage_key(plan.value)),
+            ).fetchone()
+            if row is None:
+                return None  # the key is the id: no other document can have it
+            return row[0], self._deserialize_document(row[1])
+        found: tuple[str, dict[str, Any]] | None = super()._select_first_document_for_plan(
+            db_name, coll_name, plan, hint=hint, context=context
+        )
+        return found
+
+    def _field_is_top_level_array_in_collection(
+        self, db_name: str, coll_name: str, field: str
+    ) -> bool:
+        if field == "_id":
+            return False
+        return bool(super()._field_is_top_level_array_in_collection(db_name, coll_name, field))
+
+    def _field_contains_tagged_value_type_in_collection(
+        self, db_name: str, coll_name: str, field: str, value_type: str
+    ) -> bool:
+        if field == "_id":
+            return False
+        return bool(
+            super()._field_contains_tagged_value_type_in_collection(
+                db_name, coll_name, field, value_type
+            )
+        )
 
 
 async def serve(host: str, port: int, path: str) -> None:
@@ -22,7 +84,7 @@ async def serve(host: str, port: int, path: str) -> None:
         engine: object = MemoryEngine()
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = SQLiteEngine(path=path)
+        engine = CopierSQLiteEngine(path=path)
     server = AsyncMongoEcoProxyServer(engine=engine, host=host, port=port)
     address = await server.start()
     print(f"mongo wire server listening on {address.uri} (storage: {path})", flush=True)
