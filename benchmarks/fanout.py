@@ -539,7 +539,7 @@ async def one_run(
     if scenario.system == "copier" and lag is not None:
         # The worker reports a group's executions once the whole group is placed.
         await asyncio.sleep(1.0)
-        books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 200)
+        books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 500)
     # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
     restarted = sorted(name for name, pid in stack.pids().items() if meter.pids.get(name) != pid)
     progress.remove_task(task)
