@@ -102,12 +102,13 @@ def plan_fanout(
 
 
 def group_orders(
-    signal_id: str, orders: Sequence[Order], group_size: int, shard: int
+    signal_id: str, orders: Sequence[Order], group_size: int, shard: int, part: int = 0
 ) -> list[tuple[str, OrderBatch]]:
     """Orders → (Nats-Msg-Id, batch) per broker kind, ``group_size`` orders each.
 
     Orders are grouped in subscription-id order, so a redelivered signal regroups the
-    same orders under the same message ids and JetStream drops the repeats.
+    same orders under the same message ids and JetStream drops the repeats; ``part``
+    names the slice of the shard they come from (the router routes a shard in slices).
     """
     by_kind: dict[str, list[Order]] = defaultdict(list)
     for order in sorted(orders, key=lambda o: o.subscription_id):
@@ -119,7 +120,7 @@ def group_orders(
             msg_id = (
                 order_id_for(signal_id, chunk[0].subscription_id)
                 if len(chunk) == 1
-                else f"{signal_id}.{kind}.{shard}.{start}"
+                else f"{signal_id}.{kind}.{shard}.{part}.{start}"
             )
             messages.append(
                 (

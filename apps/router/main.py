@@ -38,13 +38,14 @@ from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.router.counters import DailyCounters, Verdict
-from apps.router.fanout import group_orders, in_shard, plan_fanout, refusal
+from apps.router.fanout import Plan, group_orders, in_shard, plan_fanout, refusal
 from apps.router.risk import needs_counters
 
 log = logging.getLogger("router")
 
 SHARD_HEADER = "Copier-Shard"  # "k/n": fan out only shard k of n
 PUBLISH_WINDOW = 512  # JetStream publishes in flight at once
+ROUTE_SLICE = 2000  # subscriptions routed (and their orders published) at a time
 REFUSALS_PER_MESSAGE = 500
 _VERDICT_REASONS = {
     Verdict.TRADES_PER_DAY: "max trades per day reached",
@@ -102,40 +103,23 @@ class Router:
     async def fan_out(
         self, signal: Signal, shard: int, shards: int, *, redelivered: bool = False
     ) -> None:
+        """Route one shard of a signal, publishing as it goes: the orders of the first
+        ``ROUTE_SLICE`` subscriptions are on their way to the workers while the rest are
+        still being sized, so placing starts a few ms after the signal instead of after
+        the whole channel was routed. Returns once JetStream acknowledged every publish."""
         started = time.perf_counter()
         raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
             routing_key(self.topology, signal.channel_id)
         )
+        # In subscription order, so a redelivery cuts the same slices and groups (and
+        # JetStream drops the repeated publishes by their message ids).
         records = [
-            unpack_record(value)
-            for field, value in raw.items()
+            unpack_record(raw[field])
+            for field in sorted(raw)
             if in_shard(field.decode(), shard, shards)
         ]
         now = time.time()
         balances = await self._balances(records)
-        plan = plan_fanout(signal, records, balances, now, expire_stale=not redelivered)
-
-        by_id = {r.subscription_id: r for r in records}
-        limited = [o for o in plan.orders if needs_counters(by_id[o.subscription_id])]
-        if limited:
-            verdicts = await self.counters.check_and_take(
-                signal.signal_id, [by_id[o.subscription_id] for o in limited], now
-            )
-            refused_ids = set()
-            for order, verdict in zip(limited, verdicts, strict=True):
-                if verdict is not Verdict.OK:
-                    refused_ids.add(order.subscription_id)
-                    plan.refusals.append(
-                        refusal(
-                            signal,
-                            by_id[order.subscription_id],
-                            ExecutionState.REJECTED,
-                            _VERDICT_REASONS[verdict],
-                            now,
-                        )
-                    )
-            plan.orders = [o for o in plan.orders if o.subscription_id not in refused_ids]
-
         execution_subject = self.topology.execution_subject(signal.channel_id, signal.signal_id)
         fanout = FanoutStarted(
             signal_id=signal.signal_id,
@@ -146,37 +130,99 @@ class Router:
             signal_created_at=signal.created_at,
             at=now,
         )
-        publishes: list[tuple[str, bytes, dict[str, str]]] = [
-            (
-                execution_subject,
-                encode(fanout),
-                {"Nats-Msg-Id": f"fanout.{signal.signal_id}.{shard}"},
+        publisher = _Publisher(self.js)
+        publisher.send(
+            execution_subject,
+            encode(fanout),
+            {"Nats-Msg-Id": f"fanout.{signal.signal_id}.{shard}"},
+        )
+        try:
+            orders, refused = await self._route(
+                signal, shard, records, balances, now, publisher, redelivered=redelivered
             )
-        ]
-        for start in range(0, len(plan.refusals), REFUSALS_PER_MESSAGE):
-            chunk = plan.refusals[start : start + REFUSALS_PER_MESSAGE]
-            publishes.append(
-                (
-                    execution_subject,
-                    encode(_batch(signal, chunk)),
-                    {"Nats-Msg-Id": f"refused.{signal.signal_id}.{shard}.{start}"},
-                )
-            )
-        for msg_id, batch in group_orders(
-            signal.signal_id, plan.orders, self.settings.order_group_size, shard
-        ):
-            subject = self.topology.order_subject(batch.broker_kind, shard)
-            publishes.append((subject, encode(batch), {"Nats-Msg-Id": msg_id}))
-        await self._publish_all(publishes)
+        except BaseException:
+            publisher.abandon()  # the redelivered signal publishes them again
+            raise
+        await publisher.done()
         log.info(
             "signal %s shard %d/%d: %d orders, %d refused in %.1f ms",
             signal.signal_id,
             shard,
             shards,
-            len(plan.orders),
-            len(plan.refusals),
+            orders,
+            refused,
             (time.perf_counter() - started) * 1000,
         )
+
+    async def _route(
+        self,
+        signal: Signal,
+        shard: int,
+        records: Sequence[RoutingRecord],
+        balances: dict[str, Decimal],
+        now: float,
+        publisher: _Publisher,
+        *,
+        redelivered: bool,
+    ) -> tuple[int, int]:
+        """Orders and refusals of ``records``, slice by slice, handed to ``publisher``."""
+        execution_subject = self.topology.execution_subject(signal.channel_id, signal.signal_id)
+        orders = refused = 0
+        for part, start in enumerate(range(0, len(records), ROUTE_SLICE)):
+            plan = await self._plan(
+                signal, records[start : start + ROUTE_SLICE], balances, now, redelivered=redelivered
+            )
+            orders += len(plan.orders)
+            refused += len(plan.refusals)
+            for first in range(0, len(plan.refusals), REFUSALS_PER_MESSAGE):
+                chunk = plan.refusals[first : first + REFUSALS_PER_MESSAGE]
+                publisher.send(
+                    execution_subject,
+                    encode(_batch(signal, chunk)),
+                    {"Nats-Msg-Id": f"refused.{signal.signal_id}.{shard}.{part}.{first}"},
+                )
+            for msg_id, batch in group_orders(
+                signal.signal_id, plan.orders, self.settings.order_group_size, shard, part
+            ):
+                subject = self.topology.order_subject(batch.broker_kind, shard)
+                publisher.send(subject, encode(batch), {"Nats-Msg-Id": msg_id})
+            await asyncio.sleep(0)  # let the first publishes leave before the next slice
+        return orders, refused
+
+    async def _plan(
+        self,
+        signal: Signal,
+        records: Sequence[RoutingRecord],
+        balances: dict[str, Decimal],
+        now: float,
+        *,
+        redelivered: bool,
+    ) -> Plan:
+        """Risk rules for some of the signal's subscriptions: the stateless ones, then the
+        daily counters (one script call) for those that have limits."""
+        plan = plan_fanout(signal, records, balances, now, expire_stale=not redelivered)
+        by_id = {r.subscription_id: r for r in records}
+        limited = [o for o in plan.orders if needs_counters(by_id[o.subscription_id])]
+        if not limited:
+            return plan
+        verdicts = await self.counters.check_and_take(
+            signal.signal_id, [by_id[o.subscription_id] for o in limited], now
+        )
+        refused_ids = set()
+        for order, verdict in zip(limited, verdicts, strict=True):
+            if verdict is not Verdict.OK:
+                refused_ids.add(order.subscription_id)
+                plan.refusals.append(
+                    refusal(
+                        signal,
+                        by_id[order.subscription_id],
+                        ExecutionState.REJECTED,
+                        _VERDICT_REASONS[verdict],
+                        now,
+                    )
+                )
+        plan.orders = [o for o in plan.orders if o.subscription_id not in refused_ids]
+        return plan
 
     async def _balances(self, records: Sequence[RoutingRecord]) -> dict[str, Decimal]:
         """Broker balances for percent-of-balance subscriptions, in one round trip."""
@@ -195,11 +241,37 @@ class Router:
 
     async def _publish_all(self, publishes: Sequence[tuple[str, bytes, dict[str, str]]]) -> None:
         """Publish with many acks in flight; raise if any publish was not stored."""
-        for start in range(0, len(publishes), PUBLISH_WINDOW):
-            window = publishes[start : start + PUBLISH_WINDOW]
-            await asyncio.gather(
-                *(self.js.publish(subject, data, headers=hdrs) for subject, data, hdrs in window)
-            )
+        publisher = _Publisher(self.js)
+        for subject, data, headers in publishes:
+            publisher.send(subject, data, headers)
+        await publisher.done()
+
+
+class _Publisher:
+    """JetStream publishes sent as they come, ``PUBLISH_WINDOW`` awaiting their acks at
+    once; :meth:`done` returns when all are stored and raises if one was not."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self._window = asyncio.Semaphore(PUBLISH_WINDOW)
+        self._sent: list[asyncio.Task[object]] = []
+
+    def send(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
+        self._sent.append(asyncio.create_task(self._publish(subject, data, headers)))
+
+    async def _publish(self, subject: str, data: bytes, headers: dict[str, str]) -> object:
+        async with self._window:
+            return await self.js.publish(subject, data, headers=headers)
+
+    def abandon(self) -> None:
+        for task in self._sent:
+            task.cancel()
+
+    async def done(self) -> None:
+        results = await asyncio.gather(*self._sent, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
 
 
 def _batch(signal: Signal, executions: list[Execution]) -> ExecutionBatch:
