@@ -80,6 +80,7 @@ from apps.core.messages import (
     OrderBatch,
     order_batch_decoder,
 )
+from apps.core.nats import fetch_ready
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.runner")
@@ -310,8 +311,8 @@ class Runner:
                     await asyncio.wait_for(self._room.wait(), self.config.fetch_timeout)
                 continue
             try:
-                msgs = await sub.fetch(
-                    min(self.config.fetch_batch, room), timeout=self.config.fetch_timeout
+                msgs = await fetch_ready(
+                    sub, min(self.config.fetch_batch, room), timeout=self.config.fetch_timeout
                 )
             except (NatsTimeout, TimeoutError):
                 # nats-py raises either, depending on where in the fetch time ran out.

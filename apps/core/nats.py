@@ -17,6 +17,9 @@ from typing import Any, cast
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.client import JetStreamContext
 
 from apps.core.topology import Topology
 
@@ -212,3 +215,24 @@ async def server_config(nc: NATS, stream: str, durable: str | None = None) -> di
         return cast(dict[str, Any], (await _api(nc, f"STREAM.INFO.{stream}"))["config"])
     info = await _api(nc, f"CONSUMER.INFO.{stream}.{durable}")
     return cast(dict[str, Any], info["config"])
+
+
+async def fetch_ready(
+    sub: JetStreamContext.PullSubscription, batch: int, timeout: float, gather: float = 0.02
+) -> list[Msg]:
+    """Wait up to ``timeout`` for the first message, then take up to ``batch`` in all of
+    what is there (waiting at most ``gather`` more).
+
+    nats-py's ``fetch(batch)`` on an idle consumer sends a pull request for the whole
+    batch and returns only when the batch is full or the request expires: one signal
+    would wait out the timeout (up to 0.5 s) before a router saw it. Raises nats-py's
+    timeout (or the builtin ``TimeoutError``) when nothing came.
+    """
+    first: list[Msg] = await sub.fetch(1, timeout=timeout)
+    if batch <= 1:
+        return first
+    try:
+        more: list[Msg] = await sub.fetch(batch - 1, timeout=gather)
+    except (NatsTimeout, TimeoutError):
+        return first
+    return first + more

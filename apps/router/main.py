@@ -31,7 +31,7 @@ from apps.core.messages import (
     encode,
     signal_decoder,
 )
-from apps.core.nats import connect, ensure_topology
+from apps.core.nats import connect, ensure_topology, fetch_ready
 from apps.core.redis import connect_redis
 from apps.core.routing import RoutingRecord, routing_key, unpack_record
 from apps.core.service import run_service
@@ -339,7 +339,7 @@ async def consume(
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                msgs = await sub.fetch(free, timeout=0.5)
+                msgs = await fetch_ready(sub, free, timeout=0.5)
             except (NatsTimeout, TimeoutError):
                 # nats-py also raises the builtin TimeoutError when a fetch finds nothing
                 # (nats/js/client.py _fetch_n); an idle router must not exit on it.
