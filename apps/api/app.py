@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
+from apps.api.auth.principals import Authenticator
 from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.brokers.routes import broker_router
@@ -136,6 +137,7 @@ def create_app(
             # /ready reports it; signal intake answers 503 until the streams exist.
             log.warning("could not declare the JetStream topology", exc_info=True)
         app.state.infra = Infrastructure(settings, topology, nc, redis, mongo, db)
+        app.state.authenticator = Authenticator(services.tokens, db, redis, topology)
         app.state.live = LiveRelay(nc, redis, topology)
         await app.state.live.start()
         try:

@@ -31,8 +31,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
 
-from apps.api.auth.guards import Principal, authenticate, revoked_family_key
-from apps.api.auth.tokens import TokenService
+from apps.api.auth.guards import Authenticator, Principal
 from apps.api.errors import ApiError, Unauthorized
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
@@ -93,12 +92,12 @@ class Session:
         socket: WebSocket[Any, Any, Any],
         intake: SignalIntake,
         relay: LiveRelay,
-        tokens: TokenService,
+        authenticator: Authenticator,
     ) -> None:
         self.socket = socket
         self.intake = intake
         self.relay = relay
-        self.tokens = tokens
+        self.authenticator = authenticator
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=10_000)
         self.unlisten: dict[str, Any] = {}
         self.principal: Principal | None = None
@@ -117,11 +116,8 @@ class Session:
         await self.send(ws_encoder.encode(progress))
 
     async def login(self, token: str) -> Principal:
-        infra = self.intake
         try:
-            principal = await authenticate(
-                token, self.tokens, infra.db, infra.redis, infra.topology
-            )
+            principal = await self.authenticator.authenticate(token)
         except Unauthorized as exc:
             raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
         if self.principal is not None and principal.id != self.principal.id:
@@ -144,14 +140,16 @@ class Session:
         self.unlisten.clear()
 
     async def recheck(self) -> None:
-        """Expired token, logout elsewhere, or a removed delegation end what they allowed."""
+        """Expired token, logout elsewhere, a deleted account, a changed role or a removed
+        delegation end what they allowed."""
         assert self.principal is not None
         claims = self.principal.token
-        if claims.expires_at <= time.time():
-            raise SessionEnded(CLOSE_UNAUTHORIZED, "access token expired; send a new auth message")
-        redis, topology = self.intake.redis, self.intake.topology
-        if claims.family_id and await redis.exists(revoked_family_key(topology, claims.family_id)):
-            raise SessionEnded(CLOSE_UNAUTHORIZED, "session revoked")
+        auth = self.authenticator
+        try:
+            found: list[bytes | None] = await self.intake.redis.mget(auth.lookup_keys(claims))  # type: ignore[assignment]
+            self.principal = await auth.admit(claims, found)
+        except Unauthorized as exc:
+            raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
         for channel_id in list(self.unlisten):
             if not await self.intake.may_signal(self.principal, channel_id):
                 self.unlisten.pop(channel_id)()
@@ -223,7 +221,7 @@ async def _default_channels(db: AIOEngine, user_id: str) -> list[str]:
 async def signal_socket(
     socket: WebSocket[Any, Any, Any],
     intake: NamedDependency[SignalIntake],
-    tokens: NamedDependency[TokenService],
+    authenticator: NamedDependency[Authenticator],
 ) -> None:
     origin = socket.headers.get("origin")
     if origin is not None and origin not in intake.settings.allowed_origins:
@@ -231,7 +229,7 @@ async def signal_socket(
         return
     await socket.accept()
     relay: LiveRelay = socket.app.state.live
-    session = Session(socket, intake, relay, tokens)
+    session = Session(socket, intake, relay, authenticator)
     writer = asyncio.create_task(session.writer())
     try:
         try:
