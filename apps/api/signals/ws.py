@@ -44,7 +44,7 @@ from apps.api.signals.schemas import (
     ws_encoder,
     ws_error,
 )
-from apps.api.signals.service import SignalIntake
+from apps.api.signals.service import SignalIntake, acl_key
 
 log = logging.getLogger("api.ws")
 
@@ -141,19 +141,73 @@ class Session:
 
     async def recheck(self) -> None:
         """Expired token, logout elsewhere, a deleted account, a changed role or a removed
-        delegation end what they allowed."""
-        assert self.principal is not None
-        claims = self.principal.token
-        auth = self.authenticator
+        delegation end what they allowed. One Redis round trip: the caller's facts and
+        revocation key and the ACL of every watched channel in one MGET."""
+        before = self.principal
+        assert before is not None
+        auth, intake = self.authenticator, self.intake
+        channels = list(self.unlisten)
+        auth_keys = auth.lookup_keys(before.token)
+        acl_keys = [acl_key(intake.topology, channel_id) for channel_id in channels]
+        found: list[bytes | None] = await intake.redis.mget(auth_keys + acl_keys)  # type: ignore[assignment]
+        if self.principal is not before:
+            return  # re-authenticated meanwhile: this verdict is about the old token
         try:
-            found: list[bytes | None] = await self.intake.redis.mget(auth.lookup_keys(claims))  # type: ignore[assignment]
-            self.principal = await auth.admit(claims, found)
+            principal = await auth.admit(before.token, found[: len(auth_keys)])
         except Unauthorized as exc:
             raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
-        for channel_id in list(self.unlisten):
-            if not await self.intake.may_signal(self.principal, channel_id):
-                self.unlisten.pop(channel_id)()
+        self.principal = principal
+        for channel_id, raw in zip(channels, found[len(auth_keys) :], strict=True):
+            acl = await intake.acl_from(channel_id, raw)
+            if acl is None or not acl.active or not acl.allows(principal):
+                if (stop := self.unlisten.pop(channel_id, None)) is not None:
+                    stop()
                 raise SessionEnded(CLOSE_FORBIDDEN, f"access to channel {channel_id} was revoked")
+
+    async def serve(self) -> None:
+        """Handle messages until the socket closes or a check ends the session.
+
+        Idle sockets are re-checked every RECHECK_EVERY seconds, busy ones at most once a
+        second. A re-check runs beside the messages, never in front of one (a signal would
+        wait for its round trip): signals carry their own checks, and a failed re-check
+        ends the session as soon as it is known, whatever the socket is doing."""
+        last_check = time.monotonic()
+        receiving: asyncio.Future[str] | None = None
+        rechecking: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if receiving is None:
+                    receiving = asyncio.ensure_future(self.socket.receive_text())
+                waiting: set[asyncio.Future[Any]] = {receiving}
+                timeout: float | None = None
+                if rechecking is None:
+                    timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
+                else:
+                    waiting.add(rechecking)
+                done, _ = await asyncio.wait(
+                    waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if rechecking is not None and rechecking.done():
+                    finished, rechecking = rechecking, None
+                    finished.result()  # a SessionEnded ends the session here
+                if not done:
+                    rechecking = asyncio.create_task(self.recheck())
+                    last_check = time.monotonic()
+                    continue
+                if not receiving.done():
+                    continue
+                text = receiving.result()  # WebSocketDisconnect when the client left
+                receiving = None
+                if rechecking is None and time.monotonic() - last_check >= BUSY_RECHECK_EVERY:
+                    rechecking = asyncio.create_task(self.recheck())
+                    last_check = time.monotonic()
+                await self.handle(text)
+        finally:
+            for task in (receiving, rechecking):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
 
     async def handle(self, text: str) -> None:
         if len(text) > MAX_FRAME:
@@ -188,10 +242,12 @@ class Session:
             await self.send(ws_encoder.encode({"type": "pong", "ref": message.ref}))
 
     async def send_signal(self, message: WsSignal) -> None:
+        """Every signal is checked on its own (revocation, account, role, the channel's
+        ACL) in the intake's one Redis round trip, not only by the periodic re-check."""
         assert self.principal is not None
         try:
             accepted = await self.intake.accept(
-                self.principal,
+                self.principal.token,
                 message.channel_id,
                 asset=message.asset,
                 direction=message.direction,
@@ -199,6 +255,8 @@ class Session:
                 stake=message.stake,
                 client_id=message.client_id,
             )
+        except Unauthorized as exc:
+            raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
         except ApiError as exc:
             await self.send(ws_error(exc.code, exc.message, message.ref, exc.details))
             return
@@ -252,21 +310,7 @@ async def signal_socket(
                 {"type": "ready", "user_id": principal.id, "channels": sorted(session.unlisten)}
             )
         )
-        # Idle sockets are re-checked every RECHECK_EVERY seconds; busy ones before acting
-        # on a message (at most once a second), so a logout takes effect at once.
-        last_check = time.monotonic()
-        while True:
-            timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
-            try:
-                text = await asyncio.wait_for(socket.receive_text(), timeout)
-            except TimeoutError:
-                await session.recheck()
-                last_check = time.monotonic()
-                continue
-            if time.monotonic() - last_check >= BUSY_RECHECK_EVERY:
-                await session.recheck()
-                last_check = time.monotonic()
-            await session.handle(text)
+        await session.serve()
     except SessionEnded as ended:
         await session.send(ws_error("session_ended", ended.reason))
         await session.outbox.put(None)
