@@ -139,12 +139,19 @@ class Session:
             stop()
         self.unlisten.clear()
 
+    def require_unexpired(self) -> None:
+        """A long-lived socket holds claims verified minutes ago."""
+        assert self.principal is not None
+        if self.principal.token.expires_at <= time.time():
+            raise SessionEnded(CLOSE_UNAUTHORIZED, "access token expired; send a new auth message")
+
     async def recheck(self) -> None:
         """Expired token, logout elsewhere, a deleted account, a changed role or a removed
         delegation end what they allowed. One Redis round trip: the caller's facts and
         revocation key and the ACL of every watched channel in one MGET."""
         before = self.principal
         assert before is not None
+        self.require_unexpired()
         auth, intake = self.authenticator, self.intake
         channels = list(self.unlisten)
         auth_keys = auth.lookup_keys(before.token)
@@ -245,6 +252,7 @@ class Session:
         """Every signal is checked on its own (revocation, account, role, the channel's
         ACL) in the intake's one Redis round trip, not only by the periodic re-check."""
         assert self.principal is not None
+        self.require_unexpired()
         try:
             accepted = await self.intake.accept(
                 self.principal.token,
