@@ -131,8 +131,13 @@ class Session:
             return True
         if not await self.intake.may_signal(self.principal, channel_id):
             return False
-        self.unlisten[channel_id] = self.relay.listen(channel_id, self.on_progress)
+        self.listen(channel_id)
         return True
+
+    def listen(self, channel_id: str) -> None:
+        """Follow a channel this session was just found allowed to signal."""
+        if channel_id not in self.unlisten:
+            self.unlisten[channel_id] = self.relay.listen(channel_id, self.on_progress)
 
     def unwatch_all(self) -> None:
         for stop in self.unlisten.values():
@@ -268,7 +273,10 @@ class Session:
         except ApiError as exc:
             await self.send(ws_error(exc.code, exc.message, message.ref, exc.details))
             return
-        await self.watch(message.channel_id)
+        # Accepting proved the right to watch: no second ACL read, and no await between the
+        # intake starting to follow the signal and this socket listening (a follower that
+        # finds no listener stops, and the first signal's progress would be lost).
+        self.listen(message.channel_id)
         await self.send(
             ws_encoder.encode(
                 {"type": "accepted", "ref": message.ref, **msgspec.structs.asdict(accepted)}

@@ -125,3 +125,23 @@ async def test_a_removed_delegate_is_refused_at_once_and_then_disconnected(
     await asyncio.sleep(1.1)
     await ws.send(json.dumps({"type": "ping"}))
     assert await _closed_with(ws) == 4403
+
+
+async def test_a_channel_first_signalled_from_the_socket_reports_that_signals_progress(
+    api_server: ApiServer, http: Http
+) -> None:
+    """The socket was opened before the delegation, so it did not watch the channel yet:
+    it starts watching with its first signal there, and sees that signal's progress."""
+    owner = await http.user("provider", "owner")
+    trader = await http.user("provider", "trader")
+    channel = await http.channel(owner)
+    ws = await connect_ws(api_server, trader.token)
+    await http.delegate(owner, channel, trader)
+    accepted = await _signal(ws, channel, "1")
+    assert accepted["type"] == "accepted"
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 3))
+        if message["type"] == "progress":
+            assert message["signal_id"] == accepted["signal_id"]
+            break
+    await ws.close()
