@@ -73,6 +73,10 @@ class ChannelAcl(msgspec.Struct, frozen=True):
     delegates: list[str]
     active: bool
 
+    @classmethod
+    def of(cls, channel: Channel) -> ChannelAcl:
+        return cls(channel.owner_id, list(channel.delegates), channel.status == "active")
+
     def allows(self, principal: Principal) -> bool:
         """Owner, delegate or admin: the same rule as can_signal_channel."""
         return principal.is_admin or principal.id in (self.owner_id, *self.delegates)
@@ -86,9 +90,18 @@ def acl_key(topology: Topology, channel_id: str) -> str:
     return topology.key("channel-acl", channel_id)
 
 
-async def forget_channel_acl(redis: Redis, topology: Topology, channel_id: str) -> None:
-    """Call after any change to a channel's owner, delegates or status."""
-    await redis.delete(acl_key(topology, channel_id))
+async def channel_acl_changed(redis: Redis, topology: Topology, channel: Channel) -> None:
+    """Call after saving any change to a channel's owner, delegates or status.
+
+    Writes the new ACL through rather than deleting the entry: intake fills a missing
+    entry from MongoDB with SET NX, so a signal that read the old channel just before
+    the change cannot put the old ACL back (a removed delegate keeping the right for the
+    entry's 5 minutes)."""
+    await redis.set(
+        acl_key(topology, channel.id),
+        _acl_encoder.encode(ChannelAcl.of(channel)),
+        ex=ACL_TTL_SECONDS,
+    )
 
 
 @dataclass
@@ -115,11 +128,16 @@ class SignalIntake:
         channel = await self.db.find_one(Channel, Channel.id == channel_id)
         if channel is None:
             return None
-        acl = ChannelAcl(channel.owner_id, list(channel.delegates), channel.status == "active")
-        await self.redis.set(
-            acl_key(self.topology, channel_id), _acl_encoder.encode(acl), ex=ACL_TTL_SECONDS
+        acl = ChannelAcl.of(channel)
+        # NX: a change written through meanwhile (channel_acl_changed) is fresher than ours.
+        fresher: bytes | None = await self.redis.set(  # type: ignore[assignment]
+            acl_key(self.topology, channel_id),
+            _acl_encoder.encode(acl),
+            ex=ACL_TTL_SECONDS,
+            nx=True,
+            get=True,
         )
-        return acl
+        return acl if fresher is None else _acl_decoder.decode(fresher)
 
     async def may_signal(self, principal: Principal, channel_id: str) -> bool:
         acl = await self.channel_acl(channel_id)
