@@ -167,7 +167,11 @@ class Session:
         try:
             principal = await auth.admit(before.token, found[: len(auth_keys)])
         except Unauthorized as exc:
-            raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
+            if self.principal is before:
+                raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
+            return
+        if self.principal is not before:
+            return  # admit() may have read MongoDB, and the socket re-authenticated meanwhile
         self.principal = principal
         for channel_id, raw in zip(channels, found[len(auth_keys) :], strict=True):
             acl = await intake.acl_from(channel_id, raw)
