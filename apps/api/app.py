@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
+from apps.api.auth.principals import Authenticator
 from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.brokers.routes import broker_router
@@ -32,7 +33,7 @@ from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
 from apps.api.models import ALL_MODELS
 from apps.api.signals.routes import signal_router
-from apps.api.signals.service import SignalRecord
+from apps.api.signals.service import SignalIntake, SignalRecord
 from apps.api.subscriptions.routes import subscription_router
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
@@ -136,7 +137,12 @@ def create_app(
             # /ready reports it; signal intake answers 503 until the streams exist.
             log.warning("could not declare the JetStream topology", exc_info=True)
         app.state.infra = Infrastructure(settings, topology, nc, redis, mongo, db)
+        authenticator = Authenticator(services.tokens, db, redis, topology)
+        app.state.authenticator = authenticator
         app.state.live = LiveRelay(nc, redis, topology)
+        app.state.intake = SignalIntake(
+            settings, topology, nc, redis, db, authenticator, app.state.live
+        )
         await app.state.live.start()
         try:
             yield

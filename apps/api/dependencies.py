@@ -10,7 +10,7 @@ from litestar.di import Provide
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
-from apps.api.auth.guards import provide_principal
+from apps.api.auth.guards import provide_authenticator, provide_claims, provide_principal
 from apps.api.auth.tokens import TokenService
 from apps.api.brokers.verification import BrokerVerifier
 from apps.core.credentials import CredentialsCipher
@@ -76,5 +76,7 @@ dependencies = {
     "tokens": Provide(provide_tokens, sync_to_thread=False),
     "cipher": Provide(provide_cipher, sync_to_thread=False),
     "verifier": Provide(provide_verifier, sync_to_thread=False),
+    "authenticator": Provide(provide_authenticator, sync_to_thread=False),
     "principal": Provide(provide_principal),
+    "claims": Provide(provide_claims, sync_to_thread=False),
 }

@@ -24,6 +24,11 @@ SubscriptionStatus = Literal["active", "cancelled"]
 
 
 class User(Model):
+    """An account. Requests see its role through a Redis cache of the facts permissions
+    need (:mod:`apps.api.auth.principals`): code that changes ``is_admin`` or
+    ``account_type`` must call ``user_changed``, code that deletes a user
+    ``user_deleted``. Creating one needs neither (a new id has nothing cached)."""
+
     id: str = Field(primary_field=True, default_factory=new_id)
     email: str = Field(unique=True)  # stored lower-cased
     password_hash: str

@@ -6,46 +6,33 @@ Authentication is a dependency rather than a global middleware: a handler that t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
+from litestar.datastructures import State
 from litestar.di import NamedDependency
-from odmantic import AIOEngine
-from redis.asyncio import Redis
 
-from apps.api.auth.tokens import InvalidToken, TokenClaims, TokenService
-from apps.api.errors import Forbidden, Unauthorized
-from apps.api.injected import Db, RedisClient, Tokens, TopologyDep
-from apps.api.models import Channel, User
-from apps.core.topology import Topology
+from apps.api.auth.principals import Authenticator, Principal, revoked_family_key
+from apps.api.auth.tokens import TokenClaims
+from apps.api.errors import Forbidden
+from apps.api.models import Channel
 
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user: User
-    token: TokenClaims
-
-    @property
-    def id(self) -> str:
-        return self.user.id
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.is_admin
-
-    @property
-    def may_own_channels(self) -> bool:
-        return self.user.is_admin or self.user.account_type == "provider"
-
+__all__ = [
+    "AccessClaims",
+    "Authenticator",
+    "CurrentUser",
+    "Principal",
+    "can_manage_channel",
+    "can_signal_channel",
+    "require_channel_manager",
+    "revoked_family_key",
+]
 
 # How handlers ask for the caller: an explicit dependency (Litestar 3 drops inference).
 CurrentUser = NamedDependency[Principal]
-
-
-def revoked_family_key(topology: TopologyDep, family_id: str) -> str:
-    """Set when a login session (token family) is revoked; access tokens carry ``fam``."""
-    return topology.key("revoked-family", family_id)
+# Only the verified token, for a handler that looks up the rest itself in its own round
+# trip (signal intake reads the caller's facts together with the channel's ACL).
+AccessClaims = NamedDependency[TokenClaims]
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -56,36 +43,21 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     return token.strip()
 
 
+def provide_authenticator(state: State) -> Authenticator:
+    authenticator: Authenticator = state.authenticator
+    return authenticator
+
+
 async def provide_principal(
-    request: Request[Any, Any, Any],
-    tokens: Tokens,
-    db: Db,
-    redis: RedisClient,
-    topology: TopologyDep,
+    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
 ) -> Principal:
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized()
-    return await authenticate(token, tokens, db, redis, topology)
+    return await authenticator.authenticate(bearer_token(request))
 
 
-async def authenticate(
-    token: str, tokens: TokenService, db: AIOEngine, redis: Redis, topology: Topology
-) -> Principal:
-    """An access token → its principal; :class:`Unauthorized` with the reason otherwise.
-    Shared by HTTP requests and WebSocket sessions."""
-    try:
-        claims = tokens.decode(token, "access")
-    except InvalidToken as exc:
-        raise Unauthorized("invalid or expired access token") from exc
-    # Logout and refresh-token reuse revoke the session's family; its access tokens die
-    # with it at once instead of living out their 15 minutes.
-    if claims.family_id and await redis.exists(revoked_family_key(topology, claims.family_id)):
-        raise Unauthorized("session revoked")
-    user = await db.find_one(User, User.id == claims.subject)
-    if user is None:
-        raise Unauthorized("account no longer exists")
-    return Principal(user, claims)
+def provide_claims(
+    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
+) -> TokenClaims:
+    return authenticator.claims(bearer_token(request))
 
 
 # Role rules as plain functions, so the signal path (another domain) asks the same question.

@@ -142,7 +142,7 @@ async def logout(
 ) -> Response[None]:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
     await service.logout(
-        db, redis, topology, tokens, principal.user, principal.token.family_id, token
+        db, redis, topology, tokens, principal.id, principal.token.family_id, token
     )
     response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
@@ -154,15 +154,19 @@ async def logout_all(
     principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep, tokens: Tokens
 ) -> Response[None]:
     """Sign out on every device: every session of this account ends now."""
-    await service.logout_everywhere(db, redis, topology, tokens, principal.user)
+    await service.logout_everywhere(db, redis, topology, tokens, principal.id)
     response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
     return response
 
 
 @get("/me")
-async def me(principal: CurrentUser) -> UserView:
-    return user_view(principal.user)
+async def me(principal: CurrentUser, db: Db) -> UserView:
+    # The principal carries only what permissions need; the profile comes from MongoDB.
+    user = await db.find_one(User, User.id == principal.id)
+    if user is None:
+        raise Unauthorized("account no longer exists")
+    return user_view(user)
 
 
 auth_router = Router(

@@ -10,8 +10,8 @@ from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from redis.asyncio import Redis
 
-from apps.api.auth.guards import revoked_family_key
 from apps.api.auth.passwords import hash_password, verify_password
+from apps.api.auth.principals import revoked_family_key
 from apps.api.auth.tokens import InvalidToken, TokenService
 from apps.api.errors import Conflict, Unauthorized
 from apps.api.models import AccountType, RefreshToken, User
@@ -126,7 +126,7 @@ async def logout(
     redis: Redis,
     topology: Topology,
     tokens: TokenService,
-    user: User,
+    user_id: str,
     access_family: str | None,
     refresh_token: str | None,
 ) -> None:
@@ -136,21 +136,21 @@ async def logout(
             claims = tokens.decode(refresh_token, "refresh")
         except InvalidToken:
             claims = None
-        if claims is not None and claims.subject == user.id and claims.family_id:
+        if claims is not None and claims.subject == user_id and claims.family_id:
             families.add(claims.family_id)
     for family in families:
         await revoke_family(db, redis, topology, tokens, family)
 
 
 async def logout_everywhere(
-    db: AIOEngine, redis: Redis, topology: Topology, tokens: TokenService, user: User
+    db: AIOEngine, redis: Redis, topology: Topology, tokens: TokenService, user_id: str
 ) -> int:
-    """End every session of ``user`` (all devices); returns how many were open."""
+    """End every session of the user (all devices); returns how many were open."""
     families = {
         t.family_id
         for t in await db.find(
             RefreshToken,
-            (RefreshToken.user_id == user.id) & (RefreshToken.revoked_at == None),  # noqa: E711
+            (RefreshToken.user_id == user_id) & (RefreshToken.revoked_at == None),  # noqa: E711
         )
     }
     for family in families:

@@ -23,6 +23,8 @@ from apps.core.settings import Settings
 
 TokenType = Literal["access", "refresh"]
 ALGORITHM = "EdDSA"
+# Clock skew tolerated on exp/iat/nbf between the issuing and the verifying instance.
+LEEWAY_SECONDS = 5
 
 
 class InvalidToken(Exception):
@@ -116,7 +118,7 @@ class TokenService:
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "typ"]},
-                leeway=5,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc

@@ -24,7 +24,7 @@ from apps.api.channels.schemas import (
 )
 from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Channel, Subscription
-from apps.api.signals.service import forget_channel_acl
+from apps.api.signals.service import channel_acl_changed
 from apps.api.subscriptions.service import subscription_status
 
 
@@ -66,8 +66,8 @@ async def update_channel(
 async def delete_channel(
     channel_id: PathStr, principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep
 ) -> None:
-    await service.delete(db, redis, topology, principal, channel_id)
-    await forget_channel_acl(redis, topology, channel_id)
+    channel = await service.delete(db, redis, topology, principal, channel_id)
+    await channel_acl_changed(redis, topology, channel)
 
 
 async def _delegates(db: Db, channel: Channel) -> DelegatesView:
@@ -117,7 +117,7 @@ async def add_delegate(
     topology: TopologyDep,
 ) -> DelegatesView:
     channel = await service.add_delegate(db, principal, channel_id, data.email)
-    await forget_channel_acl(redis, topology, channel_id)
+    await channel_acl_changed(redis, topology, channel)
     return await _delegates(db, channel)
 
 
@@ -130,9 +130,9 @@ async def remove_delegate(
     redis: RedisClient,
     topology: TopologyDep,
 ) -> None:
-    await service.remove_delegate(db, principal, channel_id, user_id)
+    channel = await service.remove_delegate(db, principal, channel_id, user_id)
     # Signal intake caches who may signal a channel; a removed delegate loses it now.
-    await forget_channel_acl(redis, topology, channel_id)
+    await channel_acl_changed(redis, topology, channel)
 
 
 @get("/{channel_id:str}/subscribers")

@@ -72,7 +72,7 @@ async def update(
 
 async def delete(
     db: AIOEngine, redis: Redis, topology: Topology, principal: Principal, channel_id: str
-) -> None:
+) -> Channel:
     """Soft delete: the channel disappears, its subscriptions end, routing stops at once."""
     channel = await get_managed(db, principal, channel_id)
     channel.status = "deleted"
@@ -83,6 +83,7 @@ async def delete(
         {"$set": {"status": "cancelled", "cancelled_at": datetime.now(UTC)}},
     )
     await drop_channel(redis, topology, channel.id)
+    return channel
 
 
 async def add_delegate(db: AIOEngine, principal: Principal, channel_id: str, email: str) -> Channel:
@@ -100,12 +101,12 @@ async def add_delegate(db: AIOEngine, principal: Principal, channel_id: str, ema
 
 async def remove_delegate(
     db: AIOEngine, principal: Principal, channel_id: str, user_id: str
-) -> None:
+) -> Channel:
     channel = await get_managed(db, principal, channel_id)
     if user_id not in channel.delegates:
         raise NotFound("this user is not a delegate of the channel")
     channel.delegates.remove(user_id)
-    await db.save(channel)
+    return await db.save(channel)
 
 
 async def users_by_id(db: AIOEngine, ids: Iterable[str]) -> dict[str, User]:

@@ -21,8 +21,15 @@ from nats.aio.client import Client as NATS
 from odmantic import AIOEngine, Field, Index, Model
 from redis.asyncio import Redis
 
-from apps.api.auth.guards import Principal
-from apps.api.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
+from apps.api.auth.principals import Authenticator, Principal
+from apps.api.auth.tokens import TokenClaims
+from apps.api.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+)
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
 from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
@@ -66,6 +73,10 @@ class ChannelAcl(msgspec.Struct, frozen=True):
     delegates: list[str]
     active: bool
 
+    @classmethod
+    def of(cls, channel: Channel) -> ChannelAcl:
+        return cls(channel.owner_id, list(channel.delegates), channel.status == "active")
+
     def allows(self, principal: Principal) -> bool:
         """Owner, delegate or admin: the same rule as can_signal_channel."""
         return principal.is_admin or principal.id in (self.owner_id, *self.delegates)
@@ -79,9 +90,18 @@ def acl_key(topology: Topology, channel_id: str) -> str:
     return topology.key("channel-acl", channel_id)
 
 
-async def forget_channel_acl(redis: Redis, topology: Topology, channel_id: str) -> None:
-    """Call after any change to a channel's owner, delegates or status."""
-    await redis.delete(acl_key(topology, channel_id))
+async def channel_acl_changed(redis: Redis, topology: Topology, channel: Channel) -> None:
+    """Call after saving any change to a channel's owner, delegates or status.
+
+    Writes the new ACL through rather than deleting the entry: intake fills a missing
+    entry from MongoDB with SET NX, so a signal that read the old channel just before
+    the change cannot put the old ACL back (a removed delegate keeping the right for the
+    entry's 5 minutes)."""
+    await redis.set(
+        acl_key(topology, channel.id),
+        _acl_encoder.encode(ChannelAcl.of(channel)),
+        ex=ACL_TTL_SECONDS,
+    )
 
 
 @dataclass
@@ -91,19 +111,33 @@ class SignalIntake:
     nats: NATS
     redis: Redis
     db: AIOEngine
+    authenticator: Authenticator
     live: LiveRelay | None = None
 
+    def __post_init__(self) -> None:
+        self.jetstream = self.nats.jetstream()
+
     async def channel_acl(self, channel_id: str) -> ChannelAcl | None:
-        key = acl_key(self.topology, channel_id)
-        raw: bytes | None = await self.redis.get(key)  # type: ignore[assignment]
+        raw: bytes | None = await self.redis.get(acl_key(self.topology, channel_id))  # type: ignore[assignment]
+        return await self.acl_from(channel_id, raw)
+
+    async def acl_from(self, channel_id: str, raw: bytes | None) -> ChannelAcl | None:
+        """The channel's ACL from its cached value ``raw``, or from MongoDB on a miss."""
         if raw is not None:
             return _acl_decoder.decode(raw)
         channel = await self.db.find_one(Channel, Channel.id == channel_id)
         if channel is None:
             return None
-        acl = ChannelAcl(channel.owner_id, list(channel.delegates), channel.status == "active")
-        await self.redis.set(key, _acl_encoder.encode(acl), ex=ACL_TTL_SECONDS)
-        return acl
+        acl = ChannelAcl.of(channel)
+        # NX: a change written through meanwhile (channel_acl_changed) is fresher than ours.
+        fresher: bytes | None = await self.redis.set(  # type: ignore[assignment]
+            acl_key(self.topology, channel_id),
+            _acl_encoder.encode(acl),
+            ex=ACL_TTL_SECONDS,
+            nx=True,
+            get=True,
+        )
+        return acl if fresher is None else _acl_decoder.decode(fresher)
 
     async def may_signal(self, principal: Principal, channel_id: str) -> bool:
         acl = await self.channel_acl(channel_id)
@@ -111,7 +145,7 @@ class SignalIntake:
 
     async def accept(
         self,
-        principal: Principal,
+        claims: TokenClaims,
         channel_id: str,
         *,
         asset: str,
@@ -120,64 +154,82 @@ class SignalIntake:
         stake: Decimal,
         client_id: str | None,
     ) -> SignalAccepted:
-        acl = await self.channel_acl(channel_id)
-        if acl is None or not acl.active:
-            raise NotFound("channel not found")
-        if not acl.allows(principal):
-            raise Forbidden("only the channel's owner and its delegates may send signals")
-        stake = validate_stake(stake)
-        if not is_canonical_asset(asset):
-            raise BadRequest(
-                f"unknown asset {asset!r}", code="unknown_asset", details={"field": "asset"}
-            )
+        """Check and queue one signal of the caller of ``claims`` (a verified access token).
 
-        now = time.time()
-        signal = Signal(
-            signal_id=new_id(),
-            channel_id=channel_id,
-            sender_id=principal.id,
-            asset=asset,
-            direction=direction,
-            expiry_seconds=expiry_seconds,
-            stake=stake,
-            created_at=now,
-            valid_until=now + self.settings.signal_validity_seconds,
-            client_id=client_id,
-        )
-        payload = encode(signal)
-        if client_id is not None:
-            # A retried click (same sender, same client_id) gets the first signal back.
-            key = self.topology.key("client-id", principal.id, client_id)
-            first: bytes | None = await self.redis.set(  # type: ignore[assignment]
-                key, payload, nx=True, ex=CLIENT_ID_TTL_SECONDS, get=True
-            )
-            if first is not None:
-                earlier = signal_decoder.decode(first)
-                return SignalAccepted(
-                    signal_id=earlier.signal_id,
-                    channel_id=earlier.channel_id,
-                    created_at=earlier.created_at,
-                    valid_until=earlier.valid_until,
-                    duplicate=True,
-                )
+        Redis is asked once, before the publish, in one pipeline: the channel's ACL, the
+        caller's facts and session revocation (:class:`Authenticator`), the signal's cache
+        entry, and the ``client_id`` reservation. The writes are made before the verdict
+        is known so that they cost no round trip of their own; a refused signal takes them
+        back before its answer goes out. Then the JetStream publish, whose PubAck is the
+        commit point. The checks answer in the order they always did: 401, 404, 403, 400.
+        """
         try:
-            # The Redis copy answers GET /signals/{id} until the MongoDB copy has landed.
-            await asyncio.gather(
-                self.nats.jetstream().publish(
-                    self.topology.signal_subject(channel_id),
+            stake = validate_stake(stake)
+            validate_asset(asset)
+            invalid: BadRequest | None = None
+        except BadRequest as exc:
+            invalid = exc
+        signal = (
+            None
+            if invalid
+            else self._signal(
+                claims.subject, channel_id, asset, direction, expiry_seconds, stake, client_id
+            )
+        )
+        auth_keys = self.authenticator.lookup_keys(claims)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.mget(acl_key(self.topology, channel_id), *auth_keys)
+        if signal is not None:
+            payload = encode(signal)
+            pipe.set(self._cache_key(signal.signal_id), payload, ex=SIGNAL_CACHE_SECONDS)
+            if client_id is not None:
+                # A retried click (same sender, same client_id) gets the first signal back.
+                pipe.set(
+                    self._client_key(claims.subject, client_id),
                     payload,
-                    headers={"Nats-Msg-Id": signal.signal_id},
-                    timeout=2,
-                ),
-                self.redis.set(
-                    self.topology.key("sig", signal.signal_id, "signal"),
-                    payload,
-                    ex=SIGNAL_CACHE_SECONDS,
-                ),
+                    nx=True,
+                    ex=CLIENT_ID_TTL_SECONDS,
+                    get=True,
+                )
+        replies = await pipe.execute()
+        found: list[bytes | None] = replies[0]
+        # The reservation is ours to take back only if this request made it.
+        first: bytes | None = replies[2] if len(replies) > 2 else None
+        reserved = client_id is not None and signal is not None and first is None
+        try:
+            principal = await self.authenticator.admit(claims, found[1:])
+            acl = await self.acl_from(channel_id, found[0])
+            if acl is None or not acl.active:
+                raise NotFound("channel not found")
+            if not acl.allows(principal):
+                raise Forbidden("only the channel's owner and its delegates may send signals")
+            if invalid is not None:
+                raise invalid
+        except ApiError:
+            if signal is not None:
+                await self._take_back(signal, reserved)
+            raise
+        assert signal is not None
+        if first is not None:
+            _background(self.redis.delete(self._cache_key(signal.signal_id)))
+            earlier = signal_decoder.decode(first)
+            return SignalAccepted(
+                signal_id=earlier.signal_id,
+                channel_id=earlier.channel_id,
+                created_at=earlier.created_at,
+                valid_until=earlier.valid_until,
+                duplicate=True,
+            )
+        try:
+            await self.jetstream.publish(
+                self.topology.signal_subject(channel_id),
+                payload,
+                headers={"Nats-Msg-Id": signal.signal_id},
+                timeout=2,
             )
         except Exception as exc:
-            if client_id is not None:  # nothing was sent: the retry must be able to send
-                await self.redis.delete(self.topology.key("client-id", principal.id, client_id))
+            # Nothing was sent: the retry must be able to send.
+            await self._take_back(signal, reserved)
             log.error("publishing signal %s failed: %s", signal.signal_id, exc)
             raise ServiceUnavailable("the signal could not be queued; nothing was sent") from exc
         _background(self._store(signal))
@@ -189,6 +241,47 @@ class SignalIntake:
             created_at=signal.created_at,
             valid_until=signal.valid_until,
         )
+
+    def _signal(
+        self,
+        sender_id: str,
+        channel_id: str,
+        asset: str,
+        direction: Direction,
+        expiry_seconds: int,
+        stake: Decimal,
+        client_id: str | None,
+    ) -> Signal:
+        now = time.time()
+        return Signal(
+            signal_id=new_id(),
+            channel_id=channel_id,
+            sender_id=sender_id,
+            asset=asset,
+            direction=direction,
+            expiry_seconds=expiry_seconds,
+            stake=stake,
+            created_at=now,
+            valid_until=now + self.settings.signal_validity_seconds,
+            client_id=client_id,
+        )
+
+    def _cache_key(self, signal_id: str) -> str:
+        # The Redis copy answers GET /signals/{id} until the MongoDB copy has landed.
+        return self.topology.key("sig", signal_id, "signal")
+
+    def _client_key(self, sender_id: str, client_id: str) -> str:
+        return self.topology.key("client-id", sender_id, client_id)
+
+    async def _take_back(self, signal: Signal, reserved: bool) -> None:
+        """Undo the writes of a signal that is not sent (refused, or the publish failed)."""
+        keys = [self._cache_key(signal.signal_id)]
+        if reserved and signal.client_id is not None:
+            keys.append(self._client_key(signal.sender_id, signal.client_id))
+        try:
+            await self.redis.delete(*keys)
+        except Exception:
+            log.warning("could not take back the Redis writes of signal %s", signal.signal_id)
 
     async def find(self, signal_id: str) -> SignalRecord | None:
         record = await self.db.find_one(SignalRecord, SignalRecord.id == signal_id)
@@ -246,6 +339,13 @@ def validate_stake(stake: Decimal) -> Decimal:
             details={"field": "stake", "min": str(MIN_STAKE), "max": str(MAX_STAKE)},
         )
     return stake
+
+
+def validate_asset(asset: str) -> None:
+    if not is_canonical_asset(asset):
+        raise BadRequest(
+            f"unknown asset {asset!r}", code="unknown_asset", details={"field": "asset"}
+        )
 
 
 _tasks: set[asyncio.Task[Any]] = set()

@@ -31,8 +31,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
 
-from apps.api.auth.guards import Principal, authenticate, revoked_family_key
-from apps.api.auth.tokens import TokenService
+from apps.api.auth.guards import Authenticator, Principal
 from apps.api.errors import ApiError, Unauthorized
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
@@ -45,7 +44,7 @@ from apps.api.signals.schemas import (
     ws_encoder,
     ws_error,
 )
-from apps.api.signals.service import SignalIntake
+from apps.api.signals.service import SignalIntake, acl_key
 
 log = logging.getLogger("api.ws")
 
@@ -93,12 +92,12 @@ class Session:
         socket: WebSocket[Any, Any, Any],
         intake: SignalIntake,
         relay: LiveRelay,
-        tokens: TokenService,
+        authenticator: Authenticator,
     ) -> None:
         self.socket = socket
         self.intake = intake
         self.relay = relay
-        self.tokens = tokens
+        self.authenticator = authenticator
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=10_000)
         self.unlisten: dict[str, Any] = {}
         self.principal: Principal | None = None
@@ -117,11 +116,8 @@ class Session:
         await self.send(ws_encoder.encode(progress))
 
     async def login(self, token: str) -> Principal:
-        infra = self.intake
         try:
-            principal = await authenticate(
-                token, self.tokens, infra.db, infra.redis, infra.topology
-            )
+            principal = await self.authenticator.authenticate(token)
         except Unauthorized as exc:
             raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
         if self.principal is not None and principal.id != self.principal.id:
@@ -135,27 +131,99 @@ class Session:
             return True
         if not await self.intake.may_signal(self.principal, channel_id):
             return False
-        self.unlisten[channel_id] = self.relay.listen(channel_id, self.on_progress)
+        self.listen(channel_id)
         return True
+
+    def listen(self, channel_id: str) -> None:
+        """Follow a channel this session was just found allowed to signal."""
+        if channel_id not in self.unlisten:
+            self.unlisten[channel_id] = self.relay.listen(channel_id, self.on_progress)
 
     def unwatch_all(self) -> None:
         for stop in self.unlisten.values():
             stop()
         self.unlisten.clear()
 
-    async def recheck(self) -> None:
-        """Expired token, logout elsewhere, or a removed delegation end what they allowed."""
+    def require_unexpired(self) -> None:
+        """A long-lived socket holds claims verified minutes ago."""
         assert self.principal is not None
-        claims = self.principal.token
-        if claims.expires_at <= time.time():
+        if self.principal.token.expires_at <= time.time():
             raise SessionEnded(CLOSE_UNAUTHORIZED, "access token expired; send a new auth message")
-        redis, topology = self.intake.redis, self.intake.topology
-        if claims.family_id and await redis.exists(revoked_family_key(topology, claims.family_id)):
-            raise SessionEnded(CLOSE_UNAUTHORIZED, "session revoked")
-        for channel_id in list(self.unlisten):
-            if not await self.intake.may_signal(self.principal, channel_id):
-                self.unlisten.pop(channel_id)()
+
+    async def recheck(self) -> None:
+        """Expired token, logout elsewhere, a deleted account, a changed role or a removed
+        delegation end what they allowed. One Redis round trip: the caller's facts and
+        revocation key and the ACL of every watched channel in one MGET."""
+        before = self.principal
+        assert before is not None
+        self.require_unexpired()
+        auth, intake = self.authenticator, self.intake
+        channels = list(self.unlisten)
+        auth_keys = auth.lookup_keys(before.token)
+        acl_keys = [acl_key(intake.topology, channel_id) for channel_id in channels]
+        found: list[bytes | None] = await intake.redis.mget(auth_keys + acl_keys)  # type: ignore[assignment]
+        if self.principal is not before:
+            return  # re-authenticated meanwhile: this verdict is about the old token
+        try:
+            principal = await auth.admit(before.token, found[: len(auth_keys)])
+        except Unauthorized as exc:
+            if self.principal is before:
+                raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
+            return
+        if self.principal is not before:
+            return  # admit() may have read MongoDB, and the socket re-authenticated meanwhile
+        self.principal = principal
+        for channel_id, raw in zip(channels, found[len(auth_keys) :], strict=True):
+            acl = await intake.acl_from(channel_id, raw)
+            if acl is None or not acl.active or not acl.allows(principal):
+                if (stop := self.unlisten.pop(channel_id, None)) is not None:
+                    stop()
                 raise SessionEnded(CLOSE_FORBIDDEN, f"access to channel {channel_id} was revoked")
+
+    async def serve(self) -> None:
+        """Handle messages until the socket closes or a check ends the session.
+
+        Idle sockets are re-checked every RECHECK_EVERY seconds, busy ones at most once a
+        second. A re-check runs beside the messages, never in front of one (a signal would
+        wait for its round trip): signals carry their own checks, and a failed re-check
+        ends the session as soon as it is known, whatever the socket is doing."""
+        last_check = time.monotonic()
+        receiving: asyncio.Future[str] | None = None
+        rechecking: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if receiving is None:
+                    receiving = asyncio.ensure_future(self.socket.receive_text())
+                waiting: set[asyncio.Future[Any]] = {receiving}
+                timeout: float | None = None
+                if rechecking is None:
+                    timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
+                else:
+                    waiting.add(rechecking)
+                done, _ = await asyncio.wait(
+                    waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if rechecking is not None and rechecking.done():
+                    finished, rechecking = rechecking, None
+                    finished.result()  # a SessionEnded ends the session here
+                if not done:
+                    rechecking = asyncio.create_task(self.recheck())
+                    last_check = time.monotonic()
+                    continue
+                if not receiving.done():
+                    continue
+                text = receiving.result()  # WebSocketDisconnect when the client left
+                receiving = None
+                if rechecking is None and time.monotonic() - last_check >= BUSY_RECHECK_EVERY:
+                    rechecking = asyncio.create_task(self.recheck())
+                    last_check = time.monotonic()
+                await self.handle(text)
+        finally:
+            for task in (receiving, rechecking):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
 
     async def handle(self, text: str) -> None:
         if len(text) > MAX_FRAME:
@@ -190,10 +258,13 @@ class Session:
             await self.send(ws_encoder.encode({"type": "pong", "ref": message.ref}))
 
     async def send_signal(self, message: WsSignal) -> None:
+        """Every signal is checked on its own (revocation, account, role, the channel's
+        ACL) in the intake's one Redis round trip, not only by the periodic re-check."""
         assert self.principal is not None
+        self.require_unexpired()
         try:
             accepted = await self.intake.accept(
-                self.principal,
+                self.principal.token,
                 message.channel_id,
                 asset=message.asset,
                 direction=message.direction,
@@ -201,10 +272,15 @@ class Session:
                 stake=message.stake,
                 client_id=message.client_id,
             )
+        except Unauthorized as exc:
+            raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc
         except ApiError as exc:
             await self.send(ws_error(exc.code, exc.message, message.ref, exc.details))
             return
-        await self.watch(message.channel_id)
+        # Accepting proved the right to watch: no second ACL read, and no await between the
+        # intake starting to follow the signal and this socket listening (a follower that
+        # finds no listener stops, and the first signal's progress would be lost).
+        self.listen(message.channel_id)
         await self.send(
             ws_encoder.encode(
                 {"type": "accepted", "ref": message.ref, **msgspec.structs.asdict(accepted)}
@@ -223,7 +299,7 @@ async def _default_channels(db: AIOEngine, user_id: str) -> list[str]:
 async def signal_socket(
     socket: WebSocket[Any, Any, Any],
     intake: NamedDependency[SignalIntake],
-    tokens: NamedDependency[TokenService],
+    authenticator: NamedDependency[Authenticator],
 ) -> None:
     origin = socket.headers.get("origin")
     if origin is not None and origin not in intake.settings.allowed_origins:
@@ -231,7 +307,7 @@ async def signal_socket(
         return
     await socket.accept()
     relay: LiveRelay = socket.app.state.live
-    session = Session(socket, intake, relay, tokens)
+    session = Session(socket, intake, relay, authenticator)
     writer = asyncio.create_task(session.writer())
     try:
         try:
@@ -254,21 +330,7 @@ async def signal_socket(
                 {"type": "ready", "user_id": principal.id, "channels": sorted(session.unlisten)}
             )
         )
-        # Idle sockets are re-checked every RECHECK_EVERY seconds; busy ones before acting
-        # on a message (at most once a second), so a logout takes effect at once.
-        last_check = time.monotonic()
-        while True:
-            timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
-            try:
-                text = await asyncio.wait_for(socket.receive_text(), timeout)
-            except TimeoutError:
-                await session.recheck()
-                last_check = time.monotonic()
-                continue
-            if time.monotonic() - last_check >= BUSY_RECHECK_EVERY:
-                await session.recheck()
-                last_check = time.monotonic()
-            await session.handle(text)
+        await session.serve()
     except SessionEnded as ended:
         await session.send(ws_error("session_ended", ended.reason))
         await session.outbox.put(None)

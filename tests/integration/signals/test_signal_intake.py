@@ -108,6 +108,31 @@ async def test_a_repeated_client_id_returns_the_first_signal(
     assert len(await stream_signals(nc, settings)) == 1
 
 
+async def test_a_refused_signal_does_not_use_up_its_client_id(
+    http: Http, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    trader = await http.user("provider", "trader")
+    channel = await http.channel(owner)
+    path = f"/api/v1/channels/{channel}/signals"
+    body = {**SIGNAL, "client_id": "click-7"}
+    assert (await http.call("POST", path, trader, json=body)).status_code == 403
+    assert (
+        await http.call("POST", "/api/v1/channels/nope/signals", trader, json=body)
+    ).status_code == 404
+    await http.delegate(owner, channel, trader)
+    sent = await http.ok("POST", path, trader, json=body)
+    assert sent["duplicate"] is False
+    assert [m.headers["Nats-Msg-Id"] for m in await stream_signals(nc, settings)] == [
+        sent["signal_id"]
+    ]
+    # A refused signal is not shown either (its cache entry was taken back).
+    redis = connect_redis(settings.redis_url)
+    keys = await redis.keys(f"{settings.namespace}:sig:*:signal")
+    await redis.aclose()
+    assert keys == [f"{settings.namespace}:sig:{sent['signal_id']}:signal".encode()]
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [

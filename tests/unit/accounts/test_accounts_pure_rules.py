@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.api.auth.guards import Principal, can_manage_channel, can_signal_channel
+from apps.api.auth.principals import UserFacts
 from apps.api.auth.tokens import TokenClaims
-from apps.api.models import Channel, User
+from apps.api.models import Channel
 from apps.api.subscriptions.risk import check_risk
 from apps.core.credentials import BrokerCredentials, CredentialsCipher, CredentialsError
 from apps.core.routing import RoutingRecord, pack_record, unpack_record
@@ -20,16 +21,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _user(uid: str, *, admin: bool = False) -> Principal:
-    user = User(
-        id=uid,
-        email=f"{uid}@x.test",
-        password_hash="-",
-        display_name=uid,
-        account_type="provider",
-        is_admin=admin,
-        created_at=NOW,
-    )
-    return Principal(user, TokenClaims(uid, "j", "access", 0, 1))
+    facts = UserFacts(id=uid, account_type="provider", is_admin=admin)
+    return Principal(facts, TokenClaims(uid, "j", "access", 0, 1))
 
 
 def test_only_owner_and_admin_manage_but_delegates_may_signal() -> None:

@@ -1,0 +1,115 @@
+"""Requests authenticate from a Redis cache of the user's role, never a stale one for long:
+a deleted account or a changed role counts from the next request (through the
+invalidation hooks), and a change made behind the code's back within the cache's TTL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from apps.api.auth import principals
+from apps.api.auth.principals import (
+    Authenticator,
+    user_changed,
+    user_deleted,
+    user_facts_key,
+)
+from apps.api.auth.tokens import token_service_from_settings
+from apps.api.errors import Unauthorized
+from apps.api.models import User
+from apps.core.settings import Settings
+from tests.integration.accounts.conftest import Actor, Api
+
+SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
+
+
+async def _status(api: Api, who: Actor, method: str, path: str, **kw: object) -> int:
+    response = await api.client.request(method, path, headers=who.headers, **kw)  # type: ignore[arg-type]
+    return int(response.status_code)
+
+
+async def _user(api: Api, actor: Actor) -> User:
+    user = await api.stores.db.find_one(User, User.id == actor.id)
+    assert user is not None
+    return user
+
+
+async def test_a_deleted_account_is_refused_from_the_next_request(api: Api) -> None:
+    owner = await api.user("provider", "gone")
+    channel = await api.channel(owner)
+    path = f"/api/v1/channels/{channel}/signals"
+    assert await _status(api, owner, "POST", path, json=SIGNAL) == 202
+
+    await api.stores.db.delete(await _user(api, owner))
+    await user_deleted(api.stores.redis, api.stores.topology, owner.id)
+
+    response = await api.client.post(path, json=SIGNAL, headers=owner.headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "account no longer exists"
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 401
+    assert await _status(api, owner, "GET", "/api/v1/me") == 401
+
+
+async def test_a_changed_role_counts_from_the_next_request(api: Api) -> None:
+    provider = await api.user("provider", "demoted")
+    admin = await api.admin()
+    owner = await api.user("provider", "owner")
+    channel = await api.channel(owner)
+    path = f"/api/v1/channels/{channel}/signals"
+    assert await _status(api, admin, "POST", path, json=SIGNAL) == 202
+
+    # The admin loses the role: no more signals to other people's channels.
+    user = await _user(api, admin)
+    user.is_admin = False
+    await api.stores.db.save(user)
+    await user_changed(api.stores.redis, api.stores.topology, user)
+    assert await _status(api, admin, "POST", path, json=SIGNAL) == 403
+
+    # A provider turned subscriber may not open channels any more.
+    await api.channel(provider)
+    user = await _user(api, provider)
+    user.account_type = "subscriber"
+    await api.stores.db.save(user)
+    await user_changed(api.stores.redis, api.stores.topology, user)
+    body = {"name": "Beta", "description": "", "plan": {"price": "5", "period_days": 30}}
+    assert await _status(api, provider, "POST", "/api/v1/channels", json=body) == 403
+
+
+async def test_a_change_behind_the_codes_back_is_seen_within_the_ttl(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await api.user("provider", "manual")
+    key = user_facts_key(api.stores.topology, owner.id)
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
+    assert 0 < await api.stores.redis.ttl(key) <= principals.USER_FACTS_TTL_SECONDS == 30
+
+    # The same with a 1 s TTL, so the test need not wait 30 s: an operator deletes the
+    # account in MongoDB by hand, without the hook.
+    await api.stores.redis.delete(key)
+    monkeypatch.setattr(principals, "USER_FACTS_TTL_SECONDS", 1)
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
+    await api.stores.db.delete(await _user(api, owner))
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200  # cached, ≤ 1 s
+    await asyncio.sleep(1.2)
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 401
+
+
+async def test_a_reader_that_saw_the_old_account_cannot_cache_it_after_a_deletion(
+    api: Api, accounts_settings: Settings
+) -> None:
+    """The race a delete-based invalidation loses: a request misses the cache and reads
+    MongoDB, the account is deleted (hook called), then the request fills the cache with
+    what it read. Here the document is even still in MongoDB: the tombstone wins."""
+    victim = await api.user("provider", "race")
+    stores = api.stores
+    authenticator = Authenticator(
+        token_service_from_settings(accounts_settings), stores.db, stores.redis, stores.topology
+    )
+    claims = authenticator.claims(victim.access_token)
+    await stores.redis.delete(user_facts_key(stores.topology, victim.id))
+    await user_deleted(stores.redis, stores.topology, victim.id)
+    with pytest.raises(Unauthorized, match="account no longer exists"):
+        await authenticator.admit(claims, [None, None])  # the reader saw a miss before
+    with pytest.raises(Unauthorized, match="account no longer exists"):
+        await authenticator.authenticate(victim.access_token)
