@@ -76,8 +76,9 @@ class Settings:
     # Signal path
     signal_validity_seconds: float = 5.0
     # Orders per ORDERS message: 1 = one message per subscriber; larger groups amortise
-    # JetStream's per-message cost (the fan-out benchmark chooses the default).
-    order_group_size: int = 50
+    # JetStream's per-message cost. 200 from the fan-out benchmark (10k subscribers:
+    # 1 → 9.5 s, 50 → 1.27 s, 200 → 0.94 s to the last order; benchmarks/README.md).
+    order_group_size: int = 200
     # Channels with more subscriptions than this are fanned out in shards, each taken
     # by whichever router instance is free, so several routers share one big signal.
     router_shard_size: int = 20_000
