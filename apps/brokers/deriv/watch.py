@@ -183,8 +183,9 @@ class AccountWatches:
                 watch.streaming = False
                 session.end_stream(req_id)
             if subscription is not None:  # ended on purpose: nothing left to follow
-                with contextlib.suppress(Exception):
-                    await session.request({"forget": subscription}, reply_within=2.0)
+                if subscription:  # its id is known only once the broker sent a message
+                    with contextlib.suppress(Exception):
+                        await session.request({"forget": subscription}, reply_within=2.0)
                 return
 
     async def _read(
