@@ -182,6 +182,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def _set_autogroup_nice(nice: int) -> None:
+    """Linux with ``sched_autogroup_enabled``: every session is its own scheduling
+    group, weighed against the others by the group's nice, not its tasks'. A child
+    started in its own session (see :func:`spawn`) must lower its group too, or its
+    nice / SCHED_IDLE counts only against itself."""
+    try:
+        with open("/proc/self/autogroup", "w") as group:
+            group.write(str(nice))
+    except OSError:
+        pass  # no autogroups here: the task's own nice already counts
+
+
 def _child_setup(spec: ProcessSpec) -> Callable[[], None]:
     def setup() -> None:
         _die_with_parent()
@@ -190,8 +202,10 @@ def _child_setup(spec: ProcessSpec) -> Callable[[], None]:
                 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             except (AttributeError, OSError):
                 os.nice(19)
+            _set_autogroup_nice(19)
         elif spec.nice > 0:
             os.nice(spec.nice)
+            _set_autogroup_nice(spec.nice)
 
     return setup
 
