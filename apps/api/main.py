@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from apps.api.app import create_app
+from apps.core import gc_pacing
 from apps.core.logging import setup_logging
 from apps.core.settings import Settings
 
@@ -12,8 +13,10 @@ from apps.core.settings import Settings
 def main() -> None:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
+    app = create_app(settings)
+    gc_pacing.start()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,

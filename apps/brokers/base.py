@@ -22,7 +22,7 @@ from apps.brokers.assets import Expiry
 Direction = Literal["CALL", "PUT"]
 
 
-class BrokerAccount(msgspec.Struct, frozen=True, kw_only=True):
+class BrokerAccount(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """A subscriber's account at a broker, with the credential that opens a session.
 
     ``login`` is the broker's account id when known (Deriv ``loginid``); it is learnt at
@@ -37,7 +37,7 @@ class BrokerAccount(msgspec.Struct, frozen=True, kw_only=True):
         return f"BrokerAccount(login={self.login!r}, currency={self.currency!r})"
 
 
-class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+class OrderRequest(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """One subscriber's trade for one signal, as the router produced it."""
 
     order_id: str
@@ -52,7 +52,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     valid_until: float  # epoch seconds; nothing is placed after it
 
 
-class Placed(msgspec.Struct, frozen=True, kw_only=True, tag="placed"):
+class Placed(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="placed"):
     order_id: str
     contract_id: str
     buy_price: Decimal
@@ -62,7 +62,7 @@ class Placed(msgspec.Struct, frozen=True, kw_only=True, tag="placed"):
     reconciled: bool = False  # found by reconciliation after a lost reply
 
 
-class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag="rejected"):
+class Rejected(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="rejected"):
     """Permanent: retrying cannot help (bad token, stake too low, market closed...)."""
 
     order_id: str
@@ -70,7 +70,7 @@ class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag="rejected"):
     message: str
 
 
-class TransientFailure(msgspec.Struct, frozen=True, kw_only=True, tag="transient"):
+class TransientFailure(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="transient"):
     """Nothing was bought, and trying again after ``retry_after`` seconds may succeed."""
 
     order_id: str
@@ -79,7 +79,7 @@ class TransientFailure(msgspec.Struct, frozen=True, kw_only=True, tag="transient
     retry_after: float = 0.0
 
 
-class Uncertain(msgspec.Struct, frozen=True, kw_only=True, tag="uncertain"):
+class Uncertain(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="uncertain"):
     """A buy may or may not have happened and reconciliation could not tell.
 
     Never retried: the runner reports the order ``unknown`` rather than risk buying twice.
@@ -89,7 +89,7 @@ class Uncertain(msgspec.Struct, frozen=True, kw_only=True, tag="uncertain"):
     message: str
 
 
-class Expired(msgspec.Struct, frozen=True, kw_only=True, tag="expired"):
+class Expired(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="expired"):
     """The signal's validity ran out before the order could be placed."""
 
     order_id: str
@@ -115,7 +115,7 @@ class Undecidable(msgspec.Struct, frozen=True, kw_only=True, tag="undecidable"):
 ReconcileResult = Found | NotFound | Undecidable
 
 
-class Settlement(msgspec.Struct, frozen=True, kw_only=True):
+class Settlement(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     contract_id: str
     outcome: Literal["won", "lost"]
     buy_price: Decimal
@@ -124,7 +124,7 @@ class Settlement(msgspec.Struct, frozen=True, kw_only=True):
     sell_time: int
 
 
-class SettlementUnavailable(msgspec.Struct, frozen=True, kw_only=True):
+class SettlementUnavailable(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """Following the contract failed (e.g. the account's token stopped working)."""
 
     contract_id: str

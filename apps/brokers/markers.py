@@ -44,7 +44,7 @@ class MarkerStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-class Marker(msgspec.Struct, frozen=True, kw_only=True):
+class Marker(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     status: MarkerStatus
     worker: str  # who wrote this state
     claimed_at: float  # when the current owner claimed the order (epoch seconds)
@@ -58,7 +58,7 @@ class Marker(msgspec.Struct, frozen=True, kw_only=True):
         return self.status is not MarkerStatus.INFLIGHT
 
 
-class PendingSettlement(msgspec.Struct, frozen=True, kw_only=True):
+class PendingSettlement(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """A placed contract whose outcome is still to be published (``settle_key``)."""
 
     contract_id: str

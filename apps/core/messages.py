@@ -47,7 +47,11 @@ class Outcome(StrEnum):
     LOST = "lost"
 
 
-class Signal(msgspec.Struct, frozen=True, kw_only=True):
+# Messages are frozen, plain data that cannot take part in a reference cycle, so they
+# are kept out of the cyclic collector (``gc=False``): a worker following a large
+# fan-out holds hundreds of thousands of them, and every tracked object lengthens each
+# collection's pause (see apps.core.gc_pacing). The same holds for the broker structs.
+class Signal(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """A provider's trade idea for one channel, as accepted by the API."""
 
     v: int = 1
@@ -63,7 +67,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     client_id: str | None = None
 
 
-class Order(msgspec.Struct, frozen=True, kw_only=True):
+class Order(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """One subscriber's trade for one signal, sized by that subscriber's risk settings."""
 
     v: int = 1
@@ -83,7 +87,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     valid_until: float
 
 
-class OrderBatch(msgspec.Struct, frozen=True, kw_only=True):
+class OrderBatch(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """Orders of one signal for one broker kind and shard, in one JetStream message.
 
     Grouping cuts the per-message cost of JetStream (≈65 µs of client CPU each) when a
@@ -97,7 +101,7 @@ class OrderBatch(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[Order]
 
 
-class Execution(msgspec.Struct, frozen=True, kw_only=True):
+class Execution(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """What happened to one order; a settled execution follows a placed one."""
 
     v: int = 1
@@ -120,7 +124,7 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
     profit: SignedMoney | None = None
 
 
-class ExecutionBatch(msgspec.Struct, frozen=True, kw_only=True, tag="executions"):
+class ExecutionBatch(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="executions"):
     """Executions of one signal in one message: workers and the router report in
     batches, because one JetStream message per order would dominate the fan-out's cost."""
 

@@ -20,7 +20,7 @@ StakeMode = Literal["fixed", "multiplier", "percent"]
 BrokerKind = Literal["deriv", "iqoption"]
 
 
-class RoutingRecord(msgspec.Struct, frozen=True, kw_only=True):
+class RoutingRecord(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """One active subscription as the router sees it (``v`` bumps on breaking changes)."""
 
     v: int = 1

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from apps.core import gc_pacing
 from apps.core.logging import setup_logging
 from apps.core.settings import Settings
 
@@ -20,6 +21,7 @@ def run_service(name: str, main: ServiceMain, settings: Settings | None = None) 
     settings = settings or Settings.from_env()
     setup_logging(settings.log_level)
     log = logging.getLogger(name)
+    gc_pacing.start()
 
     async def runner() -> None:
         stop = asyncio.Event()

@@ -172,7 +172,7 @@ class ApiError(msgspec.Struct, frozen=True, kw_only=True):
     details: dict[str, Any] | None = None
 
 
-class BuyReceipt(msgspec.Struct, frozen=True, kw_only=True):
+class BuyReceipt(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     contract_id: int
     buy_price: Decimal
     payout: Decimal
@@ -184,7 +184,7 @@ class BuyReceipt(msgspec.Struct, frozen=True, kw_only=True):
     longcode: str = ""
 
 
-class MultiBuyResult(msgspec.Struct, frozen=True, kw_only=True):
+class MultiBuyResult(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     token: str
     contract_id: int | None = None
     buy_price: Decimal | None = None
@@ -196,7 +196,7 @@ class MultiBuyResult(msgspec.Struct, frozen=True, kw_only=True):
     message_to_client: str | None = None
 
 
-class OpenContract(msgspec.Struct, frozen=True, kw_only=True):
+class OpenContract(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     contract_id: int
     buy_price: Decimal
     is_sold: int = 0

@@ -49,6 +49,7 @@ import msgspec
 import uvicorn
 
 from apps.brokers.deriv.protocol import PASSTHROUGH_MAX_BYTES
+from apps.core import gc_pacing
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -1706,6 +1707,7 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config)
     if args.time_scale is not None:
         config.time_scale = args.time_scale
+    gc_pacing.start()  # a large fan-out's open contracts made each full collection stall it
     asyncio.run(serve_forever(config, args.host, args.port))
 
 
