@@ -112,21 +112,17 @@ class Router:
             routing_key(self.topology, signal.channel_id)
         )
         # In subscription order, so a redelivery cuts the same slices and groups (and
-        # JetStream drops the repeated publishes by their message ids).
-        records = [
-            unpack_record(raw[field])
-            for field in sorted(raw)
-            if in_shard(field.decode(), shard, shards)
-        ]
+        # JetStream drops the repeated publishes by their message ids). Records are
+        # decoded slice by slice: the first orders need not wait for the last record.
+        fields = sorted(field for field in raw if in_shard(field.decode(), shard, shards))
         now = time.time()
-        balances = await self._balances(records)
         execution_subject = self.topology.execution_subject(signal.channel_id, signal.signal_id)
         fanout = FanoutStarted(
             signal_id=signal.signal_id,
             channel_id=signal.channel_id,
             shard=shard,
             shards=shards,
-            total=len(records),
+            total=len(fields),
             signal_created_at=signal.created_at,
             at=now,
         )
@@ -138,7 +134,7 @@ class Router:
         )
         try:
             orders, refused = await self._route(
-                signal, shard, records, balances, now, publisher, redelivered=redelivered
+                signal, shard, raw, fields, now, publisher, redelivered=redelivered
             )
         except BaseException:
             publisher.abandon()  # the redelivered signal publishes them again
@@ -158,20 +154,21 @@ class Router:
         self,
         signal: Signal,
         shard: int,
-        records: Sequence[RoutingRecord],
-        balances: dict[str, Decimal],
+        raw: dict[bytes, bytes],
+        fields: Sequence[bytes],
         now: float,
         publisher: _Publisher,
         *,
         redelivered: bool,
     ) -> tuple[int, int]:
-        """Orders and refusals of ``records``, slice by slice, handed to ``publisher``."""
+        """Orders and refusals of the routing records ``raw[f] for f in fields``, slice by
+        slice, handed to ``publisher``."""
         execution_subject = self.topology.execution_subject(signal.channel_id, signal.signal_id)
         orders = refused = 0
-        for part, start in enumerate(range(0, len(records), ROUTE_SLICE)):
-            plan = await self._plan(
-                signal, records[start : start + ROUTE_SLICE], balances, now, redelivered=redelivered
-            )
+        for part, start in enumerate(range(0, len(fields), ROUTE_SLICE)):
+            records = [unpack_record(raw[field]) for field in fields[start : start + ROUTE_SLICE]]
+            balances = await self._balances(records)
+            plan = await self._plan(signal, records, balances, now, redelivered=redelivered)
             orders += len(plan.orders)
             refused += len(plan.refusals)
             for first in range(0, len(plan.refusals), REFUSALS_PER_MESSAGE):
@@ -186,7 +183,10 @@ class Router:
             ):
                 subject = self.topology.order_subject(batch.broker_kind, shard)
                 publisher.send(subject, encode(batch), {"Nats-Msg-Id": msg_id})
-            await asyncio.sleep(0)  # let the first publishes leave before the next slice
+            await asyncio.sleep(0)  # let this slice's publishes reach the client's buffer
+            if part == 0:
+                # ... and make the first ones leave now, not after the shard is planned.
+                await self.nc.flush()
         return orders, refused
 
     async def _plan(
