@@ -100,6 +100,8 @@ async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIte
 
     Whatever declares the test's streams (a fixture, the API, a service), they are removed
     afterwards so the shared server stays small."""
+    from tests.fixtures import deriv_sim  # here: the plugin is registered (and rewritten) by now
+
     yield Settings(
         nats_url=servers.nats_url,
         redis_url=servers.redis_url,
@@ -108,6 +110,8 @@ async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIte
         namespace=namespace,
         data_dir=tmp_path,
         log_level="DEBUG",
+        # The simulator runs time-scaled: contracts end long before their nominal end.
+        deriv_watch_lead_seconds=deriv_sim.TIME_SCALED_WATCH_LEAD,
     )
     client = await connect(servers.nats_url, name="pytest-cleanup")
     js = client.jetstream()

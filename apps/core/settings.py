@@ -106,6 +106,10 @@ class Settings:
     # Deriv API v3 endpoint; empty → the local simulator on deriv_sim_port.
     deriv_url: str = ""
     deriv_app_id: int = 1
+    # The account's stream of open contracts is opened this long before its first
+    # contract is due to end (not during the fan-out that placed it). A time-scaled
+    # simulator ends contracts before their nominal end: set it above their length (tests).
+    deriv_watch_lead_seconds: float = 5.0
 
     log_level: str = "INFO"
 

@@ -85,6 +85,7 @@ class DerivAdapter(BrokerAdapter):
         reconcile_grace: float = 0.3,
         use_batch: bool = True,
         watch_delay: float = 1.0,
+        watch_lead: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -106,7 +107,11 @@ class DerivAdapter(BrokerAdapter):
         # one portfolio + profit_table per order would run into the broker's rate limit).
         self._listings: dict[str, tuple[float, float, asyncio.Future[_Listing]]] = {}
         self.watches = AccountWatches(
-            self.session, delay=watch_delay, reply_timeout=reply_timeout, clock=clock
+            self.session,
+            delay=watch_delay,
+            lead=watch_lead,
+            reply_timeout=reply_timeout,
+            clock=clock,
         )
 
     # sessions ---------------------------------------------------------------------------

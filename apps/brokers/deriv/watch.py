@@ -16,8 +16,10 @@ the ``contract_id``, no subscription):
 - anything still unsettled well after its expiry (a lost message, a broker that does not
   push): a sweeper looks those up, backing off, until they answer.
 
-Opening a stream waits ``delay`` seconds after the first contract of an account, so the
-subscriptions of a large fan-out come after its placements rather than between them.
+Opening a stream waits ``delay`` seconds after the first contract of an account, and
+then until ``lead`` seconds before the account's first contract is due to end: the
+subscriptions of a large fan-out come after its placements rather than between them,
+and a contract that runs for an hour is not followed by a stream open for an hour.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class AccountWatches:
         session_for: Callable[[BrokerAccount], DerivSession],
         *,
         delay: float = 1.0,
+        lead: float = 5.0,
         grace: float = 3.0,
         linger: float = 60.0,
         reply_timeout: float = 10.0,
@@ -93,6 +96,7 @@ class AccountWatches:
     ) -> None:
         self._session_for = session_for
         self.delay = delay
+        self.lead = lead
         self.grace = grace
         self.linger = linger
         self.reply_timeout = reply_timeout
@@ -154,8 +158,19 @@ class AccountWatches:
 
     # the account's stream ---------------------------------------------------------------
 
-    async def _stream(self, watch: _AccountWatch) -> None:
+    async def _until_due(self, watch: _AccountWatch) -> None:
+        """Wait ``delay``, then until ``lead`` seconds before the first watched contract
+        ends (looked at again every second: a shorter contract may join meanwhile)."""
         await asyncio.sleep(self.delay)
+        while watch.contracts:
+            first_end = min(w.check_at for w in watch.contracts.values()) - self.grace
+            wait = first_end - self.lead - self.clock()
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, 1.0))
+
+    async def _stream(self, watch: _AccountWatch) -> None:
+        await self._until_due(watch)
         session = self._session_for(watch.account)
         while watch.contracts or self.clock() - watch.idle_since < self.linger:
             try:

@@ -35,6 +35,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         app_id=settings.deriv_app_id,
         reply_timeout=budget,
         reconcile_timeout=budget,
+        watch_lead=settings.deriv_watch_lead_seconds,
     )
     config = RunnerConfig(
         worker_id=settings.worker_id,

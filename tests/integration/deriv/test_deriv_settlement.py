@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from decimal import Decimal
 
 import pytest
@@ -84,3 +85,33 @@ async def test_settlement_survives_a_dropped_connection(
 
     assert isinstance(settled, Settlement) and settled.outcome == "won"
     assert session.connects == 2
+
+
+async def test_the_account_stream_opens_shortly_before_the_first_contract_ends(
+    sim: SimHandle,
+) -> None:
+    # The simulator ends this 15 s contract after 0.5 s (time-scaled); the adapter goes by
+    # the nominal end, as it would at the real broker.
+    adapter = DerivAdapter(sim.url, reply_timeout=3.0, watch_delay=0.1, watch_lead=5.0)
+    try:
+        account = await sim.account()
+        placed = await adapter.place(make_order(account, seconds=15))
+        assert isinstance(placed, Placed)
+        results: list[object] = []
+        now = time.time()
+        # Nominally ending in 15 s: nothing is opened for it during the next 2 s ...
+        far = adapter.watch_settlement(account, placed.contract_id, now + 15, results.append)
+        await asyncio.sleep(2.0)
+        assert results == []
+        assert adapter.watches.following == 1
+        far.cancel()
+        # ... while one due to end 6 s from now is followed after about 1 s.
+        adapter.watch_settlement(account, placed.contract_id, time.time() + 6, results.append)
+        deadline = time.monotonic() + 5
+        while not results and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        [settled] = results
+        assert isinstance(settled, Settlement)
+        assert settled.contract_id == placed.contract_id
+    finally:
+        await adapter.close()

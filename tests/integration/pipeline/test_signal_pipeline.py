@@ -121,8 +121,13 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
     # The ledger's MongoDB books and the API agree; the subscriber sees the trade.
     stats = await signal_stats(http, provider, signal_id)
     assert stats["counts"]["placed"] == 1000
-    mine = await http.ok("GET", "/api/v1/orders", people[0])
-    assert [(o["signal_id"], o["state"]) for o in mine] == [(signal_id, "placed")]
+
+    # Per-order documents follow the counts (the ledger's MongoDB writes come after Redis).
+    async def my_order() -> bool:
+        mine = await http.ok("GET", "/api/v1/orders", people[0])
+        return [(o["signal_id"], o["state"]) for o in mine] == [(signal_id, "placed")]
+
+    await wait_for(my_order, 30, "the subscriber's order document")
 
     # Contracts settle (the simulator runs 30x fast): outcomes reach the books.
     async def all_settled() -> bool:
