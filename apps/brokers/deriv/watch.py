@@ -88,7 +88,6 @@ class AccountWatches:
         *,
         delay: float = 1.0,
         lead: float = 5.0,
-        max_opening: int = 16,
         grace: float = 3.0,
         linger: float = 60.0,
         reply_timeout: float = 10.0,
@@ -98,10 +97,6 @@ class AccountWatches:
         self._session_for = session_for
         self.delay = delay
         self.lead = lead
-        # Streams being opened at once: the accounts of one fan-out all come due together,
-        # and thousands of connects in one burst held the broker (and the placements of
-        # the fan-out still running) for seconds.
-        self._opening = asyncio.Semaphore(max_opening)
         self.grace = grace
         self.linger = linger
         self.reply_timeout = reply_timeout
@@ -179,9 +174,8 @@ class AccountWatches:
         session = self._session_for(watch.account)
         while watch.contracts or self.clock() - watch.idle_since < self.linger:
             try:
-                async with self._opening:
-                    await session.ensure_open()
-                    req_id, stream = await session.subscribe({"proposal_open_contract": 1})
+                await session.ensure_open()
+                req_id, stream = await session.subscribe({"proposal_open_contract": 1})
             except SessionRejected as exc:
                 self._unavailable(watch, exc.message)
                 return
