@@ -85,7 +85,7 @@ class DerivAdapter(BrokerAdapter):
         reconcile_grace: float = 0.3,
         use_batch: bool = True,
         watch_delay: float = 1.0,
-        watch_lead: float = 5.0,
+        watch_lead: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
