@@ -186,6 +186,14 @@ return redis.call('DEL', KEYS[1])
 """
 
 
+def _packed_once(packed: dict[int, bytes], marker: Marker) -> bytes:
+    """Orders worked together share one marker object: pack it once, not once per order."""
+    value = packed.get(id(marker))
+    if value is None:
+        value = packed[id(marker)] = pack(marker)
+    return value
+
+
 def _frame(fields: Sequence[bytes]) -> bytes:
     """Fields as one argument: their count and lengths (4-byte big-endian), then their
     bytes one after the other."""
@@ -249,12 +257,8 @@ class MarkerBook:
         prefix = self.key("")
         for start in range(0, len(orders), _PER_CALL):
             part = orders[start : start + _PER_CALL]
-            # Orders of one chunk share one marker object: pack it once.
             by_marker: dict[int, bytes] = {}
-            packed = [
-                by_marker.get(id(marker)) or by_marker.setdefault(id(marker), pack(marker))
-                for _, marker in part
-            ]
+            packed = [_packed_once(by_marker, marker) for _, marker in part]
             fields: list[bytes] = []
             for (order, _), value in zip(part, packed, strict=True):
                 fields += (order.order_id.encode(), value)
@@ -288,15 +292,10 @@ class MarkerBook:
     ) -> list[bool]:
         """Several compare-and-sets (order_id, expected, new, settlement), one script call
         per 256 of them."""
-        packed: dict[int, bytes] = {}  # a marker object shared by many orders: pack it once
+        packed: dict[int, bytes] = {}
         return await self._finish(
             [
-                (
-                    order_id,
-                    expected,
-                    packed.get(id(new)) or packed.setdefault(id(new), pack(new)),
-                    pending,
-                )
+                (order_id, expected, _packed_once(packed, new), pending)
                 for order_id, expected, new, pending in items
             ]
         )

@@ -134,7 +134,14 @@ class Router:
         )
         try:
             orders, refused = await self._route(
-                signal, shard, raw, fields, now, publisher, redelivered=redelivered
+                signal,
+                shard,
+                raw,
+                fields,
+                now,
+                publisher,
+                execution_subject,
+                redelivered=redelivered,
             )
         except BaseException:
             publisher.abandon()  # the redelivered signal publishes them again
@@ -158,12 +165,12 @@ class Router:
         fields: Sequence[bytes],
         now: float,
         publisher: _Publisher,
+        execution_subject: str,
         *,
         redelivered: bool,
     ) -> tuple[int, int]:
         """Orders and refusals of the routing records ``raw[f] for f in fields``, slice by
-        slice, handed to ``publisher``."""
-        execution_subject = self.topology.execution_subject(signal.channel_id, signal.signal_id)
+        slice, handed to ``publisher`` (refusals go to ``execution_subject``)."""
         orders = refused = 0
         for part, start in enumerate(range(0, len(fields), ROUTE_SLICE)):
             records = [unpack_record(raw[field]) for field in fields[start : start + ROUTE_SLICE]]

@@ -66,7 +66,6 @@ class _AccountWatch:
     account: BrokerAccount
     contracts: dict[int, _Watched] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
-    streaming: bool = False  # a stream is open and its sold-before sweep is done
     idle_since: float = 0.0
 
 
@@ -197,7 +196,6 @@ class AccountWatches:
                     sweep.cancel()
                     await asyncio.gather(sweep, return_exceptions=True)
             finally:
-                watch.streaming = False
                 session.end_stream(req_id)
             if subscription is not None:  # ended on purpose: nothing left to follow
                 if subscription:  # its id is known only once the broker sent a message
@@ -235,11 +233,7 @@ class AccountWatches:
             body = message.get("proposal_open_contract") or {}
             if "contract_id" not in body:
                 continue  # the answer for an account with no open contract
-            state = msgspec.convert(body, OpenContract, strict=False)
-            if state.is_sold:
-                self._settle(watch, state)
-                if not watch.contracts:
-                    watch.idle_since = self.clock()
+            self._on_update(watch, body)
 
     async def _sweep_sold(
         self, watch: _AccountWatch, session: DerivSession, before: set[int]
@@ -253,7 +247,6 @@ class AccountWatches:
             # Without the listing, every watched contract waits for its expiry check.
             return
         still_open = {int(c["contract_id"]) for c in reply["portfolio"].get("contracts", [])}
-        watch.streaming = True
         gone = [cid for cid in before if cid in watch.contracts and cid not in still_open]
         await asyncio.gather(*(self._look_up(watch, session, cid) for cid in gone))
 
@@ -275,8 +268,14 @@ class AccountWatches:
                         )
                     )
             return
-        state = msgspec.convert(reply["proposal_open_contract"], OpenContract, strict=False)
-        if state.is_sold:
+        self._on_update(watch, reply["proposal_open_contract"])
+
+    def _on_update(self, watch: _AccountWatch, body: dict[str, Any]) -> None:
+        """A contract's state from the stream or a lookup: settle it once it is sold."""
+        if not body.get("is_sold"):
+            return  # still open, or expired and not yet sold: nothing to read
+        state = msgspec.convert(body, OpenContract, strict=False)
+        if state.is_sold:  # (a "0" that came as a string)
             self._settle(watch, state)
             if not watch.contracts:
                 watch.idle_since = self.clock()
