@@ -32,6 +32,7 @@ from apps.api.errors import (
 )
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
+from apps.api.refresh import RefreshAhead, is_due
 from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
 from apps.brokers.assets import is_canonical_asset
 from apps.core.ids import new_id
@@ -67,15 +68,21 @@ class SignalRecord(Model):
 
 
 class ChannelAcl(msgspec.Struct, frozen=True):
-    """Who may signal a channel, cached in Redis so intake needs no MongoDB read."""
+    """Who may signal a channel, cached in Redis so intake needs no MongoDB read.
+
+    An entry older than two thirds of its TTL is still used and read again in the
+    background (:mod:`apps.api.refresh`), so that no signal waits for MongoDB."""
 
     owner_id: str
     delegates: list[str]
     active: bool
+    read_at: float = 0.0  # when it was read from MongoDB (epoch s)
 
     @classmethod
     def of(cls, channel: Channel) -> ChannelAcl:
-        return cls(channel.owner_id, list(channel.delegates), channel.status == "active")
+        return cls(
+            channel.owner_id, list(channel.delegates), channel.status == "active", time.time()
+        )
 
     def allows(self, principal: Principal) -> bool:
         """Owner, delegate or admin: the same rule as can_signal_channel."""
@@ -116,6 +123,7 @@ class SignalIntake:
 
     def __post_init__(self) -> None:
         self.jetstream = self.nats.jetstream()
+        self.refreshes = RefreshAhead(self.redis)
 
     async def channel_acl(self, channel_id: str) -> ChannelAcl | None:
         raw: bytes | None = await self.redis.get(acl_key(self.topology, channel_id))  # type: ignore[assignment]
@@ -124,7 +132,15 @@ class SignalIntake:
     async def acl_from(self, channel_id: str, raw: bytes | None) -> ChannelAcl | None:
         """The channel's ACL from its cached value ``raw``, or from MongoDB on a miss."""
         if raw is not None:
-            return _acl_decoder.decode(raw)
+            acl = _acl_decoder.decode(raw)
+            if is_due(acl.read_at, ACL_TTL_SECONDS):
+                self.refreshes.refresh(
+                    acl_key(self.topology, channel_id),
+                    raw,
+                    lambda: self._read_acl(channel_id),
+                    ACL_TTL_SECONDS,
+                )
+            return acl
         channel = await self.db.find_one(Channel, Channel.id == channel_id)
         if channel is None:
             return None
@@ -138,6 +154,11 @@ class SignalIntake:
             get=True,
         )
         return acl if fresher is None else _acl_decoder.decode(fresher)
+
+    async def _read_acl(self, channel_id: str) -> bytes | None:
+        """The channel's ACL entry, read from MongoDB now (``None``: the channel is gone)."""
+        channel = await self.db.find_one(Channel, Channel.id == channel_id)
+        return None if channel is None else _acl_encoder.encode(ChannelAcl.of(channel))
 
     async def may_signal(self, principal: Principal, channel_id: str) -> bool:
         acl = await self.channel_acl(channel_id)

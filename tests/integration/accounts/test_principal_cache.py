@@ -5,12 +5,15 @@ invalidation hooks), and a change made behind the code's back within the cache's
 from __future__ import annotations
 
 import asyncio
+import time
 
+import msgspec
 import pytest
 
 from apps.api.auth import principals
 from apps.api.auth.principals import (
     Authenticator,
+    UserFacts,
     user_changed,
     user_deleted,
     user_facts_key,
@@ -18,6 +21,7 @@ from apps.api.auth.principals import (
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.errors import Unauthorized
 from apps.api.models import User
+from apps.api.refresh import RefreshAhead
 from apps.core.settings import Settings
 from tests.integration.accounts.conftest import Actor, Api
 
@@ -113,3 +117,81 @@ async def test_a_reader_that_saw_the_old_account_cannot_cache_it_after_a_deletio
         await authenticator.admit(claims, [None, None])  # the reader saw a miss before
     with pytest.raises(Unauthorized, match="account no longer exists"):
         await authenticator.authenticate(victim.access_token)
+
+
+async def _until_cached(api: Api, key: str, predicate: object) -> UserFacts | None:
+    for _ in range(100):
+        raw = await api.stores.redis.get(key)
+        facts = None if raw is None else msgspec.msgpack.decode(raw, type=UserFacts | None)
+        if predicate(facts):  # type: ignore[operator]
+            return facts
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{key} never became what was expected")
+
+
+async def test_an_old_entry_is_used_and_read_again_behind_the_request(
+    api: Api, accounts_settings: Settings
+) -> None:
+    """A cached entry past two thirds of its TTL answers the request (which must not wait
+    for MongoDB: under a large fan-out a read takes hundreds of ms) and is replaced in
+    the background by what MongoDB says now, with a fresh TTL."""
+    owner = await api.user("provider", "aging")
+    stores = api.stores
+    key = user_facts_key(stores.topology, owner.id)
+    authenticator = Authenticator(
+        token_service_from_settings(accounts_settings), stores.db, stores.redis, stores.topology
+    )
+    old = UserFacts(id=owner.id, account_type="provider", read_at=time.time() - 21)
+    await stores.redis.set(key, msgspec.msgpack.encode(old), ex=9)
+    # Demoted by hand in MongoDB, past the hooks.
+    user = await _user(api, owner)
+    user.account_type = "subscriber"
+    await stores.db.save(user)
+
+    principal = await authenticator.authenticate(owner.access_token)
+    assert principal.may_own_channels  # what the cache said: no MongoDB read on the way
+    fresh = await _until_cached(
+        api, key, lambda f: f is not None and f.account_type == "subscriber"
+    )
+    assert fresh is not None and fresh.read_at > old.read_at
+    assert await stores.redis.ttl(key) > 9
+    assert not (await authenticator.authenticate(owner.access_token)).may_own_channels
+
+    # A fresh entry is left alone.
+    user.account_type = "provider"
+    await stores.db.save(user)
+    await authenticator.authenticate(owner.access_token)
+    await asyncio.sleep(0.3)
+    assert not (await authenticator.authenticate(owner.access_token)).may_own_channels
+
+    # An account deleted by hand: the refresh leaves its tombstone.
+    await stores.redis.set(key, msgspec.msgpack.encode(old), ex=9)
+    await stores.db.delete(user)
+    await authenticator.authenticate(owner.access_token)
+    await _until_cached(api, key, lambda f: f is None)
+    with pytest.raises(Unauthorized, match="account no longer exists"):
+        await authenticator.authenticate(owner.access_token)
+
+
+async def test_a_refresh_never_overwrites_a_write_through(api: Api) -> None:
+    """The refresh read MongoDB before a role change that was written through: the
+    write-through is fresher and stays."""
+    owner = await api.user("provider", "raced")
+    stores = api.stores
+    key = user_facts_key(stores.topology, owner.id)
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
+    seen = await stores.redis.get(key)
+    assert seen is not None
+
+    user = await _user(api, owner)
+    user.is_admin = True
+    await stores.db.save(user)
+    await user_changed(stores.redis, stores.topology, user)
+
+    async def what_the_refresh_read() -> bytes:
+        return seen
+
+    refreshes = RefreshAhead(stores.redis)
+    assert not await refreshes.refresh(key, seen, what_the_refresh_read, 30)
+    facts = msgspec.msgpack.decode(await stores.redis.get(key), type=UserFacts)
+    assert facts.is_admin

@@ -3,17 +3,21 @@ written through, so a signal that read the old channel cannot bring the old ACL 
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import msgspec
 from nats.aio.client import Client as NATS
 
 from apps.api.auth.principals import Authenticator
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.models import Channel
-from apps.api.signals.service import SignalIntake, acl_key
+from apps.api.signals.service import ACL_TTL_SECONDS, ChannelAcl, SignalIntake, acl_key
 from apps.core.db import connect_db
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Http, wait_until
 from tests.integration.signals.test_signal_intake import SIGNAL
 
 
@@ -53,3 +57,60 @@ async def test_a_stale_fill_cannot_restore_a_removed_delegate(
         await redis.aclose()
         mongo.close()
     assert (await http.call("POST", path, trader, json=SIGNAL)).status_code == 403
+
+
+async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
+    http: Http, nc: NATS, settings: Settings
+) -> None:
+    """An ACL entry past two thirds of its TTL still decides the signal (no MongoDB read
+    on the way) and is replaced in the background by the channel as it is now; a channel
+    gone from MongoDB loses its entry."""
+    owner = await http.user("provider", "owner")
+    trader = await http.user("provider", "trader")
+    channel_id = await http.channel(owner)
+    mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    redis = connect_redis(settings.redis_url)
+    topology = Topology(settings.namespace)
+    key = acl_key(topology, channel_id)
+    intake = SignalIntake(
+        settings,
+        topology,
+        nc,
+        redis,
+        db,
+        Authenticator(token_service_from_settings(settings), db, redis, topology),
+    )
+
+    async def cached() -> ChannelAcl | None:
+        raw = await redis.get(key)
+        return None if raw is None else msgspec.msgpack.decode(raw, type=ChannelAcl)
+
+    try:
+        old = ChannelAcl(owner.id, [], True, time.time() - ACL_TTL_SECONDS * 0.7)
+        await redis.set(key, msgspec.msgpack.encode(old), ex=60)
+        channel = await db.find_one(Channel, Channel.id == channel_id)
+        assert channel is not None
+        channel.delegates.append(trader.id)  # by hand, past channel_acl_changed
+        await db.save(channel)
+
+        seen = await intake.acl_from(channel_id, await redis.get(key))
+        assert seen == old  # what the cache said
+        fresh = await wait_until(
+            lambda: _holding(cached, lambda a: a is not None and trader.id in a.delegates), 5
+        )
+        assert fresh.read_at > old.read_at
+        assert await redis.ttl(key) > 60
+
+        await db.delete(channel)
+        await redis.set(key, msgspec.msgpack.encode(old), ex=60)
+        assert await intake.acl_from(channel_id, await redis.get(key)) == old
+        await wait_until(lambda: _holding(cached, lambda a: a is None), 5)
+        assert await intake.acl_from(channel_id, None) is None
+    finally:
+        await redis.aclose()
+        mongo.close()
+
+
+async def _holding(read: Any, predicate: Any) -> Any:
+    value = await read()
+    return (value or True) if predicate(value) else None
