@@ -354,7 +354,7 @@ class Probes:
         self.ws: list[float] = []
         self.stop = asyncio.Event()
 
-    async def run(self, client: httpx.AsyncClient, ws: Any, every: float = 0.25) -> None:
+    async def run(self, client: httpx.AsyncClient, ws: Any, every: float = 0.05) -> None:
         ref = 0
         while not self.stop.is_set():
             t0 = time.perf_counter()
@@ -488,6 +488,9 @@ async def one_run(
     probe_task = asyncio.create_task(probes.run(client, probe_ws))
     await asyncio.sleep(0.3)  # a few idle probes first, so each run has some
 
+    # The main signal's own WebSocket is open and authorised before the clock starts, as a
+    # dashboard's is: its accept latency is the signal's, not the connection's.
+    main_ws = await ws_connect(stack, who) if transport == "ws" else None
     t_send = time.time()
     if scenario.system == "baseline":
         signal_id = new_id()
@@ -496,8 +499,8 @@ async def one_run(
         await redis.delete(baseline_seed.QUEUE)
         await baseline_seed.push_signal(redis, signal_id, baseline_subs)
         await redis.aclose()
-    elif transport == "ws":
-        ws = await ws_connect(stack, who)
+    elif main_ws is not None:
+        ws = main_ws
         await ws.send(
             json.dumps({"type": "signal", "channel_id": channel_id, "ref": "main", **SIGNAL})
         )
@@ -583,8 +586,16 @@ async def one_run(
             "ws_p50": round(pct(probes.ws, 50), 2),
             "ws_p99": round(pct(probes.ws, 99), 2),
             "ws_n": len(probes.ws),
+            # Every sample, for a p99 over all runs: one run has only a few dozen.
+            "http_ms": [round(v, 2) for v in probes.http],
+            "ws_ms": [round(v, 2) for v in probes.ws],
         },
     }
+
+
+def pooled(runs: list[dict[str, Any]], samples: str) -> float | None:
+    values = [v for r in runs for v in r["probe_accept_ms"].get(samples, ())]
+    return round(pct(values, 99), 2) if values else None
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -601,8 +612,13 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p95_ms": med(lambda r: r["placement_ms"]["p95"]),
         "p99_ms": med(lambda r: r["placement_ms"]["p99"]),
         "orders_per_s": med(lambda r: r["orders_per_s"]),
-        "probe_http_p99_ms": med(lambda r: r["probe_accept_ms"]["http_p99"]),
-        "probe_ws_p99_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
+        # The targets' figure: the p99 of every probe of every run (one run's p99 is
+        # only its slowest probe or two). The median of the runs' own p99 beside it.
+        "probe_http_p99_ms": pooled(runs, "http_ms"),
+        "probe_ws_p99_ms": pooled(runs, "ws_ms"),
+        "probe_n": sum(len(r["probe_accept_ms"].get("http_ms", ())) for r in runs),
+        "probe_http_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["http_p99"]),
+        "probe_ws_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
         "ledger_lag_ms": med(lambda r: r.get("ledger_lag_ms")),
     }
 
