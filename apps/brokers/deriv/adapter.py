@@ -59,7 +59,7 @@ from apps.brokers.deriv.session import (
     SessionRejected,
     SessionUnavailable,
 )
-from apps.brokers.deriv.watch import AccountWatches
+from apps.brokers.deriv.watch import AccountWatches, Bursts
 
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.
@@ -86,6 +86,7 @@ class DerivAdapter(BrokerAdapter):
         use_batch: bool = True,
         watch_delay: float = 1.0,
         watch_lead: float = 60.0,
+        watch_burst_wait: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -106,10 +107,13 @@ class DerivAdapter(BrokerAdapter):
         # reconciled at the same moment (after a worker crash that is many orders, and
         # one portfolio + profit_table per order would run into the broker's rate limit).
         self._listings: dict[str, tuple[float, float, asyncio.Future[_Listing]]] = {}
+        self.bursts = Bursts()
         self.watches = AccountWatches(
             self.session,
             delay=watch_delay,
             lead=watch_lead,
+            bursts=self.bursts,
+            burst_wait=watch_burst_wait,
             reply_timeout=reply_timeout,
             clock=clock,
         )
@@ -177,6 +181,10 @@ class DerivAdapter(BrokerAdapter):
         return session
 
     async def place(self, order: OrderRequest) -> PlaceOutcome:
+        with self.bursts.placing():
+            return await self._place_one(order)
+
+    async def _place_one(self, order: OrderRequest) -> PlaceOutcome:
         contract = self._precheck(order)
         if not isinstance(contract, DerivContract):
             return contract
@@ -274,6 +282,10 @@ class DerivAdapter(BrokerAdapter):
 
         Subscribers' stakes usually differ, so only equal-stake orders share a request.
         """
+        with self.bursts.placing():
+            return await self._place_many(orders)
+
+    async def _place_many(self, orders: Sequence[OrderRequest]) -> list[PlaceOutcome]:
         if not self.use_batch:
             return await super().place_many(orders)
         groups: defaultdict[tuple[Any, ...], list[int]] = defaultdict(list)

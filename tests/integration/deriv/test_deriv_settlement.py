@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from apps.brokers.base import Placed, Settlement
 from apps.brokers.deriv.adapter import DerivAdapter
 from apps.brokers.deriv.session import ConnectionLost
-from tests.fixtures.deriv_sim import SimHandle, make_order
+from tests.fixtures.deriv_sim import TIME_SCALED_WATCH_LEAD, SimHandle, make_order
 
 
 @pytest.mark.parametrize("outcome", ["won", "lost"])
@@ -115,3 +116,50 @@ async def test_the_account_stream_opens_shortly_before_the_first_contract_ends(
         assert settled.contract_id == placed.contract_id
     finally:
         await adapter.close()
+
+
+async def test_the_account_stream_waits_for_the_burst_of_placements_to_end(
+    sim: SimHandle,
+) -> None:
+    """A fan-out's streams open after its placements, not between its last ones; but a
+    burst that goes on and on does not keep them closed for longer than burst_wait."""
+    adapter = DerivAdapter(
+        sim.url,
+        reply_timeout=3.0,
+        watch_delay=0.1,
+        watch_lead=TIME_SCALED_WATCH_LEAD,
+        watch_burst_wait=3.0,
+    )
+    try:
+        account = await sim.account()
+        results: list[object] = []
+        placed = await adapter.place(make_order(account, seconds=15))
+        assert isinstance(placed, Placed)
+        with adapter.bursts.placing():  # the rest of the fan-out, still being placed
+            adapter.watch_settlement(account, placed.contract_id, time.time() + 15, results.append)
+            await asyncio.sleep(1.5)  # the simulator sold the contract after 0.5 s
+            assert results == []
+        ended = time.monotonic()
+        await _until(lambda: bool(results), 3.0)
+        assert 0.2 <= time.monotonic() - ended < 2.0
+        [settled] = results
+        assert isinstance(settled, Settlement) and settled.contract_id == placed.contract_id
+
+        other = await sim.account()
+        again = await adapter.place(make_order(other, seconds=15))
+        assert isinstance(again, Placed)
+        results.clear()
+        with adapter.bursts.placing():  # never ends while we look
+            started = time.monotonic()
+            adapter.watch_settlement(other, again.contract_id, time.time() + 15, results.append)
+            await _until(lambda: bool(results), 6.0)
+            assert 3.0 <= time.monotonic() - started < 5.5
+    finally:
+        await adapter.close()
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
