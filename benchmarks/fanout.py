@@ -354,7 +354,7 @@ class Probes:
         self.ws: list[float] = []
         self.stop = asyncio.Event()
 
-    async def run(self, client: httpx.AsyncClient, ws: Any, every: float = 0.05) -> None:
+    async def run(self, client: httpx.AsyncClient, ws: Any, every: float = 0.1) -> None:
         ref = 0
         while not self.stop.is_set():
             t0 = time.perf_counter()
