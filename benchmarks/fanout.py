@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -483,114 +484,123 @@ async def one_run(
     await who.fresh(client)
     start = await buys(sim)
     meter.start()
-    probes = Probes(stack, who, probe_channel)
-    probe_ws = await ws_connect(stack, who)
-    probe_task = asyncio.create_task(probes.run(client, probe_ws))
-    await asyncio.sleep(0.3)  # a few idle probes first, so each run has some
+    # The probes are timed in this process, whose full collections (the seeded
+    # subscriptions, the runs' ledgers) took 55-74 ms: none may land inside a probe.
+    gc.collect()
+    gc.disable()
+    try:
+        probes = Probes(stack, who, probe_channel)
+        probe_ws = await ws_connect(stack, who)
+        probe_task = asyncio.create_task(probes.run(client, probe_ws))
+        await asyncio.sleep(0.3)  # a few idle probes first, so each run has some
 
-    # The main signal's own WebSocket is open and authorised before the clock starts, as a
-    # dashboard's is: its accept latency is the signal's, not the connection's.
-    main_ws = await ws_connect(stack, who) if transport == "ws" else None
-    t_send = time.time()
-    if scenario.system == "baseline":
-        signal_id = new_id()
-        redis = connect_redis(redis_url)
-        # A run that timed out leaves its tail queued; it must not count for this one.
-        await redis.delete(baseline_seed.QUEUE)
-        await baseline_seed.push_signal(redis, signal_id, baseline_subs)
-        await redis.aclose()
-    elif main_ws is not None:
-        ws = main_ws
-        await ws.send(
-            json.dumps({"type": "signal", "channel_id": channel_id, "ref": "main", **SIGNAL})
+        # The main signal's own WebSocket is open and authorised before the clock starts, as a
+        # dashboard's is: its accept latency is the signal's, not the connection's.
+        main_ws = await ws_connect(stack, who) if transport == "ws" else None
+        t_send = time.time()
+        if scenario.system == "baseline":
+            signal_id = new_id()
+            redis = connect_redis(redis_url)
+            # A run that timed out leaves its tail queued; it must not count for this one.
+            await redis.delete(baseline_seed.QUEUE)
+            await baseline_seed.push_signal(redis, signal_id, baseline_subs)
+            await redis.aclose()
+        elif main_ws is not None:
+            ws = main_ws
+            await ws.send(
+                json.dumps({"type": "signal", "channel_id": channel_id, "ref": "main", **SIGNAL})
+            )
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("ref") == "main":
+                    break
+            await ws.close()
+            if message["type"] != "accepted":
+                raise RuntimeError(f"signal refused: {message}")
+            signal_id = message["signal_id"]
+        else:
+            reply = await client.post(
+                f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=_auth(who)
+            )
+            reply.raise_for_status()
+            signal_id = reply.json()["signal_id"]
+        t_accept = time.time()
+
+        task = progress.add_task(
+            f"{scenario.system} N={scenario.n:,} {scenario.latency_ms} ms ({transport})",
+            total=scenario.n,
         )
-        while True:
-            message = json.loads(await ws.recv())
-            if message.get("ref") == "main":
-                break
-        await ws.close()
-        if message["type"] != "accepted":
-            raise RuntimeError(f"signal refused: {message}")
-        signal_id = message["signal_id"]
-    else:
-        reply = await client.post(
-            f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=_auth(who)
+        deadline = time.monotonic() + timeout
+        done, last_change, seen = 0, time.monotonic(), -1
+        while done < scenario.n and time.monotonic() < deadline:
+            done = await buys(sim) - start
+            if done != seen:
+                seen, last_change = done, time.monotonic()
+            elif time.monotonic() - last_change > STALL_SECONDS:
+                break  # orders expired or failed: nothing more will be placed
+            progress.update(task, completed=min(done, scenario.n))
+            await asyncio.sleep(0.05)
+        probes.stop.set()
+        await probe_task
+        await probe_ws.close()
+        cpu_per_k, rss = meter.stop(scenario.n)
+        books_done: float | None = None
+        if scenario.system == "copier" and lag is not None:
+            # The worker reports a group's executions once the whole group is placed.
+            await asyncio.sleep(1.0)
+            books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 500)
+        # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
+        restarted = sorted(
+            name for name, pid in stack.pids().items() if meter.pids.get(name) != pid
         )
-        reply.raise_for_status()
-        signal_id = reply.json()["signal_id"]
-    t_accept = time.time()
+        progress.remove_task(task)
 
-    task = progress.add_task(
-        f"{scenario.system} N={scenario.n:,} {scenario.latency_ms} ms ({transport})",
-        total=scenario.n,
-    )
-    deadline = time.monotonic() + timeout
-    done, last_change, seen = 0, time.monotonic(), -1
-    while done < scenario.n and time.monotonic() < deadline:
-        done = await buys(sim) - start
-        if done != seen:
-            seen, last_change = done, time.monotonic()
-        elif time.monotonic() - last_change > STALL_SECONDS:
-            break  # orders expired or failed: nothing more will be placed
-        progress.update(task, completed=min(done, scenario.n))
-        await asyncio.sleep(0.05)
-    probes.stop.set()
-    await probe_task
-    await probe_ws.close()
-    cpu_per_k, rss = meter.stop(scenario.n)
-    books_done: float | None = None
-    if scenario.system == "copier" and lag is not None:
-        # The worker reports a group's executions once the whole group is placed.
-        await asyncio.sleep(1.0)
-        books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 500)
-    # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
-    restarted = sorted(name for name, pid in stack.pids().items() if meter.pids.get(name) != pid)
-    progress.remove_task(task)
-
-    contracts = [
-        c
-        for c in await ledger_since(sim, start)
-        if (c.get("passthrough") or {}).get("signal_id") == signal_id
-    ]
-    accept_ms = t_accept * 1000
-    booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
-    placed = len(contracts)
-    last = booked[-1] if booked else float("nan")
-    ledger_lag_ms = (
-        round(books_done * 1000 - (accept_ms + last), 1) if books_done and booked else None
-    )
-    return {
-        "system": scenario.system,
-        "transport": transport,
-        "signal_id": signal_id,
-        "placed": placed,
-        "expected": scenario.n,
-        "restarted": restarted,
-        "accept_ms": round((t_accept - t_send) * 1000, 2),
-        "first_placed_ms": round(booked[0], 1) if booked else None,
-        "last_placed_ms": round(last, 1) if booked else None,
-        "placement_ms": {
-            "p50": round(pct(booked, 50), 1),
-            "p95": round(pct(booked, 95), 1),
-            "p99": round(pct(booked, 99), 1),
-        },
-        "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
-        "cpu_s_per_1000_orders": cpu_per_k,
-        # Last booking → the ledger acked the last execution (MongoDB holds every order).
-        "ledger_lag_ms": ledger_lag_ms,
-        "peak_rss_mib": rss,
-        "probe_accept_ms": {
-            "http_p50": round(pct(probes.http, 50), 2),
-            "http_p99": round(pct(probes.http, 99), 2),
-            "http_n": len(probes.http),
-            "ws_p50": round(pct(probes.ws, 50), 2),
-            "ws_p99": round(pct(probes.ws, 99), 2),
-            "ws_n": len(probes.ws),
-            # Every sample, for a p99 over all runs: one run has only a few dozen.
-            "http_ms": [round(v, 2) for v in probes.http],
-            "ws_ms": [round(v, 2) for v in probes.ws],
-        },
-    }
+        contracts = [
+            c
+            for c in await ledger_since(sim, start)
+            if (c.get("passthrough") or {}).get("signal_id") == signal_id
+        ]
+        accept_ms = t_accept * 1000
+        booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
+        placed = len(contracts)
+        last = booked[-1] if booked else float("nan")
+        ledger_lag_ms = (
+            round(books_done * 1000 - (accept_ms + last), 1) if books_done and booked else None
+        )
+        return {
+            "system": scenario.system,
+            "transport": transport,
+            "signal_id": signal_id,
+            "placed": placed,
+            "expected": scenario.n,
+            "restarted": restarted,
+            "accept_ms": round((t_accept - t_send) * 1000, 2),
+            "first_placed_ms": round(booked[0], 1) if booked else None,
+            "last_placed_ms": round(last, 1) if booked else None,
+            "placement_ms": {
+                "p50": round(pct(booked, 50), 1),
+                "p95": round(pct(booked, 95), 1),
+                "p99": round(pct(booked, 99), 1),
+            },
+            "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
+            "cpu_s_per_1000_orders": cpu_per_k,
+            # Last booking → the ledger acked the last execution (MongoDB holds every order).
+            "ledger_lag_ms": ledger_lag_ms,
+            "peak_rss_mib": rss,
+            "probe_accept_ms": {
+                "http_p50": round(pct(probes.http, 50), 2),
+                "http_p99": round(pct(probes.http, 99), 2),
+                "http_n": len(probes.http),
+                "ws_p50": round(pct(probes.ws, 50), 2),
+                "ws_p99": round(pct(probes.ws, 99), 2),
+                "ws_n": len(probes.ws),
+                # Every sample, for a p99 over all runs: one run has only a few dozen.
+                "http_ms": [round(v, 2) for v in probes.http],
+                "ws_ms": [round(v, 2) for v in probes.ws],
+            },
+        }
+    finally:
+        gc.enable()
 
 
 def pooled(runs: list[dict[str, Any]], samples: str) -> float | None:
