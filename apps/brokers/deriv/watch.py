@@ -116,10 +116,6 @@ class Bursts:
             if self._running == 0:
                 self._timer = asyncio.get_running_loop().call_later(self.settle, self._quiet.set)
 
-    @property
-    def is_quiet(self) -> bool:
-        return self._quiet.is_set()
-
     async def quiet(self, timeout: float) -> bool:
         """Wait until no placement has run for ``settle`` seconds, at most ``timeout``."""
         with contextlib.suppress(TimeoutError):
