@@ -107,7 +107,8 @@ class Settings:
     deriv_url: str = ""
     deriv_app_id: int = 1
     # An account's stream of open contracts is opened this long before its first contract
-    # is due to end (and 1 s after it was placed at the earliest), so an hour's contract
+    # is due to end (1 s after it was placed at the earliest, and once the worker's burst
+    # of placements is over, at most 2 s later: watch.Bursts), so an hour's contract
     # does not hold a stream for an hour. Shorter leads open a fan-out's streams later,
     # but then together with its settlements: at 5 s a 100k fan-out took 30-39 s instead of
     # 17 s on the benchmark machine. A time-scaled simulator ends contracts before their

@@ -4,10 +4,11 @@ written through, so a signal that read the old channel cannot bring the old ACL 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
+from odmantic import AIOEngine
+from redis.asyncio import Redis
 
 from apps.api.auth.principals import Authenticator
 from apps.api.auth.tokens import token_service_from_settings
@@ -43,14 +44,7 @@ async def test_a_stale_fill_cannot_restore_a_removed_delegate(
         assert channel is not None
         channel.delegates.append(trader.id)
         await db.save(channel)
-        intake = SignalIntake(
-            settings,
-            topology,
-            nc,
-            redis,
-            db,
-            Authenticator(token_service_from_settings(settings), db, redis, topology),
-        )
+        intake = _intake(settings, nc, redis, db, topology)
         acl = await intake.acl_from(channel_id, None)
         assert acl is not None and trader.id not in acl.delegates
     finally:
@@ -72,18 +66,15 @@ async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
     redis = connect_redis(settings.redis_url)
     topology = Topology(settings.namespace)
     key = acl_key(topology, channel_id)
-    intake = SignalIntake(
-        settings,
-        topology,
-        nc,
-        redis,
-        db,
-        Authenticator(token_service_from_settings(settings), db, redis, topology),
-    )
+    intake = _intake(settings, nc, redis, db, topology)
 
-    async def cached() -> ChannelAcl | None:
+    async def with_trader() -> ChannelAcl | None:
         raw = await redis.get(key)
-        return None if raw is None else msgspec.msgpack.decode(raw, type=ChannelAcl)
+        acl = None if raw is None else msgspec.msgpack.decode(raw, type=ChannelAcl)
+        return acl if acl is not None and trader.id in acl.delegates else None
+
+    async def gone() -> bool:
+        return not await redis.exists(key)
 
     try:
         old = ChannelAcl(owner.id, [], True, time.time() - ACL_TTL_SECONDS * 0.7)
@@ -95,22 +86,22 @@ async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
 
         seen = await intake.acl_from(channel_id, await redis.get(key))
         assert seen == old  # what the cache said
-        fresh = await wait_until(
-            lambda: _holding(cached, lambda a: a is not None and trader.id in a.delegates), 5
-        )
+        fresh = await wait_until(with_trader, 5)
         assert fresh.read_at > old.read_at
         assert await redis.ttl(key) > 60
 
         await db.delete(channel)
         await redis.set(key, msgspec.msgpack.encode(old), ex=60)
         assert await intake.acl_from(channel_id, await redis.get(key)) == old
-        await wait_until(lambda: _holding(cached, lambda a: a is None), 5)
+        await wait_until(gone, 5)
         assert await intake.acl_from(channel_id, None) is None
     finally:
         await redis.aclose()
         mongo.close()
 
 
-async def _holding(read: Any, predicate: Any) -> Any:
-    value = await read()
-    return (value or True) if predicate(value) else None
+def _intake(
+    settings: Settings, nc: NATS, redis: Redis, db: AIOEngine, topology: Topology
+) -> SignalIntake:
+    authenticator = Authenticator(token_service_from_settings(settings), db, redis, topology)
+    return SignalIntake(settings, topology, nc, redis, db, authenticator)
