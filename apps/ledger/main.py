@@ -3,7 +3,8 @@
 ``python -m apps.ledger.main``; any number of instances share the durable `ledger`.
 
 Each fetched batch goes into the Redis books at once (the counts that live progress and
-the API read), then joins a queue that one writer brings into MongoDB in bulk; messages
+the API read), then joins a queue that one writer brings into MongoDB in bulk once a
+burst of executions is over (``WRITE_QUIET``, within ``WRITE_AT_MOST``); messages
 are acked only once MongoDB holds them, so a crash at any point is repaired by the
 redelivery. The queue is bounded: when MongoDB falls far behind, the ledger stops
 fetching rather than holding more than ``MAX_QUEUED`` executions in memory.
@@ -34,23 +35,45 @@ MAX_QUEUED = 20_000  # executions recorded in Redis and waiting for MongoDB
 # AckWait of the `ledger` consumer is 30 s: queued messages say they are still being
 # worked on well before that.
 PROGRESS_INTERVAL = 10.0
+# MongoDB is written once executions stop arriving for WRITE_QUIET seconds (a fan-out's
+# burst is over), WRITE_AT_MOST seconds after the first of them was queued, or when
+# WRITE_AT executions wait, whichever comes first: while a fan-out runs, its CPU goes to
+# placing orders, and fewer, larger bulk writes cost MongoDB less than many small ones.
+WRITE_QUIET = 0.5
+WRITE_AT_MOST = 5.0
+WRITE_AT = MAX_QUEUED // 2
 
 
 class MongoWriter:
     """Brings recorded batches into MongoDB, oldest first, and acks their messages."""
 
-    def __init__(self, book: Book) -> None:
+    def __init__(
+        self,
+        book: Book,
+        *,
+        quiet: float = WRITE_QUIET,
+        at_most: float = WRITE_AT_MOST,
+        write_at: int = WRITE_AT,
+    ) -> None:
         self.book = book
+        self.quiet = quiet
+        self.at_most = at_most
+        self.write_at = write_at
         self._queue: list[tuple[Pending, list[Msg], int]] = []
         self._queued = 0
         self._changed = asyncio.Condition()
         self._closing = False
+        self._first_put = self._last_put = 0.0  # loop times: the queue's oldest, newest
 
     async def put(self, pending: Pending, msgs: list[Msg], executions: int) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self._queued < MAX_QUEUED)
+            now = asyncio.get_running_loop().time()
+            if not self._queue:
+                self._first_put = now
             self._queue.append((pending, msgs, executions))
             self._queued += executions
+            self._last_put = now
             self._changed.notify_all()
 
     async def close(self) -> None:
@@ -68,6 +91,7 @@ class MongoWriter:
                     await self._changed.wait_for(lambda: bool(self._queue) or self._closing)
                     if not self._queue:
                         return
+                    await self._coalesce()
                     batch, self._queue = self._queue, []
                 merged = Pending()
                 for pending, _, _ in batch:
@@ -85,6 +109,18 @@ class MongoWriter:
                     self._changed.notify_all()
         finally:
             keepalive.cancel()
+
+    async def _coalesce(self) -> None:
+        """Hold the queue (the condition's lock held) until it should be written."""
+        loop = asyncio.get_running_loop()
+        while not self._closing and self._queued < self.write_at:
+            due = min(self._last_put + self.quiet, self._first_put + self.at_most)
+            remaining = due - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
 
     async def _keep_in_progress(self) -> None:
         while True:
