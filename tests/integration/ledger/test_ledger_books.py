@@ -20,8 +20,8 @@ from apps.core.messages import (
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.ledger.book import Book
-from apps.ledger.main import run
+from apps.ledger.book import PER_CALL, Book
+from apps.ledger.main import MongoWriter, run
 
 
 def execution(i: int, state: ExecutionState, **extra: object) -> Execution:
@@ -160,5 +160,105 @@ async def test_executions_in_redis_but_not_yet_in_mongodb_are_written_on_redeliv
     assert states == {e.order_id: "placed" for e in placed}
     stats = await db.signal_stats.find_one({"_id": "sig1"})
     assert stats is not None and stats["counts"]["placed"] == 5  # not 10
+    await redis.aclose()
+    mongo.close()
+
+
+async def test_mongodb_is_written_once_a_burst_of_executions_is_over(settings: Settings) -> None:
+    """While executions keep arriving, MongoDB waits (its CPU would compete with the
+    fan-out's); a pause, the bound on the wait, a full queue or closing writes what is
+    queued. Each writer below waits a minute for whatever should not trigger it."""
+    redis = connect_redis(settings.redis_url)
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    db = mongo[settings.mongodb_database]
+    book = Book(redis, db, Topology(settings.namespace))
+    serial = iter(range(10_000))
+    queued = 0
+
+    async def put(writer: MongoWriter, n: int) -> None:
+        nonlocal queued
+        batch = [execution(next(serial), ExecutionState.PLACED) for _ in range(n)]
+        events = [ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=batch)]
+        await writer.put(await book.record(events), [], n)
+        queued += n
+
+    async def in_mongodb() -> int:
+        return int(await db.orders.count_documents({"signal_id": "sig1"}))
+
+    async def until_all_written() -> None:
+        deadline = time.monotonic() + 15
+        while (found := await in_mongodb()) < queued:
+            assert time.monotonic() < deadline, f"{found} of {queued} in MongoDB"
+            await asyncio.sleep(0.05)
+
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(quiet: float = 60.0, at_most: float = 60.0, write_at: int = 10**6) -> MongoWriter:
+        writer = MongoWriter(book, quiet=quiet, at_most=at_most, write_at=write_at)
+        tasks.append(asyncio.create_task(writer.run()))
+        return writer
+
+    try:
+        # A burst (a batch every 0.1 s for 1 s) is written after it, all together.
+        writer = start(quiet=0.4)
+        for _ in range(10):
+            await put(writer, 3)
+            await asyncio.sleep(0.1)
+            assert await in_mongodb() == 0
+        await until_all_written()
+        # A burst that does not end is written `at_most` after its first batch.
+        writer = start(at_most=1.0)
+        started = time.monotonic()
+        while await in_mongodb() == 30:
+            assert time.monotonic() - started < 15, "an endless burst is never written"
+            await put(writer, 2)
+            await asyncio.sleep(0.1)
+        assert time.monotonic() - started >= 1.0
+        await writer.close()  # closing writes the rest at once
+        await asyncio.wait_for(tasks[-1], 15)
+        assert await in_mongodb() == queued
+        # A queue of `write_at` executions is written at once.
+        await put(start(write_at=5), 5)
+        await until_all_written()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await redis.aclose()
+        mongo.close()
+
+
+async def test_one_batch_that_repeats_orders_counts_each_order_once(settings: Settings) -> None:
+    """The book reads every order's state once per script call, and a long batch takes
+    several calls: what an earlier execution of the batch changed must count for the
+    later ones, in the same call or not."""
+    redis = connect_redis(settings.redis_url)
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    book = Book(redis, mongo[settings.mongodb_database], Topology(settings.namespace))
+    settled = {"outcome": Outcome.WON, "profit": Decimal("0.90")}
+    others = [execution(i, ExecutionState.PLACED) for i in range(100, 100 + PER_CALL)]
+    executions = [
+        execution(1, ExecutionState.PLACED),
+        *others,  # the rest comes in the next call
+        execution(1, ExecutionState.PLACED),  # a duplicate
+        execution(2, ExecutionState.FAILED, reason="timeout"),
+        execution(2, ExecutionState.PLACED),  # the broker sold it after all
+        execution(3, ExecutionState.REJECTED, reason="paused"),
+        execution(3, ExecutionState.FAILED, reason="late"),  # the first state wins
+        execution(1, ExecutionState.SETTLED, **settled),
+        execution(1, ExecutionState.SETTLED, **settled),
+    ]
+    pending = await book.record(
+        [ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=executions)]
+    )
+    stats = await book.signal_counts("sig1")
+    counts = {k: v for k, v in stats["counts"].items() if v}
+    assert counts == {"placed": 2 + len(others), "rejected": 1}
+    assert (stats["won"], stats["pnl"]) == (1, "0.90")
+    # MongoDB gets each execution that was what the book held when it came, in order:
+    # the late FAILED of order 3 is not written.
+    written = [e.state.value for e in pending.writes]
+    assert written[: 1 + len(others)] == ["placed"] * (1 + len(others))
+    rest = ["placed", "failed", "placed", "rejected", "settled", "settled"]
+    assert written[1 + len(others) :] == rest
     await redis.aclose()
     mongo.close()
