@@ -41,9 +41,10 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     # Infrastructure is never restarted behind the user's back; services are.
     restart: bool = False
-    # CPU niceness (0-19). Book-keeping that is off the signal path runs nicer, so on a
+    # CPU niceness (-20-19). Book-keeping that is off the signal path runs nicer, so on a
     # machine shared with the pipeline it takes the CPU the fan-out leaves, not the
-    # other way round.
+    # other way round. A negative nice needs CAP_SYS_NICE (or RLIMIT_NICE); without it
+    # the child keeps its parent's.
     nice: int = 0
     # Runs only on CPU nothing else wants (Linux SCHED_IDLE; nice 19 where that is not
     # allowed): for the embedded MongoDB stand-in, whose bulk writes after a large
@@ -203,8 +204,11 @@ def _child_setup(spec: ProcessSpec) -> Callable[[], None]:
             except (AttributeError, OSError):
                 os.nice(19)
             _set_autogroup_nice(19)
-        elif spec.nice > 0:
-            os.nice(spec.nice)
+        elif spec.nice != 0:
+            try:
+                os.nice(spec.nice)
+            except PermissionError:
+                return  # not allowed to run ahead: stay as we are
             _set_autogroup_nice(spec.nice)
 
     return setup

@@ -115,6 +115,13 @@ class Settings:
     # nominal end: set it above their length (tests).
     deriv_watch_lead_seconds: float = 60.0
 
+    # `copier up`: the niceness of NATS, Redis and the API against the router, workers and
+    # simulator at 0. Everything waits for the first two, a signal's accept for all three;
+    # preempted in the middle of a script, Valkey holds every client up (at 0, a 10k
+    # fan-out's SLOWLOG showed plain SETs over 5 ms). Needs CAP_SYS_NICE (root, or
+    # RLIMIT_NICE); without it they stay at 0.
+    accept_path_nice: int = -5
+
     log_level: str = "INFO"
 
     @classmethod

@@ -24,5 +24,10 @@ def test_book_keeping_runs_behind_the_signal_path(tmp_path: Path) -> None:
 
     assert by_name["mongodb"].background
     assert by_name["ledger"].nice > 0
-    for name in ("api", "router", "worker-deriv", "nats", "valkey"):
+    for name in ("router", "worker-deriv", "sim-deriv"):
         assert by_name[name].nice == 0 and not by_name[name].background
+    # What everything waits for runs ahead of the fan-out's processes.
+    for name in ("api", "nats", "valkey"):
+        assert by_name[name].nice < 0 and not by_name[name].background
+    level = Settings.from_env({"ACCEPT_PATH_NICE": "0"}, data_dir=tmp_path)
+    assert {c.spec.nice for c in build_children(level) if c.spec.name in ("api", "nats")} == {0}
