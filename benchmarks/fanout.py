@@ -403,17 +403,24 @@ async def buys(sim: httpx.AsyncClient) -> int:
 BUSY = ("router", "ledger", "worker", "extra", "baseline", "sim", "mongodb", "valkey", "nats")
 
 
-async def quiesce(meter: ProcessMeter, limit: float = 40.0) -> None:
+async def quiesce(meter: ProcessMeter, limit: float = 40.0) -> float | None:
     """Wait until the stack is idle (the last run's settlements and books done), so a
-    run does not pay for its predecessor's tail."""
-    deadline = time.monotonic() + limit
+    run does not pay for its predecessor's tail; the seconds waited, ``None`` if the
+    stack was still busy after ``limit``.
+
+    The MongoDB stand-in is the slowest to finish: it spends ~3 ms of CPU per upserted
+    order document (mongoeco on SQLite), so a 10k run's placements and settlements keep
+    it busy for a minute and more. It only gets CPU nothing else wants, but runs that
+    started while it was still writing were measurably slower."""
+    started = time.monotonic()
     last = meter.busy(BUSY)
-    while time.monotonic() < deadline:
+    while time.monotonic() - started < limit:
         await asyncio.sleep(1.0)
         now = meter.busy(BUSY)
         if now - last < 0.05:
-            return
+            return round(time.monotonic() - started, 1)
         last = now
+    return None
 
 
 class LedgerLag:
@@ -480,7 +487,7 @@ async def one_run(
     lag: LedgerLag | None = None,
 ) -> dict[str, Any]:
     meter = ProcessMeter(stack.pids())
-    await quiesce(meter, limit=40 + scenario.n / 2000)
+    quiet_after_s = await quiesce(meter, limit=60 + scenario.n / 100)
     await who.fresh(client)
     start = await buys(sim)
     meter.start()
@@ -574,6 +581,8 @@ async def one_run(
             "placed": placed,
             "expected": scenario.n,
             "restarted": restarted,
+            # How long the stack took to go idle before this run; None: it never did.
+            "quiet_after_s": quiet_after_s,
             "accept_ms": round((t_accept - t_send) * 1000, 2),
             "first_placed_ms": round(booked[0], 1) if booked else None,
             "last_placed_ms": round(last, 1) if booked else None,
