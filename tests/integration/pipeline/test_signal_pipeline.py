@@ -202,7 +202,13 @@ async def test_killed_router_and_worker_still_place_every_order_exactly_once(
     assert counts["failed"] == counts["unknown"] == 0, await _explain(settings, signal_id, counts)
     per_order = contracts_by_order(await sim.ledger(), signal_id)
     assert set(per_order.values()) <= {1}, "an order was bought twice"
-    # Every account holds exactly the contracts the books say were placed for it.
+
+    # Every account holds exactly the contracts the books say were placed for it. The
+    # ledger writes MongoDB once the burst of executions is over, after the Redis counts.
+    async def documents_written() -> bool:
+        return len(await _orders(settings, signal_id, "placed")) == counts["placed"]
+
+    await wait_for(documents_written, 30, "the placed orders' documents in MongoDB")
     placed_by_login = Counter(
         login_of[o["subscription_id"]] for o in await _orders(settings, signal_id, "placed")
     )
