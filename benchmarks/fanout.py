@@ -549,67 +549,65 @@ async def one_run(
             await asyncio.sleep(0.05)
         probes.stop.set()
         await probe_task
-        await probe_ws.close()
-        cpu_per_k, rss = meter.stop(scenario.n)
-        books_done: float | None = None
-        if scenario.system == "copier" and lag is not None:
-            # The worker reports a group's executions once the whole group is placed.
-            await asyncio.sleep(1.0)
-            books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 500)
-        # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
-        restarted = sorted(
-            name for name, pid in stack.pids().items() if meter.pids.get(name) != pid
-        )
-        progress.remove_task(task)
-
-        contracts = [
-            c
-            for c in await ledger_since(sim, start)
-            if (c.get("passthrough") or {}).get("signal_id") == signal_id
-        ]
-        accept_ms = t_accept * 1000
-        booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
-        placed = len(contracts)
-        last = booked[-1] if booked else float("nan")
-        ledger_lag_ms = (
-            round(books_done * 1000 - (accept_ms + last), 1) if books_done and booked else None
-        )
-        return {
-            "system": scenario.system,
-            "transport": transport,
-            "signal_id": signal_id,
-            "placed": placed,
-            "expected": scenario.n,
-            "restarted": restarted,
-            # How long the stack took to go idle before this run; None: it never did.
-            "quiet_after_s": quiet_after_s,
-            "accept_ms": round((t_accept - t_send) * 1000, 2),
-            "first_placed_ms": round(booked[0], 1) if booked else None,
-            "last_placed_ms": round(last, 1) if booked else None,
-            "placement_ms": {
-                "p50": round(pct(booked, 50), 1),
-                "p95": round(pct(booked, 95), 1),
-                "p99": round(pct(booked, 99), 1),
-            },
-            "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
-            "cpu_s_per_1000_orders": cpu_per_k,
-            # Last booking → the ledger acked the last execution (MongoDB holds every order).
-            "ledger_lag_ms": ledger_lag_ms,
-            "peak_rss_mib": rss,
-            "probe_accept_ms": {
-                "http_p50": round(pct(probes.http, 50), 2),
-                "http_p99": round(pct(probes.http, 99), 2),
-                "http_n": len(probes.http),
-                "ws_p50": round(pct(probes.ws, 50), 2),
-                "ws_p99": round(pct(probes.ws, 99), 2),
-                "ws_n": len(probes.ws),
-                # Every sample, for a p99 over all runs: one run has only a few dozen.
-                "http_ms": [round(v, 2) for v in probes.http],
-                "ws_ms": [round(v, 2) for v in probes.ws],
-            },
-        }
     finally:
-        gc.enable()
+        gc.enable()  # the probes are done
+    await probe_ws.close()
+    cpu_per_k, rss = meter.stop(scenario.n)
+    books_done: float | None = None
+    if scenario.system == "copier" and lag is not None:
+        # The worker reports a group's executions once the whole group is placed.
+        await asyncio.sleep(1.0)
+        books_done = await lag.wait(await lag.last_seq(), 60 + scenario.n / 500)
+    # A service that restarted mid-run makes its figures (and maybe the run) meaningless.
+    restarted = sorted(name for name, pid in stack.pids().items() if meter.pids.get(name) != pid)
+    progress.remove_task(task)
+
+    contracts = [
+        c
+        for c in await ledger_since(sim, start)
+        if (c.get("passthrough") or {}).get("signal_id") == signal_id
+    ]
+    accept_ms = t_accept * 1000
+    booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
+    placed = len(contracts)
+    last = booked[-1] if booked else float("nan")
+    ledger_lag_ms = (
+        round(books_done * 1000 - (accept_ms + last), 1) if books_done and booked else None
+    )
+    return {
+        "system": scenario.system,
+        "transport": transport,
+        "signal_id": signal_id,
+        "placed": placed,
+        "expected": scenario.n,
+        "restarted": restarted,
+        # How long the stack took to go idle before this run; None: it never did.
+        "quiet_after_s": quiet_after_s,
+        "accept_ms": round((t_accept - t_send) * 1000, 2),
+        "first_placed_ms": round(booked[0], 1) if booked else None,
+        "last_placed_ms": round(last, 1) if booked else None,
+        "placement_ms": {
+            "p50": round(pct(booked, 50), 1),
+            "p95": round(pct(booked, 95), 1),
+            "p99": round(pct(booked, 99), 1),
+        },
+        "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
+        "cpu_s_per_1000_orders": cpu_per_k,
+        # Last booking → the ledger acked the last execution (MongoDB holds every order).
+        "ledger_lag_ms": ledger_lag_ms,
+        "peak_rss_mib": rss,
+        "probe_accept_ms": {
+            "http_p50": round(pct(probes.http, 50), 2),
+            "http_p99": round(pct(probes.http, 99), 2),
+            "http_n": len(probes.http),
+            "ws_p50": round(pct(probes.ws, 50), 2),
+            "ws_p99": round(pct(probes.ws, 99), 2),
+            "ws_n": len(probes.ws),
+            # Every sample, for a p99 over all runs: one run has only a few dozen.
+            "http_ms": [round(v, 2) for v in probes.http],
+            "ws_ms": [round(v, 2) for v in probes.ws],
+        },
+    }
 
 
 def pooled(runs: list[dict[str, Any]], samples: str) -> float | None:

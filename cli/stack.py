@@ -96,12 +96,12 @@ def build_children(settings: Settings) -> list[Child]:
 
     # What a signal's accept waits for (NATS, Redis, the API) runs ahead of the fan-out's
     # processes when they share the CPUs: see Settings.accept_path_nice.
-    first = settings.accept_path_nice
+    ahead = settings.accept_path_nice
     nats_spec = replace(
-        embedded.nats_spec(data, settings.nats_port, settings.nats_monitor_port), nice=first
+        embedded.nats_spec(data, settings.nats_port, settings.nats_monitor_port), nice=ahead
     )
     add(nats_spec, lambda: embedded.nats_healthy(settings.nats_monitor_port), True)
-    valkey = replace(embedded.valkey_spec(data, settings.redis_port), nice=first)
+    valkey = replace(embedded.valkey_spec(data, settings.redis_port), nice=ahead)
     add(valkey, lambda: embedded.redis_healthy(valkey.address), True)
     mongo = embedded.mongo_spec(data, settings.mongodb_port)
     add(mongo, lambda: embedded.mongo_healthy(mongo.address), True)
@@ -131,7 +131,7 @@ def build_children(settings: Settings) -> list[Child]:
         address=api_url,
         env=env,
         restart=True,
-        nice=first,
+        nice=ahead,
     )
     add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False)
     services = [

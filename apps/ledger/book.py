@@ -155,14 +155,14 @@ class Pending:
     """What a recorded batch still owes MongoDB: the executions whose documents are to be
     written (the writes are built when they are made, after the burst: ``persist``)."""
 
-    writes: list[Execution] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
     touched: set[tuple[str, str]] = field(default_factory=set)  # (signal_id, channel_id)
 
     def __len__(self) -> int:
-        return len(self.writes) + len(self.touched)
+        return len(self.executions) + len(self.touched)
 
     def merge(self, other: Pending) -> None:
-        self.writes += other.writes
+        self.executions += other.executions
         self.touched |= other.touched
 
 
@@ -215,7 +215,7 @@ class Book:
         losses: list[Execution] = []
         for pair, executions in by_signal.items():
             changed, current = await self._record(pair, executions)
-            pending.writes.extend(executions[i] for i in current)
+            pending.executions.extend(executions[i] for i in current)
             losses.extend(
                 e for e in (executions[i] for i in changed) if e.profit is not None and e.profit < 0
             )
@@ -231,8 +231,8 @@ class Book:
 
     async def persist(self, pending: Pending) -> None:
         """Per-order documents and the statistics documents, in bulk."""
-        for start in range(0, len(pending.writes), MONGO_CHUNK):
-            writes = [order_write(e) for e in pending.writes[start : start + MONGO_CHUNK]]
+        for start in range(0, len(pending.executions), MONGO_CHUNK):
+            writes = [order_write(e) for e in pending.executions[start : start + MONGO_CHUNK]]
             await self.orders.bulk_write(writes, ordered=False)
         await self._copy_stats(pending.touched)
 

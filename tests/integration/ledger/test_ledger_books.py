@@ -256,7 +256,7 @@ async def test_one_batch_that_repeats_orders_counts_each_order_once(settings: Se
     assert (stats["won"], stats["pnl"]) == (1, "0.90")
     # MongoDB gets each execution that was what the book held when it came, in order:
     # the late FAILED of order 3 is not written.
-    written = [e.state.value for e in pending.writes]
+    written = [e.state.value for e in pending.executions]
     assert written[: 1 + len(others)] == ["placed"] * (1 + len(others))
     rest = ["placed", "failed", "placed", "rejected", "settled", "settled"]
     assert written[1 + len(others) :] == rest
