@@ -596,7 +596,7 @@ class Runner:
         """An order whose marker existed: re-report it, wait for its owner, or take over."""
         while True:
             try:
-                marker = unpack_marker(seen)
+                marker = unpack_marker(seen, order)
             except msgspec.DecodeError:
                 # Written by something else (a newer version?): never guess, never rebuy.
                 log.error("unreadable placement marker for %s", order.order_id)

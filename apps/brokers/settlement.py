@@ -179,7 +179,7 @@ class SettlementFollowers:
             if order_id in self._ours:
                 continue
             try:
-                pending[order_id] = unpack_pending(packed)
+                pending[order_id] = unpack_pending(order_id, packed)
             except msgspec.DecodeError:
                 log.error("unreadable pending settlement %s dropped", order_id)
                 await self.redis.hdel(self.key, order_id)

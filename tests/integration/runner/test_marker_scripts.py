@@ -92,7 +92,7 @@ async def test_a_group_finishes_each_order_it_still_owns_and_no_other(settings: 
         ]
     )
     assert done == [True, False, True, False, True]
-    states = {o.order_id: unpack_marker(await book.get(o.order_id) or b"") for o in orders}
+    states = {o.order_id: unpack_marker(await book.get(o.order_id) or b"", o) for o in orders}
     assert {k: (m.status, m.worker) for k, m in states.items()} == {
         "sig1.sub1": (MarkerStatus.PLACED, "w1"),
         "sig1.sub2": (MarkerStatus.INFLIGHT, "w2"),
@@ -103,7 +103,9 @@ async def test_a_group_finishes_each_order_it_still_owns_and_no_other(settings: 
         assert 0 < await redis.ttl(book.key(o.order_id)) <= MARKER_TTL_SECONDS
     # Only the orders placed here have a pending settlement and a claim on their contract.
     settlements = await redis.hgetall(book.settle_key)
-    assert {k.decode(): unpack_pending(v).contract_id for k, v in settlements.items()} == {
+    assert {
+        k.decode(): unpack_pending(k.decode(), v).contract_id for k, v in settlements.items()
+    } == {
         "sig1.sub1": "c1",
         "sig1.sub3": "c3",
     }

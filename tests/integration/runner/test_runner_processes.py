@@ -31,8 +31,10 @@ async def _bought(copier: Copier) -> int:
 
 
 async def _in_flight(copier: Copier, orders: list[Order]) -> list[bytes]:
-    markers = [await copier.redis.get(copier.topology.key("order", o.order_id)) for o in orders]
-    return [m for m in markers if m is not None and unpack_marker(m).status == "inflight"]
+    markers = [
+        (o, await copier.redis.get(copier.topology.key("order", o.order_id))) for o in orders
+    ]
+    return [m for o, m in markers if m is not None and unpack_marker(m, o).status == "inflight"]
 
 
 async def test_worker_killed_mid_batch_then_another_finishes_without_duplicates(
