@@ -134,3 +134,34 @@ async def test_groups_larger_than_one_script_call_finish_completely(settings: Se
     owners = await book.contract_owners("acc-3", [f"c{n}" for n in range(600)])
     assert owners == {f"c{n}": f"sig1.sub{n}" for n in range(600) if n % 7 == 3}
     await redis.aclose()
+
+
+async def test_a_claims_hash_is_refreshed_once_it_has_less_than_23_hours_left(
+    settings: Settings,
+) -> None:
+    """Every claim outlives the hour in which its order can still be taken over: the
+    account's claims hash is set to a day whenever it has less than 23 hours left."""
+    redis = connect_redis(settings.redis_url)
+    topology = Topology(settings.namespace)
+    book = MarkerBook(redis, topology, topology.key("settle", "w1"))
+    fresh, aging = order(1, "acc-fresh"), order(2, "acc-aging")
+    await redis.hset(book.claims_key("acc-aging"), "c0", "sig0.sub0")
+    await redis.expire(book.claims_key("acc-aging"), MARKER_TTL_SECONDS - 3600 - 60)
+    await redis.hset(book.claims_key("acc-fresh"), "c0", "sig0.sub0")
+    await redis.expire(book.claims_key("acc-fresh"), MARKER_TTL_SECONDS - 600)
+    claims = await book.claim([(o, marker(MarkerStatus.INFLIGHT)) for o in (fresh, aging)])
+    placed = marker(MarkerStatus.PLACED)
+    done = await book.finish_many(
+        [(c.order.order_id, c.mine or b"", placed, pending(c.order, "c1")) for c in claims]
+    )
+    assert done == [True, True]
+    # Refreshed to a day; the fresh one is left as it was (an EXPIRE per account per call
+    # is one more entry in the append-only file for nothing).
+    assert await redis.ttl(book.claims_key("acc-aging")) > MARKER_TTL_SECONDS - 60
+    assert await redis.ttl(book.claims_key("acc-fresh")) <= MARKER_TTL_SECONDS - 600
+    for account in ("acc-fresh", "acc-aging"):
+        assert await book.contract_owners(account, ["c0", "c1"]) == {
+            "c0": "sig0.sub0",
+            "c1": f"sig1.sub{1 if account == 'acc-fresh' else 2}",
+        }
+    await redis.aclose()
