@@ -4,7 +4,7 @@
 
 Each fetched batch goes into the Redis books at once (the counts that live progress and
 the API read), then joins a queue that one writer brings into MongoDB in bulk once a
-burst of executions is over (``WRITE_QUIET``, within ``WRITE_AT_MOST``); messages
+burst of executions is over (a fetch finds the stream empty, within ``WRITE_AT_MOST``); messages
 are acked only once MongoDB holds them, so a crash at any point is repaired by the
 redelivery. The queue is bounded: when MongoDB falls far behind, the ledger stops
 fetching rather than holding more than ``MAX_QUEUED`` executions in memory.
@@ -31,15 +31,16 @@ from apps.ledger.book import Book, Pending
 
 log = logging.getLogger("ledger")
 FETCH_BATCH = 2000
+# A fetch that finds nothing for this long is what ends a burst (see MongoWriter).
+FETCH_WAIT = 0.5
 MAX_QUEUED = 20_000  # executions recorded in Redis and waiting for MongoDB
 # AckWait of the `ledger` consumer is 30 s: queued messages say they are still being
 # worked on well before that.
 PROGRESS_INTERVAL = 10.0
-# MongoDB is written once executions stop arriving for WRITE_QUIET seconds (a fan-out's
-# burst is over), WRITE_AT_MOST seconds after the first of them was queued, or when
-# WRITE_AT executions wait, whichever comes first: while a fan-out runs, its CPU goes to
-# placing orders, and fewer, larger bulk writes cost MongoDB less than many small ones.
-WRITE_QUIET = 0.5
+# MongoDB is written once a fetch finds no executions (a fan-out's burst is over),
+# WRITE_AT_MOST seconds after the first of them was queued, or when WRITE_AT executions
+# wait, whichever comes first: while a fan-out runs, its CPU and the disk go to placing
+# orders, and fewer, larger bulk writes cost MongoDB less than many small ones.
 WRITE_AT_MOST = 5.0
 WRITE_AT = MAX_QUEUED // 2
 
@@ -51,19 +52,18 @@ class MongoWriter:
         self,
         book: Book,
         *,
-        quiet: float = WRITE_QUIET,
         at_most: float = WRITE_AT_MOST,
         write_at: int = WRITE_AT,
     ) -> None:
         self.book = book
-        self.quiet = quiet
         self.at_most = at_most
         self.write_at = write_at
         self._queue: list[tuple[Pending, list[Msg], int]] = []
         self._queued = 0
         self._changed = asyncio.Condition()
         self._closing = False
-        self._first_put = self._last_put = 0.0  # loop times: the queue's oldest, newest
+        self._drained = False  # a fetch found nothing since the last put
+        self._first_put = 0.0  # loop time of the queue's oldest entry
 
     async def put(self, pending: Pending, msgs: list[Msg], executions: int) -> None:
         async with self._changed:
@@ -73,7 +73,19 @@ class MongoWriter:
                 self._first_put = now
             self._queue.append((pending, msgs, executions))
             self._queued += executions
-            self._last_put = now
+            self._drained = False
+            self._changed.notify_all()
+
+    async def drained(self) -> None:
+        """The stream had nothing more: the burst is over.
+
+        Told by the reader, whose fetch the server held for ``FETCH_WAIT`` without a
+        message, not measured here as a pause between puts: a ledger kept off the CPU by
+        the fan-out (it runs niced) sees long pauses between its own puts while the
+        executions keep coming, and would write MongoDB in the middle of the burst.
+        """
+        async with self._changed:
+            self._drained = True
             self._changed.notify_all()
 
     async def close(self) -> None:
@@ -113,9 +125,8 @@ class MongoWriter:
     async def _coalesce(self) -> None:
         """Hold the queue (the condition's lock held) until it should be written."""
         loop = asyncio.get_running_loop()
-        while not self._closing and self._queued < self.write_at:
-            due = min(self._last_put + self.quiet, self._first_put + self.at_most)
-            remaining = due - loop.time()
+        while not self._closing and not self._drained and self._queued < self.write_at:
+            remaining = self._first_put + self.at_most - loop.time()
             if remaining <= 0:
                 return
             with contextlib.suppress(TimeoutError):
@@ -136,16 +147,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis(settings.redis_url)
     book = Book(redis, mongo[settings.mongodb_database], topology)
-    writer = MongoWriter(book)
+    writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)
     writing = asyncio.create_task(writer.run())
     sub = await nc.jetstream().pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
     try:
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=0.5)
+                msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
             except (NatsTimeout, TimeoutError):
                 # nats-py raises the builtin TimeoutError too when a fetch finds nothing
                 # (nats/js/client.py _fetch_n); it is no reason to exit.
+                await writer.drained()
                 continue
             events: list[ExecutionEvent] = []
             readable: list[Msg] = []
