@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import ConsumerConfig
 
 import apps.ledger.main as ledger_main
 from apps.core.db import connect_db
@@ -18,11 +20,12 @@ from apps.core.messages import (
     FanoutStarted,
     Outcome,
     encode,
+    execution_event_decoder,
 )
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.ledger.book import PER_CALL, Book
+from apps.ledger.book import PER_CALL, Book, Pending
 from apps.ledger.main import MongoWriter, run
 
 
@@ -268,3 +271,56 @@ async def test_one_batch_that_repeats_orders_counts_each_order_once(settings: Se
     assert written[1 + len(others) :] == rest
     await redis.aclose()
     mongo.close()
+
+
+async def test_a_write_longer_than_ack_wait_is_not_redelivered(
+    nc: NATS, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in took 33 - 48 s for 10,000 orders, longer than the ledger's AckWait:
+    the messages being written must say they are still being worked on, or JetStream
+    hands the whole batch out again and MongoDB is written twice."""
+    topology = Topology(settings.namespace)
+    js = nc.jetstream()
+    subject = topology.execution_subject("ch1", "sig1")
+    batch = [execution(i, ExecutionState.PLACED) for i in range(3)]
+    await js.publish(
+        subject, encode(ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=batch))
+    )
+    sub = await js.pull_subscribe(
+        subject,
+        durable="slow-writer",
+        stream=topology.stream("EXECUTIONS"),
+        config=ConsumerConfig(ack_wait=1.0),
+    )
+    msgs = await sub.fetch(1, timeout=5)
+    redis = connect_redis(settings.redis_url)
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    book = Book(redis, mongo[settings.mongodb_database], topology)
+    persist = Book.persist
+
+    async def slow_persist(self: Book, pending: Pending) -> None:
+        await asyncio.sleep(3.5)  # three and a half AckWaits
+        await persist(self, pending)
+
+    monkeypatch.setattr(Book, "persist", slow_persist)
+    monkeypatch.setattr(ledger_main, "PROGRESS_INTERVAL", 0.3)
+    writer = MongoWriter(book)
+    task = asyncio.create_task(writer.run())
+    try:
+        events = [execution_event_decoder.decode(m.data) for m in msgs]
+        await writer.put(await book.record(events), msgs, len(batch))
+        await writer.drained()  # written at once
+        # A ledger keeps fetching while it writes: nothing may come back meanwhile.
+        with pytest.raises((NatsTimeout, TimeoutError)):
+            redelivered = await sub.fetch(1, timeout=3)
+            pytest.fail(f"{len(redelivered)} message(s) redelivered while being written")
+        await writer.close()
+        await asyncio.wait_for(task, 15)
+        info = await js.consumer_info(topology.stream("EXECUTIONS"), "slow-writer")
+        assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
+        assert await mongo[settings.mongodb_database].orders.count_documents({}) == 3
+    finally:
+        task.cancel()
+        await sub.unsubscribe()
+        await redis.aclose()
+        mongo.close()
