@@ -189,7 +189,7 @@ class _StoredPending(msgspec.Struct, array_like=True, gc=False, frozen=True, tag
 _encoder = msgspec.msgpack.Encoder()
 _marker_decoder = msgspec.msgpack.Decoder(_StoredMarker)
 _pending_decoder = msgspec.msgpack.Decoder(_StoredPending)
-# Written before 2026-12-02: maps with field names and whole executions.
+# Written by earlier versions: maps with field names and whole executions.
 _self_contained_marker = msgspec.msgpack.Decoder(Marker)
 _self_contained_pending = msgspec.msgpack.Decoder(PendingSettlement)
 
