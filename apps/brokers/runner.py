@@ -110,7 +110,8 @@ class RunnerConfig:
     poll_interval: float = 0.2
     # Clock skew allowance between workers before a lease is considered over.
     stale_grace: float = 2.0
-    # Orders of one signal per place_many call (Deriv caps one batch at 40 accounts).
+    # Orders of one signal per place_many call: what the adapter places in one batch call
+    # (the Deriv worker sets its BATCH_MAX_ORDERS).
     place_chunk: int = 40
     max_retry_pause: float = 2.0
     # Settlement followers: heartbeat TTL and how often orphans are looked for.

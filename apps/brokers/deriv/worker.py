@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from apps.brokers.credentials import RedisCredentialStore
-from apps.brokers.deriv.adapter import DerivAdapter
+from apps.brokers.deriv.adapter import BATCH_MAX_ORDERS, DerivAdapter
 from apps.brokers.runner import Runner, RunnerConfig
 from apps.core.credentials import cipher_from_settings
 from apps.core.nats import connect, ensure_topology
@@ -42,6 +42,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         concurrency=settings.worker_concurrency,
         call_timeout=settings.broker_call_timeout,
         lease_seconds=settings.worker_lease_seconds,
+        place_chunk=BATCH_MAX_ORDERS,  # one chunk's orders go to Deriv in one batch buy
     )
     try:
         await Runner(nc.jetstream(), redis, topology, adapter, credentials, config).run(stop)

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from apps.brokers.base import OrderRequest, Placed, place_until_valid
-from apps.brokers.deriv.adapter import DerivAdapter
+from apps.brokers.deriv.adapter import DerivAdapter, order_of_contract
 from tests.fixtures.deriv_sim import SimHandle, make_order
 
 ACCOUNTS = 50
@@ -35,11 +35,7 @@ async def _assert_each_bought_once(sim: SimHandle, signals: list[list[OrderReque
     expected = {o.order_id for signal in signals for o in signal}
     bought: Counter[str] = Counter()
     for row in ledger:
-        passthrough = row["passthrough"]
-        if "order_id" in passthrough:
-            bought[passthrough["order_id"]] += 1
-        else:  # a batch names its orders by loginid
-            bought[passthrough["order_ids"][row["loginid"]]] += 1
+        bought[order_of_contract(row["passthrough"], row["loginid"]) or "?"] += 1
     assert set(bought) == expected
     assert set(bought.values()) == {1}
 

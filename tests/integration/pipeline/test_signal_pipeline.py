@@ -13,6 +13,7 @@ import pytest
 import websockets
 from nats.aio.client import Client as NATS
 
+from apps.brokers.deriv.adapter import order_of_contract
 from apps.core.db import connect_db
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -38,8 +39,7 @@ def contracts_by_order(ledger: list[dict[str, Any]], signal_id: str) -> Counter[
         passthrough = contract.get("passthrough") or {}
         if passthrough.get("signal_id") == signal_id:
             # A single buy names its order; a multi-account buy maps each loginid to one.
-            order_id = passthrough.get("order_id") or passthrough["order_ids"][contract["loginid"]]
-            orders[order_id] += 1
+            orders[order_of_contract(passthrough, contract["loginid"]) or "?"] += 1
     return orders
 
 
