@@ -4,9 +4,9 @@
 
 Each fetched batch goes into the Redis books at once (the counts that live progress and
 the API read), then joins a queue that one writer brings into MongoDB in bulk once a
-burst of executions is over (a fetch finds the stream empty, within ``WRITE_AT_MOST``); messages
-are acked only once MongoDB holds them, so a crash at any point is repaired by the
-redelivery. The queue is bounded: when MongoDB falls far behind, the ledger stops
+burst of executions is over (a fetch finds the stream empty; ``WRITE_AT_MOST`` at the
+latest); messages are acked only once MongoDB holds them, so a crash at any point is
+repaired by the redelivery. The queue is bounded: when MongoDB falls far behind, the ledger stops
 fetching rather than holding more than ``MAX_QUEUED`` executions in memory.
 """
 
@@ -152,7 +152,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis(settings.redis_url)
     book = Book(redis, mongo[settings.mongodb_database], topology)
-    writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)
+    writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())
     sub = await nc.jetstream().pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
     try:
