@@ -60,6 +60,16 @@ def _placed(order: Order | None = None) -> Execution:
     )
 
 
+def _entry() -> PendingSettlement:
+    return PendingSettlement(
+        contract_id="250000001",
+        owner="w1",
+        placed=_placed(),
+        broker_account_id="ba-2",
+        expires_at=1_015.0,
+    )
+
+
 def test_an_entry_with_the_whole_order_is_still_understood() -> None:
     order = _order()
     old = msgspec.msgpack.encode(
@@ -73,13 +83,7 @@ def test_an_entry_with_the_whole_order_is_still_understood() -> None:
 
 
 def test_a_current_entry_names_its_account_and_due_time() -> None:
-    entry = PendingSettlement(
-        contract_id="250000001",
-        owner="w1",
-        placed=_placed(),
-        broker_account_id="ba-2",
-        expires_at=1_015.0,
-    )
+    entry = _entry()
 
     again = unpack_pending("sig.sub", pack(entry))
 
@@ -88,13 +92,7 @@ def test_a_current_entry_names_its_account_and_due_time() -> None:
 
 
 def test_an_entry_of_the_self_contained_form_is_still_understood() -> None:
-    entry = PendingSettlement(
-        contract_id="250000001",
-        owner="w1",
-        placed=_placed(),
-        broker_account_id="ba-2",
-        expires_at=1_015.0,
-    )
+    entry = _entry()
 
     assert unpack_pending("sig.sub", msgspec.msgpack.encode(entry)) == entry
 
