@@ -17,6 +17,7 @@ Every change after the claim is a compare-and-set on the exact bytes the writer 
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,22 +110,12 @@ class _Result(msgspec.Struct, array_like=True, gc=False, frozen=True):
     profit: SignedMoney | None
 
 
+# _Result's fields, read off an Execution in one C call (pack runs twice per placed order).
+_result_fields = operator.attrgetter(*_Result.__struct_fields__)
+
+
 def _result(e: Execution) -> _Result:
-    return _Result(
-        e.v,
-        e.state,
-        e.at,
-        e.broker_kind,
-        e.stake,
-        e.currency,
-        e.reason,
-        e.contract_id,
-        e.buy_price,
-        e.payout,
-        e.latency_ms,
-        e.outcome,
-        e.profit,
-    )
+    return _Result(*_result_fields(e))
 
 
 def _execution(
@@ -136,24 +127,12 @@ def _execution(
     user_id: str,
 ) -> Execution:
     return Execution(
-        v=r.v,
         order_id=order_id,
         signal_id=signal_id,
         channel_id=channel_id,
         subscription_id=subscription_id,
         user_id=user_id,
-        state=r.state,
-        at=r.at,
-        broker_kind=r.broker_kind,
-        reason=r.reason,
-        stake=r.stake,
-        currency=r.currency,
-        contract_id=r.contract_id,
-        buy_price=r.buy_price,
-        payout=r.payout,
-        latency_ms=r.latency_ms,
-        outcome=r.outcome,
-        profit=r.profit,
+        **dict(zip(_Result.__struct_fields__, msgspec.structs.astuple(r), strict=True)),
     )
 
 
