@@ -327,18 +327,26 @@ class DerivAdapter(BrokerAdapter):
     def _batches(self, orders: Sequence[OrderRequest], indexes: list[int]) -> Iterable[list[int]]:
         """``indexes`` (one signal, one order per account) in batches whose passthrough
         fits, at most BATCH_MAX_ORDERS each."""
+        if not indexes:
+            return
+        first = orders[indexes[0]]
+        prefix = f"{first.signal_id}."
+        # Named as batch_passthrough names them: by what follows the prefix when every
+        # order has it (then so has every batch of them), else whole (at most that long).
+        cut = len(prefix) if all(orders[i].order_id.startswith(prefix) for i in indexes) else 0
+        room = PASSTHROUGH_MAX_BYTES - _header_bytes(first)
         batch: list[int] = []
         size = 0
         for i in indexes:
             order = orders[i]
-            prefix = f"{order.signal_id}."
-            # One entry: "loginid":"name", — its order id, or what follows the prefix.
-            named = len(order.order_id) - (len(prefix) if order.order_id.startswith(prefix) else 0)
-            entry = (len(self._loginid(order.account)) or _LOGINID_BOUND) + named + 6
-            if batch and (
-                len(batch) == BATCH_MAX_ORDERS
-                or size + entry > PASSTHROUGH_MAX_BYTES - _header_bytes(order)
-            ):
+            # One entry: "loginid":"name",
+            entry = (
+                (len(self._loginid(order.account)) or _LOGINID_BOUND)
+                + len(order.order_id)
+                - cut
+                + 6
+            )
+            if batch and (len(batch) == BATCH_MAX_ORDERS or size + entry > room):
                 yield batch
                 batch, size = [], 0
             batch.append(i)

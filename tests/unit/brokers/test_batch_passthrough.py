@@ -67,7 +67,11 @@ def test_batches_split_where_the_passthrough_would_not_fit() -> None:
     # Ids of another shape are named whole: fewer fit (each entry ~135 bytes: 25 of them).
     long_ids = [_request("x" * 120, signal_id, f"CR{i:07d}") for i in range(150)]
 
-    for requests, most in ((copier, BATCH_MAX_ORDERS), (long_ids, 25)):
+    # One odd id among the copier's: the batches name their orders whole (53-character
+    # ids: ~68 bytes an entry, 49 of them).
+    mixed = [_request("x" * 120, signal_id, "CR9999999"), *copier[1:]]
+
+    for requests, most in ((copier, BATCH_MAX_ORDERS), (long_ids, 25), (mixed, 49)):
         batches = list(adapter._batches(requests, list(range(len(requests)))))
         assert [i for b in batches for i in b] == list(range(150))
         assert max(len(b) for b in batches) == most
