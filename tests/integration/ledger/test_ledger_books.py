@@ -316,7 +316,13 @@ async def test_a_write_longer_than_ack_wait_is_not_redelivered(
             pytest.fail(f"{len(redelivered)} message(s) redelivered while being written")
         await writer.close()
         await asyncio.wait_for(task, 15)
-        info = await js.consumer_info(topology.stream("EXECUTIONS"), "slow-writer")
+        # The ack is a publish the server applies on its own time: look until it has.
+        deadline = time.monotonic() + 10
+        while True:
+            info = await js.consumer_info(topology.stream("EXECUTIONS"), "slow-writer")
+            if info.num_ack_pending == 0 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
         assert await mongo[settings.mongodb_database].orders.count_documents({}) == 3
     finally:
