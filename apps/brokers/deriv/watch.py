@@ -62,6 +62,9 @@ from apps.brokers.deriv.session import (
 
 log = logging.getLogger("brokers.deriv.watch")
 
+# Queued stream updates handled before giving the event loop a turn.
+_YIELD_EVERY = 64
+
 
 @dataclass(slots=True, eq=False)
 class _Watched:
@@ -258,13 +261,25 @@ class AccountWatches:
         """Settle from the stream until it breaks (``None``) or has lingered unused (its
         subscription id, to forget)."""
         subscription: str | None = None
+        in_a_row = 0
         while True:
+            # A settling fan-out queues many updates at once. Those are taken without a
+            # timer each (wait_for was a quarter of this path's CPU in a microbenchmark)
+            # and with a turn for the rest of the loop every _YIELD_EVERY: awaiting a
+            # queue that holds items never suspends, so a backlog would hold the loop.
             try:
-                message = await asyncio.wait_for(stream.get(), self.sweep_interval * 5)
-            except TimeoutError:
-                if not watch.contracts and self.clock() - watch.idle_since >= self.linger:
-                    return subscription or ""
-                continue
+                message = stream.get_nowait()
+                in_a_row += 1
+                if in_a_row % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            except asyncio.QueueEmpty:
+                in_a_row = 0
+                try:
+                    message = await asyncio.wait_for(stream.get(), self.sweep_interval * 5)
+                except TimeoutError:
+                    if not watch.contracts and self.clock() - watch.idle_since >= self.linger:
+                        return subscription or ""
+                    continue
             if isinstance(message, ConnectionLost):
                 return None
             error = message.get("error")
