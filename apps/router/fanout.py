@@ -20,10 +20,14 @@ from apps.core.routing import RoutingRecord
 from apps.router.risk import Refused, check_static_rules, size_stake
 
 
-def in_shard(subscription_id: str, shard: int, shards: int) -> bool:
+def shard_of(subscription_id: str, shards: int) -> int:
     """Stable partition of a channel's subscriptions: the same id always lands in the
     same shard, whichever router computes it."""
-    return shards == 1 or zlib.crc32(subscription_id.encode()) % shards == shard
+    return 0 if shards == 1 else zlib.crc32(subscription_id.encode()) % shards
+
+
+def in_shard(subscription_id: str, shard: int, shards: int) -> bool:
+    return shard_of(subscription_id, shards) == shard
 
 
 @dataclass
