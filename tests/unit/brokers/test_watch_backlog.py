@@ -9,7 +9,7 @@ from apps.brokers.base import BrokerAccount, Settlement, SettlementResult
 from apps.brokers.deriv.watch import AccountWatches, _AccountWatch, _Watched
 
 
-def _sold(contract_id: int) -> dict[str, Any]:
+def _update(contract_id: int, *, sold: bool) -> dict[str, Any]:
     return {
         "msg_type": "proposal_open_contract",
         "subscription": {"id": "sub-1"},
@@ -17,10 +17,10 @@ def _sold(contract_id: int) -> dict[str, Any]:
             "contract_id": contract_id,
             "buy_price": "1.00",
             "is_expired": 1,
-            "is_sold": 1,
-            "status": "won",
-            "sell_price": "1.95",
-            "sell_time": 1764600000,
+            "is_sold": int(sold),
+            "status": "won" if sold else "open",
+            "sell_price": "1.95" if sold else None,
+            "sell_time": 1764600000 if sold else None,
         },
     }
 
@@ -32,22 +32,13 @@ async def test_a_backlog_of_updates_is_settled_in_turns_with_the_rest_of_the_loo
     for cid in range(1, 301):
         watch.contracts[cid] = _Watched(settled.append, check_at=1e12)
     stream: asyncio.Queue[Any] = asyncio.Queue()
-    for cid in range(1, 301):
-        stream.put_nowait(
-            {
-                **_sold(cid),
-                "proposal_open_contract": {**_sold(cid)["proposal_open_contract"], "is_sold": 0},
-            }
-        )
-        stream.put_nowait(_sold(cid))
-
-    turns = 0
+    for cid in range(1, 301):  # as Deriv sends them: expired, then sold
+        stream.put_nowait(_update(cid, sold=False))
+        stream.put_nowait(_update(cid, sold=True))
     seen_at_turns: list[int] = []
 
     async def other_work() -> None:
-        nonlocal turns
         while True:
-            turns += 1
             seen_at_turns.append(len(settled))
             await asyncio.sleep(0)
 
