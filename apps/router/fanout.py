@@ -26,10 +26,6 @@ def shard_of(subscription_id: str, shards: int) -> int:
     return 0 if shards == 1 else zlib.crc32(subscription_id.encode()) % shards
 
 
-def in_shard(subscription_id: str, shard: int, shards: int) -> bool:
-    return shard_of(subscription_id, shards) == shard
-
-
 @dataclass
 class Plan:
     orders: list[Order] = field(default_factory=list)

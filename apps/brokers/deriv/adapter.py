@@ -330,10 +330,9 @@ class DerivAdapter(BrokerAdapter):
         if not indexes:
             return
         first = orders[indexes[0]]
-        prefix = f"{first.signal_id}."
-        # Named as batch_passthrough names them: by what follows the prefix when every
-        # order has it (then so has every batch of them), else whole (at most that long).
-        cut = len(prefix) if all(orders[i].order_id.startswith(prefix) for i in indexes) else 0
+        # Named as batch_passthrough names them (if every order is named by its suffix,
+        # so is every batch of them; else each is named whole at most).
+        cut = _named_cut(first.signal_id, [orders[i].order_id for i in indexes])
         room = PASSTHROUGH_MAX_BYTES - _header_bytes(first)
         batch: list[int] = []
         size = 0
@@ -739,11 +738,18 @@ def batch_passthrough(signal_id: str, channel_id: str, orders: dict[str, str]) -
     ids of another shape are named whole (``order_ids``). :func:`order_of_contract`
     reads both.
     """
-    prefix = f"{signal_id}."
-    if all(order_id.startswith(prefix) for order_id in orders.values()):
-        named = {login: order_id[len(prefix) :] for login, order_id in orders.items()}
+    cut = _named_cut(signal_id, orders.values())
+    if cut:
+        named = {login: order_id[cut:] for login, order_id in orders.items()}
         return {"signal_id": signal_id, "channel_id": channel_id, "orders": named}
     return {"signal_id": signal_id, "channel_id": channel_id, "order_ids": orders}
+
+
+def _named_cut(signal_id: str, order_ids: Iterable[str]) -> int:
+    """How much of each order id a batch passthrough leaves out: ``<signal_id>.`` when
+    every id starts with it, else nothing (the ids are named whole)."""
+    prefix = f"{signal_id}."
+    return len(prefix) if all(order_id.startswith(prefix) for order_id in order_ids) else 0
 
 
 def order_of_contract(passthrough: dict[str, Any], loginid: str) -> str | None:

@@ -28,7 +28,7 @@ from apps.core.redis import connect_redis
 from apps.core.routing import RoutingRecord, pack_record, routing_key
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.router.fanout import in_shard
+from apps.router.fanout import shard_of
 from apps.router.main import consume
 
 
@@ -246,7 +246,7 @@ async def test_the_shards_of_a_signal_share_one_read_of_the_channel(
     assert len(ids) == len(set(ids)) == 1000
     # Each shard routed its own part: the partition is the one every router computes.
     assert sorted((f.shard, f.total) for f in fanouts) == sorted(
-        (k, sum(in_shard(f"sub{i:06}", k, 4) for i in range(1000))) for k in range(4)
+        (k, sum(shard_of(f"sub{i:06}", 4) == k for i in range(1000))) for k in range(4)
     )
 
 

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from apps.core.messages import Direction, ExecutionState, Signal
 from apps.core.routing import RoutingRecord
-from apps.router.fanout import group_orders, in_shard, plan_fanout
+from apps.router.fanout import group_orders, plan_fanout, shard_of
 from apps.router.risk import Refused, Sized, size_stake
 
 NOW = 1_800_000_000.0
@@ -118,5 +118,5 @@ def test_grouping_is_stable_and_single_orders_use_the_order_id() -> None:
 
 @given(st.lists(st.text(min_size=1, max_size=30), unique=True, max_size=200), st.integers(1, 9))
 def test_shards_partition_the_subscriptions(ids: list[str], shards: int) -> None:
-    owners = [[k for k in range(shards) if in_shard(i, k, shards)] for i in ids]
+    owners = [[k for k in range(shards) if shard_of(i, shards) == k] for i in ids]
     assert all(len(o) == 1 for o in owners)
