@@ -33,7 +33,7 @@ import heapq
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,11 @@ class RunnerConfig:
     # (the Deriv worker sets its BATCH_MAX_ORDERS).
     place_chunk: int = 40
     max_retry_pause: float = 2.0
+    # While a burst of placements goes on, what follows a broker's answer (the final
+    # markers, pending settlements, executions, acks) waits until no chunk is waiting
+    # for or at the broker, at most this long: the placements of a fan-out are what
+    # cannot wait, its bookkeeping can (see Runner._execute_chunk).
+    finish_defer: float = 1.0
     # Settlement followers: heartbeat TTL and how often orphans are looked for.
     heartbeat_ttl: float = 30.0
     settle_scan_interval: float = 10.0
@@ -273,6 +278,10 @@ class Runner:
         self._working: set[asyncio.Task[None]] = set()
         self._messages = 0
         self._room = asyncio.Event()
+        # Chunks waiting for slots or at the broker; the event is set when there are none.
+        self._placing = 0
+        self._no_placements = asyncio.Event()
+        self._no_placements.set()
 
     # the loop ---------------------------------------------------------------------------
 
@@ -392,18 +401,48 @@ class Runner:
         return [execution for chunk in results for execution in chunk]
 
     async def _execute_chunk(self, orders: Sequence[Order]) -> list[Execution]:
-        # Claimed only once slots are free, right before the broker call: an order this
-        # worker merely holds in memory carries no marker, so if the worker dies it is
-        # redelivered and placed by another one instead of waiting out a lease.
-        async with self.slots.hold(len(orders)):
-            # One in-flight marker serves the whole chunk: it names the worker, not the order.
-            marker = self._inflight(self.clock())
-            claims = await self.markers.claim([(o, marker) for o in orders])
-            owned = [Owned(c.order, c.mine, marker) for c in claims if c.mine is not None]
-            placed = await self._place(owned)
+        with self._placement():
+            # Claimed only once slots are free, right before the broker call: an order this
+            # worker merely holds in memory carries no marker, so if the worker dies it is
+            # redelivered and placed by another one instead of waiting out a lease.
+            async with self.slots.hold(len(orders)):
+                # One in-flight marker serves the whole chunk: it names the worker, not
+                # the order.
+                marker = self._inflight(self.clock())
+                claims = await self.markers.claim([(o, marker) for o in orders])
+                owned = [Owned(c.order, c.mine, marker) for c in claims if c.mine is not None]
+                answered = await self._place_at_broker(owned)
+        # The slots are free again and the markers still in flight (their leases renewed):
+        # finishing them waits for the rest of the burst, so a fan-out's last placements
+        # do not share the CPU and Redis with the bookkeeping of its first ones. A crash
+        # meanwhile is the crash after a buy that markers already cover: the order is
+        # taken over and reconciled with the broker, never bought again.
+        if answered:
+            await self._placements_over(self.config.finish_defer)
+            await self._finish(answered)
         others = [(c.order, c.existing) for c in claims if c.existing is not None]
         resolved = await asyncio.gather(*(self._resolve(order, seen) for order, seen in others))
+        placed = [execution for _, execution in answered]
         return placed + [execution for group in resolved for execution in group]
+
+    @contextlib.contextmanager
+    def _placement(self) -> Iterator[None]:
+        self._placing += 1
+        self._no_placements.clear()
+        try:
+            yield
+        finally:
+            self._placing -= 1
+            if self._placing == 0:
+                self._no_placements.set()
+
+    async def _placements_over(self, at_most: float) -> None:
+        """Wait until no chunk is waiting for slots or at the broker, at most ``at_most``."""
+        if self._no_placements.is_set() or at_most <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await self._no_placements.wait()
 
     def _inflight(self, now: float, *, takeovers: int = 0) -> Marker:
         return Marker(
@@ -416,7 +455,15 @@ class Runner:
         )
 
     async def _place(self, owned: Sequence[Owned]) -> list[Execution]:
-        """Place orders whose markers we hold (the caller holds their slots)."""
+        """Place orders whose markers we hold and finish them (the caller holds their
+        slots)."""
+        answered = await self._place_at_broker(owned)
+        await self._finish(answered)
+        return [execution for _, execution in answered]
+
+    async def _place_at_broker(self, owned: Sequence[Owned]) -> list[tuple[Owned, Execution]]:
+        """Each order's final state, from the broker or from what stopped it before; the
+        markers stay in flight (held by the lease keeper) until :meth:`_finish`."""
         if not owned:
             return []
         self.leases.hold(owned)
@@ -436,8 +483,7 @@ class Runner:
             outcomes = await self._call_broker(ready)
             for (item, _), outcome in zip(ready, outcomes, strict=True):
                 finals[item.order.order_id] = self._report(item.order, outcome)
-        await self._finish([(item, finals[item.order.order_id]) for item in owned])
-        return [finals[item.order.order_id] for item in owned]
+        return [(item, finals[item.order.order_id]) for item in owned]
 
     async def _prepare(
         self, owned: Sequence[Owned], finals: dict[str, Execution]

@@ -1,0 +1,107 @@
+"""While a burst of placements goes on, the bookkeeping of the orders already at the broker
+waits (RunnerConfig.finish_defer): their markers stay in flight, held by the lease keeper,
+until no chunk is waiting for or at the broker, or until the bound has passed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from apps.brokers.base import OrderRequest, PlaceOutcome
+from apps.brokers.deriv.adapter import DerivAdapter
+from apps.brokers.markers import MarkerStatus, unpack_marker
+from apps.core.ids import new_id
+from apps.core.messages import ExecutionState, Order
+from tests.fixtures.copier_harness import Copier, wait_for
+
+
+class HeldAdapter(DerivAdapter):
+    """The real adapter, except that the orders in ``held`` reach the simulator only once
+    ``release`` is set: a chunk that is still at the broker."""
+
+    def __init__(self, *args: Any, held: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held = held
+        self.release = asyncio.Event()
+
+    async def place(self, order: OrderRequest) -> PlaceOutcome:
+        if order.order_id in self.held:
+            await self.release.wait()
+        return await super().place(order)
+
+    async def place_many(self, orders: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        if any(o.order_id in self.held for o in orders):
+            await self.release.wait()
+        return await super().place_many(orders)
+
+
+def hold(copier: Copier, orders: list[Order]) -> HeldAdapter:
+    plain = copier.adapter()
+    adapter = HeldAdapter(
+        plain.url,
+        reply_timeout=plain.reply_timeout,
+        reconcile_timeout=plain.reconcile_timeout,
+        reconcile_grace=plain.reconcile_grace,
+        watch_lead=plain.watches.lead,
+        held={o.order_id for o in orders},
+    )
+    copier.adapter = lambda: adapter  # type: ignore[method-assign]
+    return adapter
+
+
+async def status(copier: Copier, order: Order) -> MarkerStatus:
+    packed = await copier.redis.get(copier.topology.key("order", order.order_id))
+    assert packed is not None, f"no marker for {order.order_id}"
+    return unpack_marker(packed, order).status
+
+
+async def booked(copier: Copier, order: Order) -> bool:
+    return (await copier.contracts_per_order())[order.order_id] == 1
+
+
+async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: Copier) -> None:
+    accounts = await copier.subscribers(2)
+    signal_id = new_id()
+    # Other stakes, other terms: two chunks, the second one held at the broker.
+    first = copier.order(accounts[0], signal_id, stake="1.00")
+    later = copier.order(accounts[1], signal_id, stake="2.00")
+    adapter = hold(copier, [later])
+
+    async with copier.worker(finish_defer=30.0):
+        await copier.publish([first, later])
+        await wait_for(lambda: booked(copier, first), 10, "the first order booked")
+        # Long enough for a final marker to be written, and for several lease renewals.
+        await asyncio.sleep(1.0)
+        assert await status(copier, first) is MarkerStatus.INFLIGHT
+        assert copier.events == []
+        adapter.release.set()
+        await copier.wait_final([first, later])
+
+    for order in (first, later):
+        assert await status(copier, order) is MarkerStatus.PLACED
+        assert copier.final(order).state is ExecutionState.PLACED
+    assert len(copier.by_order()[first.order_id]) == 1
+    assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
+
+
+async def test_the_bookkeeping_waits_for_a_burst_at_most_finish_defer(copier: Copier) -> None:
+    accounts = await copier.subscribers(2)
+    signal_id = new_id()
+    first = copier.order(accounts[0], signal_id, stake="1.00")
+    later = copier.order(accounts[1], signal_id, stake="2.00")
+    adapter = hold(copier, [later])
+
+    async with copier.worker(finish_defer=0.5):
+        await copier.publish([first, later])
+        await wait_for(lambda: booked(copier, first), 10, "the first order booked")
+
+        async def finished() -> bool:
+            return await status(copier, first) is MarkerStatus.PLACED
+
+        await wait_for(finished, 5, "the first order's final marker")
+        assert not adapter.release.is_set()  # the other chunk is still at the broker
+        adapter.release.set()
+        await copier.wait_final([first, later])
+
+    assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
