@@ -103,6 +103,11 @@ class Settings:
     # An in-flight order marker is its worker's for this long unless renewed (every third
     # of it while the worker is alive): how soon a crashed worker's orders are taken over.
     worker_lease_seconds: float = 10.0
+    # While a worker's burst of placements goes on, the bookkeeping of the orders already
+    # placed (final markers, pending settlements, executions, acks) waits for it to end,
+    # at most this long and at most a third of the lease (benchmarks/README.md, seventh
+    # session); providers see "placed" counts that much later. 0: finish right away.
+    worker_finish_defer_seconds: float = 1.0
     # Deriv API v3 endpoint; empty → the local simulator on deriv_sim_port.
     deriv_url: str = ""
     deriv_app_id: int = 1

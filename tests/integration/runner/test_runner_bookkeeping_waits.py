@@ -1,12 +1,15 @@
 """While a burst of placements goes on, the bookkeeping of the orders already at the broker
-waits (RunnerConfig.finish_defer): their markers stay in flight, held by the lease keeper,
-until no chunk is waiting for or at the broker, or until the bound has passed."""
+waits (RunnerConfig.finish_defer): their markers stay in flight until no chunk is waiting
+for or at the broker, or until the bound has passed (finish_defer, and a third of the
+lease: those markers are no longer renewed)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+
+import pytest
 
 from apps.brokers.base import OrderRequest, PlaceOutcome
 from apps.brokers.deriv.adapter import DerivAdapter
@@ -68,10 +71,11 @@ async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: 
     later = copier.order(accounts[1], signal_id, stake="2.00")
     adapter = hold(copier, [later])
 
-    async with copier.worker(finish_defer=30.0):
+    # The wait is bounded by a third of the lease too: 3 s here.
+    async with copier.worker(finish_defer=30.0, lease_seconds=9.0):
         await copier.publish([first, later])
         await wait_for(lambda: booked(copier, first), 10, "the first order booked")
-        # Long enough for a final marker to be written, and for several lease renewals.
+        # Long enough for a final marker to be written.
         await asyncio.sleep(1.0)
         assert await status(copier, first) is MarkerStatus.INFLIGHT
         assert copier.events == []
@@ -85,14 +89,21 @@ async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: 
     assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
 
 
-async def test_the_bookkeeping_waits_for_a_burst_at_most_finish_defer(copier: Copier) -> None:
+@pytest.mark.parametrize(
+    ("finish_defer", "lease_seconds"),
+    [(0.5, 9.0), (30.0, 1.5)],
+    ids=["finish_defer", "a third of the lease"],
+)
+async def test_the_bookkeeping_waits_for_a_burst_at_most_its_bound(
+    copier: Copier, finish_defer: float, lease_seconds: float
+) -> None:
     accounts = await copier.subscribers(2)
     signal_id = new_id()
     first = copier.order(accounts[0], signal_id, stake="1.00")
     later = copier.order(accounts[1], signal_id, stake="2.00")
     adapter = hold(copier, [later])
 
-    async with copier.worker(finish_defer=0.5):
+    async with copier.worker(finish_defer=finish_defer, lease_seconds=lease_seconds):
         await copier.publish([first, later])
         await wait_for(lambda: booked(copier, first), 10, "the first order booked")
 
