@@ -19,8 +19,9 @@ take ``len(chunk)`` concurrency slots:
 3. **Finish** each marker with its final state and the execution to re-report (a placed
    order's pending settlement in the same atomic step), publish one ExecutionBatch per
    signal, wait for JetStream's PubAck, and only then ack the ORDERS messages. While
-   other chunks are still waiting for or at the broker, this waits for them, at most
-   ``finish_defer``: a fan-out's last placements come first, its bookkeeping after.
+   other chunks are still waiting for or at the broker, this waits for them (at most
+   ``finish_defer``, and a third of the lease), and the orders answered meanwhile are
+   finished together: a fan-out's last placements come first, its bookkeeping after.
 
 Placed contracts are followed in the background until they settle
 (:mod:`apps.brokers.settlement`). On SIGTERM the loop stops fetching, finishes and acks
@@ -482,6 +483,10 @@ class Runner:
             for start in range(0, len(items), _FINISH_SLICE):
                 await self._finish(items[start : start + _FINISH_SLICE])
         except asyncio.CancelledError:
+            # Its orders stay in flight: unacked, they are redelivered and, once the
+            # leases lapse, taken over and reconciled.
+            if self._round_done is done:
+                self._round, self._round_done = [], None
             done.cancel()
             raise
         except Exception as exc:
@@ -508,7 +513,8 @@ class Runner:
 
     async def _place_at_broker(self, owned: Sequence[Owned]) -> list[tuple[Owned, Execution]]:
         """Each order's final state, from the broker or from what stopped it before; the
-        markers stay in flight (held by the lease keeper) until :meth:`_finish`."""
+        markers stay in flight until :meth:`_finish` (renewed by the lease keeper while
+        the call runs)."""
         if not owned:
             return []
         self.leases.hold(owned)
