@@ -136,6 +136,8 @@ class AccountWatches:
         lead: float = 60.0,
         bursts: Bursts | None = None,
         burst_wait: float = 2.0,
+        ready_before: float = 5.0,
+        open_at_once: int = 32,
         grace: float = 3.0,
         linger: float = 60.0,
         reply_timeout: float = 10.0,
@@ -147,6 +149,10 @@ class AccountWatches:
         self.lead = lead
         self.bursts = bursts
         self.burst_wait = burst_wait
+        self.ready_before = ready_before
+        # Streams being opened (connect, authorize, subscribe) at once: the streams that
+        # waited for a burst all become due when it ends.
+        self._opening = asyncio.Semaphore(open_at_once)
         self.grace = grace
         self.linger = linger
         self.reply_timeout = reply_timeout
@@ -211,7 +217,8 @@ class AccountWatches:
     async def _until_due(self, watch: _AccountWatch) -> None:
         """Wait ``delay``, then until ``lead`` seconds before the first watched contract
         ends (looked at again every second: a shorter contract may join meanwhile), then
-        for the burst of placements to end, at most ``burst_wait``."""
+        for the burst of placements to end: at most until ``ready_before`` seconds before
+        that contract ends, and at least ``burst_wait``."""
         await asyncio.sleep(self.delay)
         while watch.contracts:
             first_end = min(w.check_at for w in watch.contracts.values()) - self.grace
@@ -220,15 +227,18 @@ class AccountWatches:
                 break
             await asyncio.sleep(min(wait, 1.0))
         if self.bursts is not None and watch.contracts:
-            await self.bursts.quiet(self.burst_wait)
+            first_end = min(w.check_at for w in watch.contracts.values()) - self.grace
+            room = first_end - self.ready_before - self.clock()
+            await self.bursts.quiet(max(self.burst_wait, room))
 
     async def _stream(self, watch: _AccountWatch) -> None:
         await self._until_due(watch)
         session = self._session_for(watch.account)
         while watch.contracts or self.clock() - watch.idle_since < self.linger:
             try:
-                await session.ensure_open()
-                req_id, stream = await session.subscribe({"proposal_open_contract": 1})
+                async with self._opening:
+                    await session.ensure_open()
+                    req_id, stream = await session.subscribe({"proposal_open_contract": 1})
             except SessionRejected as exc:
                 self._unavailable(watch, exc.message)
                 return
