@@ -23,14 +23,17 @@ end, so a contract that runs for an hour is not followed by a stream open for an
 (A short lead is no gain for short contracts: a 100k fan-out's 5,000 streams then open
 together with its settlements and its last placements; see Settings.)
 
-Then it waits for the adapter's burst of placements to end (:class:`Bursts`), at most
-``burst_wait`` seconds more. Every account of a 10,000-order fan-out got its first
-contract in the first tenth of a second, so one second later its 500 streams (connect,
-authorize, subscribe, portfolio, on both sides of the socket) all opened during the
-fan-out's last placements: the benchmark showed the placement rate falling from ~800 to
-0-240 per 100 ms right then. A fan-out longer than ``delay + burst_wait`` still opens
-its streams meanwhile, spread as before; a contract that ends before its stream opens
-is found by the portfolio sweep below and looked up.
+Then it waits for the adapter's burst of placements to end (:class:`Bursts`): until
+``ready_before`` seconds before the account's first contract ends, and ``burst_wait``
+seconds at least. Every account of a 10,000-order fan-out got its first contract in the
+first tenth of a second, so one second later its 500 streams (connect, authorize,
+subscribe, portfolio, on both sides of the socket) all opened during the fan-out's last
+placements: the benchmark showed the placement rate falling from ~800 to 0-240 per
+100 ms right then. A 100,000-order fan-out has 5,000 accounts, whose streams cost about
+as much CPU as its placements; waiting at most ``burst_wait`` (2 s) opened them during
+the fan-out (24 - 26 s to its last order), waiting for its end 15.9 s. The streams that
+waited open at most ``open_at_once`` at a time; a contract that ends before its stream
+opens is found by the portfolio sweep below and looked up.
 """
 
 from __future__ import annotations
