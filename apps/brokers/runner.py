@@ -36,7 +36,7 @@ import heapq
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ from apps.brokers.base import (
     Undecidable,
     place_until_valid,
 )
+from apps.brokers.bursts import Bursts
 from apps.brokers.credentials import CredentialStore, CredentialsUnreadable
 from apps.brokers.markers import (
     Marker,
@@ -285,10 +286,9 @@ class Runner:
         self._working: set[asyncio.Task[None]] = set()
         self._messages = 0
         self._room = asyncio.Event()
-        # Chunks waiting for slots or at the broker; the event is set when there are none.
-        self._placing = 0
-        self._no_placements = asyncio.Event()
-        self._no_placements.set()
+        # Chunks waiting for slots or at the broker (no settling time: a round of
+        # bookkeeping may start the moment the last of them is answered).
+        self._placements = Bursts(settle=0.0)
         # Answered orders waiting to be finished together (_finish_soon).
         self._round: list[tuple[Owned, Execution]] = []
         self._round_done: asyncio.Future[None] | None = None
@@ -412,7 +412,7 @@ class Runner:
         return [execution for chunk in results for execution in chunk]
 
     async def _execute_chunk(self, orders: Sequence[Order]) -> list[Execution]:
-        with self._placement():
+        with self._placements.placing():
             # Claimed only once slots are free, right before the broker call: an order this
             # worker merely holds in memory carries no marker, so if the worker dies it is
             # redelivered and placed by another one instead of waiting out a lease.
@@ -434,25 +434,6 @@ class Runner:
         resolved = await asyncio.gather(*(self._resolve(order, seen) for order, seen in others))
         placed = [execution for _, execution in answered]
         return placed + [execution for group in resolved for execution in group]
-
-    @contextlib.contextmanager
-    def _placement(self) -> Iterator[None]:
-        self._placing += 1
-        self._no_placements.clear()
-        try:
-            yield
-        finally:
-            self._placing -= 1
-            if self._placing == 0:
-                self._no_placements.set()
-
-    async def _placements_over(self, at_most: float) -> None:
-        """Wait until no chunk is waiting for slots or at the broker, at most ``at_most``."""
-        if self._no_placements.is_set() or at_most <= 0:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(at_most):
-                await self._no_placements.wait()
 
     async def _finish_soon(self, answered: list[tuple[Owned, Execution]]) -> None:
         """Finish ``answered`` together with every chunk answered meanwhile, once no chunk
@@ -477,7 +458,7 @@ class Runner:
 
     async def _finish_round(self, done: asyncio.Future[None]) -> None:
         try:
-            await self._placements_over(
+            await self._placements.quiet(
                 min(self.config.finish_defer, self.config.lease_seconds / 3)
             )
             items, self._round, self._round_done = self._round, [], None

@@ -40,6 +40,7 @@ from apps.brokers.base import (
     Uncertain,
     Undecidable,
 )
+from apps.brokers.bursts import Bursts
 from apps.brokers.deriv.protocol import (
     DEFAULT_URL,
     BuyReceipt,
@@ -59,7 +60,7 @@ from apps.brokers.deriv.session import (
     SessionRejected,
     SessionUnavailable,
 )
-from apps.brokers.deriv.watch import AccountWatches, Bursts
+from apps.brokers.deriv.watch import AccountWatches
 
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.

@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,6 +55,7 @@ from apps.brokers.base import (
     Settlement,
     SettlementUnavailable,
 )
+from apps.brokers.bursts import Bursts
 from apps.brokers.deriv.protocol import OpenContract
 from apps.brokers.deriv.session import (
     ConnectionLost,
@@ -95,39 +96,6 @@ class WatchHandle:
 
     def cancel(self) -> None:
         self._watch.contracts.pop(self._contract_id, None)
-
-
-class Bursts:
-    """Whether placements are under way: busy while one runs and for ``settle`` seconds
-    after the last one ended (the next chunk of the same fan-out is usually on its way)."""
-
-    def __init__(self, settle: float = 0.3) -> None:
-        self.settle = settle
-        self._running = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
-        self._timer: asyncio.TimerHandle | None = None
-
-    @contextlib.contextmanager
-    def placing(self) -> Iterator[None]:
-        self._running += 1
-        self._quiet.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        try:
-            yield
-        finally:
-            self._running -= 1
-            if self._running == 0:
-                self._timer = asyncio.get_running_loop().call_later(self.settle, self._quiet.set)
-
-    async def quiet(self, timeout: float) -> bool:
-        """Wait until no placement has run for ``settle`` seconds, at most ``timeout``."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._quiet.wait()
-        return self._quiet.is_set()
 
 
 class AccountWatches:
@@ -224,15 +192,17 @@ class AccountWatches:
         that contract ends, and at least ``burst_wait``."""
         await asyncio.sleep(self.delay)
         while watch.contracts:
-            first_end = min(w.check_at for w in watch.contracts.values()) - self.grace
-            wait = first_end - self.lead - self.clock()
+            wait = self._first_end(watch) - self.lead - self.clock()
             if wait <= 0:
                 break
             await asyncio.sleep(min(wait, 1.0))
         if self.bursts is not None and watch.contracts:
-            first_end = min(w.check_at for w in watch.contracts.values()) - self.grace
-            room = first_end - self.ready_before - self.clock()
+            room = self._first_end(watch) - self.ready_before - self.clock()
             await self.bursts.quiet(max(self.burst_wait, room))
+
+    def _first_end(self, watch: _AccountWatch) -> float:
+        """When the first of the account's watched contracts is due to end."""
+        return min(w.check_at for w in watch.contracts.values()) - self.grace
 
     async def _stream(self, watch: _AccountWatch) -> None:
         await self._until_due(watch)
