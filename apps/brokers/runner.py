@@ -20,8 +20,9 @@ take ``len(chunk)`` concurrency slots:
    order's pending settlement in the same atomic step), publish one ExecutionBatch per
    signal, wait for JetStream's PubAck, and only then ack the ORDERS messages. While
    other chunks are still waiting for or at the broker, this waits for them (at most
-   ``finish_defer``, and a third of the lease), and the orders answered meanwhile are
-   finished together: a fan-out's last placements come first, its bookkeeping after.
+   ``finish_defer``, and only while the answered orders' leases hold), and the orders
+   answered meanwhile are finished together: a fan-out's last placements come first, its
+   bookkeeping after.
 
 Placed contracts are followed in the background until they settle
 (:mod:`apps.brokers.settlement`). On SIGTERM the loop stops fetching, finishes and acks
@@ -93,6 +94,9 @@ ACCOUNT_NOT_FOUND = "broker account not found"
 # Answered orders finished per lock hold (the marker scripts take 256 per call): a large
 # round still gives lease renewals and the event loop a turn every few milliseconds.
 _FINISH_SLICE = 1024
+# How often a round waiting for the burst to end looks at its due time again (a chunk
+# answered meanwhile may bring it closer: its lease is the older one).
+_ROUND_RECHECK = 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,8 +107,9 @@ class RunnerConfig:
     # The longest a placement may run past max(now, valid_until): see Settings.
     call_timeout: float = 30.0
     # An in-flight marker is its owner's for this long without renewal; a working owner
-    # renews every third of it. Shorter: a crashed worker's orders are taken over sooner.
-    lease_seconds: float = 10.0
+    # renews every third of it. Shorter: a crashed worker's orders are taken over sooner;
+    # longer: the bookkeeping may wait longer for a burst of placements (finish_defer).
+    lease_seconds: float = 15.0
     # Pull in batches: one fetch round trip serves up to this many messages.
     fetch_batch: int = 64
     fetch_timeout: float = 0.5
@@ -123,10 +128,11 @@ class RunnerConfig:
     max_retry_pause: float = 2.0
     # While a burst of placements goes on, what follows a broker's answer (the final
     # markers, pending settlements, executions, acks) waits until no chunk is waiting
-    # for or at the broker, at most this long (and a third of lease_seconds): the
+    # for or at the broker, at most this long, and only while the answered orders'
+    # leases hold (until a third of a lease before the first would lapse): the
     # placements of a fan-out are what cannot wait, its bookkeeping can
     # (Runner._finish_soon).
-    finish_defer: float = 1.0
+    finish_defer: float = 10.0
     # Settlement followers: heartbeat TTL and how often orphans are looked for.
     heartbeat_ttl: float = 30.0
     settle_scan_interval: float = 10.0
@@ -292,6 +298,7 @@ class Runner:
         # Answered orders waiting to be finished together (_finish_soon).
         self._round: list[tuple[Owned, Execution]] = []
         self._round_done: asyncio.Future[None] | None = None
+        self._round_due = 0.0  # when the round must begin finishing (self.clock())
         self._rounds: set[asyncio.Task[None]] = set()
 
     # the loop ---------------------------------------------------------------------------
@@ -437,31 +444,42 @@ class Runner:
 
     async def _finish_soon(self, answered: list[tuple[Owned, Execution]]) -> None:
         """Finish ``answered`` together with every chunk answered meanwhile, once no chunk
-        is waiting for or at the broker, at most ``finish_defer`` (and a third of the
-        lease) after the first of them.
+        is waiting for or at the broker, at most ``finish_defer`` after the first of them,
+        and a third of a lease before the earliest of their leases lapses.
 
-        Their leases are no longer renewed: the last renewal was at most a third of a
-        lease ago, and the wait is at most another third (renewing every answered marker
-        of a 100k fan-out took the lock for seconds at a time). Finishing a round's
-        orders together takes the lock and calls the scripts once per _FINISH_SLICE
-        orders instead of once per chunk; one chunk at a time fell 23 s behind a 100k
-        fan-out's placements.
+        Their leases are no longer renewed (renewing every answered marker of a 100k
+        fan-out took the lock for seconds at a time), so the round is due while each of
+        them still holds, with a third of a lease left for the finish itself: at least a
+        third of a lease after the first answer, since a held lease always has two thirds
+        left. Finishing a round's orders together takes the lock and calls the scripts
+        once per _FINISH_SLICE orders instead of once per chunk; one chunk at a time fell
+        23 s behind a 100k fan-out's placements.
         """
         self.leases.drop([item for item, _ in answered])
+        due = min(item.marker.lease_until for item, _ in answered) - self.config.lease_seconds / 3
         if self._round_done is None:
             self._round_done = asyncio.get_running_loop().create_future()
+            self._round_due = min(self.clock() + self.config.finish_defer, due)
             task = asyncio.create_task(self._finish_round(self._round_done))
             self._rounds.add(task)
             task.add_done_callback(self._rounds.discard)
+        else:
+            self._round_due = min(self._round_due, due)
         self._round.extend(answered)
         await asyncio.shield(self._round_done)
 
     async def _finish_round(self, done: asyncio.Future[None]) -> None:
         try:
-            await self._placements.quiet(
-                min(self.config.finish_defer, self.config.lease_seconds / 3)
-            )
+            # The due time only moves closer as chunks join, so look again now and then.
+            quiet = False
+            while not quiet and (left := self._round_due - self.clock()) > 0:
+                quiet = await self._placements.quiet(min(left, _ROUND_RECHECK))
             items, self._round, self._round_done = self._round, [], None
+            log.debug(
+                "finishing %d answered orders (%s)",
+                len(items),
+                "burst over" if quiet else "due: their leases are not renewed",
+            )
             for start in range(0, len(items), _FINISH_SLICE):
                 await self._finish(items[start : start + _FINISH_SLICE])
         except asyncio.CancelledError:

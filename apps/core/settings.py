@@ -102,12 +102,15 @@ class Settings:
     broker_call_timeout: float = 30.0
     # An in-flight order marker is its worker's for this long unless renewed (every third
     # of it while the worker is alive): how soon a crashed worker's orders are taken over.
-    worker_lease_seconds: float = 10.0
+    # It also bounds how long the bookkeeping below may wait (two thirds of it): 15 s
+    # lets a 100k fan-out's placements all go first (benchmarks/README.md, eighth session).
+    worker_lease_seconds: float = 15.0
     # While a worker's burst of placements goes on, the bookkeeping of the orders already
     # placed (final markers, pending settlements, executions, acks) waits for it to end,
-    # at most this long and at most a third of the lease (benchmarks/README.md, seventh
-    # session); providers see "placed" counts that much later. 0: finish right away.
-    worker_finish_defer_seconds: float = 1.0
+    # at most this long and only while their leases hold (until a third of a lease before
+    # the first would lapse); providers see "placed" counts that much later. A burst of
+    # 10k is over in under a second. 0: finish right away.
+    worker_finish_defer_seconds: float = 10.0
     # Deriv API v3 endpoint; empty → the local simulator on deriv_sim_port.
     deriv_url: str = ""
     deriv_app_id: int = 1

@@ -1,15 +1,13 @@
 """While a burst of placements goes on, the bookkeeping of the orders already at the broker
 waits (RunnerConfig.finish_defer): their markers stay in flight until no chunk is waiting
-for or at the broker, or until the bound has passed (finish_defer, and a third of the
-lease: those markers are no longer renewed)."""
+for or at the broker, or until the bound has passed (finish_defer, and a third of a lease
+before their leases lapse: those markers are no longer renewed)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from typing import Any
-
-import pytest
 
 from apps.brokers.base import OrderRequest, PlaceOutcome
 from apps.brokers.deriv.adapter import DerivAdapter
@@ -71,7 +69,7 @@ async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: 
     later = copier.order(accounts[1], signal_id, stake="2.00")
     adapter = hold(copier, [later])
 
-    # The wait is bounded by a third of the lease too: 3 s here.
+    # The wait is bounded by the lease too: 6 s after the claim here.
     async with copier.worker(finish_defer=30.0, lease_seconds=9.0):
         await copier.publish([first, later])
         await wait_for(lambda: booked(copier, first), 10, "the first order booked")
@@ -89,21 +87,14 @@ async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: 
     assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
 
 
-@pytest.mark.parametrize(
-    ("finish_defer", "lease_seconds"),
-    [(0.5, 9.0), (30.0, 1.5)],
-    ids=["finish_defer", "a third of the lease"],
-)
-async def test_the_bookkeeping_waits_for_a_burst_at_most_its_bound(
-    copier: Copier, finish_defer: float, lease_seconds: float
-) -> None:
+async def test_the_bookkeeping_waits_for_a_burst_at_most_finish_defer(copier: Copier) -> None:
     accounts = await copier.subscribers(2)
     signal_id = new_id()
     first = copier.order(accounts[0], signal_id, stake="1.00")
     later = copier.order(accounts[1], signal_id, stake="2.00")
     adapter = hold(copier, [later])
 
-    async with copier.worker(finish_defer=finish_defer, lease_seconds=lease_seconds):
+    async with copier.worker(finish_defer=0.5, lease_seconds=9.0):
         await copier.publish([first, later])
         await wait_for(lambda: booked(copier, first), 10, "the first order booked")
 
@@ -115,4 +106,36 @@ async def test_the_bookkeeping_waits_for_a_burst_at_most_its_bound(
         adapter.release.set()
         await copier.wait_final([first, later])
 
+    assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
+
+
+async def test_the_bookkeeping_waits_for_a_burst_while_the_leases_hold(copier: Copier) -> None:
+    """Not renewed once answered, the first order's lease bounds the wait: its marker is
+    final a third of a lease before the lease would lapse, not sooner, however long the
+    other chunk stays at the broker."""
+    accounts = await copier.subscribers(2)
+    signal_id = new_id()
+    first = copier.order(accounts[0], signal_id, stake="1.00")
+    later = copier.order(accounts[1], signal_id, stake="2.00")
+    adapter = hold(copier, [later])
+    lease = 3.0
+
+    async with copier.worker(finish_defer=30.0, lease_seconds=lease):
+        await copier.publish([first, later])
+        await wait_for(lambda: booked(copier, first), 10, "the first order booked")
+
+        async def finished() -> bool:
+            return await status(copier, first) is MarkerStatus.PLACED
+
+        await wait_for(finished, 10, "the first order's final marker")
+        assert not adapter.release.is_set()  # the other chunk is still at the broker
+        adapter.release.set()
+        await copier.wait_final([first, later])
+
+    packed = await copier.redis.get(copier.topology.key("order", first.order_id))
+    assert packed is not None
+    marker = unpack_marker(packed, first)
+    # Due at claimed_at + 2 s: a third of a lease after the answer would be ~1 s.
+    waited = marker.updated_at - marker.claimed_at
+    assert lease / 2 < waited < lease, f"finished {waited:.2f} s after the claim"
     assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
