@@ -49,6 +49,13 @@ def bench(
         str | None,
         typer.Option(help="API URL of a running stack (its env: DATA_DIR and ports)."),
     ] = None,
+    keep_data: Annotated[
+        bool,
+        typer.Option(
+            "--keep-data",
+            help="Keep the started stack's DATA_DIR and logs (kept anyway if the run fails).",
+        ),
+    ] = False,
     vary: Annotated[
         str | None,
         typer.Option(
@@ -76,6 +83,7 @@ def bench(
     opts.baseline = baseline
     opts.out = out
     opts.use_running = use_running
+    opts.keep_data = keep_data
     for item in setting or []:
         key, sep, value = item.partition("=")
         if not sep or not key:

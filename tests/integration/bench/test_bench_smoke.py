@@ -14,10 +14,12 @@ from apps.core.embedded import PROJECT_ROOT
 
 def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path) -> None:
     out = tmp_path / "fanout.json"
+    scratch = tmp_path / "tmp"  # where the benchmark's stack keeps its DATA_DIR
+    scratch.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "cli.main", "bench", "--smoke", "--out", str(out)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TMPDIR": str(scratch)},
         capture_output=True,
         text=True,
         timeout=180,
@@ -25,6 +27,8 @@ def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Fan-out benchmark" in result.stdout
+    # The stack it started is gone with its data (a 10k run leaves ~300 MB otherwise).
+    assert list(scratch.iterdir()) == []
     report = json.loads(out.read_text())
     assert report["machine"]["cores"] >= 1 and report["machine"]["python"]
     by_system = {s["system"]: s for s in report["scenarios"]}
