@@ -480,6 +480,11 @@ class Scenario:
     label: str = ""
 
 
+class SignalRefused(RuntimeError):
+    """The API refused a run's signal (a 4xx/5xx, or the WebSocket's ``error``): the run
+    measured nothing, and the benchmark goes on with the next one."""
+
+
 async def one_run(
     *,
     scenario: Scenario,
@@ -503,12 +508,12 @@ async def one_run(
     meter.start()
     # The probes are timed in this process, whose full collections (the seeded
     # subscriptions, the runs' ledgers) took 55-74 ms: none may land inside a probe.
+    probes = Probes(stack, who, probe_channel)
+    probe_ws = await ws_connect(stack, who)
     gc.collect()
     gc.disable()
+    probe_task = asyncio.create_task(probes.run(client, probe_ws))
     try:
-        probes = Probes(stack, who, probe_channel)
-        probe_ws = await ws_connect(stack, who)
-        probe_task = asyncio.create_task(probes.run(client, probe_ws))
         await asyncio.sleep(0.3)  # a few idle probes first, so each run has some
 
         # The main signal's own WebSocket is open and authorised before the clock starts, as a
@@ -533,13 +538,14 @@ async def one_run(
                     break
             await ws.close()
             if message["type"] != "accepted":
-                raise RuntimeError(f"signal refused: {message}")
+                raise SignalRefused(f"signal refused over the WebSocket: {message}")
             signal_id = message["signal_id"]
         else:
             reply = await client.post(
                 f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=_auth(who)
             )
-            reply.raise_for_status()
+            if reply.is_error:
+                raise SignalRefused(f"signal refused: HTTP {reply.status_code} {reply.text[:300]}")
             signal_id = reply.json()["signal_id"]
         t_accept = time.time()
 
@@ -557,11 +563,11 @@ async def one_run(
                 break  # orders expired or failed: nothing more will be placed
             progress.update(task, completed=min(done, scenario.n))
             await asyncio.sleep(0.05)
+    finally:
         probes.stop.set()
         await probe_task
-    finally:
         gc.enable()  # the probes are done
-    await probe_ws.close()
+        await probe_ws.close()
     cpu_per_k, rss = meter.stop(scenario.n)
     books_done: float | None = None
     if scenario.system == "copier" and lag is not None:
@@ -764,24 +770,36 @@ async def bench(opts: Options) -> dict[str, Any]:
                     for system in ("copier", "baseline") if opts.baseline else ("copier",):
                         scenario = Scenario(system, n, accounts, latency)
                         results = []
+                        refused: list[dict[str, Any]] = []
                         for i in range(runs if system == "copier" else max(1, min(runs, 3))):
-                            result = await one_run(
-                                scenario=scenario,
-                                stack=stack,
-                                client=client,
-                                sim=sim,
-                                who=who,
-                                channel_id=channel_id,
-                                probe_channel=probe_channel,
-                                baseline_subs=subs,
-                                redis_url=stack.settings.redis_url,
-                                transport="http" if i % 2 == 0 else "ws",
-                                progress=progress,
-                                timeout=run_timeout(n, latency),
-                                lag=lag,
-                            )
+                            transport = "http" if i % 2 == 0 else "ws"
+                            try:
+                                result = await one_run(
+                                    scenario=scenario,
+                                    stack=stack,
+                                    client=client,
+                                    sim=sim,
+                                    who=who,
+                                    channel_id=channel_id,
+                                    probe_channel=probe_channel,
+                                    baseline_subs=subs,
+                                    redis_url=stack.settings.redis_url,
+                                    transport=transport,
+                                    progress=progress,
+                                    timeout=run_timeout(n, latency),
+                                    lag=lag,
+                                )
+                            except SignalRefused as exc:
+                                # What a provider would have seen: reported, not retried.
+                                refused.append(
+                                    {"run": i, "transport": transport, "error": str(exc)}
+                                )
+                                progress.console.print(f"[red]run {i}: {exc}[/]")
+                                continue
                             results.append(result)
                             progress.console.print(_one_line(scenario, result))
+                        if not results:
+                            raise RuntimeError(f"every run's signal was refused: {refused}")
                         scenarios.append(
                             {
                                 "system": system,
@@ -789,6 +807,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                                 "accounts": accounts,
                                 "broker_latency_ms": latency,
                                 "runs": results,
+                                "refused": refused,
                                 "median": median_of(results),
                             }
                         )
@@ -994,6 +1013,12 @@ def print_table(report: dict[str, Any]) -> None:
             str(ours.get("ledger_lag_ms")),
         )
     console.print(table)
+    for scenario in report["scenarios"]:
+        for refused in scenario.get("refused", ()):
+            console.print(
+                f"[red]{scenario['system']} N={scenario['n']:,} run {refused['run']} "
+                f"({refused['transport']}) left out: {refused['error']}[/]"
+            )
     if report.get("targets"):
         t = Table(title="Targets (broker 0 ms, medians)", title_justify="left")
         for column in ("N", "figure", "median", "limit", "met"):
