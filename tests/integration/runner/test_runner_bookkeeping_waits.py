@@ -61,6 +61,23 @@ async def booked(copier: Copier, order: Order) -> bool:
     return (await copier.contracts_per_order())[order.order_id] == 1
 
 
+async def finished_while_the_other_is_held(
+    copier: Copier, first: Order, later: Order, adapter: HeldAdapter, *, within: float
+) -> None:
+    """Publish both; ``first``'s marker must become final within ``within`` seconds while
+    ``later`` is still at the broker, which is then let go."""
+    await copier.publish([first, later])
+    await wait_for(lambda: booked(copier, first), 10, "the first order booked")
+
+    async def finished() -> bool:
+        return await status(copier, first) is MarkerStatus.PLACED
+
+    await wait_for(finished, within, "the first order's final marker")
+    assert not adapter.release.is_set()  # the other chunk is still at the broker
+    adapter.release.set()
+    await copier.wait_final([first, later])
+
+
 async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: Copier) -> None:
     accounts = await copier.subscribers(2)
     signal_id = new_id()
@@ -95,16 +112,7 @@ async def test_the_bookkeeping_waits_for_a_burst_at_most_finish_defer(copier: Co
     adapter = hold(copier, [later])
 
     async with copier.worker(finish_defer=0.5, lease_seconds=9.0):
-        await copier.publish([first, later])
-        await wait_for(lambda: booked(copier, first), 10, "the first order booked")
-
-        async def finished() -> bool:
-            return await status(copier, first) is MarkerStatus.PLACED
-
-        await wait_for(finished, 5, "the first order's final marker")
-        assert not adapter.release.is_set()  # the other chunk is still at the broker
-        adapter.release.set()
-        await copier.wait_final([first, later])
+        await finished_while_the_other_is_held(copier, first, later, adapter, within=5)
 
     assert await copier.contracts_per_order() == {first.order_id: 1, later.order_id: 1}
 
@@ -121,16 +129,7 @@ async def test_the_bookkeeping_waits_for_a_burst_while_the_leases_hold(copier: C
     lease = 3.0
 
     async with copier.worker(finish_defer=30.0, lease_seconds=lease):
-        await copier.publish([first, later])
-        await wait_for(lambda: booked(copier, first), 10, "the first order booked")
-
-        async def finished() -> bool:
-            return await status(copier, first) is MarkerStatus.PLACED
-
-        await wait_for(finished, 10, "the first order's final marker")
-        assert not adapter.release.is_set()  # the other chunk is still at the broker
-        adapter.release.set()
-        await copier.wait_final([first, later])
+        await finished_while_the_other_is_held(copier, first, later, adapter, within=10)
 
     packed = await copier.redis.get(copier.topology.key("order", first.order_id))
     assert packed is not None
