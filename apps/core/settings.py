@@ -118,10 +118,10 @@ class Settings:
     # is due to end (1 s after it was placed at the earliest, and once the worker's burst
     # of placements is over, or 5 s before that contract ends if the burst goes on, 2 s
     # of waiting at least: brokers.bursts), so an hour's contract does not hold a stream
-    # for an hour. Shorter leads open a fan-out's streams later,
-    # but then together with its settlements: at 5 s a 100k fan-out took 30-39 s instead of
-    # 17 s on the benchmark machine. A time-scaled simulator ends contracts before their
-    # nominal end: set it above their length (tests).
+    # for an hour. Shorter leads open a fan-out's streams later, but then together with
+    # its settlements: at 5 s a 100k fan-out took 30-39 s instead of 17 s on the benchmark
+    # machine. A time-scaled simulator ends contracts before their nominal end: set it
+    # above their length (tests).
     deriv_watch_lead_seconds: float = 60.0
 
     # `copier up`: the niceness of NATS, Redis and the API against the router, workers and

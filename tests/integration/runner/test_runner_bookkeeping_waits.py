@@ -61,6 +61,16 @@ async def booked(copier: Copier, order: Order) -> bool:
     return (await copier.contracts_per_order())[order.order_id] == 1
 
 
+async def two_chunks(copier: Copier) -> tuple[Order, Order, HeldAdapter]:
+    """Two orders of one signal with other stakes, so other terms: two chunks, the
+    second one (``later``) held at the broker until ``adapter.release`` is set."""
+    accounts = await copier.subscribers(2)
+    signal_id = new_id()
+    first = copier.order(accounts[0], signal_id, stake="1.00")
+    later = copier.order(accounts[1], signal_id, stake="2.00")
+    return first, later, hold(copier, [later])
+
+
 async def finished_while_the_other_is_held(
     copier: Copier, first: Order, later: Order, adapter: HeldAdapter, *, within: float
 ) -> None:
@@ -79,12 +89,7 @@ async def finished_while_the_other_is_held(
 
 
 async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: Copier) -> None:
-    accounts = await copier.subscribers(2)
-    signal_id = new_id()
-    # Other stakes, other terms: two chunks, the second one held at the broker.
-    first = copier.order(accounts[0], signal_id, stake="1.00")
-    later = copier.order(accounts[1], signal_id, stake="2.00")
-    adapter = hold(copier, [later])
+    first, later, adapter = await two_chunks(copier)
 
     # The wait is bounded by the lease too: 6 s after the claim here.
     async with copier.worker(finish_defer=30.0, lease_seconds=9.0):
@@ -105,11 +110,7 @@ async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: 
 
 
 async def test_the_bookkeeping_waits_for_a_burst_at_most_finish_defer(copier: Copier) -> None:
-    accounts = await copier.subscribers(2)
-    signal_id = new_id()
-    first = copier.order(accounts[0], signal_id, stake="1.00")
-    later = copier.order(accounts[1], signal_id, stake="2.00")
-    adapter = hold(copier, [later])
+    first, later, adapter = await two_chunks(copier)
 
     async with copier.worker(finish_defer=0.5, lease_seconds=9.0):
         await finished_while_the_other_is_held(copier, first, later, adapter, within=5)
@@ -121,11 +122,7 @@ async def test_the_bookkeeping_waits_for_a_burst_while_the_leases_hold(copier: C
     """Not renewed once answered, the first order's lease bounds the wait: its marker is
     final a third of a lease before the lease would lapse, not sooner, however long the
     other chunk stays at the broker."""
-    accounts = await copier.subscribers(2)
-    signal_id = new_id()
-    first = copier.order(accounts[0], signal_id, stake="1.00")
-    later = copier.order(accounts[1], signal_id, stake="2.00")
-    adapter = hold(copier, [later])
+    first, later, adapter = await two_chunks(copier)
     lease = 3.0
 
     async with copier.worker(finish_defer=30.0, lease_seconds=lease):
