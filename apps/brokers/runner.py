@@ -91,7 +91,7 @@ from apps.core.topology import Topology
 log = logging.getLogger("brokers.runner")
 
 ACCOUNT_NOT_FOUND = "broker account not found"
-# Answered orders finished per lock hold (the marker scripts take 256 per call): a large
+# Answered orders finished per lock hold (the finish script takes 64 per call): a large
 # round still gives lease renewals and the event loop a turn every few milliseconds.
 _FINISH_SLICE = 1024
 # How often a round waiting for the burst to end looks at its due time again (a chunk
