@@ -51,6 +51,7 @@ from apps.core.ids import new_id
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from apps.ledger.book import signal_counts_from
 from benchmarks import baseline_seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,10 @@ STALL_SECONDS = 8.0
 # Signals stay valid this long on the benchmark's own stack, so a slow fan-out is measured
 # to its last order instead of expiring the tail (settings default: 5 s).
 BENCH_ENV = {"SIGNAL_VALIDITY_SECONDS": "120"}
+# Accept-latency probes: one signal over HTTP and one over the WebSocket per period, half a
+# period apart, during at least this long after a run's signal.
+PROBE_EVERY_SECONDS = 0.1
+MIN_PROBED_SECONDS = 0.25
 
 console = Console(highlight=False, width=max(140, Console().width))
 
@@ -357,38 +362,53 @@ class ProcessMeter:
 
 
 class Probes:
-    """Signals to an empty channel over HTTP and the WebSocket while a fan-out runs."""
+    """Signals to an empty channel over HTTP and the WebSocket while a fan-out runs, sent
+    and timed by a process of their own (:mod:`benchmarks.probe`) at the accept path's
+    priority: the client's side of the figure is a client's, not this process's."""
 
-    def __init__(self, stack: Stack, who: Provider, channel_id: str) -> None:
-        self.stack, self.who, self.channel_id = stack, who, channel_id
-        self.http: list[float] = []
-        self.ws: list[float] = []
-        self.stop = asyncio.Event()
+    def __init__(self, stack: Stack, who: Provider, channel_id: str, nice: int) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.probe",
+            "--api",
+            stack.api_url,
+            "--token",
+            who.token,
+            "--channel",
+            channel_id,
+            "--signal",
+            json.dumps(SIGNAL),
+            "--nice",
+            str(nice),
+            "--every",
+            str(PROBE_EVERY_SECONDS),
+        ]
+        self.env = stack.env()
+        self.process: asyncio.subprocess.Process | None = None
 
-    async def run(self, client: httpx.AsyncClient, ws: Any, every: float = 0.1) -> None:
-        ref = 0
-        while not self.stop.is_set():
-            t0 = time.perf_counter()
-            reply = await client.post(
-                f"/api/v1/channels/{self.channel_id}/signals", json=SIGNAL, headers=_auth(self.who)
-            )
-            if reply.status_code == 202:
-                self.http.append((time.perf_counter() - t0) * 1000)
-            ref += 1
-            t0 = time.perf_counter()
-            await ws.send(
-                json.dumps(
-                    {"type": "signal", "channel_id": self.channel_id, "ref": str(ref), **SIGNAL}
-                )
-            )
-            while True:
-                message = json.loads(await ws.recv())
-                if message.get("ref") == str(ref):
-                    if message["type"] == "accepted":
-                        self.ws.append((time.perf_counter() - t0) * 1000)
-                    break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), every)
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,  # its own scheduling group, as the stack's children
+        )
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 30)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"the probe process did not start: {line!r}")
+
+    async def finish(self) -> dict[str, Any]:
+        """Stop the probes; their samples (``http_ms``, ``ws_ms``: milliseconds;
+        ``http_at``, ``ws_at``: when each was sent, epoch seconds; ``refused``)."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.close()
+        out, _ = await asyncio.wait_for(self.process.communicate(), 30)
+        result: dict[str, Any] = json.loads(out.splitlines()[-1])
+        return result
 
 
 async def ws_connect(stack: Stack, who: Provider) -> Any:
@@ -506,15 +526,14 @@ async def one_run(
     await who.fresh(client)
     start = await buys(sim)
     meter.start()
-    # The probes are timed in this process, whose full collections (the seeded
-    # subscriptions, the runs' ledgers) took 55-74 ms: none may land inside a probe.
-    probes = Probes(stack, who, probe_channel)
-    probe_ws = await ws_connect(stack, who)
+    probes = Probes(stack, who, probe_channel, stack.settings.accept_path_nice)
+    await probes.start()
+    # The main signal's accept is timed in this process, whose full collections (the
+    # seeded subscriptions, the runs' ledgers) took 55-74 ms: none may land inside it.
     gc.collect()
     gc.disable()
-    probe_task = asyncio.create_task(probes.run(client, probe_ws))
     try:
-        await asyncio.sleep(0.3)  # a few idle probes first, so each run has some
+        await asyncio.sleep(0.3)  # a few probes of the idle stack, for comparison
 
         # The main signal's own WebSocket is open and authorised before the clock starts, as a
         # dashboard's is: its accept latency is the signal's, not the connection's.
@@ -563,12 +582,20 @@ async def one_run(
                 break  # orders expired or failed: nothing more will be placed
             progress.update(task, completed=min(done, scenario.n))
             await asyncio.sleep(0.05)
+        cpu_per_k, rss = meter.stop(scenario.n)
+        # The fan-out goes on after its last placement: the orders' bookkeeping (final
+        # markers, executions, the ledger's counts) follows the burst. The probes go on
+        # until the provider's live counts are complete.
+        counted_ms = (
+            await counted(stack, signal_id, t_accept, 30 + scenario.n / 1000)
+            if scenario.system == "copier"
+            else None
+        )
+        # A small fan-out is over within a probe period: probe it for one at least.
+        await asyncio.sleep(max(0.0, t_send + MIN_PROBED_SECONDS - time.time()))
     finally:
-        probes.stop.set()
-        await probe_task
-        gc.enable()  # the probes are done
-        await probe_ws.close()
-    cpu_per_k, rss = meter.stop(scenario.n)
+        gc.enable()
+        samples = await probes.finish()
     books_done: float | None = None
     if scenario.system == "copier" and lag is not None:
         # The worker reports a group's executions once the whole group is placed.
@@ -612,18 +639,48 @@ async def one_run(
         # Last booking → the ledger acked the last execution (MongoDB holds every order).
         "ledger_lag_ms": ledger_lag_ms,
         "peak_rss_mib": rss,
-        "probe_accept_ms": {
-            "http_p50": round(pct(probes.http, 50), 2),
-            "http_p99": round(pct(probes.http, 99), 2),
-            "http_n": len(probes.http),
-            "ws_p50": round(pct(probes.ws, 50), 2),
-            "ws_p99": round(pct(probes.ws, 99), 2),
-            "ws_n": len(probes.ws),
-            # Every sample, for a p99 over all runs: one run has only a few dozen.
-            "http_ms": [round(v, 2) for v in probes.http],
-            "ws_ms": [round(v, 2) for v in probes.ws],
-        },
+        # Accept → the provider's live counts hold every order.
+        "counted_ms": counted_ms,
+        "sent_at": t_send,  # epoch s, to find the run in the services' logs
+        "probe_accept_ms": probe_figures(samples, t_send),
     }
+
+
+async def counted(stack: Stack, signal_id: str, t_accept: float, limit: float) -> float | None:
+    """Milliseconds from the accept until the signal's counts in Redis (what the
+    provider's dashboard shows) hold every order; ``None`` after ``limit`` seconds."""
+    redis = connect_redis(stack.settings.redis_url)
+    key = Topology(stack.settings.namespace).key("sig", signal_id, "stats")
+    try:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if signal_counts_from(await redis.hgetall(key))["done"]:
+                return round((time.time() - t_accept) * 1000, 1)
+            await asyncio.sleep(0.05)
+        return None
+    finally:
+        await redis.aclose()
+
+
+def probe_figures(samples: dict[str, Any], t_send: float) -> dict[str, Any]:
+    """The probes sent while the fan-out ran (from the signal's send until its counts
+    were complete), and the median of those sent before it, on the idle stack."""
+    figures: dict[str, Any] = {"refused": samples.get("refused", [])}
+    for kind in ("http", "ws"):
+        pairs = list(zip(samples[f"{kind}_at"], samples[f"{kind}_ms"], strict=True))
+        during = [(at, ms) for at, ms in pairs if at >= t_send]
+        idle = [ms for at, ms in pairs if at < t_send]
+        figures |= {
+            f"{kind}_p50": round(pct([ms for _, ms in during], 50), 2),
+            f"{kind}_p99": round(pct([ms for _, ms in during], 99), 2),
+            f"{kind}_n": len(during),
+            f"{kind}_idle_p50": round(pct(idle, 50), 2),
+            # Every sample, for a p99 over all runs (one run has only a few dozen), and
+            # when it was sent, in ms after the signal.
+            f"{kind}_ms": [ms for _, ms in during],
+            f"{kind}_sent_ms": [round((at - t_send) * 1000, 1) for at, _ in during],
+        }
+    return figures
 
 
 def pooled(runs: list[dict[str, Any]], samples: str) -> float | None:
@@ -652,6 +709,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "probe_n": sum(len(r["probe_accept_ms"].get("http_ms", ())) for r in runs),
         "probe_http_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["http_p99"]),
         "probe_ws_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
+        "counted_ms": med(lambda r: r.get("counted_ms")),
         "ledger_lag_ms": med(lambda r: r.get("ledger_lag_ms")),
     }
 

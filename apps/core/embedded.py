@@ -205,13 +205,19 @@ def _child_setup(spec: ProcessSpec) -> Callable[[], None]:
                 os.nice(19)
             _set_autogroup_nice(19)
         elif spec.nice != 0:
-            try:
-                os.nice(spec.nice)
-            except PermissionError:
-                return  # not allowed to run ahead: stay as we are
-            _set_autogroup_nice(spec.nice)
+            run_at_nice(spec.nice)
 
     return setup
+
+
+def run_at_nice(nice: int) -> None:
+    """Move this process, and its session's scheduling group, to ``nice``; a process
+    not allowed to run ahead (no CAP_SYS_NICE) stays as it is."""
+    try:
+        os.nice(nice)
+    except PermissionError:
+        return
+    _set_autogroup_nice(nice)
 
 
 async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subprocess.Process:

@@ -45,7 +45,12 @@ def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path
     copier = by_system["copier"]["runs"][0]
     assert copier["cpu_s_per_1000_orders"]["worker-deriv"] > 0
     assert copier["peak_rss_mib"]["router"] > 0 and copier["restarted"] == []
-    assert copier["probe_accept_ms"]["http_n"] > 0 and copier["probe_accept_ms"]["ws_n"] > 0
+    probes = copier["probe_accept_ms"]
+    assert probes["http_n"] > 0 and probes["ws_n"] > 0 and probes["refused"] == []
+    assert 0 < probes["http_p50"] <= probes["http_p99"] < 5_000
+    assert 0 < probes["ws_idle_p50"] < 5_000
+    # The probes went on until the provider's live counts held every order.
+    assert copier["last_placed_ms"] <= copier["counted_ms"] < 60_000
     # The ledger had every execution in MongoDB some time after the last placement.
     assert copier["ledger_lag_ms"] is not None and copier["ledger_lag_ms"] >= 0
     (row,) = report["comparison"]
