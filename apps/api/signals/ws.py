@@ -323,13 +323,21 @@ async def signal_socket(
         if not isinstance(hello, WsAuth):
             raise SessionEnded(CLOSE_UNAUTHORIZED, "the first message must be auth")
         principal = await session.login(hello.token)
-        for channel_id in await _default_channels(intake.db, principal.id):
-            await session.watch(channel_id)
+        channels = [
+            channel_id
+            for channel_id in await _default_channels(intake.db, principal.id)
+            if await intake.may_signal(principal, channel_id)
+        ]
+        # "ready" is the first frame: the socket listens only once it is queued, with no
+        # await in between (listening channel by channel between the checks let a running
+        # fan-out's progress overtake it, and clients wait for "ready" first).
         await session.send(
             ws_encoder.encode(
-                {"type": "ready", "user_id": principal.id, "channels": sorted(session.unlisten)}
+                {"type": "ready", "user_id": principal.id, "channels": sorted(channels)}
             )
         )
+        for channel_id in channels:
+            session.listen(channel_id)
         await session.serve()
     except SessionEnded as ended:
         await session.send(ws_error("session_ended", ended.reason))

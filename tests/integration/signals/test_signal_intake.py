@@ -247,6 +247,57 @@ async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_
         await ws.close()
 
 
+async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
+    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+) -> None:
+    """A socket that authenticates while its channels' signals are moving gets "ready"
+    before any progress (the socket used to listen channel by channel between the ACL
+    checks, so a running fan-out's progress could come first)."""
+    owner = await http.user("provider", "owner")
+    channels = [await http.channel(owner, f"C{i}") for i in range(16)]
+    topology = Topology(settings.namespace)
+    redis = connect_redis(settings.redis_url)
+    stop = asyncio.Event()
+
+    async def fan_out() -> None:
+        """Every channel's signal changes its counts and announces an execution every
+        few milliseconds, as a running fan-out does."""
+        while not stop.is_set():
+            for channel in channels:
+                await redis.hincrby(topology.key("sig", f"s-{channel}", "stats"), "placed", 1)  # type: ignore[misc]
+                await nc.publish(topology.subject("executions", channel, f"s-{channel}"), b"{}")
+            await asyncio.sleep(0.005)
+
+    # A socket that watches throughout keeps the relay following the signals.
+    watcher = await connect_ws(api_server, owner.token)
+    seen: list[str] = []
+
+    async def watch() -> None:
+        async for frame in watcher:
+            seen.append(json.loads(frame)["type"])
+
+    tasks = [asyncio.create_task(fan_out()), asyncio.create_task(watch())]
+    try:
+
+        async def feed_running() -> bool:
+            return "progress" in seen
+
+        await wait_until(feed_running, 10, 0.01)
+        for _ in range(20):
+            ws = await websockets.connect(api_server.ws_url)
+            await ws.send(json.dumps({"type": "auth", "token": owner.token}))
+            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert first["type"] == "ready", first
+            assert first["channels"] == sorted(channels)
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "progress"
+            await ws.close()
+    finally:
+        stop.set()
+        await watcher.close()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await redis.aclose()
+
+
 async def test_websocket_requires_auth_first_and_a_known_origin(
     api_server: ApiServer, http: Http, settings: Settings
 ) -> None:
