@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
 from odmantic import AIOEngine, Field, Index, Model
 from redis.asyncio import Redis
@@ -43,8 +45,26 @@ from apps.core.topology import Topology
 log = logging.getLogger("api.signals")
 
 CLIENT_ID_TTL_SECONDS = 24 * 3600
+# Seconds to wait for one PubAck. A publish whose PubAck is late is sent once more with
+# the same Nats-Msg-Id (JetStream drops it as a duplicate if the first was stored).
+PUBLISH_TIMEOUT = 2.0
+PUBLISH_ATTEMPTS = 2
+# Answers from which nothing was stored: no stream listens, or JetStream refused it.
+NOT_STORED = (
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.APIError,
+)
 ACL_TTL_SECONDS = 300
 SIGNAL_CACHE_SECONDS = 3600
+
+
+class NotStored(Exception):
+    """JetStream answered that it did not store the signal."""
+
+
+class NoAnswer(Exception):
+    """No publish attempt was answered: JetStream may or may not hold the signal."""
 
 
 class SignalRecord(Model):
@@ -234,6 +254,16 @@ class SignalIntake:
         if first is not None:
             _background(self.redis.delete(self._cache_key(signal.signal_id)))
             earlier = signal_decoder.decode(first)
+            if earlier.channel_id == channel_id and earlier.valid_until > time.time():
+                # The earlier request may have ended without knowing whether JetStream
+                # holds its signal (a late PubAck), or may still be waiting: publishing
+                # it again under its own id settles that, and is dropped as a duplicate
+                # if it is there. Only to the channel this request's checks were for.
+                try:
+                    await self._publish(earlier, first)
+                except (NotStored, NoAnswer) as exc:
+                    raise self._unknown(earlier) from exc
+                _background(self._store(earlier))
             return SignalAccepted(
                 signal_id=earlier.signal_id,
                 channel_id=earlier.channel_id,
@@ -242,17 +272,14 @@ class SignalIntake:
                 duplicate=True,
             )
         try:
-            await self.jetstream.publish(
-                self.topology.signal_subject(channel_id),
-                payload,
-                headers={"Nats-Msg-Id": signal.signal_id},
-                timeout=2,
-            )
-        except Exception as exc:
-            # Nothing was sent: the retry must be able to send.
-            await self._take_back(signal, reserved)
-            log.error("publishing signal %s failed: %s", signal.signal_id, exc)
+            await self._publish(signal, payload)
+        except NotStored as exc:
+            await self._take_back(signal, reserved)  # the retry must be able to send
             raise ServiceUnavailable("the signal could not be queued; nothing was sent") from exc
+        except NoAnswer as exc:
+            # Not the reservation; the cache entry, so the signal is not shown as sent.
+            await self._take_back(signal, False)
+            raise self._unknown(signal) from exc
         _background(self._store(signal))
         if self.live is not None:
             self.live.watch(channel_id, signal.signal_id)
@@ -261,6 +288,48 @@ class SignalIntake:
             channel_id=channel_id,
             created_at=signal.created_at,
             valid_until=signal.valid_until,
+        )
+
+    async def _publish(self, signal: Signal, payload: bytes) -> None:
+        """Publish under the signal's id until JetStream acknowledges it.
+
+        A timeout does not say the signal was not stored (the disk may have stalled the
+        PubAck), so it is sent again with the same Nats-Msg-Id, which JetStream's duplicate
+        window turns into a no-op if the first made it. Raises :class:`NotStored` when
+        JetStream said nothing was stored, :class:`NoAnswer` when no attempt was answered."""
+        subject = self.topology.signal_subject(signal.channel_id)
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                await self.jetstream.publish(
+                    subject,
+                    payload,
+                    headers={"Nats-Msg-Id": signal.signal_id},
+                    timeout=PUBLISH_TIMEOUT,
+                )
+                return
+            except NOT_STORED as exc:
+                log.error("publishing signal %s failed: %s", signal.signal_id, exc)
+                raise NotStored from exc
+            except Exception as exc:
+                log.warning("signal %s: no PubAck (try %d): %r", signal.signal_id, attempt, exc)
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise NoAnswer from exc
+
+    def _unknown(self, signal: Signal) -> ServiceUnavailable:
+        """The answer when JetStream may or may not hold the signal. Its client_id
+        reservation stays, so a retry with the same client_id gets this signal (published
+        again under its id, never a second signal); taking it back would let that retry
+        send a new signal id, and every subscriber could trade twice."""
+        log.error("signal %s: unknown whether JetStream holds it", signal.signal_id)
+        again = (
+            "send it again with the same client_id: that gets this signal, never a second one"
+            if signal.client_id is not None
+            else "sending it again may send it twice (a client_id makes that safe)"
+        )
+        return ServiceUnavailable(
+            f"no answer from the message store: the signal may or may not be queued; {again}",
+            code="outcome_unknown",
+            details={"signal_id": signal.signal_id, "client_id": signal.client_id},
         )
 
     def _signal(

@@ -1,0 +1,103 @@
+"""A signal whose PubAck is late is one signal, never two.
+
+The API reaches NATS through a proxy that can hold NATS's replies back: the publish
+arrives and JetStream stores it, but the API hears nothing — as when the server's disk
+stalls. A timeout must not be taken for "nothing was sent": a retry that got a new signal
+id would be a second signal, and every subscriber would trade twice."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from apps.core.messages import signal_decoder
+from apps.core.settings import Settings
+from tests.fixtures.holding_proxy import HoldingProxy
+from tests.fixtures.live_api import Http, wait_until
+from tests.integration.signals.test_signal_intake import SIGNAL, stream_signals
+
+
+@pytest.fixture
+def proxy(settings: Settings) -> Iterator[HoldingProxy]:
+    upstream = urlsplit(settings.nats_url)
+    assert upstream.hostname is not None and upstream.port is not None
+    proxy = HoldingProxy(upstream.hostname, upstream.port)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.release()
+        proxy.stop()
+
+
+@pytest.fixture
+def api_settings(settings: Settings, proxy: HoldingProxy) -> Settings:
+    return dataclasses.replace(settings, nats_url=f"nats://127.0.0.1:{proxy.port}")
+
+
+async def stored_ids(nc: NATS, settings: Settings) -> list[str]:
+    return [signal_decoder.decode(m.data).signal_id for m in await stream_signals(nc, settings)]
+
+
+async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id(
+    http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    path = f"/api/v1/channels/{channel}/signals"
+    proxy.hold()
+    started = time.monotonic()
+    sending = asyncio.create_task(http.call("POST", path, owner, json=SIGNAL))
+
+    async def stored() -> list[str]:
+        return await stored_ids(nc, settings)
+
+    first = await wait_until(stored, 5, 0.02)  # JetStream holds it; the API hears nothing
+    # The first attempt's PubAck is lost for good: it comes after its 2 s timeout. The
+    # second attempt (same Nats-Msg-Id) is answered once the replies flow again.
+    await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
+    proxy.release()
+    answer = await asyncio.wait_for(sending, 10)
+    assert answer.status_code == 202, answer.text
+    assert [answer.json()["signal_id"]] == first == await stored_ids(nc, settings)
+
+
+async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
+    http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    path = f"/api/v1/channels/{channel}/signals"
+    proxy.hold()
+    keyed, bare = await asyncio.gather(
+        http.call("POST", path, owner, json={**SIGNAL, "client_id": "click-1"}),
+        http.call("POST", path, owner, json=SIGNAL),
+    )
+    for answer in (keyed, bare):
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "outcome_unknown"
+    assert "same client_id" in keyed.json()["error"]["message"]
+    assert "twice" in bare.json()["error"]["message"]
+    signal_id = keyed.json()["error"]["details"]["signal_id"]
+    # Both were stored, once each (each request's second attempt was a duplicate).
+    assert sorted(await stored_ids(nc, settings)) == sorted(
+        [signal_id, bare.json()["error"]["details"]["signal_id"]]
+    )
+
+    proxy.release()
+    retry = await http.call("POST", path, owner, json={**SIGNAL, "client_id": "click-1"})
+    assert retry.status_code == 202, retry.text
+    assert (retry.json()["signal_id"], retry.json()["duplicate"]) == (signal_id, True)
+    assert len(await stored_ids(nc, settings)) == 2  # no second signal for click-1
+
+    async def recorded() -> bool:
+        found = await http.call("GET", f"/api/v1/signals/{signal_id}", owner)
+        return bool(found.status_code == 200)
+
+    await wait_until(recorded, 10)  # confirmed now, so it has its record
