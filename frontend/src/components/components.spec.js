@@ -51,7 +51,9 @@ describe('SignalPanel', () => {
   it('sends CALL and PUT from the big buttons and the keyboard', async () => {
     const { w, live } = mounted()
     await w.get('[data-testid=call]').trigger('click')
-    expect(live.sendSignal).toHaveBeenLastCalledWith({ channel_id: 'c1', asset: 'R_100', direction: 'CALL', expiry_seconds: 15, stake: '1' })
+    expect(live.sendSignal).toHaveBeenLastCalledWith({
+      channel_id: 'c1', asset: 'R_100', direction: 'CALL', expiry_seconds: 15, stake: '1', client_id: expect.stringMatching(/^web-[0-9a-f]{32}$/),
+    })
     await flushPromises()
     window.dispatchEvent(new KeyboardEvent('keydown', { key: 'p' }))
     await flushPromises()
@@ -84,6 +86,28 @@ describe('SignalPanel', () => {
     await w.get('[data-testid=call]').trigger('click')
     await flushPromises()
     expect(w.get('[data-testid=signal-error]').text()).toContain('delegates may signal')
+    w.unmount()
+  })
+
+  it('retries a failed signal under its client_id, and sends the next one under a new one', async () => {
+    const { w, live } = mounted()
+    live.sendSignal = vi.fn().mockRejectedValueOnce(new Error('no answer from the server within 10 s'))
+      .mockResolvedValueOnce({ signal_id: 's1', duplicate: true })
+      .mockResolvedValue({ signal_id: 's2' })
+    const clientIds = async () => {
+      await w.get('[data-testid=call]').trigger('click')
+      await flushPromises()
+      return live.sendSignal.mock.lastCall[0].client_id
+    }
+    const failed = await clientIds()
+    expect(await clientIds()).toBe(failed) // the retry: the API answers with the first signal
+    expect(w.get('[data-testid=duplicate]').text()).toContain('not a second one')
+    const next = await clientIds()
+    expect(next).not.toBe(failed) // sent again on purpose after it was accepted
+    live.sendSignal = vi.fn().mockRejectedValueOnce(new Error('down')).mockResolvedValue({ signal_id: 's3' })
+    const lost = await clientIds()
+    await w.get('[data-testid=stake]').setValue('2')
+    expect(await clientIds()).not.toBe(lost) // another signal, not a retry
     w.unmount()
   })
 })
