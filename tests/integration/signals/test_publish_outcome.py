@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from apps.core.messages import signal_decoder
 from apps.core.settings import Settings
 from tests.fixtures.holding_proxy import HoldingProxy
-from tests.fixtures.live_api import Http, wait_until
+from tests.fixtures.live_api import Http, User, wait_until
 from tests.integration.signals.test_signal_intake import SIGNAL, stream_signals
 
 
@@ -41,6 +41,14 @@ def api_settings(settings: Settings, proxy: HoldingProxy) -> Settings:
     return dataclasses.replace(settings, nats_url=f"nats://127.0.0.1:{proxy.port}")
 
 
+async def provider_on_hold(http: Http, proxy: HoldingProxy) -> tuple[User, str]:
+    """A provider, the path to signal its channel, and NATS's replies held from now on."""
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    proxy.hold()
+    return owner, f"/api/v1/channels/{channel}/signals"
+
+
 async def stored_ids(nc: NATS, settings: Settings) -> list[str]:
     return [signal_decoder.decode(m.data).signal_id for m in await stream_signals(nc, settings)]
 
@@ -48,10 +56,7 @@ async def stored_ids(nc: NATS, settings: Settings) -> list[str]:
 async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id(
     http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
-    owner = await http.user("provider", "owner")
-    channel = await http.channel(owner)
-    path = f"/api/v1/channels/{channel}/signals"
-    proxy.hold()
+    owner, path = await provider_on_hold(http, proxy)
     started = time.monotonic()
     sending = asyncio.create_task(http.call("POST", path, owner, json=SIGNAL))
 
@@ -71,10 +76,7 @@ async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id
 async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
     http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
-    owner = await http.user("provider", "owner")
-    channel = await http.channel(owner)
-    path = f"/api/v1/channels/{channel}/signals"
-    proxy.hold()
+    owner, path = await provider_on_hold(http, proxy)
     keyed, bare = await asyncio.gather(
         http.call("POST", path, owner, json={**SIGNAL, "client_id": "click-1"}),
         http.call("POST", path, owner, json=SIGNAL),
