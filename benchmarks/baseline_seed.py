@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import signal
-from typing import Any
+from typing import Any, cast
 
 import websockets
 from redis.asyncio import Redis
@@ -95,7 +95,7 @@ async def worker_task(redis: Redis, conns: Connections, wake: asyncio.Event) -> 
         if raw is None:
             wake.clear()
             continue
-        job = json.loads(raw)
+        job = json.loads(cast(bytes, raw))
         try:
             await conns.buy(job)
         except Exception:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psutil
@@ -127,7 +127,7 @@ class Stack:
         state = json.loads((self.settings.data_dir / "stack.json").read_text())
         pids = {s["name"]: s["pid"] for s in state["services"] if s["pid"]}
         for i, process in enumerate(self.extra):
-            pids[f"extra-{i}-{process.args[2]}"] = process.pid  # type: ignore[index]
+            pids[f"extra-{i}-{cast(list[str], process.args)[2]}"] = process.pid
         for i, process in enumerate(self.baseline):
             pids[f"baseline-{i}"] = process.pid
         return pids
@@ -298,7 +298,7 @@ async def seed(
                 subscriber_id=new_id(),
                 broker_account_id=account.id,
                 stake_mode="fixed",
-                stake=Decimal(SIGNAL["stake"]),
+                stake=Decimal(str(SIGNAL["stake"])),
                 max_stake=Decimal("100"),
                 created_at=now,
                 expires_at=now + timedelta(days=30),
@@ -884,7 +884,7 @@ async def bench(opts: Options) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 process.kill()
         stack.down(keep_data=failed or opts.keep_data)
-    report = {
+    report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "settings": {
@@ -1146,6 +1146,7 @@ def run(opts: Options) -> tuple[dict[str, Any], Path]:
 def vary(opts: Options) -> dict[str, Any]:
     """The same scenarios once per value of one setting, each on a fresh stack (e.g.
     ``ORDER_GROUP_SIZE=1,50,200``: the unit of work on ORDERS)."""
+    assert opts.vary is not None
     key, values = opts.vary
     variants = []
     for value in values:
