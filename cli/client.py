@@ -13,6 +13,19 @@ from cli.output import CliError
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 
+class ApiRefused(CliError):
+    """The API answered with an error; ``status`` and ``error_code`` say which."""
+
+    def __init__(self, message: str, status: int, error_code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class AnswerLost(CliError):
+    """The request was sent, but no answer came back: it may or may not have taken effect."""
+
+
 def unreachable(api: str) -> CliError:
     return CliError(f"cannot reach the API at {api} — is the stack running? (copier up)")
 
@@ -33,6 +46,13 @@ def error_message(response: httpx.Response) -> str:
         if hint and hint not in message:
             message = f"{message} — {hint}"
     return f"{message} ({code})" if code else message
+
+
+def error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 class ApiClient:
@@ -60,8 +80,14 @@ class ApiClient:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             return self.http.request(method, path, headers=headers, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise unreachable(self.api) from exc  # nothing was sent
         except httpx.TimeoutException as exc:
-            raise CliError(f"the API at {self.api} did not answer in time") from exc
+            raise AnswerLost(f"the API at {self.api} did not answer in time") from exc
+        except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            raise AnswerLost(
+                f"the API at {self.api} closed the connection without an answer"
+            ) from exc
         except httpx.TransportError as exc:
             raise unreachable(self.api) from exc
 
@@ -92,7 +118,7 @@ class ApiClient:
                 f"{error_message(response)} — log in again: copier login --api {self.api}"
             )
         if response.status_code >= 400:
-            raise CliError(error_message(response))
+            raise ApiRefused(error_message(response), response.status_code, error_code(response))
         if not response.content:
             return None
         return response.json()

@@ -14,6 +14,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from rich.progress_bar import ProgressBar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from cli.client import ApiClient, unreachable
+from cli.client import AnswerLost, ApiClient, ApiRefused, unreachable
 from cli.output import ApiOption, CliError, JsonOption, command, console, print_json, table
 
 app = typer.Typer(
@@ -38,6 +39,10 @@ SEND_RATE = 18.0
 SEND_BURST = 30.0
 # Access tokens live 15 minutes; a long-running stream re-authenticates well before.
 REAUTH_EVERY = 600.0
+# A signal whose answer was lost (a timeout, or the API's "outcome_unknown") is asked for
+# again under the same client_id, after each of these pauses: the API then returns the
+# first signal, never a second one.
+RESEND_PAUSES = (1.0, 2.0)
 ANSWER_TIMEOUT = 30.0
 
 
@@ -79,6 +84,31 @@ def describe(message: dict[str, Any]) -> str:
 
 
 # --- send ----------------------------------------------------------------------------
+
+
+def answer_lost(exc: CliError) -> bool:
+    """Whether a failed send may still have been queued (so only its client_id may
+    send it again)."""
+    return isinstance(exc, AnswerLost) or (
+        isinstance(exc, ApiRefused) and exc.error_code == "outcome_unknown"
+    )
+
+
+def post_signal(client: ApiClient, channel: str, body: dict[str, Any]) -> Any:
+    """POST one signal; a lost answer is asked for again under the same client_id."""
+    for pause in (*RESEND_PAUSES, None):
+        try:
+            return client.post(f"/api/v1/channels/{channel}/signals", json=body)
+        except CliError as exc:
+            if not answer_lost(exc):
+                raise
+            if pause is None:
+                raise CliError(
+                    f"{exc.message} — the signal may have been queued; to find out without "
+                    f"sending it twice, send it again with --client-id {body['client_id']}"
+                ) from exc
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def progress_view(signal_id: str, progress: dict[str, Any] | None, started: float) -> Group:
@@ -129,11 +159,20 @@ async def send_and_wait(
 ) -> dict[str, Any]:
     ws, _ = await open_socket(client)
     try:
+        pauses = iter(RESEND_PAUSES)
         await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "cli", **body}))
         while True:
             answer = await receive(ws, 15)
             if answer.get("type") == "error":
-                raise CliError(describe(answer))
+                lost = (answer.get("error") or {}).get("code") == "outcome_unknown"
+                pause = next(pauses, None) if lost else None
+                if pause is None:
+                    raise CliError(describe(answer))
+                await asyncio.sleep(pause)  # the same client_id: never a second signal
+                await ws.send(
+                    json.dumps({"type": "signal", "channel_id": channel, "ref": "cli", **body})
+                )
+                continue
             if answer.get("type") == "accepted" and answer.get("ref") == "cli":
                 break
         signal_id = answer["signal_id"]
@@ -165,7 +204,11 @@ def send(
     expiry: Annotated[int, typer.Option(help="Expiry in seconds (15..86400).")] = 60,
     stake: Annotated[str, typer.Option(help="Stake in the account currency.")] = "10",
     client_id: Annotated[
-        str | None, typer.Option(help="Your own id: a repeat with the same id is not sent twice.")
+        str | None,
+        typer.Option(
+            help="Your own id: a repeat with the same id is not sent twice (default: a new id"
+            " per call, under which a lost answer is asked for again)."
+        ),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the fan-out until every order is final.")
@@ -190,11 +233,11 @@ def send(
         "expiry_seconds": expiry,
         "stake": stake,
     }
-    if client_id:
-        body["client_id"] = client_id
+    # Always one: a resend after a lost answer then gets the first signal, never a second.
+    body["client_id"] = client_id or f"cli-{uuid.uuid4().hex}"
     with ApiClient(api) as client:
         if not wait:
-            accepted = client.post(f"/api/v1/channels/{channel}/signals", json=body)
+            accepted = post_signal(client, channel, body)
             if as_json:
                 print_json(accepted)
             else:

@@ -8,37 +8,19 @@ id would be a second signal, and every subscriber would trade twice."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections.abc import Iterator
-from urllib.parse import urlsplit
 
-import pytest
 from nats.aio.client import Client as NATS
 
 from apps.core.messages import signal_decoder
 from apps.core.settings import Settings
-from tests.fixtures.holding_proxy import HoldingProxy
+from tests.fixtures.holding_proxy import (  # noqa: F401  (the fixtures)
+    HoldingProxy,
+    api_settings_through_proxy,
+    nats_proxy,
+)
 from tests.fixtures.live_api import Http, User, wait_until
 from tests.integration.signals.test_signal_intake import SIGNAL, stream_signals
-
-
-@pytest.fixture
-def proxy(settings: Settings) -> Iterator[HoldingProxy]:
-    upstream = urlsplit(settings.nats_url)
-    assert upstream.hostname is not None and upstream.port is not None
-    proxy = HoldingProxy(upstream.hostname, upstream.port)
-    proxy.start()
-    try:
-        yield proxy
-    finally:
-        proxy.release()
-        proxy.stop()
-
-
-@pytest.fixture
-def api_settings(settings: Settings, proxy: HoldingProxy) -> Settings:
-    return dataclasses.replace(settings, nats_url=f"nats://127.0.0.1:{proxy.port}")
 
 
 async def provider_on_hold(http: Http, proxy: HoldingProxy) -> tuple[User, str]:
