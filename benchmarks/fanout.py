@@ -39,7 +39,6 @@ from typing import Any, cast
 
 import httpx
 import psutil
-import websockets
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -53,6 +52,7 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.book import signal_counts_from
 from benchmarks import baseline_seed
+from benchmarks.probe import ws_authorised
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -412,12 +412,7 @@ class Probes:
 
 
 async def ws_connect(stack: Stack, who: Provider) -> Any:
-    ws = await websockets.connect(stack.ws_url)
-    await ws.send(json.dumps({"type": "auth", "token": who.token}))
-    ready = json.loads(await ws.recv())
-    if ready.get("type") != "ready":
-        raise RuntimeError(f"WebSocket auth failed: {ready}")
-    return ws
+    return await ws_authorised(stack.ws_url, who.token)
 
 
 async def ledger_since(sim: httpx.AsyncClient, since: int) -> list[dict[str, Any]]:

@@ -76,7 +76,8 @@ class HttpProbe:
         return int(lines[0].split()[1]), elapsed
 
 
-async def ws_probe_socket(ws_url: str, token: str) -> Any:
+async def ws_authorised(ws_url: str, token: str) -> Any:
+    """An open WebSocket to the API, authorised (its "ready" received)."""
     ws = await websockets.connect(ws_url)
     await ws.send(json.dumps({"type": "auth", "token": token}))
     ready = json.loads(await ws.recv())
@@ -100,7 +101,7 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     path = f"/api/v1/channels/{args.channel}/signals"
     http = HttpProbe(args.api, path, args.token, body)
     ws_url = args.api.replace("http", "ws", 1) + "/api/v1/ws"
-    ws = await ws_probe_socket(ws_url, args.token)
+    ws = await ws_authorised(ws_url, args.token)
     samples: dict[str, list[float]] = {"http_ms": [], "http_at": [], "ws_ms": [], "ws_at": []}
     refused: list[str] = []
     stop = asyncio.Event()

@@ -14,11 +14,10 @@ TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 
 class ApiRefused(CliError):
-    """The API answered with an error; ``status`` and ``error_code`` say which."""
+    """The API answered with an error; ``error_code`` says which."""
 
-    def __init__(self, message: str, status: int, error_code: str) -> None:
+    def __init__(self, message: str, error_code: str) -> None:
         super().__init__(message)
-        self.status = status
         self.error_code = error_code
 
 
@@ -118,7 +117,7 @@ class ApiClient:
                 f"{error_message(response)} — log in again: copier login --api {self.api}"
             )
         if response.status_code >= 400:
-            raise ApiRefused(error_message(response), response.status_code, error_code(response))
+            raise ApiRefused(error_message(response), error_code(response))
         if not response.content:
             return None
         return response.json()

@@ -160,7 +160,8 @@ async def send_and_wait(
     ws, _ = await open_socket(client)
     try:
         pauses = iter(RESEND_PAUSES)
-        await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "cli", **body}))
+        signal = json.dumps({"type": "signal", "channel_id": channel, "ref": "cli", **body})
+        await ws.send(signal)
         while True:
             answer = await receive(ws, 15)
             if answer.get("type") == "error":
@@ -169,9 +170,7 @@ async def send_and_wait(
                 if pause is None:
                     raise CliError(describe(answer))
                 await asyncio.sleep(pause)  # the same client_id: never a second signal
-                await ws.send(
-                    json.dumps({"type": "signal", "channel_id": channel, "ref": "cli", **body})
-                )
+                await ws.send(signal)
                 continue
             if answer.get("type") == "accepted" and answer.get("ref") == "cli":
                 break
