@@ -33,11 +33,12 @@ from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
 from apps.api.models import ALL_MODELS
 from apps.api.signals.routes import signal_router
-from apps.api.signals.service import SignalIntake, SignalRecord
+from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
 from apps.core.nats import connect, ensure_topology
+from apps.core.records import SignalRecord
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology

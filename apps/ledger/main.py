@@ -1,4 +1,5 @@
-"""The ledger service: EXECUTIONS → the books in Redis, then MongoDB.
+"""The ledger service: EXECUTIONS → the books in Redis, then MongoDB; and SIGNALS → the
+signals' records (:mod:`apps.ledger.signals`).
 
 ``python -m apps.ledger.main``; any number of instances share the durable `ledger`.
 
@@ -23,11 +24,13 @@ from nats.errors import TimeoutError as NatsTimeout
 from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
 from apps.core.nats import connect, ensure_topology
+from apps.core.records import SignalRecord
 from apps.core.redis import connect_redis
 from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.book import Book, Pending
+from apps.ledger.signals import keep_signal_records
 
 log = logging.getLogger("ledger")
 FETCH_BATCH = 2000
@@ -149,14 +152,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
     nc = await connect(settings.nats_url, name="copier-ledger")
     await ensure_topology(nc, topology)
-    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis(settings.redis_url)
     book = Book(redis, mongo[settings.mongodb_database], topology)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())
-    sub = await nc.jetstream().pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
+    js = nc.jetstream()
+    signals = engine.get_collection(SignalRecord)
+    recording = asyncio.create_task(keep_signal_records(js, topology, signals, stop))
+    sub = await js.pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
     try:
         while not stop.is_set():
+            if recording.done():
+                recording.result()  # its error ends the ledger, to be restarted
             try:
                 msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
             except (NatsTimeout, TimeoutError):
@@ -191,6 +199,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             await sub.unsubscribe()
         await writer.close()
         await writing  # what Redis holds reaches MongoDB before the ledger stops
+        if not recording.done():
+            stop.set()  # the executions loop may have ended on an error of its own
+        with contextlib.suppress(Exception):
+            await recording
         await nc.drain()
         await redis.aclose()
         mongo.close()

@@ -17,8 +17,9 @@ from apps.api.auth.guards import AccessClaims, CurrentUser
 from apps.api.errors import Forbidden, NotFound
 from apps.api.injected import PathStr
 from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
-from apps.api.signals.service import SignalIntake, SignalRecord
+from apps.api.signals.service import SignalIntake
 from apps.api.signals.ws import signal_socket
+from apps.core.records import SignalRecord
 from apps.core.topology import Topology
 from apps.ledger.book import signal_counts_from
 

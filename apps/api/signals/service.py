@@ -4,7 +4,10 @@ for the fan-out.
 The commit point of a signal is JetStream's acknowledgement of the publish (file storage,
 fsync always): the API answers right after it. The MongoDB record of the signal is written
 after the answer, off the request path, because the embedded MongoDB costs milliseconds
-per insert and the accept latency budget is 10 ms.
+per insert and the accept latency budget is 10 ms. That write only makes the signal
+listed at once: the ledger writes the record of every signal the stream holds
+(:mod:`apps.ledger.signals`), so one whose PubAck was lost, or whose API died after it,
+is recorded too.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import msgspec
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
-from odmantic import AIOEngine, Field, Index, Model
+from odmantic import AIOEngine
 from redis.asyncio import Redis
 
 from apps.api.auth.principals import Authenticator, Principal
@@ -39,6 +42,7 @@ from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
 from apps.brokers.assets import is_canonical_asset
 from apps.core.ids import new_id
 from apps.core.messages import Direction, Signal, encode, signal_decoder
+from apps.core.records import SignalRecord, record_of
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
@@ -65,26 +69,6 @@ class NotStored(Exception):
 
 class NoAnswer(Exception):
     """No publish attempt was answered: JetStream may or may not hold the signal."""
-
-
-class SignalRecord(Model):
-    """The signal as MongoDB keeps it (statistics live in `signal_stats`, by the ledger)."""
-
-    id: str = Field(primary_field=True)
-    channel_id: str
-    sender_id: str
-    asset: str
-    direction: str
-    expiry_seconds: int
-    stake: Decimal
-    created_at: float
-    valid_until: float
-    client_id: str | None = None
-
-    model_config = {
-        "collection": "signals",
-        "indexes": lambda: [Index(SignalRecord.channel_id, SignalRecord.created_at)],
-    }
 
 
 class ChannelAcl(msgspec.Struct, frozen=True):
@@ -383,30 +367,11 @@ class SignalIntake:
         return None if raw is None else record_of(signal_decoder.decode(raw))
 
     async def _store(self, signal: Signal) -> None:
-        record = record_of(signal)
-        for attempt in range(5):
-            try:
-                await self.db.save(record)
-                return
-            except Exception:
-                log.warning("storing signal %s failed (try %d)", signal.signal_id, attempt + 1)
-                await asyncio.sleep(0.2 * 2**attempt)
-        log.error("signal %s is in JetStream but not in MongoDB", signal.signal_id)
-
-
-def record_of(signal: Signal) -> SignalRecord:
-    return SignalRecord(
-        id=signal.signal_id,
-        channel_id=signal.channel_id,
-        sender_id=signal.sender_id,
-        asset=signal.asset,
-        direction=signal.direction.value,
-        expiry_seconds=signal.expiry_seconds,
-        stake=signal.stake,
-        created_at=signal.created_at,
-        valid_until=signal.valid_until,
-        client_id=signal.client_id,
-    )
+        """One try: the ledger writes the record anyway, from the stream."""
+        try:
+            await self.db.save(record_of(signal))
+        except Exception as exc:
+            log.warning("signal %s: its record waits for the ledger (%r)", signal.signal_id, exc)
 
 
 def validate_stake(stake: Decimal) -> Decimal:

@@ -3,7 +3,8 @@
 The API reaches NATS through a proxy that can hold NATS's replies back: the publish
 arrives and JetStream stores it, but the API hears nothing — as when the server's disk
 stalls. A timeout must not be taken for "nothing was sent": a retry that got a new signal
-id would be a second signal, and every subscriber would trade twice."""
+id would be a second signal, and every subscriber would trade twice. And a signal whose
+outcome the API never learnt still gets its record, from the ledger."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from nats.aio.client import Client as NATS
 
 from apps.core.messages import signal_decoder
 from apps.core.settings import Settings
+from apps.ledger.main import run as run_ledger
 from tests.fixtures.holding_proxy import (  # noqa: F401  (the fixtures)
     HoldingProxy,
     api_settings_through_proxy,
@@ -80,8 +82,19 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
     assert (retry.json()["signal_id"], retry.json()["duplicate"]) == (signal_id, True)
     assert len(await stored_ids(nc, settings)) == 2  # no second signal for click-1
 
-    async def recorded() -> bool:
+    async def recorded(signal_id: str) -> bool:
         found = await http.call("GET", f"/api/v1/signals/{signal_id}", owner)
         return bool(found.status_code == 200)
 
-    await wait_until(recorded, 10)  # confirmed now, so it has its record
+    await wait_until(lambda: recorded(signal_id), 10)  # confirmed now, so it has its record
+    # Nobody asks for the bare one again, and the API never heard that it was stored;
+    # the subscribers trade it all the same. The ledger records it from the stream.
+    bare_id = bare.json()["error"]["details"]["signal_id"]
+    assert not await recorded(bare_id)
+    stop = asyncio.Event()
+    ledger = asyncio.create_task(run_ledger(settings, stop))
+    try:
+        await wait_until(lambda: recorded(bare_id), 20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(ledger, 10)
