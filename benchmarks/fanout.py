@@ -664,7 +664,7 @@ def probe_figures(samples: dict[str, Any], t_send: float) -> dict[str, Any]:
     """The probes sent while the fan-out ran (from the signal's send until its counts
     were complete), and the median of those sent before it, on the idle stack."""
     figures: dict[str, Any] = {"refused": samples.get("refused", [])}
-    for kind in ("http", "ws"):
+    for kind in ("http", "ws", "ping"):
         pairs = list(zip(samples[f"{kind}_at"], samples[f"{kind}_ms"], strict=True))
         during = [(at, ms) for at, ms in pairs if at >= t_send]
         idle = [ms for at, ms in pairs if at < t_send]
@@ -704,6 +704,8 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         # only its slowest probe or two). The median of the runs' own p99 beside it.
         "probe_http_p99_ms": pooled(runs, "http_ms"),
         "probe_ws_p99_ms": pooled(runs, "ws_ms"),
+        # A WebSocket ping, the same socket's round trip without the accept's work.
+        "probe_ping_p99_ms": pooled(runs, "ping_ms"),
         "probe_n": sum(len(r["probe_accept_ms"].get("http_ms", ())) for r in runs),
         "probe_http_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["http_p99"]),
         "probe_ws_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
@@ -1031,7 +1033,7 @@ def _one_line(scenario: Scenario, r: dict[str, Any]) -> str:
         f"[{r['transport']}]: placed {r['placed']:,}/{r['expected']:,}, accept "
         f"{r['accept_ms']} ms, last {r['last_placed_ms']} ms, {r['orders_per_s']} orders/s, "
         f"probe p99 http {r['probe_accept_ms']['http_p99']} / "
-        f"ws {r['probe_accept_ms']['ws_p99']} ms"
+        f"ws {r['probe_accept_ms']['ws_p99']} / ping {r['probe_accept_ms']['ping_p99']} ms"
     )
 
 
@@ -1048,7 +1050,7 @@ def print_table(report: dict[str, Any]) -> None:
         "base last",
         "base ord/s",
         "ratio",
-        "probe p99 http/ws",
+        "probe p99 http/ws/ping",
         "ledger lag",
     ):
         table.add_column(column, justify="right")
@@ -1065,7 +1067,7 @@ def print_table(report: dict[str, Any]) -> None:
             str(theirs.get("last_placed_ms", "-")),
             str(theirs.get("orders_per_s", "-")),
             f"{row.get('throughput_ratio', '-')}x",
-            f"{ours['probe_http_p99_ms']}/{ours['probe_ws_p99_ms']}",
+            f"{ours['probe_http_p99_ms']}/{ours['probe_ws_p99_ms']}/{ours['probe_ping_p99_ms']}",
             str(ours.get("ledger_lag_ms")),
         )
     console.print(table)

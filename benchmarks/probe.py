@@ -2,8 +2,11 @@
 
 While a fan-out runs, this process sends one signal over HTTP and one over the WebSocket
 to a channel without subscribers, every ``--every`` seconds, and times each from the
-first byte sent to the last byte of the answer. It prints ``ready`` once its WebSocket is
-open and authorised, and the samples as one JSON line when its stdin closes.
+first byte sent to the last byte of the answer. A WebSocket ping in each period (the API
+answers it without Redis or JetStream) times the floor under the WebSocket's accept: the
+two processes' wakeups, the loopback and the API's socket loop. It prints ``ready`` once
+its WebSocket is open and authorised, and the samples as one JSON line when its stdin
+closes.
 
 Why a process of its own: a client that shares its event loop with the benchmark (polling
 the simulator, the progress display, the runs' ledgers) times that work too, and at the
@@ -102,7 +105,9 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     http = HttpProbe(args.api, path, args.token, body)
     ws_url = args.api.replace("http", "ws", 1) + "/api/v1/ws"
     ws = await ws_authorised(ws_url, args.token)
-    samples: dict[str, list[float]] = {"http_ms": [], "http_at": [], "ws_ms": [], "ws_at": []}
+    samples: dict[str, list[float]] = {
+        f"{kind}_{field}": [] for kind in ("http", "ws", "ping") for field in ("ms", "at")
+    }
     refused: list[str] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -136,6 +141,17 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
             samples["ws_at"].append(at)
         else:
             refused.append(f"ws {kind}")
+        await until(due + args.every * 3 / 4)
+        if stop.is_set():
+            break
+        ref += 1
+        at = time.time()
+        kind, ms = await ws_send(ws, {"type": "ping", "ref": str(ref)})
+        if kind == "pong":
+            samples["ping_ms"].append(round(ms, 3))
+            samples["ping_at"].append(at)
+        else:
+            refused.append(f"ping {kind}")
         due += args.every
         await until(due)
     await ws.close()

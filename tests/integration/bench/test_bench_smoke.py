@@ -46,7 +46,8 @@ def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path
     assert copier["cpu_s_per_1000_orders"]["worker-deriv"] > 0
     assert copier["peak_rss_mib"]["router"] > 0 and copier["restarted"] == []
     probes = copier["probe_accept_ms"]
-    assert probes["http_n"] > 0 and probes["ws_n"] > 0 and probes["refused"] == []
+    assert probes["http_n"] > 0 and probes["ws_n"] > 0 and probes["ping_n"] > 0
+    assert probes["refused"] == []
     assert 0 < probes["http_p50"] <= probes["http_p99"] < 5_000
     assert 0 < probes["ws_idle_p50"] < 5_000
     # The probes went on until the provider's live counts held every order.
