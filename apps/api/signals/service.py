@@ -247,7 +247,7 @@ class SignalIntake:
                     await self._publish(earlier, first)
                 except (NotStored, NoAnswer) as exc:
                     raise self._unknown(earlier) from exc
-                _background(self._store(earlier))
+                self._after_answer(earlier, watch=False)
             return SignalAccepted(
                 signal_id=earlier.signal_id,
                 channel_id=earlier.channel_id,
@@ -264,9 +264,7 @@ class SignalIntake:
             # Not the reservation; the cache entry, so the signal is not shown as sent.
             await self._take_back(signal, False)
             raise self._unknown(signal) from exc
-        _background(self._store(signal))
-        if self.live is not None:
-            self.live.watch(channel_id, signal.signal_id)
+        self._after_answer(signal, watch=True)
         return SignalAccepted(
             signal_id=signal.signal_id,
             channel_id=channel_id,
@@ -298,6 +296,22 @@ class SignalIntake:
                 log.warning("signal %s: no PubAck (try %d): %r", signal.signal_id, attempt, exc)
                 if attempt == PUBLISH_ATTEMPTS:
                     raise NoAnswer from exc
+
+    def _after_answer(self, signal: Signal, *, watch: bool) -> None:
+        """The signal's record and its live view, started once its answer is on its way.
+
+        Through ``call_soon``: tasks created here would take their first steps before
+        the one that writes the answer (the WebSocket's writer, queued after this
+        returns); the record's odmantic work and the live view's first Redis read held
+        the answer back ~0.4 ms at the median and up to 7 ms on an idle stack. (The live
+        view also starts after the socket that sent the signal listens to its channel.)"""
+
+        def start() -> None:
+            _background(self._store(signal))
+            if watch and self.live is not None:
+                self.live.watch(signal.channel_id, signal.signal_id)
+
+        asyncio.get_running_loop().call_soon(start)
 
     def _unknown(self, signal: Signal) -> ServiceUnavailable:
         """The answer when JetStream may or may not hold the signal. Its client_id

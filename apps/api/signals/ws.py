@@ -277,9 +277,9 @@ class Session:
         except ApiError as exc:
             await self.send(ws_error(exc.code, exc.message, message.ref, exc.details))
             return
-        # Accepting proved the right to watch: no second ACL read, and no await between the
-        # intake starting to follow the signal and this socket listening (a follower that
-        # finds no listener stops, and the first signal's progress would be lost).
+        # Accepting proved the right to watch: no second ACL read, and no await before this
+        # socket listens (the intake starts following the signal on the loop's next turn;
+        # a follower that finds no listener stops, and the first progress would be lost).
         self.listen(message.channel_id)
         await self.send(
             ws_encoder.encode(
