@@ -16,30 +16,14 @@ from odmantic import AIOEngine
 
 from apps.core.db import connect_db
 from apps.core.embedded import free_port
-from apps.core.ids import new_id
-from apps.core.messages import Direction, Signal, encode
+from apps.core.messages import Signal, encode
 from apps.core.nats import ensure_topology
 from apps.core.records import SignalRecord, record_of
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.main import run
 from apps.ledger.signals import write_records
-
-
-def signal(channel_id: str = "ch1", stake: str = "2.35", client_id: str | None = None) -> Signal:
-    now = time.time()
-    return Signal(
-        signal_id=new_id(),
-        channel_id=channel_id,
-        sender_id="provider1",
-        asset="EURUSD",
-        direction=Direction.PUT,
-        expiry_seconds=60,
-        stake=Decimal(stake),
-        created_at=now,
-        valid_until=now + 30,
-        client_id=client_id,
-    )
+from tests.integration.router.test_router_fanout import make_signal
 
 
 async def publish(nc: NATS, topology: Topology, s: Signal) -> None:
@@ -65,8 +49,8 @@ async def test_a_signal_without_the_apis_record_gets_one_and_an_existing_record_
     topology = Topology(settings.namespace)
     await ensure_topology(nc, topology)
     mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
-    orphan = signal(client_id="cli-1")  # the API died after the PubAck
-    recorded = signal(channel_id="ch2", stake="10")  # the API's write made it
+    orphan = make_signal("ch1", stake="2.35", client_id="cli-1")  # the API died after the PubAck
+    recorded = make_signal("ch2")  # the API's write made it
     await engine.save(record_of(recorded).model_copy(update={"asset": "as the API wrote it"}))
     for s in (orphan, recorded):
         await publish(nc, topology, s)
@@ -104,7 +88,7 @@ async def test_records_mongodb_did_not_take_are_delivered_again(
 ) -> None:
     topology = Topology(settings.namespace)
     await ensure_topology(nc, topology)
-    s = signal()
+    s = make_signal("ch1")
     await publish(nc, topology, s)
     sub = await nc.jetstream().pull_subscribe_bind("ledger", topology.stream("SIGNALS"))
     # A MongoDB that cannot be reached: nothing is acked.

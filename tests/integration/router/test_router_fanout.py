@@ -59,7 +59,9 @@ async def store(settings: Settings, channel: str, records: list[RoutingRecord]) 
     await redis.aclose()
 
 
-def make_signal(channel: str, valid_for: float = 30.0) -> Signal:
+def make_signal(
+    channel: str, valid_for: float = 30.0, stake: str = "10", client_id: str | None = None
+) -> Signal:
     now = time.time()
     return Signal(
         signal_id=new_id(),
@@ -68,9 +70,10 @@ def make_signal(channel: str, valid_for: float = 30.0) -> Signal:
         asset="EURUSD",
         direction=Direction.PUT,
         expiry_seconds=60,
-        stake=Decimal("10"),
+        stake=Decimal(stake),
         created_at=now,
         valid_until=now + valid_for,
+        client_id=client_id,
     )
 
 
