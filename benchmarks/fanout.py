@@ -411,10 +411,6 @@ class Probes:
         return result
 
 
-async def ws_connect(stack: Stack, who: Provider) -> Any:
-    return await ws_authorised(stack.ws_url, who.token)
-
-
 async def ledger_since(sim: httpx.AsyncClient, since: int) -> list[dict[str, Any]]:
     reply = await sim.get("/admin/ledger", params={"since": since}, timeout=300)
     reply.raise_for_status()
@@ -535,7 +531,7 @@ async def one_run(
 
         # The main signal's own WebSocket is open and authorised before the clock starts, as a
         # dashboard's is: its accept latency is the signal's, not the connection's.
-        main_ws = await ws_connect(stack, who) if transport == "ws" else None
+        main_ws = await ws_authorised(stack.ws_url, who.token) if transport == "ws" else None
         t_send = time.time()
         if scenario.system == "baseline":
             signal_id = new_id()
