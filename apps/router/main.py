@@ -32,6 +32,7 @@ from apps.core.messages import (
     signal_decoder,
 )
 from apps.core.nats import connect, ensure_topology, fetch_ready
+from apps.core.outage import backoff
 from apps.core.redis import connect_redis
 from apps.core.routing import RoutingRecord, routing_key, unpack_record
 from apps.core.service import run_service
@@ -50,6 +51,9 @@ REFUSALS_PER_MESSAGE = 500
 # How long after it began one read of a channel serves the shards of its signal that this
 # router takes (they are published together and taken within milliseconds).
 SHARED_READ_SECONDS = 10.0
+# in_progress to JetStream while a signal is worked on: a few beats per AckWait (2 s), so
+# a late one on a loaded machine does not hand a live router's signal to another.
+IN_PROGRESS_EVERY = 0.5
 _VERDICT_REASONS = {
     Verdict.TRADES_PER_DAY: "max trades per day reached",
     Verdict.DAILY_LOSS: "daily loss limit reached",
@@ -334,6 +338,12 @@ class _Publisher:
             raise failed
 
 
+def retry_delay(delivered: int | None) -> float:
+    """How long a signal that failed (Valkey or JetStream away) waits before its next
+    delivery. Deliveries are unlimited: the signal is held, never dropped."""
+    return backoff((delivered or 1) - 1)
+
+
 def _batch(signal: Signal, executions: list[Execution]) -> ExecutionBatch:
     return ExecutionBatch(
         signal_id=signal.signal_id, channel_id=signal.channel_id, executions=executions
@@ -349,8 +359,9 @@ def _shard_of(msg: Msg) -> tuple[int, int]:
 
 
 @contextlib.asynccontextmanager
-async def _keep_alive(msg: Msg, every: float = 3.0):  # type: ignore[no-untyped-def]
-    """Tell JetStream we are still working while a large fan-out runs (AckWait is 10 s)."""
+async def _keep_alive(msg: Msg, every: float = IN_PROGRESS_EVERY):  # type: ignore[no-untyped-def]
+    """Tell JetStream we are still working on ``msg``: the router's AckWait (2 s) is short
+    so that a dead router's signal is redelivered while it can still be traded."""
 
     async def beat() -> None:
         while True:
@@ -386,7 +397,7 @@ async def consume(
         except Exception:
             log.exception("fan-out failed; the signal will be redelivered")
             with contextlib.suppress(Exception):
-                await msg.nak(delay=0.5)
+                await msg.nak(delay=retry_delay(msg.metadata.num_delivered))
         finally:
             slots.release()
 
