@@ -5,8 +5,9 @@ exactly-once placement (ARCHITECTURE.md, "Guarantees").
 
 - ``inflight`` — written with ``SET NX`` *before* the broker is called. Its owner renews
   ``lease_until`` while it works and cancels its broker call if it cannot, so a marker
-  past its lease belongs to a worker that died (or lost Redis), and only then may another
-  worker take it over and reconcile with the broker.
+  past its lease belongs to a worker that died (or lost Redis); a marker whose owning
+  process is gone (its process lease, :mod:`apps.brokers.ownership`) is taken over at
+  once. Either way the taker reconciles with the broker before anything is retried.
 - ``placed`` / ``rejected`` / ``expired`` / ``failed`` / ``unknown`` — final; they hold
   the reported :class:`Execution`, which a redelivered order re-publishes without
   touching the broker.
@@ -30,9 +31,9 @@ from redis.asyncio import Redis
 from apps.core.messages import Execution, ExecutionState, Money, Order, Outcome, SignedMoney
 from apps.core.topology import Topology
 
-# Far above AckWait x MaxDeliver (15 s x 10 for broker-<kind>) and above the ORDERS
-# stream's max_age (1 h), the longest an order can wait to be (re)delivered: a marker
-# must outlive every possible redelivery of its order, or a late one could buy again.
+# Above the ORDERS stream's max_age (1 h), the longest an order can wait to be
+# (re)delivered: a marker must outlive every possible redelivery of its order, or a late
+# one could buy again.
 MARKER_TTL_SECONDS = 24 * 3600
 
 
@@ -53,6 +54,9 @@ class Marker(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     lease_until: float = 0.0  # inflight: the owner is done with the broker by then
     takeovers: int = 0  # how many times a stale in-flight marker was taken over
     execution: Execution | None = None  # final states: what was reported
+    # inflight: the owner's process (apps.brokers.ownership); '' in markers of versions
+    # before it, whose owners only their lease can tell.
+    incarnation: str = ""
 
     @property
     def is_final(self) -> bool:
@@ -147,6 +151,7 @@ class _StoredMarker(msgspec.Struct, array_like=True, gc=False, frozen=True, tag=
     lease_until: float
     takeovers: int
     result: _Result | None
+    incarnation: str = ""
 
 
 class _StoredPending(msgspec.Struct, array_like=True, gc=False, frozen=True, tag="p2"):
@@ -185,6 +190,7 @@ def pack(value: Marker | PendingSettlement) -> bytes:
                 value.lease_until,
                 value.takeovers,
                 None if e is None else _result(e),
+                value.incarnation,
             )
         )
     p = value.placed
@@ -216,6 +222,7 @@ def unpack_marker(packed: bytes, order: Order) -> Marker:
         updated_at=m.updated_at,
         lease_until=m.lease_until,
         takeovers=m.takeovers,
+        incarnation=m.incarnation,
         execution=None
         if m.result is None
         else _execution(
@@ -279,7 +286,11 @@ while more() do
   local oid, expected, new = field(), field(), field()
   local settle, account, contract = field(), field(), field()
   local marker = markers .. oid
-  if redis.call('GET', marker) ~= expected then
+  local current = redis.call('GET', marker)
+  if current == new then
+    -- This very write, sent again after a lost reply: it is done.
+    out[#out + 1] = 1
+  elseif current ~= expected then
     out[#out + 1] = 0
   else
     redis.call('SET', marker, new, 'EX', ttl)
@@ -426,8 +437,12 @@ class MarkerBook:
                 list[bytes | None],
                 await self._claim(keys=[], args=[MARKER_TTL_SECONDS, prefix, _frame(fields)]),
             )
+            # A marker equal to the one written here is this very claim, sent again after
+            # a lost reply (each claim's bytes name this process and the instant).
             claims += [
-                Claim(order, value, None) if before is None else Claim(order, None, before)
+                Claim(order, value, None)
+                if before is None or before == value
+                else Claim(order, None, before)
                 for (order, _), value, before in zip(part, packed, previous, strict=True)
             ]
         return claims

@@ -7,15 +7,18 @@ take ``len(chunk)`` concurrency slots:
 1. **Claim** the chunk's orders with ``SET NX`` of an in-flight marker (one round trip),
    only once slots are free — an order merely waiting in memory has no marker, so a
    crash leaves it to the redelivery. Orders whose marker already exists: a final one is
-   re-reported as it was; an in-flight one whose lease runs is waited for (its owner is
-   alive, maybe slow — a late redelivery, nats-server #6937); a lapsed one is taken over
-   by compare-and-set and reconciled with the broker before anything is retried.
+   re-reported as it was; an in-flight one whose owner is alive is waited for (maybe
+   slow — a late redelivery, nats-server #6937); one whose owning process is gone (its
+   process lease, :mod:`apps.brokers.ownership`: at once after a restart under the same
+   worker id) or whose lease lapsed is taken over by compare-and-set and reconciled with
+   the broker before anything is retried (:func:`apps.brokers.ownership.decide`).
 2. **Place** the claimed orders: stale ones (``valid_until`` passed) end ``expired``
    without a broker call, unknown accounts ``failed``; the rest go to the adapter in one
    ``place_many`` (Deriv buys for many accounts in one request) and transient failures
    are retried with back-off until ``valid_until``. The :class:`LeaseKeeper` renews the
-   markers' short leases meanwhile and cancels the call if it cannot, so no other worker
-   ever acts on an order whose buy may still be on its way.
+   markers' leases meanwhile and cancels the call if it cannot, as does the process
+   lease, so no other worker ever acts on an order whose buy may still be on its way; a
+   call stopped that way is reconciled with the broker once the lease is held again.
 3. **Finish** each marker with its final state and the execution to re-report (a placed
    order's pending settlement in the same atomic step), publish one ExecutionBatch per
    signal, wait for JetStream's PubAck, and only then ack the ORDERS messages. While
@@ -23,6 +26,10 @@ take ``len(chunk)`` concurrency slots:
    ``finish_defer``, and only while the answered orders' leases hold), and the orders
    answered meanwhile are finished together: a fan-out's last placements come first, its
    bookkeeping after.
+
+A Valkey or NATS outage holds the orders where they are (claims, credentials, finishing,
+publishing all wait with back-off, the messages kept in progress): it delays them, never
+drops them, and no redelivery count ends them (``max_deliver`` is unlimited).
 
 Placed contracts are followed in the background until they settle
 (:mod:`apps.brokers.settlement`). On SIGTERM the loop stops fetching, finishes and acks
@@ -39,6 +46,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -72,6 +80,7 @@ from apps.brokers.markers import (
     pack,
     unpack_marker,
 )
+from apps.brokers.ownership import ProcessLease, Verdict, decide
 from apps.brokers.reporting import (
     ExecutionPublisher,
     execution_for_outcome,
@@ -86,6 +95,7 @@ from apps.core.messages import (
     order_batch_decoder,
 )
 from apps.core.nats import fetch_ready
+from apps.core.outage import backoff, hold
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.runner")
@@ -116,8 +126,12 @@ class RunnerConfig:
     # Fetched messages being worked at once; beyond it the loop stops pulling (their
     # orders would only wait for slots while their AckWait runs).
     max_messages: int = 1024
-    # AckWait of broker-<kind> is 15 s; tell JetStream well before that we are still on it.
-    progress_interval: float = 5.0
+    # AckWait of broker-<kind> is 2 s, so that a dead worker's orders come back while they
+    # can still be placed: a few in_progress beats per AckWait keep a live worker's.
+    progress_interval: float = 0.5
+    # The process lease (apps.brokers.ownership): a worker that died without a successor
+    # has its in-flight orders taken over this long after its last renewal.
+    process_lease_seconds: float = 3.0
     # How often a marker held by someone else is looked at again while we wait for it.
     poll_interval: float = 0.2
     # Clock skew allowance between workers before a lease is considered over.
@@ -245,6 +259,13 @@ class LeaseKeeper:
                     if item.call is not None:
                         item.call.cancel()
 
+    def cancel_calls(self) -> None:
+        """Stop every broker call (the process lease is lapsing: after it, another worker
+        may reconcile these orders, and no buy of ours may still be on its way)."""
+        for item in list(self._held.values()):
+            if item.call is not None and not item.call.done():
+                item.call.cancel()
+
     def _cancel_lapsing(self) -> None:
         # Stop a call a moment before its lease lapses, so it is over when another worker
         # is allowed to look.
@@ -289,6 +310,9 @@ class Runner:
         )
         self.slots = Slots(config.concurrency)
         self.leases = LeaseKeeper(self.markers, config.lease_seconds, clock)
+        self.owners = ProcessLease(
+            redis, topology, config.worker_id, ttl=config.process_lease_seconds
+        )
         self._working: set[asyncio.Task[None]] = set()
         self._messages = 0
         self._room = asyncio.Event()
@@ -300,6 +324,7 @@ class Runner:
         self._round_done: asyncio.Future[None] | None = None
         self._round_due = 0.0  # when the round must begin finishing (self.clock())
         self._rounds: set[asyncio.Task[None]] = set()
+        self._last_claim = 0.0
 
     # the loop ---------------------------------------------------------------------------
 
@@ -309,8 +334,12 @@ class Runner:
         sub = await self.js.pull_subscribe_bind(
             f"broker-{self.kind}", self.topology.stream("ORDERS")
         )
+        # From here on, what a previous life of this worker id left in flight is taken
+        # over at once by whoever is delivered it.
+        await hold("taking the process lease", self.owners.take, log)
         await self.settlements.start()
         keeper = asyncio.create_task(self.leases.run(), name="lease-keeper")
+        owner = asyncio.create_task(self.owners.run(self.leases.cancel_calls), name="lease")
         log.info(
             "worker %s consuming broker-%s (concurrency %d, %d pending settlements adopted)",
             self.config.worker_id,
@@ -325,7 +354,8 @@ class Runner:
                 log.info("draining %d fetched messages", self._messages)
                 await asyncio.gather(*self._working, return_exceptions=True)
             keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
+            owner.cancel()
+            await asyncio.gather(keeper, owner, return_exceptions=True)
             await self.settlements.stop()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -389,19 +419,28 @@ class Runner:
         for _, batch in items:
             for order in batch.orders:
                 orders.setdefault(order.order_id, order)  # a repeat is one order
+        # In progress for as long as they are held: waiting for a slot, at the broker, or
+        # waiting out a Valkey or NATS outage (every step below holds through one).
         keepalive = asyncio.create_task(self._keep_in_progress(msgs))
         try:
             executions = await self.execute(list(orders.values()))
-            await self.publisher.publish(executions)
+            await hold(
+                f"publishing the executions of signal {signal_id}",
+                lambda: self.publisher.publish(executions),
+                log,
+            )
         except Exception:
-            # Redis or NATS trouble: the markers already say what was done, so the
-            # redelivery re-reports finished orders and waits out unfinished ones.
+            # A defect, not an outage: the markers already say what was done, so the
+            # redelivery re-reports finished orders and takes over unfinished ones.
             log.exception("orders of signal %s not finished; they will be redelivered", signal_id)
-            await asyncio.gather(*(m.nak(delay=1.0) for m in msgs), return_exceptions=True)
+            delivered = max(m.metadata.num_delivered or 1 for m in msgs)
+            await asyncio.gather(
+                *(m.nak(delay=backoff(delivered - 1)) for m in msgs), return_exceptions=True
+            )
             return
         finally:
             keepalive.cancel()
-        await asyncio.gather(*(m.ack() for m in msgs))
+        await asyncio.gather(*(m.ack() for m in msgs), return_exceptions=True)
 
     async def _keep_in_progress(self, msgs: Sequence[Msg]) -> None:
         while True:
@@ -427,7 +466,8 @@ class Runner:
                 # One in-flight marker serves the whole chunk: it names the worker, not
                 # the order.
                 marker = self._inflight(self.clock())
-                claims = await self.markers.claim([(o, marker) for o in orders])
+                wanted = [(o, marker) for o in orders]
+                claims = await hold("claiming orders", lambda: self.markers.claim(wanted), log)
                 owned = [Owned(c.order, c.mine, marker) for c in claims if c.mine is not None]
                 answered = await self._place_at_broker(owned)
         # The slots are free again and the markers still in flight: finishing them waits
@@ -495,6 +535,9 @@ class Runner:
             done.set_result(None)
 
     def _inflight(self, now: float, *, takeovers: int = 0) -> Marker:
+        # Every claim of this process gets its own instant, so a marker equal to one it
+        # wrote is that claim and no other (MarkerBook.claim takes a resent claim back).
+        now = self._last_claim = max(now, self._last_claim + 1e-6)
         return Marker(
             status=MarkerStatus.INFLIGHT,
             worker=self.config.worker_id,
@@ -502,6 +545,7 @@ class Runner:
             updated_at=now,
             lease_until=now + self.config.lease_seconds,
             takeovers=takeovers,
+            incarnation=self.owners.incarnation,
         )
 
     async def _place(self, owned: Sequence[Owned]) -> list[Execution]:
@@ -532,6 +576,8 @@ class Runner:
             raise
         if ready:
             outcomes = await self._call_broker(ready)
+            if outcomes is None:
+                outcomes = await self._after_abandoned(ready)
             for (item, _), outcome in zip(ready, outcomes, strict=True):
                 finals[item.order.order_id] = self._report(item.order, outcome)
         return [(item, finals[item.order.order_id]) for item in owned]
@@ -549,7 +595,11 @@ class Runner:
                 )
             else:
                 live.append(item)
-        accounts = await self.credentials.accounts_for(i.order.broker_account_id for i in live)
+        accounts = await hold(
+            "reading broker credentials",
+            lambda: self.credentials.accounts_for([i.order.broker_account_id for i in live]),
+            log,
+        )
         ready = []
         for item in live:
             account = _usable(item.order, accounts.get(item.order.broker_account_id))
@@ -565,17 +615,30 @@ class Runner:
     async def _account(self, order: Order) -> BrokerAccount | str:
         """The order's broker account, or why there is none."""
         try:
-            account = await self.credentials.account_for(order.broker_account_id)
+            account = await hold(
+                "reading broker credentials",
+                lambda: self.credentials.account_for(order.broker_account_id),
+                log,
+            )
         except CredentialsUnreadable as exc:
             return _usable(order, exc)
         return _usable(order, account)
 
     async def _call_broker(
         self, ready: Sequence[tuple[Owned, OrderRequest]]
-    ) -> list[PlaceOutcome | BaseException]:
+    ) -> list[PlaceOutcome | BaseException] | None:
         """One place_many for the group, then retries of transient failures, as one task
-        the lease keeper can cancel, bounded by ``call_timeout`` past ``valid_until``."""
+        the lease keeper can cancel, bounded by ``call_timeout`` past ``valid_until``;
+        ``None`` when the call was abandoned before it answered."""
         requests = [request for _, request in ready]
+        valid_for = min(r.valid_until for r in requests) - self.clock()
+        # No buy starts unless the process lease will outlast the first answer: while it
+        # is not held, another worker may already be reconciling these orders.
+        if not await self.owners.wait_held(self.config.process_lease_seconds / 3, valid_for):
+            return [
+                Expired(order_id=r.order_id, last_message="worker lost its process lease")
+                for r in requests
+            ]
         now = self.clock()
         hard_stop = max(now, min(r.valid_until for r in requests)) + self.config.call_timeout
         call = asyncio.create_task(self._place_with_retries(requests))
@@ -593,7 +656,48 @@ class Runner:
                 raise
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await call
-        return [_abandoned(r) for r in requests]
+        return None
+
+    async def _after_abandoned(
+        self, ready: Sequence[tuple[Owned, OrderRequest]]
+    ) -> list[PlaceOutcome | BaseException]:
+        """Orders whose broker call was stopped before it answered (the process lease was
+        lapsing, or the call ran past its bound) may have been booked. Once this worker
+        holds its lease again the broker is asked: a booked order is placed, one the
+        broker does not have is placed now if its signal is still valid, and only what
+        the broker cannot tell ends ``unknown``."""
+        margin = self.config.process_lease_seconds / 3
+        if not await self.owners.wait_held(margin, self.config.lease_seconds):
+            return [_abandoned(r) for _, r in ready]
+        # A compare-and-set renewal first: an order another worker took over meanwhile is
+        # marked lost (never placed by us), and one still ours cannot be taken from now.
+        await hold("renewing leases", self.leases.renew, log)
+        found = await asyncio.gather(
+            *(self._reconcile(item.order, request) for item, request in ready)
+        )
+        outcomes: list[PlaceOutcome | BaseException] = []
+        again: list[tuple[Owned, OrderRequest]] = []
+        for (item, request), result in zip(ready, found, strict=True):
+            match result:
+                case Found(placed=placed):
+                    outcomes.append(placed)
+                case NotFound() if not item.lost:
+                    again.append((item, request))
+                    outcomes.append(_abandoned(request))  # replaced below
+                case NotFound():
+                    outcomes.append(_abandoned(request))
+                case Undecidable(reason=reason):
+                    outcomes.append(Uncertain(order_id=request.order_id, message=reason))
+        if again:
+            placed_again = await self._call_broker(again)
+            if placed_again is None:
+                placed_again = await self._after_abandoned(again)
+            by_id = {r.order_id: o for (_, r), o in zip(again, placed_again, strict=True)}
+            outcomes = [
+                by_id.get(request.order_id, outcome)
+                for (_, request), outcome in zip(ready, outcomes, strict=True)
+            ]
+        return outcomes
 
     async def _place_with_retries(
         self, requests: Sequence[OrderRequest]
@@ -672,8 +776,12 @@ class Runner:
             writes.append((item, marker, pending))
         async with self.leases.lock:
             self.leases.drop([item for item, _, _ in writes])
-            done = await self.markers.finish_many(
-                [(i.order.order_id, i.token, m, p) for i, m, p in writes]
+            done = await hold(
+                f"finishing {len(writes)} orders",
+                lambda: self.markers.finish_many(
+                    [(i.order.order_id, i.token, m, p) for i, m, p in writes]
+                ),
+                log,
             )
         for (item, marker, pending), ok in zip(writes, done, strict=True):
             if not ok:
@@ -703,28 +811,34 @@ class Runner:
                         order, ExecutionState.UNKNOWN, reason="unreadable placement marker"
                     )
                 ]
-            if marker.is_final:
-                if marker.execution is not None:
+            alive = (
+                None
+                if marker.is_final
+                else await hold(
+                    "reading a process lease", partial(self.owners.owner_alive, marker), log
+                )
+            )
+            match decide(
+                marker, self.clock(), owner_alive=alive, stale_grace=self.config.stale_grace
+            ):
+                case Verdict.REPORT if marker.execution is not None:
                     return [marker.execution]  # re-report, never call the broker
-                return [
-                    self._execution(
-                        order, ExecutionState(marker.status.value), reason="re-reported"
-                    )
-                ]
-            if self.clock() < marker.lease_until + self.config.stale_grace:
-                # Its owner is alive and may be at the broker right now (a late
-                # redelivery while the first attempt is slow): wait for its word.
-                await asyncio.sleep(self.config.poll_interval)
-                current = await self.markers.get(order.order_id)
-                if current is None:  # the owner gave its claim back without a broker call
-                    return await self._execute_chunk([order])
-                seen = current
-                continue
-            taken = await self._take_over(order, seen, marker)
-            if taken is not None:
-                return taken
-            current = await self.markers.get(order.order_id)
-            if current is None:
+                case Verdict.REPORT:
+                    return [
+                        self._execution(
+                            order, ExecutionState(marker.status.value), reason="re-reported"
+                        )
+                    ]
+                case Verdict.WAIT:
+                    # Its owner is alive and may be at the broker right now (a late
+                    # redelivery while the first attempt is slow): wait for its word.
+                    await asyncio.sleep(self.config.poll_interval)
+                case Verdict.TAKE_OVER:
+                    taken = await self._take_over(order, seen, marker)
+                    if taken is not None:
+                        return taken
+            current = await hold("reading a marker", lambda: self.markers.get(order.order_id), log)
+            if current is None:  # the owner gave its claim back without a broker call
                 return await self._execute_chunk([order])
             seen = current
 
@@ -734,11 +848,16 @@ class Runner:
         """Reconcile an order whose owner is gone; ``None`` if another worker took it first."""
         async with self.slots.hold(1):
             fresh = self._inflight(self.clock(), takeovers=marker.takeovers + 1)
-            token = await self.markers.compare_and_set(order.order_id, stale, fresh)
+            token = await hold(
+                "taking over an order",
+                lambda: self.markers.compare_and_set(order.order_id, stale, fresh),
+                log,
+            )
             if token is None:
                 return None
             log.warning(
-                "order %s: in-flight marker of %s lapsed; reconciling with the broker",
+                "order %s: in-flight marker of %s is not its owner's any more; reconciling"
+                " with the broker",
                 order.order_id,
                 marker.worker,
             )
@@ -767,9 +886,16 @@ class Runner:
             return [execution]
 
     async def _reconcile(self, order: Order, request: OrderRequest) -> ReconcileResult:
+        claims = AccountClaims(self.markers, order)
         try:
             async with asyncio.timeout(self.config.call_timeout):
-                return await self.adapter.reconcile(request, AccountClaims(self.markers, order))
+                # Valkey away while the claims are read: ask the broker again once it is
+                # back, rather than call an order undecidable for an outage.
+                return await hold(
+                    f"reconciling {order.order_id}",
+                    lambda: self.adapter.reconcile(request, claims),
+                    log,
+                )
         except TimeoutError:
             return Undecidable(reason="reconciliation did not finish in time")
         except Exception as exc:

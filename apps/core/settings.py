@@ -101,10 +101,15 @@ class Settings:
     # another worker may take over an in-flight order only after that. Above the broker's p99.
     broker_call_timeout: float = 30.0
     # An in-flight order marker is its worker's for this long unless renewed (every third
-    # of it while the worker is alive): how soon a crashed worker's orders are taken over.
-    # It also bounds how long the bookkeeping below may wait (two thirds of it): 15 s
-    # lets a 100k fan-out's placements all go first (benchmarks/README.md, eighth session).
+    # of it while the worker works on the order): how long a live worker that stopped
+    # renewing keeps its orders. It also bounds how long the bookkeeping below may wait
+    # (two thirds of it), long enough for a 100k fan-out's placements to all go first.
     worker_lease_seconds: float = 15.0
+    # A worker process's own lease (apps.brokers.ownership), renewed every third of it: a
+    # worker that died without a successor has its in-flight orders taken over this long
+    # after its last renewal (one restarted under the same WORKER_ID takes them at once).
+    # A worker that cannot renew it stops its broker calls before it lapses.
+    worker_process_lease_seconds: float = 3.0
     # While a worker's burst of placements goes on, the bookkeeping of the orders already
     # placed (final markers, pending settlements, executions, acks) waits for it to end,
     # at most this long and only while their leases hold (until a third of a lease before

@@ -42,6 +42,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         concurrency=settings.worker_concurrency,
         call_timeout=settings.broker_call_timeout,
         lease_seconds=settings.worker_lease_seconds,
+        process_lease_seconds=settings.worker_process_lease_seconds,
         finish_defer=settings.worker_finish_defer_seconds,
         place_chunk=BATCH_MAX_ORDERS,  # one chunk's orders go to Deriv in one batch buy
     )

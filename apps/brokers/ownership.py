@@ -1,0 +1,177 @@
+"""Who owns an in-flight order, and when another worker may take it over.
+
+An in-flight marker names its owner: the worker's id and the incarnation (one per
+process start) that claimed it. Each worker process holds a short **process lease** in
+Valkey, ``key("worker", worker_id)`` = its incarnation, renewed every third of
+``ttl``. A marker's owner is alive while that key still holds the marker's incarnation:
+
+- a worker restarted under the same id writes its new incarnation at start, so the
+  orders its previous life left in flight are taken over at once;
+- a worker that died without a successor loses its key ``ttl`` after its last renewal,
+  and a surviving peer takes its orders over then — not a whole marker lease later.
+
+The owner's side of the bargain: a process that cannot renew its lease stops every
+broker call it has running before the lease can lapse (:meth:`ProcessLease.run` calls
+``on_lapse``) and starts no new one until it holds the lease again, so nobody reconciles
+an order whose buy may still be on its way. Whoever takes an order over asks the broker
+what was booked before anything is placed (the runner's ``_take_over``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import cast
+
+from redis.asyncio import Redis
+
+from apps.brokers.markers import Marker
+from apps.core.ids import new_id
+from apps.core.outage import DEPENDENCY_ERRORS
+from apps.core.topology import Topology
+
+log = logging.getLogger("brokers.ownership")
+
+
+class Verdict(Enum):
+    REPORT = "report"  # final: re-report what the marker says, never call the broker
+    WAIT = "wait"  # its owner is alive and may be at the broker right now
+    TAKE_OVER = "take over"  # its owner is gone: reconcile with the broker, then finish
+
+
+def decide(marker: Marker, now: float, *, owner_alive: bool | None, stale_grace: float) -> Verdict:
+    """What a worker that finds ``marker`` on an order it was delivered may do.
+
+    ``owner_alive`` is what the owner's process lease says (``None`` for a marker that
+    names no incarnation: only its own lease can tell). A marker lease that lapsed (plus
+    ``stale_grace`` for clock skew) means the owner stopped working on it even if its
+    process lives on (Valkey unreachable for a whole lease, a paused process)."""
+    if marker.is_final:
+        return Verdict.REPORT
+    if owner_alive is False:
+        return Verdict.TAKE_OVER
+    if now < marker.lease_until + stale_grace:
+        return Verdict.WAIT
+    return Verdict.TAKE_OVER
+
+
+# Renew only our own lease, or take it back if it lapsed while Valkey was away; 0 when
+# another process holds this worker id now (we are a stale incarnation).
+_RENEW = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
+class ProcessLease:
+    def __init__(
+        self,
+        redis: Redis,
+        topology: Topology,
+        worker_id: str,
+        *,
+        ttl: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.topology = topology
+        self.worker_id = worker_id
+        self.incarnation = new_id()
+        self.ttl = ttl
+        self.clock = clock
+        self._held_until = 0.0
+        self._held = asyncio.Event()
+        self._renew = redis.register_script(_RENEW)
+        # Another process wrote this worker id: ours is over for good.
+        self.superseded = False
+        self._alive_cache: dict[tuple[str, str], tuple[float, asyncio.Future[bool]]] = {}
+
+    def key(self, worker_id: str) -> str:
+        return self.topology.key("worker", worker_id)
+
+    async def take(self) -> None:
+        """Claim the worker id for this incarnation (a previous life's orders are ours to
+        take over from now on)."""
+        sent = self.clock()
+        await self.redis.set(self.key(self.worker_id), self.incarnation, px=int(self.ttl * 1000))
+        self._mark_held(sent)
+
+    def holds(self, margin: float) -> bool:
+        """Whether the lease runs at least ``margin`` seconds more."""
+        return not self.superseded and self.clock() + margin < self._held_until
+
+    async def wait_held(self, margin: float, timeout: float) -> bool:
+        deadline = self.clock() + timeout
+        while not self.holds(margin):
+            left = deadline - self.clock()
+            if left <= 0 or self.superseded:
+                return False
+            self._held.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._held.wait(), min(left, 0.25))
+        return True
+
+    async def run(self, on_lapse: Callable[[], None]) -> None:
+        """Renew every third of ``ttl``; call ``on_lapse`` once the lease is within a third
+        of ``ttl`` of lapsing unrenewed, or is another process's now."""
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            sent = self.clock()
+            try:
+                ours = await self._renew(
+                    keys=[self.key(self.worker_id)],
+                    args=[self.incarnation, int(self.ttl * 1000)],
+                )
+            except DEPENDENCY_ERRORS as exc:
+                if self._held_until - self.clock() <= self.ttl / 3:
+                    log.warning("process lease of %s not renewed (%r)", self.worker_id, exc)
+                    on_lapse()
+                continue
+            if ours == 1:
+                self._mark_held(sent)
+                continue
+            log.critical(
+                "worker id %s was taken by another process; this one stops trading",
+                self.worker_id,
+            )
+            self.superseded = True
+            self._held_until = 0.0
+            on_lapse()
+            return
+
+    def _mark_held(self, sent: float) -> None:
+        self._held_until = sent + self.ttl
+        self._held.set()
+
+    async def owner_alive(self, marker: Marker) -> bool | None:
+        """Whether the process that claimed ``marker`` still holds its lease (``None``
+        when the marker names no incarnation). The orders of one owner found together (a
+        takeover of a whole fan-out) share one read per 0.2 s."""
+        if not marker.incarnation:
+            return None
+        if marker.worker == self.worker_id and marker.incarnation == self.incarnation:
+            return not self.superseded
+        owner = (marker.worker, marker.incarnation)
+        now = self.clock()
+        cached = self._alive_cache.get(owner)
+        if cached is None or now - cached[0] >= 0.2 or cached[1].cancelled():
+            if len(self._alive_cache) > 64:
+                self._alive_cache = {k: v for k, v in self._alive_cache.items() if now - v[0] < 0.2}
+            cached = (now, asyncio.ensure_future(self._read_alive(*owner)))
+            self._alive_cache[owner] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except BaseException:
+            if self._alive_cache.get(owner) is cached:
+                del self._alive_cache[owner]  # the next caller reads again
+            raise
+
+    async def _read_alive(self, worker_id: str, incarnation: str) -> bool:
+        current = cast(bytes | None, await self.redis.get(self.key(worker_id)))
+        return current is not None and current.decode() == incarnation
