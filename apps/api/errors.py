@@ -2,8 +2,10 @@
 
 Domain code raises :class:`ApiError` subclasses (values with a status and a stable code);
 Litestar's own exceptions (body validation, unknown route, wrong method) go through the
-same handler, so a client parses exactly one shape. Unexpected exceptions become a
-generic 500 whose message reveals nothing (the traceback goes to the log only).
+same handler, so a client parses exactly one shape. A dependency that does not answer
+(Redis/Valkey, MongoDB, NATS: a refused connection or a timeout, wherever on whichever
+route it is raised) is a 503 with ``Retry-After``, never a 500. Other unexpected exceptions
+become a generic 500 whose message reveals nothing (the traceback goes to the log only).
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
+import nats.errors
+import pymongo.errors
+import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -97,11 +103,18 @@ class TooManyRequests(ApiError):
     code = "rate_limited"
 
 
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(ApiError):
     """A dependency of ours (NATS, Redis, MongoDB) is not answering; retrying is safe."""
 
     status_code = HTTP_503_SERVICE_UNAVAILABLE
     code = "unavailable"
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        super().__init__(message, **kw)
 
 
 class BadGateway(ApiError):
@@ -111,8 +124,42 @@ class BadGateway(ApiError):
     code = "broker_unavailable"
 
 
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    code: str  # stable, for programs: "validation_failed", "unavailable", ...
+    message: str  # plain language, for people
+    details: Any = None  # per code: the fields at fault, limits, ...
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+# What each client library raises when its server refuses, drops or does not answer.
+_DEPENDENCY_DOWN: dict[type[Exception], str] = {
+    redis.exceptions.ConnectionError: "the cache (Valkey)",
+    redis.exceptions.TimeoutError: "the cache (Valkey)",
+    pymongo.errors.ConnectionFailure: "the database (MongoDB)",
+    nats.errors.ConnectionClosedError: "the message bus (NATS)",
+    nats.errors.ConnectionReconnectingError: "the message bus (NATS)",
+    nats.errors.NoServersError: "the message bus (NATS)",
+    nats.errors.NoRespondersError: "the message bus (NATS)",
+    nats.errors.TimeoutError: "the message bus (NATS)",
+    ConnectionError: "a service the API depends on",
+    TimeoutError: "a service the API depends on",
+}
+
+
+def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    which = next(name for kind, name in _DEPENDENCY_DOWN.items() if isinstance(exc, kind))
+    log.warning("%s is not answering: %r", which, exc)
+    message = f"{which} is not answering; please try again in a few seconds"
+    return _api_error(request, ServiceUnavailable(message))
 
 
 def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
@@ -153,6 +200,7 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
 
 
 exception_handlers: dict[int | type[Exception], Any] = {
+    **dict.fromkeys(_DEPENDENCY_DOWN, _dependency_down),
     ApiError: _api_error,
     HTTPException: _http_exception,
     Exception: _unexpected,

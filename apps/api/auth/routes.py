@@ -22,6 +22,7 @@ from apps.api.auth.schemas import (
 from apps.api.errors import Unauthorized
 from apps.api.injected import Db, RedisClient, SettingsDep, Tokens, TopologyDep
 from apps.api.models import User
+from apps.api.openapi import errors
 
 REFRESH_COOKIE = "copier_refresh"
 # The cookie only travels to the auth endpoints, never with ordinary API calls.
@@ -62,7 +63,7 @@ def _session_response(session: service.Session, settings: SettingsDep) -> Respon
     return Response(body, cookies=[cookie])
 
 
-@post("/auth/register", status_code=HTTP_201_CREATED)
+@post("/auth/register", status_code=HTTP_201_CREATED, responses=errors(409, 429))
 async def register(
     request: Request[Any, Any, Any],
     data: JSONBody[RegisterRequest],
@@ -90,7 +91,7 @@ async def register(
     return user_view(user)
 
 
-@post("/auth/login", status_code=200)
+@post("/auth/login", status_code=200, responses=errors(401, 429))
 async def login(
     request: Request[Any, Any, Any],
     data: JSONBody[LoginRequest],
@@ -113,7 +114,7 @@ async def login(
     return _session_response(session, settings)
 
 
-@post("/auth/refresh", status_code=200)
+@post("/auth/refresh", status_code=200, responses=errors(401))
 async def refresh(
     request: Request[Any, Any, Any],
     db: Db,
