@@ -37,9 +37,13 @@ def decoder_for(kind: Any) -> msgspec.json.Decoder[Any]:
 def decode_body(body: bytes, kind: Any) -> Any:
     """``body`` as ``kind``, or :class:`BadRequest` in plain words."""
     try:
-        return decoder_for(kind).decode(body or b"null")
+        # The whole body, first: msgspec reports an unknown field before looking at its
+        # value, and skips the values of fields a type ignores.
+        body.decode()
     except UnicodeDecodeError as exc:
         raise BadRequest("the request body is not valid UTF-8", code="malformed_body") from exc
+    try:
+        return decoder_for(kind).decode(body or b"null")
     except msgspec.ValidationError as exc:
         if not body:
             raise BadRequest("the request needs a JSON body", code="malformed_body") from exc

@@ -61,10 +61,16 @@ def check_amount(
     inclusive_minimum: bool = False,
     maximum: Decimal,
 ) -> None:
-    """Range check of an amount :func:`parse_money` read (so finite, ``MAX_PLACES`` at most)."""
+    """Raise ValueError naming ``field`` unless ``value`` is finite, in range and has at
+    most ``MAX_PLACES`` decimals (the last two hold for whatever parse_money returns)."""
+    if not value.is_finite():
+        raise ValueError(f"{field} must be a finite number")
     too_small = value < minimum if inclusive_minimum else value <= minimum
     if too_small:
         relation = "at least" if inclusive_minimum else "greater than"
         raise ValueError(f"{field} must be {relation} {minimum}")
     if value > maximum:
         raise ValueError(f"{field} must be at most {maximum}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_PLACES:
+        raise ValueError(f"{field} has more than {MAX_PLACES} decimal places")
