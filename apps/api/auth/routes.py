@@ -27,6 +27,17 @@ from apps.api.openapi import errors
 REFRESH_COOKIE = "copier_refresh"
 # The cookie only travels to the auth endpoints, never with ordinary API calls.
 REFRESH_COOKIE_PATH = "/api/v1/auth"
+# Sent by both logouts: the browser drops its refresh cookie (a 204 has no body to carry).
+EXPIRED_REFRESH_COOKIE = Cookie(
+    key=REFRESH_COOKIE,
+    value="",
+    path=REFRESH_COOKIE_PATH,
+    max_age=0,
+    expires=0,
+    httponly=True,
+    secure=True,
+    samesite="strict",
+)
 
 
 def user_view(user: User) -> UserView:
@@ -131,7 +142,7 @@ async def refresh(
     return _session_response(session, settings)
 
 
-@post("/auth/logout", status_code=HTTP_204_NO_CONTENT)
+@post("/auth/logout", status_code=HTTP_204_NO_CONTENT, response_cookies=[EXPIRED_REFRESH_COOKIE])
 async def logout(
     request: Request[Any, Any, Any],
     principal: CurrentUser,
@@ -140,25 +151,23 @@ async def logout(
     topology: TopologyDep,
     tokens: Tokens,
     data: JSONBody[RefreshRequest | None] = None,
-) -> Response[None]:
+) -> None:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
     await service.logout(
         db, redis, topology, tokens, principal.id, principal.token.family_id, token
     )
-    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
-    return response
 
 
-@post("/auth/logout-all", status_code=HTTP_204_NO_CONTENT)
+@post(
+    "/auth/logout-all",
+    status_code=HTTP_204_NO_CONTENT,
+    response_cookies=[EXPIRED_REFRESH_COOKIE],
+)
 async def logout_all(
     principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep, tokens: Tokens
-) -> Response[None]:
+) -> None:
     """Sign out on every device: every session of this account ends now."""
     await service.logout_everywhere(db, redis, topology, tokens, principal.id)
-    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
-    return response
 
 
 @get("/me")
