@@ -136,33 +136,33 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     error: ErrorDetail
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+def error_body(code: str, message: str, details: Any = None) -> ErrorBody:
+    return ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
 
 
 # What each client library raises when its server refuses, drops or does not answer.
-_DEPENDENCY_DOWN: dict[type[Exception], str] = {
-    redis.exceptions.ConnectionError: "the cache (Valkey)",
-    redis.exceptions.TimeoutError: "the cache (Valkey)",
-    pymongo.errors.ConnectionFailure: "the database (MongoDB)",
-    nats.errors.ConnectionClosedError: "the message bus (NATS)",
-    nats.errors.ConnectionReconnectingError: "the message bus (NATS)",
-    nats.errors.NoServersError: "the message bus (NATS)",
-    nats.errors.NoRespondersError: "the message bus (NATS)",
-    nats.errors.TimeoutError: "the message bus (NATS)",
-    ConnectionError: "a service the API depends on",
-    TimeoutError: "a service the API depends on",
+_DEPENDENCY_FAILURES: dict[str, tuple[type[Exception], ...]] = {
+    "the cache (Valkey)": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+    "the database (MongoDB)": (pymongo.errors.ConnectionFailure,),
+    "the message bus (NATS)": (
+        nats.errors.ConnectionClosedError,
+        nats.errors.ConnectionReconnectingError,
+        nats.errors.NoServersError,
+        nats.errors.NoRespondersError,
+        nats.errors.TimeoutError,
+    ),
+    "a service the API depends on": (ConnectionError, TimeoutError),
 }
 
 
-def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    which = next(name for kind, name in _DEPENDENCY_DOWN.items() if isinstance(exc, kind))
+def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    which = next(name for name, kinds in _DEPENDENCY_FAILURES.items() if isinstance(exc, kinds))
     log.warning("%s is not answering: %r", which, exc)
     message = f"{which} is not answering; please try again in a few seconds"
     return _api_error(request, ServiceUnavailable(message))
 
 
-def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
+def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorBody]:
     return Response(
         error_body(exc.code, exc.message, exc.details),
         status_code=exc.status_code,
@@ -171,7 +171,7 @@ def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, A
     )
 
 
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("server error %s: %s", status, exc.detail, exc_info=exc)
@@ -190,7 +190,7 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[d
     )
 
 
-def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error", exc_info=exc)
     return Response(
         error_body("internal_error", "internal server error"),
@@ -200,7 +200,7 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
 
 
 exception_handlers: dict[int | type[Exception], Any] = {
-    **dict.fromkeys(_DEPENDENCY_DOWN, _dependency_down),
+    **{kind: _dependency_down for kinds in _DEPENDENCY_FAILURES.values() for kind in kinds},
     ApiError: _api_error,
     HTTPException: _http_exception,
     Exception: _unexpected,

@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 else:
 
     class Money(abc.ABC):  # noqa: B024 - a marker the decoders recognise, not a base class
-        """Statically a Decimal; at run time the type that routes a field to parse_money."""
+        """Statically a Decimal; at run time the type that routes a field to parse_money.
+
+        Decimal is registered as a virtual subclass because msgspec accepts a decode hook's
+        result only when it is an instance of the field's type, and the value must stay a
+        plain Decimal that every encoder already knows."""
 
     Money.register(Decimal)
 

@@ -70,6 +70,7 @@ def caller(api_server: ApiServer) -> Iterator[Caller]:
 
 
 @pytest.mark.schemathesis
+@pytest.mark.timeout(600)  # about 30 s on an idle machine; the suite's 120 s is too tight when busy
 def test_every_answer_is_documented_and_none_is_a_server_error(
     api_schema: schemathesis.BaseSchema, caller: Caller
 ) -> None:
@@ -104,7 +105,7 @@ def test_every_answer_is_documented_and_none_is_a_server_error(
         try:
             answers_as_documented()
         except Unsatisfiable:
-            continue  # no invalid request fits this operation (one string parameter)
+            continue  # no invalid request fits this operation's schema
         except (AssertionError, BaseExceptionGroup) as exc:  # what the checks raise
             failures[f"{operation.label} ({mode})"] = str(exc)
     assert failures == {}
