@@ -12,8 +12,6 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from motor.motor_asyncio import AsyncIOMotorClient
@@ -24,6 +22,7 @@ from redis.asyncio import Redis
 from apps.api.auth.principals import Authenticator
 from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
+from apps.api.bodies import StrictJsonRequest
 from apps.api.brokers.routes import broker_router
 from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, DerivVerifier
 from apps.api.channels.routes import channel_router, my_channel_router
@@ -32,6 +31,7 @@ from apps.api.errors import exception_handlers
 from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
 from apps.api.models import ALL_MODELS
+from apps.api.openapi import MoneySchema, document_routes, openapi_config
 from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
@@ -165,7 +165,7 @@ def create_app(
     ]
     if (DIST / "index.html").is_file():
         handlers.append(frontend_router())
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         # A dashboard deployed on a CDN calls the API from another origin; only the
         # configured origins may, with the refresh cookie.
@@ -180,17 +180,12 @@ def create_app(
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
         state=State({"settings": settings, "services": services}),
-        openapi_config=OpenAPIConfig(
-            title="Cloud Trade Copier API",
-            version="1",
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            security=[{"BearerToken": []}],
-        ),
+        openapi_config=openapi_config,
+        plugins=[MoneySchema()],
+        request_class=StrictJsonRequest,
         # Bodies here are small JSON documents; refuse anything bigger before parsing it.
         request_max_body_size=64 * 1024,
         debug=False,
     )
+    document_routes(app)
+    return app

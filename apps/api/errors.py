@@ -2,8 +2,10 @@
 
 Domain code raises :class:`ApiError` subclasses (values with a status and a stable code);
 Litestar's own exceptions (body validation, unknown route, wrong method) go through the
-same handler, so a client parses exactly one shape. Unexpected exceptions become a
-generic 500 whose message reveals nothing (the traceback goes to the log only).
+same handler, so a client parses exactly one shape. A dependency that does not answer
+(Redis/Valkey, MongoDB, NATS: a refused connection or a timeout, wherever on whichever
+route it is raised) is a 503 with ``Retry-After``, never a 500. Other unexpected exceptions
+become a generic 500 whose message reveals nothing (the traceback goes to the log only).
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
+import nats.errors
+import pymongo.errors
+import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -97,11 +103,18 @@ class TooManyRequests(ApiError):
     code = "rate_limited"
 
 
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(ApiError):
     """A dependency of ours (NATS, Redis, MongoDB) is not answering; retrying is safe."""
 
     status_code = HTTP_503_SERVICE_UNAVAILABLE
     code = "unavailable"
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        super().__init__(message, **kw)
 
 
 class BadGateway(ApiError):
@@ -111,11 +124,45 @@ class BadGateway(ApiError):
     code = "broker_unavailable"
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    code: str  # stable, for programs: "validation_failed", "unavailable", ...
+    message: str  # plain language, for people
+    details: Any = None  # per code: the fields at fault, limits, ...
 
 
-def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
+
+
+def error_body(code: str, message: str, details: Any = None) -> ErrorBody:
+    return ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
+
+
+# What each client library raises when its server refuses, drops or does not answer.
+_DEPENDENCY_FAILURES: dict[str, tuple[type[Exception], ...]] = {
+    "the cache (Valkey)": (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+    "the database (MongoDB)": (pymongo.errors.ConnectionFailure,),
+    "the message bus (NATS)": (
+        nats.errors.ConnectionClosedError,
+        nats.errors.ConnectionReconnectingError,
+        nats.errors.NoServersError,
+        nats.errors.NoRespondersError,
+        nats.errors.TimeoutError,
+    ),
+    "a service the API depends on": (ConnectionError, TimeoutError),
+}
+
+
+def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    which = next(name for name, kinds in _DEPENDENCY_FAILURES.items() if isinstance(exc, kinds))
+    log.warning("%s is not answering: %r", which, exc)
+    message = f"{which} is not answering; please try again in a few seconds"
+    return _api_error(request, ServiceUnavailable(message))
+
+
+def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorBody]:
     return Response(
         error_body(exc.code, exc.message, exc.details),
         status_code=exc.status_code,
@@ -124,7 +171,7 @@ def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, A
     )
 
 
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("server error %s: %s", status, exc.detail, exc_info=exc)
@@ -143,7 +190,7 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[d
     )
 
 
-def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error", exc_info=exc)
     return Response(
         error_body("internal_error", "internal server error"),
@@ -153,6 +200,7 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
 
 
 exception_handlers: dict[int | type[Exception], Any] = {
+    **{kind: _dependency_down for kinds in _DEPENDENCY_FAILURES.values() for kind in kinds},
     ApiError: _api_error,
     HTTPException: _http_exception,
     Exception: _unexpected,

@@ -1,14 +1,60 @@
-"""Decimal amounts in request bodies: finite, in range, sensibly precise — never float.
+"""Money in request bodies: one written form, exact values, never float.
 
-msgspec's numeric constraints do not apply to Decimal, so bodies call :func:`check_amount`
-from ``__post_init__``; the ValueError becomes a 400 naming the field.
+An amount is a JSON number or a JSON string holding a canonical decimal, and either way
+its text must read as digits with an optional fraction: ``10``, ``10.5``, ``0.01``,
+``"10"``, ``"10.5"``. Refused, with a 400 naming the field: an exponent (``1e3``,
+``"1e3"``), a sign (``-1``, ``"+1"``), leading zeros (``"01"``), surrounding spaces, ``_``
+separators, ``"NaN"``/``"Infinity"``, booleans, more than :data:`MAX_PLACES` decimals (a
+field may allow fewer, e.g. a signal's stake two) and more than :data:`MAX_DIGITS` digits
+before the point. JSON numbers are read from their text, never through float, so ``10.5``
+and ``"10.5"`` are the same amount.
+
+Body fields are typed :data:`Money`: the body decoders (:mod:`apps.api.bodies`) send them
+through :func:`parse_money`; ranges are checked by :func:`check_amount` after decoding.
 """
 
 from __future__ import annotations
 
+import abc
+import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 MAX_PLACES = 8
+MAX_DIGITS = 15
+CANONICAL = rf"^(0|[1-9][0-9]{{0,{MAX_DIGITS - 1}}})(\.[0-9]{{1,{MAX_PLACES}}})?$"
+_canonical = re.compile(CANONICAL)
+RULE = (
+    'a JSON number or a decimal string such as "10" or "10.5": digits with an optional '
+    f"fraction of at most {MAX_PLACES} decimals; no exponent, sign, spaces, separators "
+    "or leading zeros"
+)
+
+if TYPE_CHECKING:
+    Money = Decimal
+else:
+
+    class Money(abc.ABC):  # noqa: B024 - a marker the decoders recognise, not a base class
+        """Statically a Decimal; at run time the type that routes a field to parse_money.
+
+        Decimal is registered as a virtual subclass because msgspec accepts a decode hook's
+        result only when it is an instance of the field's type, and the value must stay a
+        plain Decimal that every encoder already knows."""
+
+    Money.register(Decimal)
+
+
+def parse_money(value: object) -> Decimal:
+    """The exact amount ``value`` writes, or ValueError saying what is accepted.
+
+    ``value`` is what the JSON held: an int, or a str — a JSON string, or the text of a
+    JSON number with a fraction or exponent (the body decoders' ``float_hook``)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected {RULE}")
+    text = str(value)
+    if _canonical.fullmatch(text) is None:
+        raise ValueError(f"{text[:40]!r} is not {RULE}")
+    return Decimal(text)
 
 
 def check_amount(
@@ -19,6 +65,8 @@ def check_amount(
     inclusive_minimum: bool = False,
     maximum: Decimal,
 ) -> None:
+    """Raise ValueError naming ``field`` unless ``value`` is finite, in range and has at
+    most ``MAX_PLACES`` decimals (the last two hold for whatever parse_money returns)."""
     if not value.is_finite():
         raise ValueError(f"{field} must be a finite number")
     too_small = value < minimum if inclusive_minimum else value <= minimum

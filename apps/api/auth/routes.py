@@ -22,10 +22,22 @@ from apps.api.auth.schemas import (
 from apps.api.errors import Unauthorized
 from apps.api.injected import Db, RedisClient, SettingsDep, Tokens, TopologyDep
 from apps.api.models import User
+from apps.api.openapi import errors
 
 REFRESH_COOKIE = "copier_refresh"
 # The cookie only travels to the auth endpoints, never with ordinary API calls.
 REFRESH_COOKIE_PATH = "/api/v1/auth"
+# Sent by both logouts: the browser drops its refresh cookie (a 204 has no body to carry).
+EXPIRED_REFRESH_COOKIE = Cookie(
+    key=REFRESH_COOKIE,
+    value="",
+    path=REFRESH_COOKIE_PATH,
+    max_age=0,
+    expires=0,
+    httponly=True,
+    secure=True,
+    samesite="strict",
+)
 
 
 def user_view(user: User) -> UserView:
@@ -62,7 +74,7 @@ def _session_response(session: service.Session, settings: SettingsDep) -> Respon
     return Response(body, cookies=[cookie])
 
 
-@post("/auth/register", status_code=HTTP_201_CREATED)
+@post("/auth/register", status_code=HTTP_201_CREATED, responses=errors(409, 429))
 async def register(
     request: Request[Any, Any, Any],
     data: JSONBody[RegisterRequest],
@@ -90,7 +102,7 @@ async def register(
     return user_view(user)
 
 
-@post("/auth/login", status_code=200)
+@post("/auth/login", status_code=200, responses=errors(401, 429))
 async def login(
     request: Request[Any, Any, Any],
     data: JSONBody[LoginRequest],
@@ -113,7 +125,7 @@ async def login(
     return _session_response(session, settings)
 
 
-@post("/auth/refresh", status_code=200)
+@post("/auth/refresh", status_code=200, responses=errors(401))
 async def refresh(
     request: Request[Any, Any, Any],
     db: Db,
@@ -130,7 +142,7 @@ async def refresh(
     return _session_response(session, settings)
 
 
-@post("/auth/logout", status_code=HTTP_204_NO_CONTENT)
+@post("/auth/logout", status_code=HTTP_204_NO_CONTENT, response_cookies=[EXPIRED_REFRESH_COOKIE])
 async def logout(
     request: Request[Any, Any, Any],
     principal: CurrentUser,
@@ -139,25 +151,23 @@ async def logout(
     topology: TopologyDep,
     tokens: Tokens,
     data: JSONBody[RefreshRequest | None] = None,
-) -> Response[None]:
+) -> None:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
     await service.logout(
         db, redis, topology, tokens, principal.id, principal.token.family_id, token
     )
-    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
-    return response
 
 
-@post("/auth/logout-all", status_code=HTTP_204_NO_CONTENT)
+@post(
+    "/auth/logout-all",
+    status_code=HTTP_204_NO_CONTENT,
+    response_cookies=[EXPIRED_REFRESH_COOKIE],
+)
 async def logout_all(
     principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep, tokens: Tokens
-) -> Response[None]:
+) -> None:
     """Sign out on every device: every session of this account ends now."""
     await service.logout_everywhere(db, redis, topology, tokens, principal.id)
-    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
-    return response
 
 
 @get("/me")

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from apps.api.text import check_plain_text
+
 Email = Annotated[
     str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ]
@@ -21,6 +23,10 @@ class RegisterRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     password: NewPassword
     display_name: DisplayName
     account_type: Literal["provider", "subscriber"]
+
+    def __post_init__(self) -> None:
+        check_plain_text("email", self.email)
+        check_plain_text("display_name", self.display_name)
 
 
 class LoginRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -13,6 +13,7 @@ from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountView
 from apps.api.brokers.verification import BrokerVerifier
 from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import BrokerAccount, optional_decimal
+from apps.api.openapi import errors
 from apps.core.credentials import CredentialsCipher
 
 
@@ -29,7 +30,7 @@ def account_view(account: BrokerAccount) -> BrokerAccountView:
     )
 
 
-@post("/", status_code=HTTP_201_CREATED)
+@post("/", status_code=HTTP_201_CREATED, responses=errors(403))
 async def create_broker_account(
     data: JSONBody[BrokerAccountCreate],
     principal: CurrentUser,
@@ -47,14 +48,14 @@ async def list_broker_accounts(principal: CurrentUser, db: Db) -> list[BrokerAcc
     return [account_view(a) for a in await service.list_own(db, principal)]
 
 
-@delete("/{account_id:str}", status_code=HTTP_204_NO_CONTENT)
+@delete("/{account_id:str}", status_code=HTTP_204_NO_CONTENT, responses=errors(404, 409))
 async def delete_broker_account(
     account_id: PathStr, principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep
 ) -> None:
     await service.delete(db, redis, topology, principal, account_id)
 
 
-@post("/{account_id:str}/verify", status_code=HTTP_200_OK)
+@post("/{account_id:str}/verify", status_code=HTTP_200_OK, responses=errors(404, 409, 502))
 async def verify_broker_account(
     account_id: PathStr,
     principal: CurrentUser,

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from apps.api.text import check_plain_text
+
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{3,8}$")]
 
@@ -30,6 +32,9 @@ class BrokerAccountCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     credentials: CredentialsIn
     # Known after `verify` for Deriv; IQ Option accounts (no verify yet) state it here.
     currency: Currency | None = None
+
+    def __post_init__(self) -> None:
+        check_plain_text("label", self.label)
 
 
 class BrokerAccountView(msgspec.Struct, kw_only=True):

@@ -24,6 +24,7 @@ from apps.api.channels.schemas import (
 )
 from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Channel, Subscription
+from apps.api.openapi import errors
 from apps.api.signals.service import channel_acl_changed
 from apps.api.subscriptions.service import subscription_status
 
@@ -34,7 +35,7 @@ async def _view(db: Db, channel: Channel) -> ChannelView:
     return service.public_view(channel, owners.get(channel.owner_id), stats.get(channel.id))
 
 
-@post("/", status_code=HTTP_201_CREATED)
+@post("/", status_code=HTTP_201_CREATED, responses=errors(403))
 async def create_channel(
     data: JSONBody[ChannelCreate], principal: CurrentUser, db: Db
 ) -> ChannelView:
@@ -50,19 +51,19 @@ async def list_channels(
     return await service.list_public(db, limit, offset)
 
 
-@get("/{channel_id:str}")
+@get("/{channel_id:str}", responses=errors(404))
 async def get_channel(channel_id: PathStr, db: Db) -> ChannelView:
     return await _view(db, await service.get_active(db, channel_id))
 
 
-@patch("/{channel_id:str}")
+@patch("/{channel_id:str}", responses=errors(403, 404))
 async def update_channel(
     channel_id: PathStr, data: JSONBody[ChannelUpdate], principal: CurrentUser, db: Db
 ) -> ChannelView:
     return await _view(db, await service.update(db, principal, channel_id, data))
 
 
-@delete("/{channel_id:str}", status_code=HTTP_204_NO_CONTENT)
+@delete("/{channel_id:str}", status_code=HTTP_204_NO_CONTENT, responses=errors(403, 404))
 async def delete_channel(
     channel_id: PathStr, principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep
 ) -> None:
@@ -82,7 +83,7 @@ async def _delegates(db: Db, channel: Channel) -> DelegatesView:
     )
 
 
-@get("/{channel_id:str}/delegates")
+@get("/{channel_id:str}/delegates", responses=errors(403, 404))
 async def list_delegates(channel_id: PathStr, principal: CurrentUser, db: Db) -> DelegatesView:
     """Who may send signals for the channel besides its owner (owner and admins only)."""
     return await _delegates(db, await service.get_managed(db, principal, channel_id))
@@ -107,7 +108,7 @@ async def my_channels(principal: CurrentUser, db: Db) -> list[MyChannelView]:
     ]
 
 
-@post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED)
+@post("/{channel_id:str}/delegates", status_code=HTTP_201_CREATED, responses=errors(403, 404, 409))
 async def add_delegate(
     channel_id: PathStr,
     data: JSONBody[DelegateRequest],
@@ -121,7 +122,11 @@ async def add_delegate(
     return await _delegates(db, channel)
 
 
-@delete("/{channel_id:str}/delegates/{user_id:str}", status_code=HTTP_204_NO_CONTENT)
+@delete(
+    "/{channel_id:str}/delegates/{user_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    responses=errors(403, 404),
+)
 async def remove_delegate(
     channel_id: PathStr,
     user_id: PathStr,
@@ -135,7 +140,7 @@ async def remove_delegate(
     await channel_acl_changed(redis, topology, channel)
 
 
-@get("/{channel_id:str}/subscribers")
+@get("/{channel_id:str}/subscribers", responses=errors(403, 404))
 async def list_subscribers(
     channel_id: PathStr, principal: CurrentUser, db: Db
 ) -> list[SubscriberView]:

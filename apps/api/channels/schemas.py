@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from apps.api.auth.schemas import Email
-from apps.api.money import check_amount
+from apps.api.money import Money, check_amount
+from apps.api.text import check_plain_text
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 Description = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -21,7 +22,7 @@ MAX_PRICE = Decimal(1_000_000)
 class PlanIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Price per period as a Decimal string ("9.99"); payment itself is out of scope."""
 
-    price: Decimal
+    price: Money
     period_days: PeriodDays
     currency: Currency = "USD"
 
@@ -34,11 +35,21 @@ class ChannelCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     plan: PlanIn
     description: Description = ""
 
+    def __post_init__(self) -> None:
+        check_plain_text("name", self.name)
+        check_plain_text("description", self.description, multiline=True)
+
 
 class ChannelUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     description: Description | msgspec.UnsetType = msgspec.UNSET
     plan: PlanIn | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.name is not msgspec.UNSET:
+            check_plain_text("name", self.name)
+        if self.description is not msgspec.UNSET:
+            check_plain_text("description", self.description, multiline=True)
 
 
 class PlanView(msgspec.Struct, kw_only=True):

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from apps.api.auth.guards import AccessClaims, CurrentUser
 from apps.api.errors import Forbidden, NotFound
 from apps.api.injected import PathStr
+from apps.api.openapi import errors
 from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
 from apps.api.signals.service import SignalIntake
 from apps.api.signals.ws import signal_socket
@@ -31,7 +32,11 @@ def provide_intake(state: State) -> SignalIntake:
     return intake
 
 
-@post("/channels/{channel_id:str}/signals", status_code=HTTP_202_ACCEPTED)
+@post(
+    "/channels/{channel_id:str}/signals",
+    status_code=HTTP_202_ACCEPTED,
+    responses=errors(403, 404),
+)
 async def send_signal(
     channel_id: PathStr, data: JSONBody[SignalIn], claims: AccessClaims, intake: Intake
 ) -> SignalAccepted:
@@ -84,7 +89,7 @@ def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
     )
 
 
-@get("/channels/{channel_id:str}/signals")
+@get("/channels/{channel_id:str}/signals", responses=errors(403))
 async def list_signals(
     channel_id: PathStr,
     principal: CurrentUser,
@@ -107,7 +112,7 @@ async def list_signals(
     return [_out(r, await _counts(intake.redis, intake.topology, intake.db, r.id)) for r in records]
 
 
-@get("/signals/{signal_id:str}")
+@get("/signals/{signal_id:str}", responses=errors(404))
 async def get_signal(signal_id: PathStr, principal: CurrentUser, intake: Intake) -> SignalOut:
     record = await intake.find(signal_id)
     if record is None or not await intake.may_signal(principal, record.channel_id):

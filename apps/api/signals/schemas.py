@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from apps.api.bodies import decoder_for
+from apps.api.money import Money
 from apps.core.messages import Direction
 
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -21,8 +23,7 @@ class SignalIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     asset: Asset
     direction: Direction
     expiry_seconds: ExpirySeconds
-    # A string (or number) holding at most two decimals: money never goes through float.
-    stake: Decimal
+    stake: Money  # at most two decimals (checked by intake)
     client_id: ClientId | None = None
 
 
@@ -91,7 +92,7 @@ class WsSignal(msgspec.Struct, tag="signal", kw_only=True, forbid_unknown_fields
     asset: Asset
     direction: Direction
     expiry_seconds: ExpirySeconds
-    stake: Decimal
+    stake: Money
     client_id: ClientId | None = None
     ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # echoed in the answer
 
@@ -105,7 +106,7 @@ class WsPing(msgspec.Struct, tag="ping", kw_only=True):
 
 
 WsIncoming = WsAuth | WsSignal | WsWatch | WsPing
-ws_decoder = msgspec.json.Decoder(WsIncoming)
+ws_decoder = decoder_for(WsIncoming)
 ws_encoder = msgspec.json.Encoder(decimal_format="string")
 
 

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from apps.api.auth.guards import CurrentUser
 from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Subscription, optional_decimal
+from apps.api.openapi import errors
 from apps.api.subscriptions import service
 from apps.api.subscriptions.schemas import (
     SubscriptionCreate,
@@ -37,7 +38,11 @@ def subscription_view(subscription: Subscription) -> SubscriptionView:
     )
 
 
-@post("/channels/{channel_id:str}/subscriptions", status_code=HTTP_201_CREATED)
+@post(
+    "/channels/{channel_id:str}/subscriptions",
+    status_code=HTTP_201_CREATED,
+    responses=errors(403, 404, 409),
+)
 async def subscribe(
     channel_id: PathStr,
     data: JSONBody[SubscriptionCreate],
@@ -55,7 +60,7 @@ async def list_subscriptions(principal: CurrentUser, db: Db) -> list[Subscriptio
     return [subscription_view(s) for s in await service.list_own(db, principal)]
 
 
-@patch("/subscriptions/{subscription_id:str}")
+@patch("/subscriptions/{subscription_id:str}", responses=errors(404, 409))
 async def update_subscription(
     subscription_id: PathStr,
     data: JSONBody[SubscriptionUpdate],
@@ -68,7 +73,9 @@ async def update_subscription(
     return subscription_view(subscription)
 
 
-@delete("/subscriptions/{subscription_id:str}", status_code=HTTP_204_NO_CONTENT)
+@delete(
+    "/subscriptions/{subscription_id:str}", status_code=HTTP_204_NO_CONTENT, responses=errors(404)
+)
 async def cancel_subscription(
     subscription_id: PathStr,
     principal: CurrentUser,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from apps.api.money import Money
 from apps.api.subscriptions.risk import check_risk
 
 StakeMode = Literal["fixed", "multiplier", "percent"]
@@ -22,10 +23,10 @@ class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     # fixed: stake in the account's currency; multiplier: times the signal's stake;
     # percent: % of the broker balance.
     stake_mode: StakeMode
-    stake: Decimal
-    max_stake: Decimal
+    stake: Money
+    max_stake: Money
     max_trades_per_day: TradesPerDay | None = None
-    daily_loss_limit: Decimal | None = None
+    daily_loss_limit: Money | None = None
     # Empty or absent: every asset the channel signals.
     assets: Assets | None = None
     paused: bool = False
@@ -39,10 +40,10 @@ class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
 
     broker_account_id: Id | msgspec.UnsetType = msgspec.UNSET
     stake_mode: StakeMode | msgspec.UnsetType = msgspec.UNSET
-    stake: Decimal | msgspec.UnsetType = msgspec.UNSET
-    max_stake: Decimal | msgspec.UnsetType = msgspec.UNSET
+    stake: Money | msgspec.UnsetType = msgspec.UNSET
+    max_stake: Money | msgspec.UnsetType = msgspec.UNSET
     max_trades_per_day: TradesPerDay | msgspec.UnsetType | None = msgspec.UNSET
-    daily_loss_limit: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    daily_loss_limit: Money | msgspec.UnsetType | None = msgspec.UNSET
     assets: Assets | msgspec.UnsetType | None = msgspec.UNSET
     paused: bool | msgspec.UnsetType = msgspec.UNSET
 

@@ -201,3 +201,138 @@ async def test_validation_errors_name_the_field(api: Api) -> None:
     error = response.json()["error"]
     assert error["code"] == "validation_failed"
     assert "price" in str(error)
+
+
+async def test_every_json_endpoint_answers_an_undecodable_body_with_a_plain_400(api: Api) -> None:
+    provider = await api.user("provider", "utf")
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    posts = [
+        (method.upper(), path.replace("{", "").replace("}", ""))
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+    assert len(posts) >= 9
+    answers = {}
+    for method, path in posts:
+        for body in (b'{"email": "\xff\xfe@x.test", "password": "p"}', b'{"name": "\xc3\x28"}'):
+            response = await api.client.request(
+                method,
+                path,
+                content=body,
+                headers={**provider.headers, "Content-Type": "application/json"},
+            )
+            answers[method, path, body] = (response.status_code, response.json()["error"])
+    assert {key: (status, error["code"]) for key, (status, error) in answers.items()} == {
+        key: (400, "malformed_body") for key in answers
+    }
+    assert all(
+        error["message"] == "the request body is not valid UTF-8" for _, error in answers.values()
+    )
+
+
+async def test_numbers_must_be_written_plainly(api: Api) -> None:
+    provider = await api.user("provider", "num")
+    subscriber = await api.user("subscriber", "nums")
+    channel_id = await api.channel(provider)
+    account_id = await api.broker_account(subscriber)
+    signal = {"asset": "R_100", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
+    signals_url = f"/api/v1/channels/{channel_id}/signals"
+    refused = [
+        ("POST", signals_url, {**signal, "stake": "1_000"}, provider, "stake"),
+        ("POST", signals_url, {**signal, "stake": " 1 "}, provider, "stake"),
+        ("POST", signals_url, {**signal, "stake": "1e3"}, provider, "stake"),
+        ("POST", signals_url, {**signal, "expiry_seconds": "60"}, provider, "expiry_seconds"),
+        (
+            "POST",
+            "/api/v1/channels",
+            {"name": "x", "plan": {"price": " 1 ", "period_days": 7}},
+            provider,
+            "price",
+        ),
+        (
+            "POST",
+            "/api/v1/channels",
+            {"name": "x", "plan": {"price": "1", "period_days": "7"}},
+            provider,
+            "period_days",
+        ),
+        (
+            "POST",
+            f"/api/v1/channels/{channel_id}/subscriptions",
+            subscription(broker_account_id=account_id, max_stake="01"),
+            subscriber,
+            "max_stake",
+        ),
+        (
+            "POST",
+            f"/api/v1/channels/{channel_id}/subscriptions",
+            subscription(broker_account_id=account_id, daily_loss_limit="+5"),
+            subscriber,
+            "daily_loss_limit",
+        ),
+    ]
+    for method, url, body, who, field in refused:
+        response = await api.client.request(method, url, json=body, headers=who.headers)
+        assert response.status_code == 400, (body, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert field in error["message"], error
+    # The same amounts written plainly are taken, as strings and as JSON numbers.
+    response = await api.client.post(
+        f"/api/v1/channels/{channel_id}/subscriptions",
+        json=subscription(broker_account_id=account_id, stake=5.5, max_stake="20.25"),
+        headers=subscriber.headers,
+    )
+    assert response.status_code == 201, response.text
+    assert (response.json()["stake"], response.json()["max_stake"]) == ("5.5", "20.25")
+
+
+async def test_names_refuse_control_and_text_direction_characters(api: Api) -> None:
+    provider = await api.user("provider", "nm")
+    subscriber = await api.user("subscriber", "nms")
+    channel_id = await api.channel(provider)
+    plan = {"price": "1", "period_days": 7}
+    cases = [
+        ("POST", "/api/v1/channels", {"name": "Gold\x00", "plan": plan}, provider, "name"),
+        ("POST", "/api/v1/channels", {"name": "Loss\u202eniW", "plan": plan}, provider, "name"),
+        (
+            "POST",
+            "/api/v1/channels",
+            {"name": "ok", "description": "a\u2066b", "plan": plan},
+            provider,
+            "description",
+        ),
+        ("PATCH", f"/api/v1/channels/{channel_id}", {"name": "\u200bAlpha"}, provider, "name"),
+        (
+            "POST",
+            "/api/v1/auth/register",
+            {
+                "email": "spoof@example.test",
+                "password": "longenough",
+                "display_name": "admin\u202e",
+                "account_type": "provider",
+            },
+            None,
+            "display_name",
+        ),
+        (
+            "POST",
+            "/api/v1/broker-accounts",
+            {"kind": "deriv", "label": "main\x1b[31m", "credentials": {"token": "t"}},
+            subscriber,
+            "label",
+        ),
+    ]
+    for method, url, body, who, field in cases:
+        headers = who.headers if who else {}
+        response = await api.client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 400, (body, response.text)
+        message = response.json()["error"]["message"]
+        assert f"{field} must not contain control or invisible formatting characters" in message
+    renamed = await api.client.patch(
+        f"/api/v1/channels/{channel_id}",
+        json={"name": "Ünïcode 👨\u200d👩\u200d👧"},
+        headers=provider.headers,
+    )
+    assert renamed.status_code == 200, renamed.text

@@ -172,6 +172,17 @@ async def test_login_cookie_is_http_only_secure_and_strict(api: Api) -> None:
         assert attribute in cookie
 
 
+async def test_logout_expires_the_refresh_cookie(api: Api) -> None:
+    user = await api.user("subscriber", "bye")
+    for path in ("/api/v1/auth/logout", "/api/v1/auth/logout-all"):
+        session = await api.login(user.email)
+        response = await api.client.post(path, headers=session.headers)
+        assert response.status_code == 204, response.text
+        cookie = response.headers["set-cookie"].lower()
+        assert 'copier_refresh="";' in cookie or "copier_refresh=;" in cookie, cookie
+        assert "max-age=0" in cookie and "path=/api/v1/auth" in cookie
+
+
 async def test_login_is_rate_limited_per_account(api: Api, accounts_settings: Settings) -> None:
     user = await api.user("subscriber", "rate")
     statuses = []

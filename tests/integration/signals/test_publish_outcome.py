@@ -98,3 +98,15 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
     finally:
         stop.set()
         await asyncio.wait_for(ledger, 10)
+
+
+async def test_nats_down_is_a_503_with_retry_after(http: Http, proxy: HoldingProxy) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    proxy.cut()
+    answer = await http.call("POST", f"/api/v1/channels/{channel}/signals", owner, json=SIGNAL)
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["retry-after"]) > 0
+    assert answer.json()["error"]["code"] in {"unavailable", "outcome_unknown"}
+    # Routes that need no NATS go on answering.
+    assert (await http.call("GET", f"/api/v1/channels/{channel}")).status_code == 200

@@ -139,8 +139,13 @@ async def test_a_refused_signal_does_not_use_up_its_client_id(
         ({"asset": "DOGEUSD"}, "unknown_asset"),
         ({"stake": "0.1"}, "invalid_stake"),
         ({"stake": "10.001"}, "invalid_stake"),
-        ({"stake": "1e9"}, "invalid_stake"),
-        ({"stake": "NaN"}, "invalid_stake"),
+        ({"stake": "1000000000"}, "invalid_stake"),
+        # Not written as a plain decimal: refused by the body's one money rule.
+        ({"stake": "1e9"}, "validation_failed"),
+        ({"stake": "NaN"}, "validation_failed"),
+        ({"stake": "1_000"}, "validation_failed"),
+        ({"stake": " 10 "}, "validation_failed"),
+        ({"expiry_seconds": "60"}, "validation_failed"),
         ({"expiry_seconds": 5}, None),
         ({"direction": "UP"}, None),
         ({"stake": None}, None),
@@ -351,3 +356,19 @@ async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(htt
     assert [d["email"] for d in delegates["delegates"]] == [trader.email]
     refused = await http.call("GET", f"/api/v1/channels/{channel}/delegates", trader)
     assert refused.status_code == 403
+
+
+async def test_websocket_signals_follow_the_same_number_rules(
+    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    ws = await connect_ws(api_server, owner.token)
+    for change in ({"stake": "1_000"}, {"stake": " 10 "}, {"expiry_seconds": "60"}):
+        signal = {"type": "signal", "channel_id": channel, **SIGNAL, **change}
+        await ws.send(json.dumps(signal))
+        answer = json.loads(await ws.recv())
+        assert answer["type"] == "error", answer
+        assert next(iter(change)) in answer["error"]["message"], answer
+    await ws.close()
+    assert await stream_signals(nc, settings) == []
