@@ -7,13 +7,20 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from apps.core import embedded
+from apps.core.nats import connect
 from apps.core.redis import connect_redis
+from apps.core.service import CANCEL_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS
+from apps.core.settings import Settings
+from apps.core.topology import Topology
+from tests.conftest import Servers
 
 
 class Server:
@@ -70,3 +77,80 @@ async def test_a_command_after_a_valkey_restart_succeeds_on_a_fresh_connection(
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
+
+
+@pytest.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[Server]:
+    monitor = embedded.free_port()
+    server = Server(
+        embedded.nats_spec(tmp_path, embedded.free_port(), monitor), tmp_path / "nats.log"
+    )
+    await server.start(lambda: embedded.nats_healthy(monitor))
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+# service → (module, stream, durable consumer it pulls from)
+SERVICES = {
+    "router": ("apps.router.main", "SIGNALS", "router"),
+    "ledger": ("apps.ledger.main", "EXECUTIONS", "ledger"),
+    "worker-deriv": ("apps.brokers.deriv.worker", "ORDERS", "broker-deriv"),
+}
+
+
+@pytest.mark.parametrize("away", ["nats", "valkey"])
+@pytest.mark.parametrize("service", sorted(SERVICES))
+async def test_a_service_stopped_while_a_server_is_away_exits_cleanly(
+    service: str,
+    away: str,
+    nats_server: Server,
+    valkey: Server,
+    servers: Servers,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    module, stream, durable = SERVICES[service]
+    settings = Settings(
+        nats_url=nats_server.spec.address,
+        redis_url=valkey.spec.address,
+        mongodb_uri=servers.mongodb_uri,
+        mongodb_database=namespace,
+        namespace=namespace,
+        data_dir=tmp_path,
+    )
+    log_path = tmp_path / f"{service}.log"
+    spec = embedded.ProcessSpec(service, [sys.executable, "-m", module], env=settings.as_env())
+    with log_path.open("ab") as log:
+        process = await embedded.spawn(spec, stdout=log.fileno())
+    try:
+        # Working: its pull request waits on its consumer.
+        nc = await connect(settings.nats_url, name="pytest")
+        js = nc.jetstream()
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(Exception):
+                info = await js.consumer_info(Topology(namespace).stream(stream), durable)
+                if info.num_waiting:
+                    break
+            assert process.returncode is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            await asyncio.sleep(0.1)
+        await nc.close()
+
+        await (nats_server if away == "nats" else valkey).kill()
+        before = len(log_path.read_text())
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 60)
+        took = time.monotonic() - stopped_at
+    finally:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    output = log_path.read_text()
+    print(output[before:], f"exit {code} after {took:.1f} s")
+    assert code == 0, output
+    assert took < SHUTDOWN_GRACE_SECONDS + CANCEL_GRACE_SECONDS + 10
+    assert "Traceback" not in output[before:], output[before:]
