@@ -160,6 +160,9 @@ def build_children(settings: Settings) -> list[Child]:
                 "apps.brokers.deriv.simulator",
                 "--port",
                 str(port),
+                # Its accounts and contracts outlive a restart, like the brokers' own.
+                "--data-dir",
+                str(data / "deriv-sim"),
             ],
             ports=(port,),
             address=f"ws://127.0.0.1:{port}/websockets/v3",
