@@ -388,7 +388,7 @@ class Supervisor:
                 elif time.monotonic() >= child.restart_at:
                     await self._restart(child)
             self._refresh()
-            due = [next_check, *(c.restart_at for c in self.children if c.restart_at)]
+            due = [next_check, *(c.restart_at for c in self.children if c.restart_at is not None)]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, min(due) - time.monotonic()))
 

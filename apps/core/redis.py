@@ -14,7 +14,7 @@ from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 # Waits of 0.05 s doubling to 1 s, each at least half its nominal length (the jitter
-# keeps a crowd of clients from reconnecting in step): 5 to 10 s of retrying in all.
+# keeps a crowd of clients from reconnecting in step): about 5 to 10 s in all.
 RETRIES = 12
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 1.0
@@ -23,7 +23,8 @@ BACKOFF_CAP = 1.0
 def reconnecting_retry() -> Retry:
     """Retry on ConnectionError and TimeoutError only: without ``socket_timeout`` a
     TimeoutError can only come from connecting, so no command the server may have run
-    is sent twice because it was slow."""
+    is sent twice because it was slow (one cut off by the server's death after it was
+    written is sent again, as with redis-py's own default retry)."""
     return Retry(
         EqualJitterBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE),
         RETRIES,
