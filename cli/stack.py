@@ -372,25 +372,33 @@ class Supervisor:
             await nc.close()
 
     async def _watch(self) -> None:
-        """Until asked to stop: health-check every child, restart any child that died."""
-        next_check = 0.0
-        while not self.stopping.is_set():
-            self._wake.clear()
-            now = time.monotonic()
-            if now >= next_check:
-                next_check = now + HEALTH_CHECK_SECONDS
-                await asyncio.gather(*(self._check(c) for c in self.children if c.running))
-            for child in self.children:
-                if child.running or self.stopping.is_set():
-                    continue
-                if child.restart_at is None:
-                    self._died(child)
-                elif time.monotonic() >= child.restart_at:
-                    await self._restart(child)
+        """Until asked to stop: restart any child that died, health-check the others."""
+        checks = asyncio.create_task(self._check_health())
+        try:
+            while not self.stopping.is_set():
+                self._wake.clear()
+                for child in self.children:
+                    if child.running or self.stopping.is_set():
+                        continue
+                    if child.restart_at is None:
+                        self._died(child)
+                    elif time.monotonic() >= child.restart_at:
+                        await self._restart(child)
+                self._refresh()
+                due = [c.restart_at for c in self.children if c.restart_at is not None]
+                wait = max(0.0, min(due) - time.monotonic()) if due else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+        finally:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
+
+    async def _check_health(self) -> None:
+        """Apart from the restarts, so that a slow check never delays one."""
+        while True:
+            await asyncio.gather(*(self._check(c) for c in self.children if c.running))
             self._refresh()
-            due = [next_check, *(c.restart_at for c in self.children if c.restart_at is not None)]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, min(due) - time.monotonic()))
+            await asyncio.sleep(HEALTH_CHECK_SECONDS)
 
     async def _check(self, child: Child) -> None:
         was = child.healthy
