@@ -401,16 +401,17 @@ class Supervisor:
             await asyncio.sleep(HEALTH_CHECK_SECONDS)
 
     async def _check(self, child: Child) -> None:
-        was = child.healthy
-        child.healthy = await child.health() and child.running
-        if child.healthy and not was:
+        healthy = await child.health()
+        if not child.running:  # it died meanwhile: _died accounts for it
+            return
+        if healthy and not child.healthy:
             child.healthy_since = time.monotonic()
             if child.restarts:
                 self.say(f"[green]{child.spec.name} is healthy again[/]")
-        elif was and not child.healthy:
+        elif child.healthy and not healthy:
             child.healthy_since = None
-            if child.running:
-                self.say(f"[yellow]{child.spec.name} is not healthy[/]")
+            self.say(f"[yellow]{child.spec.name} is not healthy[/]")
+        child.healthy = healthy
 
     def _died(self, child: Child) -> None:
         assert child.process is not None and child.process.returncode is not None
