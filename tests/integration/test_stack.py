@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 import redis
@@ -114,6 +115,8 @@ def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
     asyncio.run(write_and_check_streams())
     with MongoClient(mongo_uri) as mongo:
         mongo.copier.probe.insert_one({"_id": "restart", "kept": True})
+    sim_admin = f"http://127.0.0.1:{stack_env['DERIV_SIM_PORT']}/admin/accounts"
+    broker_account = httpx.post(sim_admin, json={"balance": "50"}).json()
 
     pids = [s["pid"] for s in services.values()]
     copier(stack_env, "down")
@@ -130,6 +133,9 @@ def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
     assert asyncio.run(read_back()) == b"kept"
     with MongoClient(mongo_uri) as mongo:
         assert mongo.copier.probe.find_one({"_id": "restart"}) == {"_id": "restart", "kept": True}
+    # The Deriv simulator's accounts too: linked broker accounts keep working.
+    kept = {a["loginid"]: a for a in httpx.get(sim_admin).json()["accounts"]}
+    assert kept[broker_account["loginid"]]["balance"] == 50
 
     second = status(stack_env)
     pids = [s["pid"] for s in second["services"]]  # type: ignore[attr-defined]
