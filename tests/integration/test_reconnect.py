@@ -1,5 +1,6 @@
-"""Services ride out a restart of the servers they use: a private valkey or nats-server
-per test is killed and started again on the same port and data dir."""
+"""Services ride out a restart of the servers they use, and stop cleanly while one is
+away: a private valkey or nats-server per test is killed (and started again on the same
+port and data dir)."""
 
 from __future__ import annotations
 

@@ -39,6 +39,9 @@ class Opened(msgspec.Struct, array_like=True, tag="account"):
 
 
 class Bought(msgspec.Struct, array_like=True, tag="buy"):
+    """A contract's fields as booked. Declared here, not derived from the simulator's
+    Contract: the file's field order is its format, which a change there must not move."""
+
     contract_id: int
     loginid: str
     currency: str
