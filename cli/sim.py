@@ -22,6 +22,10 @@ def deriv(
     time_scale: Annotated[
         float | None, typer.Option(help="Run contracts this many times faster.")
     ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep accounts and contracts here across restarts (default: memory)."),
+    ] = None,
 ) -> None:
     """Deriv API v3 simulator on ws://HOST:PORT/websockets/v3 (admin API on /admin)."""
     # Imported here so `copier --help` does not pay for uvicorn's import.
@@ -30,4 +34,4 @@ def deriv(
     settings = load_config(config)
     if time_scale is not None:
         settings.time_scale = time_scale
-    asyncio.run(serve_forever(settings, host, port))
+    asyncio.run(serve_forever(settings, host, port, data_dir))

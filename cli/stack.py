@@ -6,6 +6,12 @@ this checkout (API, router, broker workers, broker simulators) as supervised chi
 processes. It shows a status table, prefixes every child's log lines with its name and
 stops everything on Ctrl-C/SIGTERM. `--detach` runs the same supervisor in the
 background for scripts; `down` stops it.
+
+Any child that dies after start-up, infrastructure included, is logged with its exit
+code or signal and started again with the same ports and data dirs (JetStream's file
+store, Valkey's append-only file and the MongoDB stand-in's SQLite file keep their state),
+after a delay that doubles with each death in a row (:func:`restart_delay`) and starts
+over once the child has stayed healthy for a while (:func:`deaths_in_a_row`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,36 @@ STATE_FILE = "stack.json"
 PID_FILE = "copier.pid"
 LOG_FILE = "copier.log"
 _COLORS = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan"]
+# How often every running child's health is checked.
+HEALTH_CHECK_SECONDS = 1.0
+# The first restart's delay, doubled for each further death in a row up to the cap: a
+# child that dies at once on every start is not restarted in a tight loop.
+FIRST_RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+# A child healthy this long has recovered: its next death counts as the first again.
+STABLE_SECONDS = 60.0
+
+
+def restart_delay(deaths: int) -> float:
+    """Seconds to wait before restarting a child that has died ``deaths`` times in a row."""
+    return min(MAX_RESTART_DELAY, FIRST_RESTART_DELAY * 2.0 ** max(0, deaths - 1))
+
+
+def deaths_in_a_row(before: int, healthy_for: float) -> int:
+    """The count of deaths in a row once a child dies again, after it was healthy for
+    ``healthy_for`` seconds (0 if it never became healthy) since its last start."""
+    return 1 if healthy_for >= STABLE_SECONDS else before + 1
+
+
+def describe_exit(code: int) -> str:
+    """An exit status as ops read it: asyncio reports death by signal N as code -N."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} (exit code {code})"
+    return f"exit code {code}"
 
 
 @dataclass
@@ -57,6 +93,14 @@ class Child:
     restarts: int = 0
     exit_codes: list[int] = field(default_factory=list)
     pump: asyncio.Task[None] | None = None
+    exited: asyncio.Task[int] | None = None  # wakes the supervisor when the process ends
+    deaths: int = 0  # in a row (see deaths_in_a_row)
+    healthy_since: float | None = None  # time.monotonic() of the last healthy check
+    restart_at: float | None = None  # while dead: when it is started again
+
+    @property
+    def last_exit(self) -> str:
+        return describe_exit(self.exit_codes[-1]) if self.exit_codes else ""
 
     @property
     def pid(self) -> int | None:
@@ -116,11 +160,13 @@ def build_children(settings: Settings) -> list[Child]:
                 "apps.brokers.deriv.simulator",
                 "--port",
                 str(port),
+                # Its accounts and contracts outlive a restart, like the brokers' own.
+                "--data-dir",
+                str(data / "deriv-sim"),
             ],
             ports=(port,),
             address=f"ws://127.0.0.1:{port}/websockets/v3",
             env=env,
-            restart=True,
         )
         add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{port}/health"), False)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
@@ -130,7 +176,6 @@ def build_children(settings: Settings) -> list[Child]:
         ports=(settings.api_port,),
         address=api_url,
         env=env,
-        restart=True,
         nice=ahead,
     )
     add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False)
@@ -149,7 +194,7 @@ def build_children(settings: Settings) -> list[Child]:
             # A stable name per worker: a restarted worker picks up its own pending
             # settlements, and two workers never share one.
             child_env = {**env, "WORKER_ID": f"{host}-{name}"} if "worker" in name else env
-            spec = ProcessSpec(name, [py, "-m", module], env=child_env, restart=True, nice=nice)
+            spec = ProcessSpec(name, [py, "-m", module], env=child_env, nice=nice)
             add(spec, _alive_check(children, name), False)
     return children
 
@@ -170,19 +215,27 @@ class Supervisor:
         self.children = children
         self.use_live = live
         self.stopping = asyncio.Event()
+        # Set when a child exits or a stop is asked for: the watch loop looks at once.
+        self._wake = asyncio.Event()
         self.started_at = time.monotonic()
         self._live: Live | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
 
     # ---- output ------------------------------------------------------------------
     def table(self) -> Table:
         table = Table(title="Cloud Trade Copier — embedded stack", title_justify="left")
-        for column in ("service", "pid", "address", "healthy", "restarts"):
+        for column in ("service", "pid", "address", "healthy", "restarts", "last exit"):
             table.add_column(column)
         for child in self.children:
             if child.healthy:
                 status = "[green]yes[/]"
             elif child.running:
-                status = "[yellow]starting[/]" if not child.exit_codes else "[red]no[/]"
+                status = "[yellow]starting[/]"
+            elif child.restart_at is not None:
+                status = "[red]down[/], restarting"
             else:
                 status = "[red]down[/]" if child.process else "[dim]-[/]"
             table.add_row(
@@ -191,6 +244,7 @@ class Supervisor:
                 child.spec.address or "-",
                 status,
                 str(child.restarts),
+                child.last_exit or "-",
             )
         return table
 
@@ -214,6 +268,7 @@ class Supervisor:
                     "healthy": c.healthy,
                     "infra": c.infra,
                     "restarts": c.restarts,
+                    "last_exit": c.last_exit or None,
                 }
                 for c in self.children
             ],
@@ -234,9 +289,12 @@ class Supervisor:
 
     # ---- lifecycle ---------------------------------------------------------------
     async def start_child(self, child: Child) -> None:
-        child.process = await embedded.spawn(child.spec)
+        process = child.process = await embedded.spawn(child.spec)
         child.healthy = False
+        child.healthy_since = None
         child.pump = asyncio.create_task(self._pump_logs(child))
+        child.exited = asyncio.create_task(process.wait())
+        child.exited.add_done_callback(lambda _: self._wake.set())
 
     async def wait_healthy(self, group: list[Child], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -251,6 +309,7 @@ class Supervisor:
                     )
                 if await child.health():
                     child.healthy = True
+                    child.healthy_since = time.monotonic()
                     pending.remove(child)
                     self._refresh()
             if pending and time.monotonic() > deadline:
@@ -262,7 +321,7 @@ class Supervisor:
     async def run(self, startup_timeout: float) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, self.stopping.set)
+            loop.add_signal_handler(sig, self.stop)
         live_cm: contextlib.AbstractContextManager[Any] = (
             Live(self.table(), console=console, refresh_per_second=4, transient=False)
             if self.use_live
@@ -313,35 +372,75 @@ class Supervisor:
             await nc.close()
 
     async def _watch(self) -> None:
-        """Until asked to stop: health-check every child, restart crashed services."""
-        backoff: dict[str, float] = {}
-        while not self.stopping.is_set():
-            for child in self.children:
-                if child.running:
-                    was = child.healthy
-                    child.healthy = await child.health()
-                    if was and not child.healthy:
-                        self.say(f"[yellow]{child.spec.name} is not healthy[/]")
-                    continue
-                if child.process and child.process.returncode is not None:
-                    code = child.process.returncode
-                    if child.healthy or not child.exit_codes or child.exit_codes[-1] != code:
-                        child.exit_codes.append(code)
-                    child.healthy = False
-                    if not child.spec.restart:
+        """Until asked to stop: restart any child that died, health-check the others."""
+        checks = asyncio.create_task(self._check_health())
+        try:
+            while not self.stopping.is_set():
+                self._wake.clear()
+                for child in self.children:
+                    if child.running or self.stopping.is_set():
                         continue
-                    wait = backoff.get(child.spec.name, 0.5)
-                    self.say(
-                        f"[red]{child.spec.name} exited with code {code}[/]; "
-                        f"restarting in {wait:.1f} s"
-                    )
-                    await asyncio.sleep(wait)
-                    backoff[child.spec.name] = min(wait * 2, 30)
-                    child.restarts += 1
-                    await self.start_child(child)
+                    if child.restart_at is None:
+                        self._died(child)
+                    elif time.monotonic() >= child.restart_at:
+                        await self._restart(child)
+                self._refresh()
+                due = [c.restart_at for c in self.children if c.restart_at is not None]
+                wait = max(0.0, min(due) - time.monotonic()) if due else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+        finally:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
+
+    async def _check_health(self) -> None:
+        """Apart from the restarts, so that a slow check never delays one."""
+        while True:
+            await asyncio.gather(*(self._check(c) for c in self.children if c.running))
             self._refresh()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), 1.0)
+            await asyncio.sleep(HEALTH_CHECK_SECONDS)
+
+    async def _check(self, child: Child) -> None:
+        healthy = await child.health()
+        if not child.running:  # it died meanwhile: _died accounts for it
+            return
+        if healthy and not child.healthy:
+            child.healthy_since = time.monotonic()
+            if child.restarts:
+                self.say(f"[green]{child.spec.name} is healthy again[/]")
+        elif child.healthy and not healthy:
+            child.healthy_since = None
+            self.say(f"[yellow]{child.spec.name} is not healthy[/]")
+        child.healthy = healthy
+
+    def _died(self, child: Child) -> None:
+        assert child.process is not None and child.process.returncode is not None
+        now = time.monotonic()
+        healthy_for = now - child.healthy_since if child.healthy_since is not None else 0.0
+        child.exit_codes.append(child.process.returncode)
+        child.deaths = deaths_in_a_row(child.deaths, healthy_for)
+        child.healthy, child.healthy_since = False, None
+        wait = restart_delay(child.deaths)
+        child.restart_at = now + wait
+        # Whatever the child started itself (its own process group) goes with it, so
+        # nothing holds its ports when it starts again.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        self.say(
+            f"[red]{child.spec.name} died: {child.last_exit}[/]; "
+            f"restarting in {wait:.1f} s ({child.deaths} in a row)"
+        )
+
+    async def _restart(self, child: Child) -> None:
+        child.restart_at = None
+        child.restarts += 1
+        self.say(f"restarting {child.spec.name} (restart {child.restarts})")
+        try:
+            await self.start_child(child)
+        except OSError as exc:  # counted as one more death in a row
+            self.say(f"[red]{child.spec.name} could not be started: {exc}[/]")
+            child.deaths += 1
+            child.restart_at = time.monotonic() + restart_delay(child.deaths)
 
     async def stop_all(self) -> None:
         """Services first, then infrastructure; SIGTERM, then SIGKILL after a grace period."""
@@ -508,7 +607,7 @@ def _read_state(settings: Settings) -> dict[str, Any] | None:
 
 def _print_state(state: dict[str, Any]) -> None:
     table = Table(title="Cloud Trade Copier — embedded stack", title_justify="left")
-    for column in ("service", "pid", "address", "healthy"):
+    for column in ("service", "pid", "address", "healthy", "restarts", "last exit"):
         table.add_column(column)
     for service in state["services"]:
         table.add_row(
@@ -516,6 +615,8 @@ def _print_state(state: dict[str, Any]) -> None:
             str(service["pid"] or "-"),
             service["address"] or "-",
             "[green]yes[/]" if service["healthy"] else "[red]no[/]",
+            str(service.get("restarts", 0)),
+            service.get("last_exit") or "-",
         )
     console.print(table)
 

@@ -37,7 +37,7 @@ from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
-from apps.core.nats import connect, ensure_topology
+from apps.core.nats import close_nats, connect, ensure_topology
 from apps.core.records import SignalRecord
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
@@ -149,7 +149,7 @@ def create_app(
             yield
         finally:
             await app.state.live.stop()
-            await nc.drain()
+            await close_nats(nc)
             await redis.aclose()
             mongo.close()
 

@@ -39,8 +39,6 @@ class ProcessSpec:
     ports: Sequence[int] = ()
     address: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    # Infrastructure is never restarted behind the user's back; services are.
-    restart: bool = False
     # CPU niceness (-20-19). Book-keeping that is off the signal path runs nicer, so on a
     # machine shared with the pipeline it takes the CPU the fan-out leaves, not the
     # other way round. A negative nice needs CAP_SYS_NICE (or RLIMIT_NICE); without it

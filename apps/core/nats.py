@@ -10,6 +10,7 @@ files say (nats-py's `pull_subscribe` would otherwise silently keep an old durab
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 
 from apps.core.topology import Topology
+
+log = logging.getLogger(__name__)
 
 NATS_DIR = Path(__file__).resolve().parents[2] / "nats"
 
@@ -106,15 +109,48 @@ def _subject(topology: Topology, subject: str) -> str:
 
 
 async def connect(url: str, name: str, **options: Any) -> NATS:
-    """A connection that reconnects forever, named for `nats server report connections`."""
-    return await nats.connect(
-        url,
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=5,
-        **options,
-    )
+    """A connection that reconnects forever, named for `nats server report connections`.
+
+    Losing and finding the server are one log line each; nats-py's own error callback
+    would log a traceback for every failed reconnect attempt.
+    """
+    nc = NATS()
+
+    async def disconnected() -> None:
+        if not nc.is_closed:  # nats-py calls this on close() too
+            log.warning("disconnected from NATS; reconnecting")
+
+    async def reconnected() -> None:
+        log.info("reconnected to NATS")
+
+    async def error(exc: Exception) -> None:
+        # A lost connection or a refused reconnect attempt is what "reconnecting" says.
+        lost = isinstance(exc, OSError | TimeoutError | nats.errors.UnexpectedEOF)
+        level = logging.DEBUG if lost else logging.WARNING
+        log.log(level, "NATS: %s", exc or type(exc).__name__)
+
+    defaults: dict[str, Any] = {
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+        "disconnected_cb": disconnected,
+        "reconnected_cb": reconnected,
+        "error_cb": error,
+    }
+    await nc.connect(url, name=name, **(defaults | options))
+    return nc
+
+
+async def close_nats(nc: NATS) -> None:
+    """Drain a connection to the server, or just close one that is away: drain refuses a
+    reconnecting connection, and nothing it holds could reach the server anyway."""
+    if nc.is_connected:
+        try:
+            await nc.drain()
+            return
+        except nats.errors.Error:  # lost the server while draining
+            pass
+    await nc.close()
 
 
 async def _api(nc: NATS, subject: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:

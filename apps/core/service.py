@@ -1,10 +1,19 @@
 """The lifecycle every long-running service shares: settings, logging, run until
-SIGTERM/SIGINT, then let the service drain before the process exits."""
+SIGTERM/SIGINT, then let the service drain before the process exits.
+
+Stopping is bounded and quiet: once asked to stop, a service has
+``SHUTDOWN_GRACE_SECONDS`` to finish its work in hand and is cancelled after that; an
+error met while stopping (NATS or Valkey away, say) is one log line. Either way the
+process exits 0, since whatever was left unfinished is redelivered to another instance.
+An error before the stop ends the process with a traceback and exit code 1, so that
+its supervisor restarts it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +22,11 @@ from apps.core.logging import setup_logging
 from apps.core.settings import Settings
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+# Under `copier up`'s 10 s between SIGTERM and SIGKILL, so the service says how it ended.
+SHUTDOWN_GRACE_SECONDS = 8.0
+# How long cancelled work may take to unwind before the process leaves without it.
+CANCEL_GRACE_SECONDS = 1.0
 
 
 def run_service(name: str, main: ServiceMain, settings: Settings | None = None) -> None:
@@ -29,7 +43,30 @@ def run_service(name: str, main: ServiceMain, settings: Settings | None = None) 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info("starting")
-        await main(settings, stop)
-        log.info("stopped")
+        work = asyncio.ensure_future(main(settings, stop))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait((work, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        await asyncio.wait((work,), timeout=SHUTDOWN_GRACE_SECONDS)
+        if not work.done():
+            work.cancel()
+            await asyncio.wait((work,), timeout=CANCEL_GRACE_SECONDS)
+            log.warning(
+                "stopped with work unfinished after %.0f s (it is redelivered)",
+                SHUTDOWN_GRACE_SECONDS,
+            )
+            if not work.done():  # it ignores cancellation: asyncio.run would wait for ever
+                logging.shutdown()
+                os._exit(0)
+            if not work.cancelled():
+                work.exception()  # what it met while unwinding was said in the line above
+            return
+        error = work.exception()
+        if error is None:
+            log.info("stopped")
+        elif stop.is_set():
+            log.warning("stopped; while stopping: %s: %s", type(error).__name__, error)
+        else:
+            raise error
 
     asyncio.run(runner())

@@ -71,7 +71,9 @@ class Settings:
     # shares one budget (per client address, and per account e-mail).
     auth_attempts_per_minute_per_ip: int = 30
     auth_attempts_per_minute_per_account: int = 10
-    cors_origins: str = "http://127.0.0.1:8000,http://localhost:8000,http://localhost:5173"
+    # Browser origins allowed by CORS and the WebSocket's Origin check, comma-separated.
+    # Empty: the dashboard on this API's own port and the Vite dev server (allowed_origins).
+    cors_origins: str = ""
 
     # Signal path
     signal_validity_seconds: float = 5.0
@@ -158,11 +160,22 @@ class Settings:
 
     @property
     def allowed_origins(self) -> list[str]:
-        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+        explicit = [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+        return explicit or local_dashboard_origins(self.api_port)
 
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a child process."""
         return {f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+
+def local_dashboard_origins(api_port: int) -> list[str]:
+    """The dashboard served by the API itself, under either loopback name, and the Vite
+    dev server, which proxies to the API from its own port."""
+    return [
+        f"http://127.0.0.1:{api_port}",
+        f"http://localhost:{api_port}",
+        "http://localhost:5173",
+    ]
 
 
 def _coerce(name: str, raw: str, kind: Any) -> Any:

@@ -23,7 +23,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
-from apps.core.nats import connect, ensure_topology
+from apps.core.nats import close_nats, connect, ensure_topology
 from apps.core.records import SignalRecord
 from apps.core.redis import connect_redis
 from apps.core.service import run_service
@@ -203,7 +203,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             stop.set()  # the executions loop may have ended on an error of its own
         with contextlib.suppress(Exception):
             await recording
-        await nc.drain()
+        await close_nats(nc)
         await redis.aclose()
         mongo.close()
 

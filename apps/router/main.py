@@ -31,7 +31,7 @@ from apps.core.messages import (
     encode,
     signal_decoder,
 )
-from apps.core.nats import connect, ensure_topology, fetch_ready
+from apps.core.nats import close_nats, connect, ensure_topology, fetch_ready
 from apps.core.outage import backoff
 from apps.core.redis import connect_redis
 from apps.core.routing import RoutingRecord, routing_key, unpack_record
@@ -425,7 +425,7 @@ async def consume(
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
-        await nc.drain()
+        await close_nats(nc)
         await redis.aclose()
 
 

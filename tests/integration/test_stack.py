@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,8 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
+import redis
 from pymongo import MongoClient
 
 from apps.core.embedded import PROJECT_ROOT, free_port
@@ -109,11 +112,11 @@ def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
         assert ack.stream == "SIGNALS"
         await nc.close()
 
-    import asyncio
-
     asyncio.run(write_and_check_streams())
     with MongoClient(mongo_uri) as mongo:
         mongo.copier.probe.insert_one({"_id": "restart", "kept": True})
+    sim_admin = f"http://127.0.0.1:{stack_env['DERIV_SIM_PORT']}/admin/accounts"
+    broker_account = httpx.post(sim_admin, json={"balance": "50"}).json()
 
     pids = [s["pid"] for s in services.values()]
     copier(stack_env, "down")
@@ -130,6 +133,9 @@ def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
     assert asyncio.run(read_back()) == b"kept"
     with MongoClient(mongo_uri) as mongo:
         assert mongo.copier.probe.find_one({"_id": "restart"}) == {"_id": "restart", "kept": True}
+    # The Deriv simulator's accounts too: linked broker accounts keep working.
+    kept = {a["loginid"]: a for a in httpx.get(sim_admin).json()["accounts"]}
+    assert kept[broker_account["loginid"]]["balance"] == 50
 
     second = status(stack_env)
     pids = [s["pid"] for s in second["services"]]  # type: ignore[attr-defined]
@@ -181,10 +187,59 @@ def test_ctrl_c_and_a_crashed_child_leave_no_process_behind(stack_env: dict[str,
         if supervisor.poll() is None:
             supervisor.kill()
     assert supervisor.returncode == 0, output
-    assert "api exited with code -9" in output
+    assert "api died: killed by SIGKILL" in output
     assert " nats |" in output  # log lines carry the service name
     assert not any(alive(p) for p in pids)
     assert not (data_dir / "copier.pid").exists()
+
+
+def test_killed_servers_are_restarted_on_their_ports_with_their_data(
+    stack_env: dict[str, str],
+) -> None:
+    copier(stack_env, "up", "--detach")
+    before = {s["name"]: s for s in status(stack_env)["services"]}  # type: ignore[attr-defined]
+    nats_url = f"nats://127.0.0.1:{stack_env['NATS_PORT']}"
+    with redis.Redis(port=int(stack_env["REDIS_PORT"])) as valkey:
+        valkey.set("restart-probe", "kept")
+
+    async def publish() -> None:
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().publish("signals.restart-probe", b"kept")
+        await nc.close()
+
+    asyncio.run(publish())
+
+    killed_at = time.monotonic()
+    for name in ("valkey", "nats"):
+        os.kill(before[name]["pid"], signal.SIGKILL)
+
+    def servers_back() -> bool:
+        now = {s["name"]: s for s in status(stack_env)["services"]}  # type: ignore[attr-defined]
+        return all(
+            now[n]["healthy"] and now[n]["pid"] != before[n]["pid"] and now[n]["restarts"] == 1
+            for n in ("valkey", "nats")
+        )
+
+    wait_until(servers_back, 90)
+    print(f"valkey and nats healthy again {time.monotonic() - killed_at:.1f} s after SIGKILL")
+    after = {s["name"]: s for s in status(stack_env)["services"]}  # type: ignore[attr-defined]
+    assert after["valkey"]["last_exit"] == "killed by SIGKILL (exit code -9)"
+
+    with redis.Redis(port=int(stack_env["REDIS_PORT"])) as valkey:
+        assert valkey.get("restart-probe") == b"kept"  # the append-only file
+
+    async def read_back() -> bytes:
+        nc = await nats.connect(nats_url)
+        msg = await nc.jetstream().get_last_msg("SIGNALS", "signals.restart-probe")
+        await nc.close()
+        return msg.data or b""
+
+    assert asyncio.run(read_back()) == b"kept"  # the JetStream file store
+    # The services found the servers again: the whole stack is ready.
+    wait_until(lambda: status(stack_env).get("ready") is True, 90)
+    log = (Path(stack_env["DATA_DIR"]) / "copier.log").read_text()
+    assert "valkey died: killed by SIGKILL (exit code -9)" in log
+    assert "restarting nats (restart 1)" in log
 
 
 def test_a_killed_supervisor_takes_its_children_with_it(stack_env: dict[str, str]) -> None:

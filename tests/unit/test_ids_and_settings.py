@@ -44,6 +44,18 @@ def test_settings_defaults_point_at_the_embedded_stack() -> None:
     assert settings.nats_url == "nats://127.0.0.1:4222"
 
 
+def test_default_browser_origins_follow_the_api_port() -> None:
+    moved = Settings.from_env({"API_PORT": "18000"})
+    assert moved.allowed_origins == [
+        "http://127.0.0.1:18000",
+        "http://localhost:18000",
+        "http://localhost:5173",
+    ]
+    assert "http://127.0.0.1:8000" in Settings.from_env({}).allowed_origins
+    explicit = Settings.from_env({"API_PORT": "18000", "CORS_ORIGINS": "https://a.example, "})
+    assert explicit.allowed_origins == ["https://a.example"]
+
+
 def test_a_bad_setting_names_the_variable() -> None:
     with pytest.raises(SettingsError, match="API_PORT='eighty'"):
         Settings.from_env({"API_PORT": "eighty"})

@@ -13,6 +13,11 @@ Time: timestamps are real epoch seconds; ``time_scale`` only shortens how long c
 run (a 15 s contract settles after 1 s at scale 15), so tests stay fast while reconciling
 by purchase time still works.
 
+State: with a data dir (``--data-dir``; `copier up` gives it one under ``DATA_DIR``) the
+accounts, balances, contracts and ledger are kept in a journal there
+(:mod:`apps.brokers.deriv.sim_journal`) and survive a restart; contracts open at the
+restart settle when they are due. Without one (the tests' simulators) they live in memory.
+
 Cost: the simulator shares the benchmark machine with the pipeline it measures, so a
 booked contract must cost it little. Requests are answered inline as they arrive and
 frames are written synchronously (no task per message); events find their listeners
@@ -49,6 +54,7 @@ import msgspec
 import uvicorn
 
 from apps.brokers.deriv.protocol import PASSTHROUGH_MAX_BYTES
+from apps.brokers.deriv.sim_journal import Bought, Journal, Opened, Record, Sold
 from apps.core import gc_pacing
 
 CENT = Decimal("0.01")
@@ -637,7 +643,7 @@ def _decimal(value: Any, name: str) -> Decimal:
 class DerivSimulator:
     """State and behaviour, independent of the transport (see :class:`SimulatorApp`)."""
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, journal: Journal | None = None) -> None:
         self.config = config
         self.faults = Faults()
         self.accounts: dict[str, Account] = {}
@@ -666,6 +672,53 @@ class DerivSimulator:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         for acc in config.accounts:
             self._add_account(acc.loginid, acc.token, acc.currency, acc.balance, acc.is_virtual)
+        self.journal = journal
+        if journal is not None:
+            self._restore(journal.replay())
+
+    def _restore(self, records: list[Record]) -> None:
+        """Replay the journal: accounts, then each buy and sale as it happened; the
+        contracts still open settle when they are due (at once if that has passed)."""
+        for record in records:
+            if isinstance(record, Opened):
+                self._add_account(
+                    record.loginid,
+                    record.token,
+                    record.currency,
+                    record.balance,
+                    record.is_virtual,
+                )
+                if record.loginid[2:].isdigit():
+                    self._next_login = max(self._next_login, int(record.loginid[2:]) + 1)
+            elif isinstance(record, Bought):
+                account = self.accounts.get(record.loginid)
+                if account is None:  # an account of a former SimConfig
+                    _log.warning(
+                        "journal: contract %s of unknown %s", record.contract_id, record.loginid
+                    )
+                    continue
+                account.balance -= record.buy_price
+                contract = _contract_of(record)
+                self.ledger.append(contract)
+                self.contracts[contract.contract_id] = contract
+                self._open_of.setdefault(account.loginid, {})[contract.contract_id] = contract
+                self._next_contract_id = max(self._next_contract_id, contract.contract_id)
+                self._next_transaction_id = max(
+                    self._next_transaction_id, contract.buy_transaction_id
+                )
+            elif (sold := self.contracts.get(record.contract_id)) is not None:
+                _apply_sale(sold, record)
+                self._file_as_sold(sold)
+                if sold.status == "won":
+                    self.accounts[sold.loginid].balance += sold.payout
+                self._next_transaction_id = max(
+                    self._next_transaction_id, record.sell_transaction_id
+                )
+        now = time.time()
+        for open_ones in self._open_of.values():
+            for contract in open_ones.values():
+                due = contract.booked_ms / 1000 + contract.real_seconds
+                self._settle_later(contract, max(0.0, due - now))
 
     # accounts ---------------------------------------------------------------------------
 
@@ -680,7 +733,10 @@ class DerivSimulator:
     def create_account(self, currency: str, balance: Decimal) -> Account:
         loginid = f"CR{self._next_login}"
         self._next_login += 1
-        return self._add_account(loginid, secrets.token_urlsafe(18), currency, balance, True)
+        account = self._add_account(loginid, secrets.token_urlsafe(18), currency, balance, True)
+        if self.journal is not None:
+            self.journal.append(Opened(loginid, account.token, currency, account.balance, True))
+        return account
 
     # connections ------------------------------------------------------------------------
 
@@ -1272,14 +1328,16 @@ class DerivSimulator:
         self.contracts[contract.contract_id] = contract
         self._open_of.setdefault(account.loginid, {})[contract.contract_id] = contract
         self.stats["buys"] += 1
-        self._settle_later(contract)
+        if self.journal is not None:
+            self.journal.append(_record(Bought, contract))
+        self._settle_later(contract, contract.real_seconds)
         self._notify_balance(account)
         return contract
 
-    def _settle_later(self, contract: Contract) -> None:
-        """Schedule the contract into the first slot at or after its (scaled) expiry."""
+    def _settle_later(self, contract: Contract, seconds: float) -> None:
+        """Schedule the contract into the first slot at or after ``seconds`` from now."""
         loop = asyncio.get_running_loop()
-        slot = math.ceil((loop.time() + contract.real_seconds) / self._slot_seconds)
+        slot = math.ceil((loop.time() + seconds) / self._slot_seconds)
         due = self._due.get(slot)
         if due is None:
             due = self._due[slot] = []
@@ -1322,6 +1380,8 @@ class DerivSimulator:
         self._next_transaction_id += 2
         contract.sell_transaction_id = self._next_transaction_id
         self._file_as_sold(contract)
+        if self.journal is not None:
+            self.journal.append(_record(Sold, contract))
         account = self.accounts[contract.loginid]
         if won:
             account.balance += contract.payout
@@ -1388,9 +1448,42 @@ class DerivSimulator:
             timer.cancel()
         self._timers.clear()
         self._due.clear()
+        if self.journal is not None:
+            await self.journal.close()
 
 
 Handled = tuple[Any, Subscription | None]
+
+
+def _record[R: (Bought, Sold)](kind: type[R], contract: Contract) -> R:
+    """The journal's record of a contract bought or sold: those fields of the contract."""
+    return kind(*(getattr(contract, name) for name in kind.__struct_fields__))
+
+
+def _contract_of(bought: Bought) -> Contract:
+    terms = Terms(
+        contract_type=bought.contract_type,
+        currency=bought.currency,
+        symbol=bought.symbol,
+        duration=bought.duration,
+        duration_unit=bought.duration_unit,
+        seconds=float(bought.date_expiry - bought.purchase_time),
+        ask_price=bought.buy_price,
+        payout=bought.payout,
+    )
+    return Contract(
+        **msgspec.structs.asdict(bought),
+        entry_tick_time=bought.purchase_time,
+        shortcode=terms.shortcode(bought.purchase_time, bought.date_expiry),
+        longcode=terms.longcode(),
+    )
+
+
+def _apply_sale(contract: Contract, sold: Sold) -> None:
+    for name in Sold.__struct_fields__:
+        setattr(contract, name, getattr(sold, name))
+    contract.is_expired = contract.is_sold = 1
+    contract.exit_tick_time = sold.sell_time
 
 
 def _currency_mismatch(currency: Any) -> ApiFailure:
@@ -1663,10 +1756,15 @@ def _server(simulator: DerivSimulator, embedded: bool) -> uvicorn.Server:
 
 @contextlib.asynccontextmanager
 async def running_simulator(
-    config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    config: SimConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    data_dir: Path | None = None,
 ) -> AsyncIterator[RunningSimulator]:
-    """Start the simulator inside the current event loop; port 0 picks a free port."""
-    simulator = DerivSimulator(config or SimConfig())
+    """Start the simulator inside the current event loop; port 0 picks a free port;
+    its state is kept in ``data_dir`` if one is given."""
+    simulator = DerivSimulator(config or SimConfig(), _journal(data_dir))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -1685,9 +1783,15 @@ async def running_simulator(
         sock.close()
 
 
-async def serve_forever(config: SimConfig, host: str, port: int) -> None:
+def _journal(data_dir: Path | None) -> Journal | None:
+    return None if data_dir is None else Journal(data_dir)
+
+
+async def serve_forever(
+    config: SimConfig, host: str, port: int, data_dir: Path | None = None
+) -> None:
     """Run as its own process until SIGINT/SIGTERM (uvicorn handles the signals)."""
-    simulator = DerivSimulator(config)
+    simulator = DerivSimulator(config, _journal(data_dir))
     server = _server(simulator, embedded=False)
     server.config.host, server.config.port = host, port
     print(
@@ -1703,12 +1807,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8701)
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--time-scale", type=float, default=None)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep accounts and contracts here"
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.time_scale is not None:
         config.time_scale = args.time_scale
     gc_pacing.start()  # a large fan-out's open contracts made each full collection stall it
-    asyncio.run(serve_forever(config, args.host, args.port))
+    asyncio.run(serve_forever(config, args.host, args.port, args.data_dir))
 
 
 if __name__ == "__main__":

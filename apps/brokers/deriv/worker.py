@@ -12,7 +12,7 @@ from apps.brokers.credentials import RedisCredentialStore
 from apps.brokers.deriv.adapter import BATCH_MAX_ORDERS, DerivAdapter
 from apps.brokers.runner import Runner, RunnerConfig
 from apps.core.credentials import cipher_from_settings
-from apps.core.nats import connect, ensure_topology
+from apps.core.nats import close_nats, connect, ensure_topology
 from apps.core.redis import connect_redis
 from apps.core.service import run_service
 from apps.core.settings import Settings
@@ -50,7 +50,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await Runner(nc.jetstream(), redis, topology, adapter, credentials, config).run(stop)
     finally:
         await adapter.close()
-        await nc.drain()
+        await close_nats(nc)
         await redis.aclose()
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from apps.core.settings import Settings
-from cli.stack import build_children
+from cli.stack import (
+    MAX_RESTART_DELAY,
+    STABLE_SECONDS,
+    build_children,
+    deaths_in_a_row,
+    describe_exit,
+    restart_delay,
+)
 
 
 def test_worker_processes_start_that_many_workers_each_with_its_own_id(tmp_path: Path) -> None:
@@ -31,3 +38,22 @@ def test_book_keeping_runs_behind_the_signal_path(tmp_path: Path) -> None:
         assert by_name[name].nice < 0 and not by_name[name].background
     level = Settings.from_env({"ACCEPT_PATH_NICE": "0"}, data_dir=tmp_path)
     assert {c.spec.nice for c in build_children(level) if c.spec.name in ("api", "nats")} == {0}
+
+
+def test_restarts_wait_longer_for_each_death_in_a_row_up_to_a_cap() -> None:
+    delays = [restart_delay(n) for n in range(1, 10)]
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert delays == sorted(delays) and max(delays) == MAX_RESTART_DELAY == delays[-1]
+
+
+def test_a_child_that_stayed_healthy_a_while_starts_its_backoff_over() -> None:
+    assert deaths_in_a_row(0, 0.0) == 1
+    assert deaths_in_a_row(3, 0.0) == 4  # died before it ever became healthy
+    assert deaths_in_a_row(3, STABLE_SECONDS / 2) == 4
+    assert deaths_in_a_row(3, STABLE_SECONDS) == 1
+
+
+def test_an_exit_names_its_signal_or_its_code() -> None:
+    assert describe_exit(-9) == "killed by SIGKILL (exit code -9)"
+    assert describe_exit(1) == "exit code 1"
+    assert describe_exit(0) == "exit code 0"
