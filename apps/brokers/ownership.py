@@ -13,8 +13,9 @@ Valkey, ``key("worker", worker_id)`` = its incarnation, renewed every third of
 The owner's side of the bargain: a process that cannot renew its lease stops every
 broker call it has running before the lease can lapse (:meth:`ProcessLease.run` calls
 ``on_lapse``) and starts no new one until it holds the lease again, so nobody reconciles
-an order whose buy may still be on its way. Whoever takes an order over asks the broker
-what was booked before anything is placed (the runner's ``_take_over``).
+an order whose buy may still be on its way. A process that finds its id held by a newer
+one exits at once: the newer one is taking its orders over. Whoever takes an order over
+asks the broker what was booked before anything is placed (the runner's ``_take_over``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -35,6 +37,9 @@ from apps.core.outage import DEPENDENCY_ERRORS
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.ownership")
+
+# A worker that finds its id held by a newer process exits with this code.
+SUPERSEDED_EXIT_CODE = 3
 
 
 class Verdict(Enum):
@@ -136,14 +141,18 @@ class ProcessLease:
             if ours == 1:
                 self._mark_held(sent)
                 continue
+            # A newer process holds this worker id (a restart while this one was paused,
+            # or two processes given one WORKER_ID): it is taking this one's orders over,
+            # so this one must not write another word about them. It leaves at once, its
+            # messages unacked.
             log.critical(
-                "worker id %s was taken by another process; this one stops trading",
-                self.worker_id,
+                "worker id %s was taken by another process; this one exits", self.worker_id
             )
             self.superseded = True
             self._held_until = 0.0
             on_lapse()
-            return
+            logging.shutdown()
+            os._exit(SUPERSEDED_EXIT_CODE)
 
     def _mark_held(self, sent: float) -> None:
         self._held_until = sent + self.ttl

@@ -886,18 +886,20 @@ class Runner:
             return [execution]
 
     async def _reconcile(self, order: Order, request: OrderRequest) -> ReconcileResult:
+        """What the broker booked for ``order``. Each attempt is bounded by
+        ``call_timeout``; one that met Valkey or NATS away is made again once they are
+        back (an outage is no reason to call an order undecidable)."""
         claims = AccountClaims(self.markers, order)
+
+        async def attempt() -> ReconcileResult:
+            try:
+                async with asyncio.timeout(self.config.call_timeout):
+                    return await self.adapter.reconcile(request, claims)
+            except TimeoutError:
+                return Undecidable(reason="reconciliation did not finish in time")
+
         try:
-            async with asyncio.timeout(self.config.call_timeout):
-                # Valkey away while the claims are read: ask the broker again once it is
-                # back, rather than call an order undecidable for an outage.
-                return await hold(
-                    f"reconciling {order.order_id}",
-                    lambda: self.adapter.reconcile(request, claims),
-                    log,
-                )
-        except TimeoutError:
-            return Undecidable(reason="reconciliation did not finish in time")
+            return await hold(f"reconciling {order.order_id}", attempt, log)
         except Exception as exc:
             log.exception("%s adapter failed reconciling %s", self.kind, request.order_id)
             return Undecidable(reason=f"reconciliation failed: {type(exc).__name__}")
