@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from apps.core.messages import Execution, ExecutionState, Money, Order, Outcome, SignedMoney
 from apps.core.topology import Topology
 
-# Above the ORDERS stream's max_age (1 h), the longest an order can wait to be
+# Above the ORDERS stream's max_age (20 h), the longest an order can wait to be
 # (re)delivered: a marker must outlive every possible redelivery of its order, or a late
 # one could buy again.
 MARKER_TTL_SECONDS = 24 * 3600
@@ -307,8 +307,8 @@ end
 -- One HSET for the whole call: each command a script runs is also one entry in the AOF.
 if #settles > 0 then redis.call('HSET', KEYS[1], unpack(settles)) end
 -- A claims hash lives a day from its last refresh; refreshing it at most hourly keeps
--- every claim for 23 hours at least (a takeover comes within the hour ORDERS keeps an
--- order) and spares one EXPIRE per account per call.
+-- every claim for 23 hours at least (a takeover comes within the 20 hours ORDERS keeps
+-- an order) and spares one EXPIRE per account per call.
 for owned in pairs(touched) do
   if redis.call('TTL', owned) < ttl - 3600 then redis.call('EXPIRE', owned, ttl) end
 end
