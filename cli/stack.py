@@ -38,6 +38,7 @@ from rich.table import Table
 from apps.core import embedded
 from apps.core.embedded import EmbeddedError, HealthCheck, ProcessSpec
 from apps.core.nats import TopologyDriftError, connect, ensure_topology
+from apps.core.outage import backoff
 from apps.core.settings import Settings, SettingsError
 from apps.core.topology import Topology
 
@@ -60,7 +61,7 @@ STABLE_SECONDS = 60.0
 
 def restart_delay(deaths: int) -> float:
     """Seconds to wait before restarting a child that has died ``deaths`` times in a row."""
-    return min(MAX_RESTART_DELAY, FIRST_RESTART_DELAY * 2.0 ** max(0, deaths - 1))
+    return backoff(deaths - 1, first=FIRST_RESTART_DELAY, cap=MAX_RESTART_DELAY)
 
 
 def deaths_in_a_row(before: int, healthy_for: float) -> int:

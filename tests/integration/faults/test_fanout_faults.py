@@ -27,7 +27,6 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,6 @@ from apps.core import embedded
 from apps.core.embedded import PROJECT_ROOT
 from apps.core.ids import new_id
 from apps.core.messages import (
-    Direction,
     ExecutionBatch,
     ExecutionState,
     Signal,
@@ -54,6 +52,7 @@ from apps.core.topology import Topology
 from apps.ledger.book import signal_counts_from
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
+from tests.integration.router.test_router_fanout import make_signal
 
 # Seeding 1,000 broker accounts and starting three services come before the fault.
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
@@ -176,18 +175,8 @@ async def _prepare(
 
 async def _send(nc: NATS, topology: Topology, channel: str) -> Run:
     """What the API does once a signal passed its checks; the PubAck is the 202."""
-    now = time.time()
-    sent = Signal(
-        signal_id=new_id(),
-        channel_id=channel,
-        sender_id="provider",
-        asset="R_100",
-        direction=Direction.CALL,
-        expiry_seconds=60,
-        stake=Decimal("1"),
-        created_at=now,
-        valid_until=now + VALIDITY,
-    )
+    # A synthetic index: the simulator closes forex at weekends.
+    sent = make_signal(channel, valid_for=VALIDITY, stake="1", asset="R_100")
     await nc.jetstream().publish(
         topology.signal_subject(channel), encode(sent), headers={"Nats-Msg-Id": sent.signal_id}
     )

@@ -60,14 +60,18 @@ async def store(settings: Settings, channel: str, records: list[RoutingRecord]) 
 
 
 def make_signal(
-    channel: str, valid_for: float = 30.0, stake: str = "10", client_id: str | None = None
+    channel: str,
+    valid_for: float = 30.0,
+    stake: str = "10",
+    client_id: str | None = None,
+    asset: str = "EURUSD",
 ) -> Signal:
     now = time.time()
     return Signal(
         signal_id=new_id(),
         channel_id=channel,
         sender_id="provider",
-        asset="EURUSD",
+        asset=asset,
         direction=Direction.PUT,
         expiry_seconds=60,
         stake=Decimal(stake),
