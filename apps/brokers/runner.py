@@ -94,7 +94,7 @@ from apps.core.messages import (
     order_batch_decoder,
 )
 from apps.core.nats import fetch_ready
-from apps.core.outage import backoff, hold
+from apps.core.outage import DEPENDENCY_ERRORS, backoff, hold
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.runner")
@@ -251,8 +251,13 @@ class Runner:
             except (NatsTimeout, TimeoutError):
                 # nats-py raises either, depending on where in the fetch time ran out.
                 continue
+            except DEPENDENCY_ERRORS as exc:
+                # Reconnecting, or the server is restarting: nothing was taken, try again
+                # (NATS's loss and return are logged once by the connection).
+                log.debug("fetching orders: %r", exc)
+                await asyncio.sleep(self.config.fetch_timeout)
+                continue
             except Exception:
-                # Reconnecting, or the server is restarting: nothing was taken, try again.
                 log.exception("fetching orders failed")
                 await asyncio.sleep(self.config.fetch_timeout)
                 continue
