@@ -131,6 +131,9 @@ class RunnerConfig:
     # The process lease (apps.brokers.ownership): a worker that died without a successor
     # has its in-flight orders taken over this long after its last renewal.
     process_lease_seconds: float = 3.0
+    # A buy the broker received is booked within this long: whoever reconciles an order
+    # in doubt asks no sooner after its claim (Deriv answers in well under a second).
+    booking_bound: float = 3.0
     # How often a marker held by someone else is looked at again while we wait for it.
     poll_interval: float = 0.2
     # Clock skew allowance between workers before a lease is considered over.
@@ -457,8 +460,6 @@ class Runner:
             raise
         if ready:
             outcomes = await self._call_broker(ready)
-            if outcomes is None:
-                outcomes = await self._after_abandoned(ready)
             for (item, _), outcome in zip(ready, outcomes, strict=True):
                 finals[item.order.order_id] = self._report(item.order, outcome)
         return [(item, finals[item.order.order_id]) for item in owned]
@@ -507,10 +508,11 @@ class Runner:
 
     async def _call_broker(
         self, ready: Sequence[tuple[Owned, OrderRequest]]
-    ) -> list[PlaceOutcome | BaseException] | None:
+    ) -> list[PlaceOutcome | BaseException]:
         """One place_many for the group, then retries of transient failures, as one task
-        the lease keeper can cancel, bounded by ``call_timeout`` past ``valid_until``;
-        ``None`` when the call was abandoned before it answered."""
+        the lease keeper can cancel, bounded by ``call_timeout`` past ``valid_until``; a
+        call the lease keeper stopped is settled with the broker (_after_abandoned), one
+        that ran out of time ends ``unknown``."""
         requests = [request for _, request in ready]
         valid_for = min(r.valid_until for r in requests) - self.clock()
         # No buy starts unless the process lease will outlast the first answer: while it
@@ -525,10 +527,12 @@ class Runner:
         call = asyncio.create_task(self._place_with_retries(requests))
         for item, _ in ready:
             item.call = call
+        timed_out = False
         try:
             async with asyncio.timeout(hard_stop - now):
                 return await asyncio.shield(call)
         except TimeoutError:
+            timed_out = True
             call.cancel()
         except asyncio.CancelledError:
             # Our own task is being cancelled (not the call): stop the call as well.
@@ -537,13 +541,17 @@ class Runner:
                 raise
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await call
-        return None
+        if timed_out:
+            # A broker that has not answered in all that time may still book the buy
+            # later: what the broker lists now cannot decide it.
+            return [_abandoned(r) for r in requests]
+        return await self._after_abandoned(ready)
 
     async def _after_abandoned(
         self, ready: Sequence[tuple[Owned, OrderRequest]]
     ) -> list[PlaceOutcome | BaseException]:
-        """Orders whose broker call was stopped before it answered (the process lease was
-        lapsing, or the call ran past its bound) may have been booked. Once this worker
+        """Orders whose broker call was stopped before it answered (their lease was
+        lapsing) may have been booked. Once this worker
         holds its lease again the broker is asked: a booked order is placed, one the
         broker does not have is placed now if its signal is still valid, and only what
         the broker cannot tell ends ``unknown``."""
@@ -554,31 +562,29 @@ class Runner:
         # marked lost (never placed by us), and one still ours cannot be taken from now.
         await hold("renewing leases", self.leases.renew, log)
         found = await asyncio.gather(
-            *(self._reconcile(item.order, request) for item, request in ready)
+            *(
+                self._reconcile(item.order, request, claimed_at=item.marker.claimed_at)
+                for item, request in ready
+            )
         )
-        outcomes: list[PlaceOutcome | BaseException] = []
+        outcomes: dict[str, PlaceOutcome | BaseException] = {}
         again: list[tuple[Owned, OrderRequest]] = []
         for (item, request), result in zip(ready, found, strict=True):
             match result:
                 case Found(placed=placed):
-                    outcomes.append(placed)
+                    outcomes[request.order_id] = placed
                 case NotFound() if not item.lost:
                     again.append((item, request))
-                    outcomes.append(_abandoned(request))  # replaced below
                 case NotFound():
-                    outcomes.append(_abandoned(request))
+                    outcomes[request.order_id] = _abandoned(request)
                 case Undecidable(reason=reason):
-                    outcomes.append(Uncertain(order_id=request.order_id, message=reason))
+                    outcomes[request.order_id] = Uncertain(
+                        order_id=request.order_id, message=reason
+                    )
         if again:
-            placed_again = await self._call_broker(again)
-            if placed_again is None:
-                placed_again = await self._after_abandoned(again)
-            by_id = {r.order_id: o for (_, r), o in zip(again, placed_again, strict=True)}
-            outcomes = [
-                by_id.get(request.order_id, outcome)
-                for (_, request), outcome in zip(ready, outcomes, strict=True)
-            ]
-        return outcomes
+            retried = await self._call_broker(again)
+            outcomes.update(zip((r.order_id for _, r in again), retried, strict=True))
+        return [outcomes[request.order_id] for _, request in ready]
 
     async def _place_with_retries(
         self, requests: Sequence[OrderRequest]
@@ -752,7 +758,9 @@ class Runner:
                 )
             else:
                 item.account = account
-                match await self._reconcile(order, request_for(order, account)):
+                match await self._reconcile(
+                    order, request_for(order, account), claimed_at=marker.claimed_at
+                ):
                     case Found(placed=placed):
                         execution = execution_for_outcome(order, placed, self.clock(), self.kind)
                     case NotFound() if not item.lost:
@@ -766,11 +774,16 @@ class Runner:
             await self._finish([(item, execution)])
             return [execution]
 
-    async def _reconcile(self, order: Order, request: OrderRequest) -> ReconcileResult:
-        """What the broker booked for ``order``. Each attempt is bounded by
+    async def _reconcile(
+        self, order: Order, request: OrderRequest, *, claimed_at: float
+    ) -> ReconcileResult:
+        """What the broker booked for ``order``, asked no sooner than ``booking_bound``
+        after the claim that may have sent its buy (a buy on its way is not listed yet,
+        and "not found" would let it be bought again). Each attempt is bounded by
         ``call_timeout``; one that met Valkey or NATS away is made again once they are
         back (an outage is no reason to call an order undecidable)."""
         claims = AccountClaims(self.markers, order)
+        await asyncio.sleep(max(0.0, claimed_at + self.config.booking_bound - self.clock()))
 
         async def attempt() -> ReconcileResult:
             try:
