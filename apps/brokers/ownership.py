@@ -31,6 +31,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from apps.brokers.base import Found, NotFound, Placed, ReconcileResult, Uncertain, Undecidable
 from apps.brokers.markers import Marker
 from apps.core.ids import new_id
 from apps.core.outage import DEPENDENCY_ERRORS
@@ -62,6 +63,31 @@ def decide(marker: Marker, now: float, *, owner_alive: bool | None, stale_grace:
     if now < marker.lease_until + stale_grace:
         return Verdict.WAIT
     return Verdict.TAKE_OVER
+
+
+class Unbooked(Enum):
+    PLACE = "place"  # the broker holds no contract and the order is still ours: place it
+    LEAVE = "leave"  # the broker holds none, but another worker took the order: never place
+
+
+def after_reconciliation(
+    result: ReconcileResult, *, order_id: str, still_ours: bool
+) -> Placed | Uncertain | Unbooked:
+    """What an order in doubt becomes once the broker was asked what it booked.
+
+    A booked contract is the order's placement; "not booked" lets only the worker that
+    still holds the order place it (placing cannot duplicate a contract the broker does
+    not have); an answer the broker cannot give ends the order ``unknown``, never in a
+    second buy."""
+    match result:
+        case Found(placed=placed):
+            return placed
+        case NotFound() if still_ours:
+            return Unbooked.PLACE
+        case NotFound():
+            return Unbooked.LEAVE
+        case Undecidable(reason=reason):
+            return Uncertain(order_id=order_id, message=reason)
 
 
 # Renew only our own lease, or take it back if it lapsed while Valkey was away; 0 when

@@ -59,8 +59,6 @@ from apps.brokers.base import (
     BrokerAccount,
     BrokerAdapter,
     Expired,
-    Found,
-    NotFound,
     OrderRequest,
     PlaceOutcome,
     ReconcileResult,
@@ -79,7 +77,13 @@ from apps.brokers.markers import (
     PendingSettlement,
     unpack_marker,
 )
-from apps.brokers.ownership import ProcessLease, Verdict, decide
+from apps.brokers.ownership import (
+    ProcessLease,
+    Unbooked,
+    Verdict,
+    after_reconciliation,
+    decide,
+)
 from apps.brokers.reporting import (
     ExecutionPublisher,
     execution_for_outcome,
@@ -570,17 +574,13 @@ class Runner:
         outcomes: dict[str, PlaceOutcome | BaseException] = {}
         again: list[tuple[Owned, OrderRequest]] = []
         for (item, request), result in zip(ready, found, strict=True):
-            match result:
-                case Found(placed=placed):
-                    outcomes[request.order_id] = placed
-                case NotFound() if not item.lost:
+            match after_reconciliation(result, order_id=request.order_id, still_ours=not item.lost):
+                case Unbooked.PLACE:
                     again.append((item, request))
-                case NotFound():
+                case Unbooked.LEAVE:
                     outcomes[request.order_id] = _abandoned(request)
-                case Undecidable(reason=reason):
-                    outcomes[request.order_id] = Uncertain(
-                        order_id=request.order_id, message=reason
-                    )
+                case outcome:
+                    outcomes[request.order_id] = outcome
         if again:
             retried = await self._call_broker(again)
             outcomes.update(zip((r.order_id for _, r in again), retried, strict=True))
@@ -758,19 +758,19 @@ class Runner:
                 )
             else:
                 item.account = account
-                match await self._reconcile(
+                found = await self._reconcile(
                     order, request_for(order, account), claimed_at=marker.claimed_at
+                )
+                match after_reconciliation(
+                    found, order_id=order.order_id, still_ours=not item.lost
                 ):
-                    case Found(placed=placed):
-                        execution = execution_for_outcome(order, placed, self.clock(), self.kind)
-                    case NotFound() if not item.lost:
-                        # No contract at the broker: placing now cannot duplicate it, and
+                    case Unbooked.PLACE:
                         # _place expires it instead if the signal is no longer valid.
                         return await self._place([item])
-                    case NotFound():
+                    case Unbooked.LEAVE:
                         return None
-                    case Undecidable(reason=reason):
-                        execution = self._execution(order, ExecutionState.UNKNOWN, reason=reason)
+                    case outcome:
+                        execution = execution_for_outcome(order, outcome, self.clock(), self.kind)
             await self._finish([(item, execution)])
             return [execution]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from apps.brokers.base import Found, NotFound, Placed, Uncertain, Undecidable
 from apps.brokers.markers import Marker, MarkerStatus
-from apps.brokers.ownership import Verdict, decide
+from apps.brokers.ownership import Unbooked, Verdict, after_reconciliation, decide
 from apps.core.outage import backoff
 
 GRACE = 2.0
@@ -67,3 +70,35 @@ def test_backoff_grows_to_its_cap_and_never_spins(attempt: int) -> None:
     assert 0.25 <= pause <= 2.0
     assert backoff(attempt + 1) >= pause
     assert backoff(0) == 0.25 and backoff(10) == 2.0
+
+
+_BOOKED = Placed(
+    order_id="o-1",
+    contract_id="c-1",
+    buy_price=Decimal("10"),
+    payout=Decimal("19.5"),
+    purchase_time=0,
+    broker_ref="t-1",
+    reconciled=True,
+)
+
+
+@given(st.booleans())
+def test_a_contract_the_broker_booked_is_the_placement_whoever_holds_the_order(
+    still_ours: bool,
+) -> None:
+    found = Found(placed=_BOOKED)
+    assert after_reconciliation(found, order_id="o-1", still_ours=still_ours) == _BOOKED
+
+
+def test_only_the_worker_still_holding_an_unbooked_order_places_it() -> None:
+    assert after_reconciliation(NotFound(), order_id="o-1", still_ours=True) is Unbooked.PLACE
+    assert after_reconciliation(NotFound(), order_id="o-1", still_ours=False) is Unbooked.LEAVE
+
+
+@given(st.booleans())
+def test_an_answer_the_broker_cannot_give_ends_unknown_never_in_a_buy(still_ours: bool) -> None:
+    result = after_reconciliation(
+        Undecidable(reason="two matching contracts"), order_id="o-1", still_ours=still_ours
+    )
+    assert result == Uncertain(order_id="o-1", message="two matching contracts")
