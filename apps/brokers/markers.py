@@ -71,7 +71,7 @@ class PendingSettlement(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     placed: Execution  # what the settled execution is made from
     broker_account_id: str = ""
     expires_at: float = 0.0  # epoch seconds the contract is due to end
-    # Entries written before 2026-12 carried the whole order instead of the two fields
+    # Entries in the self-contained form carry the whole order instead of the two fields
     # above; they are still read.
     order: Order | None = None
 
@@ -256,7 +256,7 @@ def unpack_pending(order_id: str, packed: bytes) -> PendingSettlement:
 # The group scripts take their items as one framed argument (`_frame`) and build the
 # per-order key names from the prefixes they are given, instead of one KEYS entry and
 # several ARGV entries per order: a client's per-argument cost would otherwise be paid
-# once per order (it was the largest item of a worker's CPU profile). The scripts'
+# once per order, and it would outweigh the rest of the worker's work on it. The scripts'
 # cmsgpack cannot carry binary values, hence the framing. Like every multi-order script
 # here, they assume one Redis (no cluster).
 _FIELDS = """
@@ -333,9 +333,9 @@ return out
 
 # Items per script call: large enough to amortise a call, small enough that one call never
 # holds Redis for long (a Lua script blocks every other client while it runs, the API's
-# signal intake among them). The finish script costs ~11 us per order (SLOWLOG during 10k
-# fan-outs: 2.8 ms per call of 256, 6.5 ms at most), the claim ~2 us: 64 finishes hold
-# Valkey for well under a millisecond.
+# signal intake among them). A finish does several times a claim's work per order (the
+# marker, its pending settlement, the contract claim), hence the smaller slice: a call of
+# either holds Valkey for well under a millisecond.
 _CLAIM_PER_CALL = 256
 _FINISH_PER_CALL = 64
 

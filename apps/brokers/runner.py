@@ -375,13 +375,14 @@ class Runner:
         is waiting for or at the broker, at most ``finish_defer`` after the first of them,
         and a third of a lease before the earliest of their leases lapses.
 
-        Their leases are no longer renewed (renewing every answered marker of a 100k
-        fan-out took the lock for seconds at a time), so the round is due while each of
-        them still holds, with a third of a lease left for the finish itself: at least a
-        third of a lease after the first answer, since a held lease always has two thirds
-        left. Finishing a round's orders together takes the lock and calls the scripts
-        once per _FINISH_SLICE orders instead of once per chunk; one chunk at a time fell
-        23 s behind a 100k fan-out's placements.
+        Answered orders' leases are not renewed (renewing every answered marker of a large
+        fan-out would hold the keeper's lock for as long as the renewals take), so the
+        round is due while each of them still holds, with a third of a lease left for the
+        finish itself: at least a third of a lease after the first answer, since a held
+        lease always has two thirds left. Finishing a round's orders together takes the
+        lock and calls the scripts once per _FINISH_SLICE orders instead of once per
+        chunk, so the bookkeeping keeps pace with any rate of placements.
+        See docs/burst-bookkeeping.md.
         """
         self.leases.drop([item for item, _ in answered])
         due = min(item.marker.lease_until for item, _ in answered) - self.config.lease_seconds / 3

@@ -1,11 +1,11 @@
 """Garbage collection paced for a service that must answer within milliseconds.
 
 CPython's cyclic collector stops the whole process while it walks every tracked object
-of the generation it collects. A worker that follows 100,000 open contracts holds about
-two million such objects, and each full (generation 2) collection then blocked its event
-loop for 0.5 to 0.9 s, every few seconds, in the middle of the fan-out it was placing
-(measured with gc callbacks during a 100k benchmark run). The young generations stay as
-CPython runs them: they are small and catch the short-lived cycles asyncio makes.
+of the generation it collects. A worker that follows 100,000 open contracts holds
+millions of such objects, and a full (generation 2) collection on CPython's schedule
+would stop its event loop for a large fraction of a second, every few seconds, in the
+middle of the fan-out it is placing. The young generations stay as CPython runs them:
+they are small and catch the short-lived cycles asyncio makes.
 Generation 2 is collected here instead:
 
 - once the process is quiet (it used less than ``IDLE_CPU_SHARE`` of a core over the last

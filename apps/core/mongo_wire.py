@@ -25,14 +25,13 @@ class CopierSQLiteEngine(SQLiteEngine):
     """mongoeco's SQLite engine without its full-collection scans on every write by id,
     and without a change-stream outbox (see :func:`_without_change_outbox`).
 
-    For the ledger's upserts by ``_id`` each write cost the size of the collection
-    (about 19 ms per order at a few thousand orders, and growing): an upsert whose id is
-    not there yet fell back from the primary-key lookup to a scan of every document, and
-    before each plan mongoeco asked, of the ``_id`` field, whether any document holds it
-    as an array or a tagged value (Decimal128, bytes) — again a scan, its answer forgotten
-    on each write. For a string ``_id`` neither can change the answer: documents are
-    stored under their id's key, MongoDB never stores an array ``_id``, and every
-    document the copier writes has a string ``_id`` (ULIDs, order ids).
+    Unpatched, each of the ledger's upserts by ``_id`` costs the size of the collection:
+    an upsert whose id is not there yet falls back from the primary-key lookup to a scan
+    of every document, and before each plan mongoeco asks, of the ``_id`` field, whether
+    any document holds it as an array or a tagged value (Decimal128, bytes) — again a
+    scan, its answer forgotten on each write. For a string ``_id`` neither can change the
+    answer: documents are stored under their id's key, MongoDB never stores an array
+    ``_id``, and every document the copier writes has a string ``_id`` (ULIDs, order ids).
     """
 
     # No transactional outbox to deliver changes from: see _without_change_outbox.
@@ -94,11 +93,10 @@ def _without_change_outbox() -> None:
 
     mongoeco records every write in an outbox table for change streams, in the write's
     own transaction: the whole document again, an identity row, and a compaction down to
-    the last 10,000 entries. Delivering them took a lease on the outbox (another commit)
-    and a thread per write. The copier opens no change streams, and that bookkeeping was
-    most of the stand-in's disk writes: 64 KB written per ledger upsert, 11 KB without it
-    (2.3 and 1.0 - 1.5 ms of CPU); two 100k fan-outs had written 52 GB, their ledger not
-    half done.
+    the last 10,000 entries. Delivering them takes a lease on the outbox (another commit)
+    and a thread per write. The copier opens no change streams, and that bookkeeping
+    would be most of the stand-in's disk writes and CPU per ledger upsert, enough for a
+    few large fan-outs to leave the ledger behind for good.
     The engine calls the module's ``append_change`` wherever it writes, so this replaces
     that one function (the stand-in's process has no other engine);
     ``CopierSQLiteEngine`` declares the matching capability ("none": nothing sequenced

@@ -78,8 +78,9 @@ class Settings:
     # Signal path
     signal_validity_seconds: float = 5.0
     # Orders per ORDERS message: 1 = one message per subscriber; larger groups amortise
-    # JetStream's per-message cost. 200 from the fan-out benchmark (10k subscribers:
-    # 1 → 9.5 s, 50 → 1.27 s, 200 → 0.94 s to the last order; benchmarks/README.md).
+    # JetStream's per-message cost and let a worker batch a whole group's accounts. A
+    # group of 200 is about 100 KB, well inside ORDERS' 1 MB message limit (the fan-out
+    # benchmark's comparison: benchmarks/README.md).
     order_group_size: int = 200
     # Channels with more subscriptions than this are fanned out in shards, each taken
     # by whichever router instance is free, so several routers share one big signal.
@@ -95,8 +96,8 @@ class Settings:
     # Deriv worker processes `copier up` starts (they share the broker-deriv consumer).
     worker_processes: int = 1
     # Orders at a broker at once, per worker process: enough batches in flight that the
-    # worker, Redis and the broker all stay busy (the fan-out benchmark: 256 left them
-    # waiting on each other's round trips).
+    # worker, Redis and the broker all stay busy instead of waiting on each other's round
+    # trips.
     worker_concurrency: int = 1024
     # The longest one placement (connect + buy + reconciliation of a lost reply) may take
     # after the signal's valid_until; the runner cancels a call that runs longer, and
@@ -105,7 +106,7 @@ class Settings:
     # An in-flight order marker is its worker's for this long unless renewed (every third
     # of it while the worker works on the order): how long a live worker that stopped
     # renewing keeps its orders. It also bounds how long the bookkeeping below may wait
-    # (two thirds of it), long enough for a 100k fan-out's placements to all go first.
+    # (two thirds of it), long enough for a large fan-out's placements to all go first.
     worker_lease_seconds: float = 15.0
     # A worker process's own lease (apps.brokers.ownership), renewed every third of it: a
     # worker that died without a successor has its in-flight orders taken over this long
@@ -115,8 +116,8 @@ class Settings:
     # While a worker's burst of placements goes on, the bookkeeping of the orders already
     # placed (final markers, pending settlements, executions, acks) waits for it to end,
     # at most this long and only while their leases hold (until a third of a lease before
-    # the first would lapse); providers see "placed" counts that much later. A burst of
-    # 10k is over in under a second. 0: finish right away.
+    # the first would lapse); providers see "placed" counts that much later. 0: finish
+    # right away. See docs/burst-bookkeeping.md.
     worker_finish_defer_seconds: float = 10.0
     # Deriv API v3 endpoint; empty → the local simulator on deriv_sim_port.
     deriv_url: str = ""
@@ -125,17 +126,17 @@ class Settings:
     # is due to end (1 s after it was placed at the earliest, and once the worker's burst
     # of placements is over, or 5 s before that contract ends if the burst goes on, 2 s
     # of waiting at least: brokers.bursts), so an hour's contract does not hold a stream
-    # for an hour. Shorter leads open a fan-out's streams later, but then together with
-    # its settlements: at 5 s a 100k fan-out took 30-39 s instead of 17 s on the benchmark
-    # machine. A time-scaled simulator ends contracts before their nominal end: set it
-    # above their length (tests).
+    # for an hour. A short lead opens a large fan-out's streams together with its first
+    # settlements, where both compete for the CPU its last placements need; opening them
+    # early spreads that cost. A time-scaled simulator ends contracts before their nominal
+    # end: set it above their length (tests).
     deriv_watch_lead_seconds: float = 60.0
 
     # `copier up`: the niceness of NATS, Redis and the API against the router, workers and
     # simulator at 0. Everything waits for the first two, a signal's accept for all three;
-    # preempted in the middle of a script, Valkey holds every client up (at 0, a 10k
-    # fan-out's SLOWLOG showed plain SETs over 5 ms). Needs CAP_SYS_NICE (root, or
-    # RLIMIT_NICE); without it they stay at 0.
+    # preempted in the middle of a command, Valkey holds every client up, so on a shared
+    # machine it must win the CPU. Needs CAP_SYS_NICE (root, or RLIMIT_NICE); without it
+    # they stay at 0.
     accept_path_nice: int = -5
 
     log_level: str = "INFO"

@@ -36,9 +36,9 @@ from apps.core.topology import Topology
 SIGNAL_TTL_SECONDS = 7 * 24 * 3600
 MONGO_CHUNK = 500
 # Executions per call of the book's script. A script holds Valkey for every other client
-# (the workers' markers, the API's caches) while it runs: with whole fetches of a 10k
-# fan-out in one call it held it for 8 - 21 ms at a time (SLOWLOG); 256 took 0.7 ms
-# (median) and up to 4.5 ms during a 10k fan-out, 128 half of that.
+# (the workers' markers, the API's signal intake) while it runs, so a call takes a bounded
+# slice of a fetch: enough to amortise the call, small enough that no signal's accept
+# waits behind it for long.
 PER_CALL = 128
 
 _APPLY = """

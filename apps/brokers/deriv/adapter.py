@@ -70,9 +70,7 @@ LISTING_REUSE_SECONDS = 0.5
 # A batch's passthrough names every order (batch_passthrough) and Deriv caps passthrough
 # at 3,500 bytes: 64 orders with the copier's ids take ~3,200 even with 16-character
 # loginids (26-character subscription ids, ULIDs). Each batch call costs the worker, the
-# broker and Redis a fixed amount besides its orders: worker + simulator + Valkey CPU per
-# order, 10k orders, was 42 µs higher with batches of 20 than of 40 (8 rounds each), and
-# 98.8 → 89.3 µs from 40 to 64 (20 rounds each), so batches are as large as the
+# broker and Redis a fixed amount besides its orders, so batches are as large as the
 # passthrough allows.
 BATCH_MAX_ORDERS = 64
 PASSTHROUGH_MAX_BYTES = 3_500
