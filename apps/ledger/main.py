@@ -142,8 +142,8 @@ class MongoWriter:
     async def _keep_in_progress(self) -> None:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
-            # Those being written too: 10,000 orders took the MongoDB stand-in 33 - 48 s,
-            # longer than AckWait, and JetStream redelivered the batch being written.
+            # Those being written too: a large batch's MongoDB write can outlast AckWait,
+            # and JetStream would deliver the batch being written again.
             waiting = [*self._writing, *(m for _, msgs, _ in self._queue for m in msgs)]
             await asyncio.gather(*(m.in_progress() for m in waiting), return_exceptions=True)
 

@@ -168,9 +168,8 @@ class Router:
         slice: the first orders need not wait for the last record.
 
         The shards of one signal that this router takes share one read of the channel
-        (:class:`_SharedRead`): each used to read all of it, five 100,000-entry
-        ``HGETALL`` s for a 100k signal (~170 ms and ~130 ms of this process's CPU each,
-        blocking Valkey meanwhile), and to split all of it to find its own part."""
+        (:class:`_SharedRead`): a large channel's ``HGETALL`` blocks Valkey and costs this
+        process CPU, so it is read once per signal, not once per shard."""
         key = routing_key(self.topology, signal.channel_id)
         if shards == 1:
             raw: dict[bytes, bytes] = await self.redis.hgetall(key)  # type: ignore[assignment]
