@@ -1,10 +1,13 @@
-// A tiny fetch wrapper for the Cloud Trade Copier API.
+// The one HTTP client of the dashboard: every API call goes through `request`, by way of
+// the per-resource modules beside this file (auth.js, channels.js, …).
 //
 // - Base URL comes from VITE_API_BASE at build time; '' (the default) means same origin,
 //   which is how the embedded stack serves the site (the API serves dist/ itself).
 // - Sends and expects JSON.
 // - Non-2xx responses throw an ApiError whose message is the API's error envelope
 //   message: {"error": {"code", "message", "details"}}.
+// - `auth: true` signs the call with the session's access token; a 401 renews the token
+//   once and sends the call again, so an expired token never reaches the user as an error.
 
 /** Normalise a base URL: trim whitespace and trailing slashes; undefined/null → ''. */
 export function normalizeBase(base) {
@@ -21,6 +24,12 @@ export function apiUrl(path, base = apiBase()) {
   if (/^https?:\/\//i.test(path)) return path
   const p = String(path).startsWith('/') ? path : `/${path}`
   return `${normalizeBase(base)}${p}`
+}
+
+/** ws(s):// URL of the signal WebSocket for an API base ('' = the page's own origin). */
+export function wsUrl(base = apiBase(), location = globalThis.location) {
+  const root = base || `${location.protocol}//${location.host}`
+  return `${root.replace(/^http/i, 'ws')}/api/v1/ws`
 }
 
 /** Error thrown for any failed request. `status` is 0 for network failures. */
@@ -61,12 +70,48 @@ function errorFromResponse(response, body) {
   })
 }
 
+/** Join a path and query parameters, leaving out those that are undefined or null. */
+export function withQuery(path, params = {}) {
+  const query = new URLSearchParams()
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null) query.set(name, String(value))
+  }
+  const text = query.toString()
+  return text ? `${path}?${text}` : path
+}
+
+// Where signed calls get their token: the auth store registers itself here, so this
+// module needs no store and the store needs no second way to call the API.
+let session = null
+
+/**
+ * Sign `auth: true` calls with this session from now on.
+ * @param {{token: () => Promise<string>, refresh: () => Promise<string>} | null} source
+ *   token(): a valid access token; refresh(): a renewed one (both reject when signed out).
+ */
+export function authenticateWith(source) {
+  session = source
+}
+
 /**
  * Perform a request and return the parsed JSON body (null when empty).
  * @param {string} path e.g. '/ready' or '/api/v1/channels'
- * @param {{method?: string, body?: any, headers?: Record<string,string>, signal?: AbortSignal, token?: string, credentials?: RequestCredentials}} [options]
+ * @param {{method?: string, body?: any, headers?: Record<string,string>, signal?: AbortSignal, token?: string, auth?: boolean, credentials?: RequestCredentials}} [options]
  */
 export async function request(path, options = {}) {
+  const { auth = false, ...rest } = options
+  if (!auth) return send(path, rest)
+  if (!session) throw new ApiError('Not signed in', { status: 401, code: 'unauthorized' })
+  const token = await session.token()
+  try {
+    return await send(path, { ...rest, token })
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401) throw err
+    return send(path, { ...rest, token: await session.refresh() })
+  }
+}
+
+async function send(path, options) {
   const { method = 'GET', body, headers = {}, signal, token, credentials } = options
   const init = {
     method,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { api, ApiError, apiUrl, normalizeBase, request } from './client'
+import { api, ApiError, apiUrl, authenticateWith, normalizeBase, request, withQuery, wsUrl } from './client'
 import { jsonResponse, mockFetch } from '@/test/helpers'
 
 afterEach(() => {
@@ -21,6 +21,21 @@ describe('apiUrl', () => {
   it('normalises bases', () => {
     expect(normalizeBase(undefined)).toBe('')
     expect(normalizeBase(' http://x:8000// ')).toBe('http://x:8000')
+  })
+})
+
+describe('wsUrl', () => {
+  it('derives the socket URL from the API base or the page', () => {
+    expect(wsUrl('', { protocol: 'https:', host: 'app.example.com' })).toBe('wss://app.example.com/api/v1/ws')
+    expect(wsUrl('http://127.0.0.1:8000')).toBe('ws://127.0.0.1:8000/api/v1/ws')
+  })
+})
+
+describe('withQuery', () => {
+  it('appends the parameters that have a value', () => {
+    expect(withQuery('/api/v1/orders', { limit: 200 })).toBe('/api/v1/orders?limit=200')
+    expect(withQuery('/api/v1/orders', { limit: undefined, before: null })).toBe('/api/v1/orders')
+    expect(withQuery('/x', { q: 'a b&c' })).toBe('/x?q=a+b%26c')
   })
 })
 
@@ -77,5 +92,46 @@ describe('request', () => {
   it('returns null for empty bodies', async () => {
     mockFetch(jsonResponse(undefined, { status: 204 }))
     await expect(api.delete('/api/v1/channels/c1')).resolves.toBeNull()
+  })
+})
+
+describe('signed requests', () => {
+  afterEach(() => authenticateWith(null))
+
+  const unauthorized = () => jsonResponse({ error: { code: 'unauthorized', message: 'expired' } }, { status: 401 })
+
+  it("carries the session's token", async () => {
+    authenticateWith({ token: async () => 't1', refresh: vi.fn() })
+    const fetch = mockFetch(jsonResponse([]))
+    await api.get('/api/v1/subscriptions', { auth: true })
+    expect(fetch.mock.calls[0][1].headers.Authorization).toBe('Bearer t1')
+  })
+
+  it('renews the token once after a 401 and sends the call again', async () => {
+    const refresh = vi.fn(async () => 't2')
+    authenticateWith({ token: async () => 't1', refresh })
+    const fetch = mockFetch(unauthorized(), jsonResponse({ id: 's1' }))
+    await expect(api.patch('/api/v1/subscriptions/s1', { paused: true }, { auth: true })).resolves.toEqual({ id: 's1' })
+    expect(refresh).toHaveBeenCalledOnce()
+    expect(fetch.mock.calls[1][1].headers.Authorization).toBe('Bearer t2')
+    expect(fetch.mock.calls[1][1].body).toBe('{"paused":true}')
+  })
+
+  it('gives up after the one retry, and never retries other errors', async () => {
+    const refresh = vi.fn(async () => 't2')
+    authenticateWith({ token: async () => 't1', refresh })
+    mockFetch(unauthorized(), unauthorized())
+    await expect(api.get('/api/v1/orders', { auth: true })).rejects.toMatchObject({ status: 401 })
+    const fetch = mockFetch(jsonResponse({ error: { code: 'forbidden', message: 'no' } }, { status: 403 }))
+    await expect(api.get('/api/v1/orders', { auth: true })).rejects.toThrow('no')
+    expect(fetch).toHaveBeenCalledOnce()
+    expect(refresh).toHaveBeenCalledOnce()
+  })
+
+  it('refuses a signed call when no session is registered, without a request', async () => {
+    authenticateWith(null)
+    const fetch = mockFetch()
+    await expect(api.get('/api/v1/orders', { auth: true })).rejects.toMatchObject({ status: 401, code: 'unauthorized' })
+    expect(fetch).not.toHaveBeenCalled()
   })
 })

@@ -1,5 +1,6 @@
 import { defineStore } from 'pinia'
-import { api, ApiError } from '@/api/client'
+import { ApiError, authenticateWith } from '@/api/client'
+import * as authApi from '@/api/auth'
 
 // Stateless sessions: the access token lives only in this store (memory), the refresh
 // token only in the API's httpOnly cookie (path /api/v1/auth). A reload restores the
@@ -55,14 +56,14 @@ export const useAuthStore = defineStore('auth', {
     },
     async login(email, password) {
       this._listen()
-      const tokens = await api.post('/api/v1/auth/login', { email, password }, { credentials: 'include' })
+      const tokens = await authApi.login(email, password)
       this._setSession(tokens)
-      this.user = await api.get('/api/v1/me', { token: this.accessToken })
+      this.user = await authApi.profile(this.accessToken)
       this.restored = true
       return this.user
     },
     async register(form) {
-      await api.post('/api/v1/auth/register', form)
+      await authApi.register(form)
       return this.login(form.email, form.password)
     },
     /** One refresh at a time: concurrent callers share the same rotation. */
@@ -70,9 +71,9 @@ export const useAuthStore = defineStore('auth', {
       if (!inflight) {
         inflight = (async () => {
           try {
-            const tokens = await api.post('/api/v1/auth/refresh', undefined, { credentials: 'include' })
+            const tokens = await authApi.refreshTokens()
             this._setSession(tokens)
-            if (!this.user) this.user = await api.get('/api/v1/me', { token: this.accessToken })
+            if (!this.user) this.user = await authApi.profile(this.accessToken)
             return this.accessToken
           } catch (err) {
             if (err instanceof ApiError && err.status >= 400 && err.status < 500) this._clear()
@@ -101,29 +102,24 @@ export const useAuthStore = defineStore('auth', {
       if (this.accessToken && Date.now() < this.expiresAt - 5000) return this.accessToken
       return this.refresh()
     },
-    /** An authenticated API call; a 401 triggers one refresh and one retry. */
-    async call(method, path, body) {
-      const send = async (token) => api.request(path, { method, body, token })
-      try {
-        return await send(await this.token())
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.status !== 401) throw err
-        return send(await this.refresh())
-      }
-    },
     // everywhere: end every session of the account (other devices too), not just this one.
     async logout({ everywhere = false } = {}) {
       const token = this.accessToken
       this._clear()
       broadcast?.postMessage('logout')
       if (token) {
-        const path = everywhere ? '/api/v1/auth/logout-all' : '/api/v1/auth/logout'
         try {
-          await api.post(path, undefined, { token, credentials: 'include' })
+          await authApi.logout(token, { everywhere })
         } catch {
           // Already signed out on the server; the local session is gone either way.
         }
       }
     },
   },
+})
+
+// Every signed API call (`auth: true`) takes its token from this store, in the active Pinia.
+authenticateWith({
+  token: () => useAuthStore().token(),
+  refresh: () => useAuthStore().refresh(),
 })

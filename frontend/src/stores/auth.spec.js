@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { jsonResponse, mockFetch } from '@/test/helpers'
+import { listSubscriptions } from '@/api/subscriptions'
 import { refreshDelayMs, useAuthStore } from './auth'
 
 const TOKENS = { access_token: 'a1', token_type: 'Bearer', expires_in: 900, refresh_token: 'r1' }
@@ -52,7 +53,7 @@ describe('auth store', () => {
     expect(anonymous.signedIn).toBe(false)
   })
 
-  it('retries a call once after a 401, sharing one refresh between callers', async () => {
+  it('signs API calls with its token and renews it once after a 401', async () => {
     const fetch = mockFetch(
       jsonResponse(TOKENS), jsonResponse(ME),
       jsonResponse({ error: { code: 'unauthorized', message: 'expired' } }, { status: 401 }),
@@ -61,9 +62,11 @@ describe('auth store', () => {
     )
     const auth = useAuthStore()
     await auth.login('p@example.test', 'secret123')
-    expect(await auth.call('GET', '/api/v1/subscriptions')).toEqual([{ id: 'c1' }])
+    expect(await listSubscriptions()).toEqual([{ id: 'c1' }])
+    expect(fetch.mock.calls[2][1].headers.Authorization).toBe('Bearer a1')
+    expect(fetch.mock.calls[3][0]).toBe('/api/v1/auth/refresh')
     expect(fetch.mock.calls[4][1].headers.Authorization).toBe('Bearer a2')
-
+    expect(auth.accessToken).toBe('a2')
   })
 
   it('shares one refresh between concurrent callers (the token rotates once)', async () => {

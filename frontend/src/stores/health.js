@@ -1,5 +1,6 @@
 import { defineStore } from 'pinia'
-import { api, ApiError } from '@/api/client'
+import { ApiError } from '@/api/client'
+import { readiness } from '@/api/health'
 
 const OK_STATUSES = new Set(['ok', 'ready', 'healthy', 'pass', 'up'])
 
@@ -31,7 +32,7 @@ export function normalizeChecks(checks) {
 }
 
 /**
- * Readiness of the backend, from GET `${apiBase}/ready`.
+ * Readiness of the backend, from GET /ready (api/health.js).
  * status: 'unknown' before the first call, then the API's status ('ok' when it sends none)
  * or 'error' when the request fails; checks: the API's per-dependency checks;
  * error: the failure message (null when ok); loading: a request is in flight.
@@ -53,7 +54,7 @@ export const useHealthStore = defineStore('health', {
       this.loading = true
       this.error = null
       try {
-        const data = await api.get('/ready')
+        const data = await readiness()
         this.status = (data && typeof data === 'object' && data.status) || 'ok'
         this.checks = (data && typeof data === 'object' && data.checks) || {}
       } catch (err) {

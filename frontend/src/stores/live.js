@@ -1,16 +1,10 @@
 import { defineStore } from 'pinia'
-import { apiBase } from '@/api/client'
+import { wsUrl } from '@/api/client'
 import { useAuthStore } from './auth'
 
 // The signal WebSocket (/api/v1/ws, protocol in apps/api/signals/ws.py): authenticates
 // with the in-memory access token, sends signals, collects live fan-out progress, and
 // reconnects by itself with backoff, saying so in `status`.
-
-/** ws(s):// URL of the socket for an API base ('' = the page's own origin). */
-export function wsUrl(base = apiBase(), location = globalThis.location) {
-  const root = base || `${location.protocol}//${location.host}`
-  return `${root.replace(/^http/i, 'ws')}/api/v1/ws`
-}
 
 /** Reconnect delay: 0.5 s, 1 s, 2 s, … capped at 10 s. */
 export function backoffMs(attempt) {

@@ -34,3 +34,17 @@ export function deferred() {
   })
   return { promise, resolve, reject }
 }
+
+/**
+ * Replace global fetch with a mock answering by "METHOD path" (e.g. 'GET /api/v1/orders'),
+ * for pages whose components call the API in no fixed order; an unlisted call gets a 404.
+ */
+export function routeFetch(routes) {
+  const fn = vi.fn(async (url, init = {}) => {
+    const answer = routes[`${init.method ?? 'GET'} ${url}`]
+    if (answer === undefined) return jsonResponse({ error: { code: 'not_found', message: `no route ${url}` } }, { status: 404 })
+    return typeof answer === 'function' ? answer(url, init) : jsonResponse(answer)
+  })
+  vi.stubGlobal('fetch', fn)
+  return fn
+}

@@ -1,0 +1,29 @@
+// Channels, their delegates and subscribers (apps/api/channels/routes.py). Reading a
+// channel is public; everything else is signed.
+import { api, withQuery } from './client'
+import { segment, V1 } from './paths'
+
+const channel = (id) => `${V1}/channels/${segment(id)}`
+
+/** Public channels, with their plans and performance. */
+export const listChannels = ({ limit } = {}) => api.get(withQuery(`${V1}/channels`, { limit }))
+
+/** One channel (public); rejects with status 404 when it does not exist. */
+export const getChannel = (id) => api.get(channel(id))
+
+/** Open a channel: {name, description, price, currency, period_days}. */
+export const createChannel = (body) => api.post(`${V1}/channels`, body, { auth: true })
+
+/** Change a channel's name, description or plan (owner only). */
+export const updateChannel = (id, body) => api.patch(channel(id), body, { auth: true })
+
+/** Let a user send signals for the channel; resolves with {delegates}. */
+export const addDelegate = (channelId, email) =>
+  api.post(`${channel(channelId)}/delegates`, { email }, { auth: true })
+
+/** Take a delegate's right to signal away. */
+export const removeDelegate = (channelId, userId) =>
+  api.delete(`${channel(channelId)}/delegates/${segment(userId)}`, { auth: true })
+
+/** Who copies the channel (owner only). */
+export const listSubscribers = (channelId) => api.get(`${channel(channelId)}/subscribers`, { auth: true })
