@@ -1,7 +1,8 @@
 """The Deriv simulator's configuration: accounts, symbols and their offerings, limits.
 
-Loaded from a JSON file (``--config``, see ``sim_config.example.json``); every field has
-a default, so an empty file (or none) gives the symbols and limits of deriv.md.
+Loaded from a JSON file (``--config``; ``config.example.json`` beside this module shows
+one); every field has a default, so an empty file (or none) gives deriv.md's symbols and
+limits.
 """
 
 from __future__ import annotations
@@ -82,9 +83,6 @@ def _default_symbols() -> dict[str, SymbolConfig]:
     return (
         synthetic | one_second | {"BOOM500": SymbolConfig(display_name="Boom 500")} | forex | gold
     )
-
-
-# (limit, window seconds) pairs per call category; deriv.md's fixture values by default.
 
 
 # (limit, window seconds) pairs per call category; deriv.md's fixture values by default.
