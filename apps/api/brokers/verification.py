@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+from apps.core.brokers.deriv import (
+    Authorized,
+    AuthorizeRefused,
+    AuthorizeUnreadable,
+    authorize_request,
+    read_authorize,
+)
 from apps.core.credentials import BrokerCredentials
 
 log = logging.getLogger("api.brokers.verification")
@@ -58,17 +65,6 @@ class BrokerVerifier(Protocol):
     async def verify(self, kind: str, credentials: BrokerCredentials) -> VerifiedAccount: ...
 
 
-def _decimal(value: Any) -> Decimal:
-    # Deriv v3 sends numbers, the newer API sends strings; neither becomes a float here.
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise BrokerRejected(f"broker sent an unreadable balance {value!r}") from exc
-    if not result.is_finite():
-        raise BrokerRejected("broker sent a non-finite balance")
-    return result
-
-
 class DerivVerifier:
     """`authorize` over Deriv's WebSocket API v3 (see /work/shared/brokers/deriv.md)."""
 
@@ -88,26 +84,21 @@ class DerivVerifier:
             # Only the exception type: its text could in theory echo the request.
             log.warning("deriv verification: broker unreachable (%s)", type(exc).__name__)
             raise BrokerUnavailable("the broker could not be reached, try again later") from exc
-        error = reply.get("error")
-        if isinstance(error, dict):
-            raise BrokerRejected(
-                str(error.get("message") or "the broker rejected the credentials"),
-                code=str(error.get("code") or "BrokerError"),
-            )
-        authorize = reply.get("authorize")
-        if not isinstance(authorize, dict):
-            raise BrokerUnavailable("the broker sent an unexpected answer")
-        return VerifiedAccount(
-            currency=str(authorize.get("currency") or ""),
-            balance=_decimal(authorize.get("balance", "0")),
-            loginid=str(authorize.get("loginid") or ""),
-        )
+        match read_authorize(reply):
+            case Authorized(loginid=loginid, currency=currency, balance=balance):
+                return VerifiedAccount(currency=currency, balance=balance, loginid=loginid)
+            case AuthorizeRefused(code=code, message=message):
+                raise BrokerRejected(
+                    message or "the broker rejected the credentials", code=code or "BrokerError"
+                )
+            case AuthorizeUnreadable(reason=reason):
+                raise BrokerUnavailable(reason)
 
     async def _authorize(self, token: str) -> dict[str, Any]:
         async with connect(
             self.url, logger=_ws_log, open_timeout=self.timeout, max_size=2**20
         ) as ws:
-            await ws.send(json.dumps({"authorize": token, "req_id": 1}))
+            await ws.send(json.dumps(authorize_request(token) | {"req_id": 1}))
             while True:
                 raw = await ws.recv()
                 message = json.loads(raw, parse_float=Decimal)

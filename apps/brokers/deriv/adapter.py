@@ -43,6 +43,7 @@ from apps.brokers.base import (
 from apps.brokers.bursts import Bursts
 from apps.brokers.deriv.protocol import (
     DEFAULT_URL,
+    PASSTHROUGH_MAX_BYTES,
     BuyReceipt,
     DerivContract,
     ErrorClass,
@@ -61,6 +62,7 @@ from apps.brokers.deriv.session import (
     SessionUnavailable,
 )
 from apps.brokers.deriv.watch import AccountWatches
+from apps.brokers.sessions import SessionPool
 
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.
@@ -73,7 +75,6 @@ LISTING_REUSE_SECONDS = 0.5
 # broker and Redis a fixed amount besides its orders, so batches are as large as the
 # passthrough allows.
 BATCH_MAX_ORDERS = 64
-PASSTHROUGH_MAX_BYTES = 3_500
 # Loginids are CR/VRTC and 7 - 8 digits; one not known yet is counted this long.
 _LOGINID_BOUND = 16
 _PLACED_MEMORY = 100_000
@@ -105,7 +106,7 @@ class DerivAdapter(BrokerAdapter):
         self.reconcile_grace = reconcile_grace
         self.use_batch = use_batch
         self.clock = clock
-        self._sessions: dict[str, DerivSession] = {}
+        self._sessions = SessionPool(self._open_session)
         # loginid → contract_id → order_id: contracts known to belong to an order, so
         # reconciliation never hands one contract to two orders.
         self._claims: defaultdict[str, dict[int, str]] = defaultdict(dict)
@@ -129,13 +130,10 @@ class DerivAdapter(BrokerAdapter):
     # sessions ---------------------------------------------------------------------------
 
     def session(self, account: BrokerAccount) -> DerivSession:
-        session = self._sessions.get(account.token)
-        if session is None:
-            session = DerivSession(
-                self.url, account.token, app_id=self.app_id, ping_interval=self.ping_interval
-            )
-            self._sessions[account.token] = session
-        return session
+        return self._sessions.get(account.token)
+
+    def _open_session(self, token: str) -> DerivSession:
+        return DerivSession(self.url, token, app_id=self.app_id, ping_interval=self.ping_interval)
 
     async def connect(self, account: BrokerAccount) -> Rejected | TransientFailure | None:
         try:
@@ -150,8 +148,7 @@ class DerivAdapter(BrokerAdapter):
 
     async def close(self) -> None:
         await self.watches.close()
-        await asyncio.gather(*(s.close() for s in self._sessions.values()))
-        self._sessions.clear()
+        await self._sessions.close()
 
     # placing ----------------------------------------------------------------------------
 
@@ -400,7 +397,7 @@ class DerivAdapter(BrokerAdapter):
         so a broker that is down costs one connection attempt per batch, not one per order.
         """
         for order in orders:
-            session = self._sessions.get(order.account.token)
+            session = self._sessions.existing(order.account.token)
             if (
                 session is not None
                 and session.is_open

@@ -3,9 +3,12 @@
 The session multiplexes requests over the socket by ``req_id`` (Deriv answers out of
 order), keeps it alive with Deriv's application-level ``{"ping": 1}`` (idle sockets are
 closed after 120 s), and reconnects with exponential backoff and full jitter so a
-simulator or broker restart is not met by a thundering herd of accounts. Logging in is
-kept behind :meth:`DerivSession._login` so Deriv's newer OTP-based login can replace the
-v3 ``authorize`` call in one place (deriv.md, "Deriv's newer API").
+simulator or broker restart is not met by a thundering herd of accounts
+(:mod:`apps.brokers.sessions` holds the parts every broker kind's session shares). Logging
+in is kept behind :meth:`DerivSession._login` so Deriv's newer OTP-based login can replace
+the v3 ``authorize`` call in one place (deriv.md, "Deriv's newer API"); the call and the
+reading of its answer are :mod:`apps.core.brokers.deriv`'s, which the API's account
+verification uses too.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import random
-import time
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -23,34 +24,26 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from apps.brokers.sessions import (
+    ConnectionLost,
+    Cooldown,
+    ReconnectBackoff,
+    SessionRejected,
+    SessionUnavailable,
+)
+from apps.core.brokers.deriv import (
+    Authorized,
+    AuthorizeRefused,
+    AuthorizeUnreadable,
+    authorize_request,
+    read_authorize,
+)
+
+__all__ = ["ConnectionLost", "DerivSession", "SessionRejected", "SessionUnavailable", "Stream"]
+
 _encoder = msgspec.json.Encoder(decimal_format="number")
 # Floats become Decimal as written on the wire: money is never float arithmetic.
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
-
-
-class ConnectionLost(Exception):
-    """The socket closed before the reply. ``sent``: the request may have reached Deriv."""
-
-    def __init__(self, sent: bool) -> None:
-        super().__init__("connection lost" + (" after sending" if sent else " before sending"))
-        self.sent = sent
-
-
-class SessionUnavailable(Exception):
-    """Cannot connect right now; try again after ``retry_after`` seconds."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class SessionRejected(Exception):
-    """Deriv refused the credentials (``InvalidToken``): permanent for this account."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 Stream = asyncio.Queue[dict[str, Any] | ConnectionLost]
@@ -74,14 +67,10 @@ class DerivSession:
         self.loginid: str | None = None
         self.currency: str | None = None
         self.authorized = False
-        self.cooldown_until = 0.0  # monotonic; set after a RateLimit reply
-        self._cooldown_step = 0
+        self._cooldown = Cooldown()  # set after a RateLimit reply
         self._ping_interval = ping_interval
         self._connect_timeout = connect_timeout
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._failures = 0
-        self._next_attempt = 0.0
+        self._backoff = ReconnectBackoff(backoff_base, backoff_max)
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -107,7 +96,7 @@ class DerivSession:
                 await self._login()
 
     async def _connect(self) -> None:
-        wait = self._next_attempt - time.monotonic()
+        wait = self._backoff.wait()
         if wait > 0:
             raise SessionUnavailable("reconnect backoff", wait)
         try:
@@ -116,13 +105,9 @@ class DerivSession:
                 self._connect_timeout,
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            self._failures += 1
-            # Full jitter (AWS architecture blog, "Exponential Backoff And Jitter").
-            ceiling = min(self._backoff_max, self._backoff_base * (1 << min(self._failures, 16)))
-            delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
-            self._next_attempt = time.monotonic() + delay
+            delay = self._backoff.failed()
             raise SessionUnavailable(f"cannot connect to Deriv: {exc!r}", delay) from exc
-        self._failures = 0
+        self._backoff.succeeded()
         self._ws = ws
         self.connects += 1
         self._tasks = [
@@ -133,20 +118,22 @@ class DerivSession:
     async def _login(self) -> None:
         try:
             reply = await self.request(
-                {"authorize": self._token}, reply_within=self._connect_timeout
+                authorize_request(self._token), reply_within=self._connect_timeout
             )
         except (ConnectionLost, TimeoutError) as exc:
             raise SessionUnavailable(f"authorize failed: {exc!r}", 0.0) from exc
-        error = reply.get("error")
-        if error:
-            code, message = str(error.get("code")), str(error.get("message", ""))
-            if code == "InvalidToken" or code == "InputValidationFailed":
-                await self.close()
-                raise SessionRejected(code, message)
-            raise SessionUnavailable(f"authorize: {code}: {message}", 1.0)
-        self.loginid = str(reply["authorize"]["loginid"])
-        self.currency = str(reply["authorize"].get("currency", ""))
-        self.authorized = True
+        match read_authorize(reply):
+            case Authorized(loginid=loginid, currency=currency):
+                self.loginid = loginid
+                self.currency = currency
+                self.authorized = True
+            case AuthorizeRefused(code=code, message=message) as refused:
+                if refused.token_refused:
+                    await self.close()
+                    raise SessionRejected(code, message)
+                raise SessionUnavailable(f"authorize: {code}: {message}", 1.0)
+            case AuthorizeUnreadable(reason=reason):
+                raise SessionUnavailable(f"authorize: {reason}", 1.0)
 
     async def close(self) -> None:
         ws, self._ws = self._ws, None
@@ -202,24 +189,14 @@ class DerivSession:
         self._streams.pop(req_id, None)
 
     def cool_down(self) -> float:
-        """After a RateLimit reply: pause this account's calls, longer each time in a row.
-
-        Replies to calls that were already in flight when the pause began do not lengthen
-        it: one burst over the limit is one offence, not one per request.
-        """
-        remaining = self.cooldown_remaining()
-        if remaining > 0:
-            return remaining
-        self._cooldown_step = min(self._cooldown_step + 1, 6)
-        pause = min(60.0, 0.25 * (1 << self._cooldown_step))
-        self.cooldown_until = time.monotonic() + pause
-        return pause
+        """After a RateLimit reply: pause this account's calls (see :class:`Cooldown`)."""
+        return self._cooldown.start()
 
     def cooled(self) -> None:
-        self._cooldown_step = 0
+        self._cooldown.reset()
 
     def cooldown_remaining(self) -> float:
-        return max(0.0, self.cooldown_until - time.monotonic())
+        return self._cooldown.remaining()
 
     # background -------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from apps.brokers.deriv.sim_journal import JOURNAL_FILE, Journal, Opened, Sold
+from apps.brokers.deriv.simulator.journal import JOURNAL_FILE, Journal, Opened, Sold
 
 
 async def test_records_come_back_in_order_and_a_torn_last_line_is_cut_off(

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from apps.brokers.deriv.simulator import Connection, Subscription, _encode, _reply
+from apps.brokers.deriv.simulator.connection import Connection, Subscription
+from apps.brokers.deriv.simulator.wire import reply as _reply
+from apps.brokers.simulation import encode as _encode
 
 
 class SlowPeer:
