@@ -20,20 +20,16 @@ Opening a stream waits ``delay`` seconds after the first contract of an account,
 subscriptions of a large fan-out come after its first placements rather than between
 them, and then until ``lead`` seconds before the account's first contract is due to
 end, so a contract that runs for an hour is not followed by a stream open for an hour.
-(A short lead is no gain for short contracts: a 100k fan-out's 5,000 streams then open
+(A short lead is no gain for short contracts: a large fan-out's streams would then open
 together with its settlements and its last placements; see Settings.)
 
 Then it waits for the adapter's burst of placements to end (:class:`Bursts`): until
 ``ready_before`` seconds before the account's first contract ends, and ``burst_wait``
-seconds at least. Every account of a 10,000-order fan-out got its first contract in the
-first tenth of a second, so one second later its 500 streams (connect, authorize,
-subscribe, portfolio, on both sides of the socket) all opened during the fan-out's last
-placements: the benchmark showed the placement rate falling from ~800 to 0-240 per
-100 ms right then. A 100,000-order fan-out has 5,000 accounts, whose streams cost about
-as much CPU as its placements; waiting at most ``burst_wait`` (2 s) opened them during
-the fan-out (24 - 26 s to its last order), waiting for its end 15.9 s. The streams that
-waited open at most ``open_at_once`` at a time; a contract that ends before its stream
-opens is found by the portfolio sweep below and looked up.
+seconds at least, because opening a stream (connect, authorize, subscribe, portfolio, on
+both sides of the socket) costs about as much CPU as placing its account's contracts, and
+streams opened during a fan-out's last placements slow them. The streams that waited
+open at most ``open_at_once`` at a time; a contract that ends before its stream opens is
+found by the portfolio sweep below and looked up.
 """
 
 from __future__ import annotations
@@ -247,8 +243,7 @@ class AccountWatches:
         in_a_row = 0
         while True:
             # A settling fan-out queues many updates at once. Those are taken without a
-            # timer each (wait_for was a quarter of this path's CPU in a microbenchmark)
-            # and with a turn for the rest of the loop every _YIELD_EVERY: awaiting a
+            # timer each (a timer per message costs more than handling it) and with a turn for the rest of the loop every _YIELD_EVERY: awaiting a
             # queue that holds items never suspends, so a backlog would hold the loop.
             try:
                 message = stream.get_nowait()
