@@ -105,7 +105,7 @@ class LiveRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(dirty.wait(), 1.0)
                 dirty.clear()
-                raw = await self.redis.hgetall(self.topology.key("sig", signal_id, "stats"))
+                raw = await self.redis.hgetall(self.topology.signal_stats_key(signal_id))
                 progress = {
                     "type": "progress",
                     "channel_id": channel_id,

@@ -85,7 +85,7 @@ from apps.brokers.reporting import (
     execution_for_outcome,
     execution_of,
 )
-from apps.brokers.settlement import SettlementFollowers, settle_key
+from apps.brokers.settlement import SettlementFollowers
 from apps.core.messages import (
     Execution,
     ExecutionState,
@@ -175,7 +175,7 @@ class Runner:
         self.clock = clock
         self.publisher = ExecutionPublisher(js, topology)
         self.markers = MarkerBook(
-            redis, topology, settle_key(topology, self.kind, config.worker_id)
+            redis, topology, topology.settlements_key(self.kind, config.worker_id)
         )
         self.settlements = SettlementFollowers(
             redis,

@@ -178,12 +178,11 @@ class Book:
         self._fanout = redis.register_script(_FANOUT)
 
     def keys(self, signal_id: str, channel_id: str) -> list[str]:
-        key = self.topology.key
         return [
-            key("sig", signal_id, "states"),
-            key("sig", signal_id, "outcomes"),
-            key("sig", signal_id, "stats"),
-            key("chan", channel_id, "stats"),
+            self.topology.signal_states_key(signal_id),
+            self.topology.signal_outcomes_key(signal_id),
+            self.topology.signal_stats_key(signal_id),
+            self.topology.channel_stats_key(channel_id),
         ]
 
     async def apply(self, events: Iterable[ExecutionEvent]) -> None:
@@ -270,7 +269,7 @@ class Book:
                 upsert=True,
             )
         for channel_id in channels:
-            raw = await self.redis.hgetall(self.topology.key("chan", channel_id, "stats"))
+            raw = await self.redis.hgetall(self.topology.channel_stats_key(channel_id))
             values = {_text(k): int(v) for k, v in raw.items() if _text(v).lstrip("-").isdigit()}
             won, lost = values.get("won", 0), values.get("lost", 0)
             await self.channel_stats.update_one(
@@ -292,7 +291,7 @@ class Book:
 
     async def signal_counts(self, signal_id: str) -> dict[str, Any]:
         """Counts per state, the total, outcomes and latency figures of one signal."""
-        raw = await self.redis.hgetall(self.topology.key("sig", signal_id, "stats"))
+        raw = await self.redis.hgetall(self.topology.signal_stats_key(signal_id))
         return signal_counts_from(raw)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request
 
-from apps.api.auth.principals import Authenticator, Principal, revoked_family_key
+from apps.api.auth.principals import Authenticator, Principal
 from apps.api.errors import Forbidden
 from apps.api.models import Channel
 
@@ -21,7 +21,6 @@ __all__ = [
     "can_manage_channel",
     "can_signal_channel",
     "require_channel_manager",
-    "revoked_family_key",
 ]
 
 

@@ -47,7 +47,7 @@ async def send_signal(
 async def _counts(
     redis: Redis, topology: Topology, db: AIOEngine, signal_id: str
 ) -> dict[str, Any]:
-    raw = await redis.hgetall(topology.key("sig", signal_id, "stats"))
+    raw = await redis.hgetall(topology.signal_stats_key(signal_id))
     if raw:
         return signal_counts_from(raw)
     # Books older than Redis keeps them: the ledger's copy in MongoDB.

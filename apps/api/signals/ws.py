@@ -44,7 +44,7 @@ from apps.api.signals.schemas import (
     ws_encoder,
     ws_error,
 )
-from apps.api.signals.service import SignalIntake, acl_key
+from apps.api.signals.service import SignalIntake
 
 log = logging.getLogger("api.ws")
 
@@ -160,7 +160,7 @@ class Session:
         auth, intake = self.authenticator, self.intake
         channels = list(self.unlisten)
         auth_keys = auth.lookup_keys(before.token)
-        acl_keys = [acl_key(intake.topology, channel_id) for channel_id in channels]
+        acl_keys = [intake.topology.channel_acl_key(channel_id) for channel_id in channels]
         found: list[bytes | None] = await intake.redis.mget(auth_keys + acl_keys)  # type: ignore[assignment]
         if self.principal is not before:
             return  # re-authenticated meanwhile: this verdict is about the old token

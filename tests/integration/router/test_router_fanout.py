@@ -25,7 +25,7 @@ from apps.core.messages import (
     order_batch_decoder,
 )
 from apps.core.redis import connect_redis
-from apps.core.routing import RoutingRecord, pack_record, routing_key
+from apps.core.routing import RoutingRecord, pack_record
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.router.fanout import shard_of
@@ -53,7 +53,7 @@ def make_record(i: int, channel: str, **overrides: Any) -> RoutingRecord:
 async def store(settings: Settings, channel: str, records: list[RoutingRecord]) -> None:
     redis = connect_redis(settings.redis_url)
     await redis.hset(  # type: ignore[misc]
-        routing_key(Topology(settings.namespace), channel),
+        Topology(settings.namespace).routing_key(channel),
         mapping={r.subscription_id: pack_record(r) for r in records},
     )
     await redis.aclose()
