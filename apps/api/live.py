@@ -23,8 +23,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from redis.asyncio import Redis
 
+from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
-from apps.ledger.book import signal_counts_from
 
 log = logging.getLogger("api.live")
 

@@ -54,7 +54,6 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
-from apps.brokers.assets import Expiry
 from apps.brokers.base import (
     BrokerAccount,
     BrokerAdapter,
@@ -86,6 +85,7 @@ from apps.brokers.reporting import (
     execution_of,
 )
 from apps.brokers.settlement import SettlementFollowers
+from apps.core.assets import Expiry
 from apps.core.messages import (
     Execution,
     ExecutionState,

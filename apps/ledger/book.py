@@ -30,6 +30,7 @@ from apps.core.messages import (
     ExecutionState,
     FanoutStarted,
 )
+from apps.core.signal_stats import COUNTED_STATES, signal_counts_from
 from apps.core.topology import Topology
 
 # Signal books are kept in Redis for a week; MongoDB keeps them for good.
@@ -142,8 +143,6 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
-
-COUNTED_STATES = ("placed", "rejected", "expired", "failed", "unknown")
 
 
 def to_minor(amount: Decimal | None) -> int:
@@ -297,27 +296,6 @@ class Book:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
-    values = {_text(k): _text(v) for k, v in raw.items()}
-    counts = {state: int(values.get(state, 0)) for state in COUNTED_STATES}
-    # The total is known once every shard of the fan-out has reported its size.
-    complete = "shards" in values and values.get("shards_seen") == values["shards"]
-    total = int(values["total"]) if complete else None
-    created = int(values.get("created_ms", 0)) or None
-    first, last = values.get("first_placed_ms"), values.get("last_placed_ms")
-    return {
-        "counts": {"total": total, **counts},
-        "done": total is not None and sum(counts.values()) >= total,
-        "won": int(values.get("won", 0)),
-        "lost": int(values.get("lost", 0)),
-        "pnl": str(Decimal(int(values.get("pnl_minor", 0))).scaleb(-2)),
-        "latency_ms": {
-            "first_placed": int(first) - created if first and created else None,
-            "last_placed": int(last) - created if last and created else None,
-        },
-    }
 
 
 def order_write(e: Execution) -> UpdateOne:

@@ -17,8 +17,8 @@ from apps.api.openapi import errors
 from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
 from apps.api.signals.ws import signal_socket
 from apps.core.records import SignalRecord
+from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
-from apps.ledger.book import signal_counts_from
 
 
 @post(

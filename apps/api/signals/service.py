@@ -39,7 +39,7 @@ from apps.api.live import LiveRelay
 from apps.api.models import Channel
 from apps.api.refresh import RefreshAhead, is_due
 from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
-from apps.brokers.assets import is_canonical_asset
+from apps.core.assets import is_canonical_asset
 from apps.core.ids import new_id
 from apps.core.messages import Direction, Signal, encode, signal_decoder
 from apps.core.records import SignalRecord, record_of

@@ -269,7 +269,7 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
         few milliseconds, as a running fan-out does."""
         while not stop.is_set():
             for channel in channels:
-                await redis.hincrby(topology.key("sig", f"s-{channel}", "stats"), "placed", 1)  # type: ignore[misc]
+                await redis.hincrby(topology.signal_stats_key(f"s-{channel}"), "placed", 1)  # type: ignore[misc]
                 await nc.publish(topology.subject("executions", channel, f"s-{channel}"), b"{}")
             await asyncio.sleep(0.005)
 
