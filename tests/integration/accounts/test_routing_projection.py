@@ -14,10 +14,10 @@ async def _snapshot(stores: Stores) -> dict[str, object]:
     prefix = stores.topology.routing_key("")
     keys = [k.decode() async for k in stores.redis.scan_iter(match=f"{prefix}*")]
     state: dict[str, object] = {key: await stores.redis.hgetall(key) for key in sorted(keys)}
-    accounts = stores.topology.key("broker-account", "")
+    accounts = stores.topology.broker_account_key("")
     for key in sorted([k.decode() async for k in stores.redis.scan_iter(match=f"{accounts}*")]):
         state[key] = await stores.redis.get(key)
-    state["balances"] = await stores.redis.hgetall(stores.topology.key("balances"))
+    state["balances"] = await stores.redis.hgetall(stores.topology.balances_key())
     return state
 
 

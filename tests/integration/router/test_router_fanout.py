@@ -151,7 +151,7 @@ async def test_a_signal_becomes_one_order_or_refusal_per_subscription(
     records[3] = make_record(3, "ch1", stake_mode="percent", stake=Decimal("2"))
     await store(settings, "ch1", records)
     redis = connect_redis(settings.redis_url)
-    await redis.hset(topology.key("balances"), "ba3", "200")  # type: ignore[misc]
+    await redis.hset(topology.balances_key(), "ba3", "200")  # type: ignore[misc]
     await redis.aclose()
     signal = make_signal("ch1")
 
