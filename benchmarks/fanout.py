@@ -49,8 +49,8 @@ from apps.core.credentials import BrokerCredentials, cipher_from_settings
 from apps.core.ids import new_id
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
+from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
-from apps.ledger.book import signal_counts_from
 from benchmarks import baseline_seed
 from benchmarks.probe import ws_authorised
 
@@ -644,7 +644,7 @@ async def counted(stack: Stack, signal_id: str, t_accept: float, limit: float) -
     """Milliseconds from the accept until the signal's counts in Redis (what the
     provider's dashboard shows) hold every order; ``None`` after ``limit`` seconds."""
     redis = connect_redis(stack.settings.redis_url)
-    key = Topology(stack.settings.namespace).key("sig", signal_id, "stats")
+    key = Topology(stack.settings.namespace).signal_stats_key(signal_id)
     try:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:

@@ -6,18 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-from motor.motor_asyncio import AsyncIOMotorClient
-from nats.aio.client import Client as NATS
-from odmantic import AIOEngine
-from redis.asyncio import Redis
 
 from apps.api.auth.principals import Authenticator
 from apps.api.auth.routes import auth_router
@@ -26,7 +20,14 @@ from apps.api.bodies import StrictJsonRequest
 from apps.api.brokers.routes import broker_router
 from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, DerivVerifier
 from apps.api.channels.routes import channel_router, my_channel_router
-from apps.api.dependencies import Services, dependencies
+from apps.api.dependencies import (
+    Infra,
+    Infrastructure,
+    Services,
+    app_state,
+    dependencies,
+    keep_infrastructure,
+)
 from apps.api.errors import exception_handlers
 from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
@@ -46,18 +47,6 @@ from apps.core.topology import Topology
 log = logging.getLogger("api")
 
 
-@dataclass
-class Infrastructure:
-    """The connections one API process holds, opened at start-up and closed at shutdown."""
-
-    settings: Settings
-    topology: Topology
-    nats: NATS
-    redis: Redis
-    mongo: AsyncIOMotorClient[Any]
-    db: AIOEngine
-
-
 @get("/health", sync_to_thread=False, include_in_schema=False)
 def health() -> dict[str, str]:
     """Liveness: the process answers."""
@@ -65,9 +54,8 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", include_in_schema=False)
-async def ready(state: State) -> Response[dict[str, Any]]:
+async def ready(infra: Infra) -> Response[dict[str, Any]]:
     """Readiness: NATS, Redis and MongoDB all answer right now."""
-    infra: Infrastructure = state.infra
     checks = dict(
         zip(
             ("nats", "redis", "mongodb"),
@@ -137,18 +125,18 @@ def create_app(
         except Exception:
             # /ready reports it; signal intake answers 503 until the streams exist.
             log.warning("could not declare the JetStream topology", exc_info=True)
-        app.state.infra = Infrastructure(settings, topology, nc, redis, mongo, db)
         authenticator = Authenticator(services.tokens, db, redis, topology)
-        app.state.authenticator = authenticator
-        app.state.live = LiveRelay(nc, redis, topology)
-        app.state.intake = SignalIntake(
-            settings, topology, nc, redis, db, authenticator, app.state.live
+        live = LiveRelay(nc, redis, topology)
+        intake = SignalIntake(settings, topology, nc, redis, db, authenticator, live)
+        keep_infrastructure(
+            app.state,
+            Infrastructure(settings, topology, nc, redis, mongo, db, authenticator, live, intake),
         )
-        await app.state.live.start()
+        await live.start()
         try:
             yield
         finally:
-            await app.state.live.stop()
+            await live.stop()
             await close_nats(nc)
             await redis.aclose()
             mongo.close()
@@ -179,7 +167,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
-        state=State({"settings": settings, "services": services}),
+        state=app_state(services),
         openapi_config=openapi_config,
         plugins=[MoneySchema()],
         request_class=StrictJsonRequest,

@@ -23,8 +23,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from redis.asyncio import Redis
 
+from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
-from apps.ledger.book import signal_counts_from
 
 log = logging.getLogger("api.live")
 
@@ -105,7 +105,7 @@ class LiveRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(dirty.wait(), 1.0)
                 dirty.clear()
-                raw = await self.redis.hgetall(self.topology.key("sig", signal_id, "stats"))
+                raw = await self.redis.hgetall(self.topology.signal_stats_key(signal_id))
                 progress = {
                     "type": "progress",
                     "channel_id": channel_id,

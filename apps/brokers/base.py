@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from apps.brokers.assets import Expiry
+from apps.core.assets import Expiry
 
 Direction = Literal["CALL", "PUT"]
 
@@ -44,7 +44,7 @@ class OrderRequest(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     signal_id: str
     channel_id: str
     account: BrokerAccount
-    asset: str  # canonical name, see apps.brokers.assets
+    asset: str  # canonical name, see apps.core.assets
     direction: Direction
     expiry: Expiry
     stake: Decimal

@@ -113,7 +113,7 @@ class RedisCredentialStore:
         self._cache: dict[str, tuple[float, BrokerAccount]] = {}
 
     def redis_key(self, broker_account_id: str) -> str:
-        return self.topology.key("broker-account", broker_account_id)
+        return self.topology.broker_account_key(broker_account_id)
 
     async def account_for(self, broker_account_id: str) -> BrokerAccount | None:
         cached = self._cache.get(broker_account_id)

@@ -393,11 +393,11 @@ class MarkerBook:
         self._claim_contract = redis.register_script(_CLAIM_CONTRACT)
 
     def key(self, order_id: str) -> str:
-        return self.topology.key("order", order_id)
+        return self.topology.order_marker_key(order_id)
 
     def claims_key(self, broker_account_id: str) -> str:
         """Contract id → order id for one broker account: which order owns which contract."""
-        return self.topology.key("claims", broker_account_id)
+        return self.topology.contract_claims_key(broker_account_id)
 
     async def contract_owners(
         self, broker_account_id: str, contract_ids: Sequence[str]

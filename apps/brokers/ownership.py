@@ -124,7 +124,7 @@ class ProcessLease:
         self._alive_cache: dict[tuple[str, str], tuple[float, asyncio.Future[bool]]] = {}
 
     def key(self, worker_id: str) -> str:
-        return self.topology.key("worker", worker_id)
+        return self.topology.worker_process_key(worker_id)
 
     async def take(self) -> None:
         """Claim the worker id for this incarnation (a previous life's orders are ours to

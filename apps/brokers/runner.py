@@ -54,7 +54,6 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
-from apps.brokers.assets import Expiry
 from apps.brokers.base import (
     BrokerAccount,
     BrokerAdapter,
@@ -89,7 +88,8 @@ from apps.brokers.reporting import (
     execution_for_outcome,
     execution_of,
 )
-from apps.brokers.settlement import SettlementFollowers, settle_key
+from apps.brokers.settlement import SettlementFollowers
+from apps.core.assets import Expiry
 from apps.core.messages import (
     Execution,
     ExecutionState,
@@ -179,7 +179,7 @@ class Runner:
         self.clock = clock
         self.publisher = ExecutionPublisher(js, topology)
         self.markers = MarkerBook(
-            redis, topology, settle_key(topology, self.kind, config.worker_id)
+            redis, topology, topology.settlements_key(self.kind, config.worker_id)
         )
         self.settlements = SettlementFollowers(
             redis,

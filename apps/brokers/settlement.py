@@ -75,8 +75,8 @@ class SettlementFollowers:
         self.publisher = publisher
         self.worker_id = worker_id
         self.kind = adapter.kind
-        self.key = settle_key(topology, adapter.kind, worker_id)
-        self.owners_key = topology.key("settle-owners", adapter.kind)
+        self.key = topology.settlements_key(adapter.kind, worker_id)
+        self.owners_key = topology.settlement_owners_key(adapter.kind)
         self.heartbeat_ttl = heartbeat_ttl
         self.scan_interval = scan_interval
         self.flush_interval = flush_interval
@@ -88,7 +88,7 @@ class SettlementFollowers:
         self._background: list[asyncio.Task[None]] = []
 
     def alive_key(self, worker_id: str) -> str:
-        return self.topology.key("worker", self.kind, worker_id)
+        return self.topology.settlement_alive_key(self.kind, worker_id)
 
     @property
     def following(self) -> int:
@@ -158,7 +158,7 @@ class SettlementFollowers:
                 list[bytes],
                 await self._adopt(
                     keys=[
-                        settle_key(self.topology, self.kind, owner),
+                        self.topology.settlements_key(self.kind, owner),
                         self.key,
                         self.alive_key(owner),
                         self.owners_key,
@@ -238,11 +238,6 @@ class SettlementFollowers:
     async def _forget(self, *order_ids: str) -> None:
         await self.redis.hdel(self.key, *order_ids)
         self._ours.difference_update(order_ids)
-
-
-def settle_key(topology: Topology, kind: str, worker_id: str) -> str:
-    """The hash of one worker's placed contracts waiting for their outcome."""
-    return topology.key("settle", kind, worker_id)
 
 
 def _drain(queue: asyncio.Queue[tuple[str, Execution]]) -> list[tuple[str, Execution]]:

@@ -1,6 +1,6 @@
 """The routing record: what the router needs to size and address one subscriber's order.
 
-The API writes one Redis hash per channel (``Topology.key("routing", channel_id)``,
+The API writes one Redis hash per channel (``Topology.routing_key(channel_id)``,
 field = subscription id, value = a msgpack-packed :class:`RoutingRecord`); the router reads
 the whole hash in one round trip per signal and never touches MongoDB. Credentials are
 not in here: ``credentials_ref`` names the broker account whose sealed credentials the
@@ -13,8 +13,6 @@ from decimal import Decimal
 from typing import Literal
 
 import msgspec
-
-from apps.core.topology import Topology
 
 StakeMode = Literal["fixed", "multiplier", "percent"]
 BrokerKind = Literal["deriv", "iqoption"]
@@ -56,7 +54,3 @@ def pack_record(record: RoutingRecord) -> bytes:
 
 def unpack_record(raw: bytes) -> RoutingRecord:
     return _decoder.decode(raw)
-
-
-def routing_key(topology: Topology, channel_id: str) -> str:
-    return topology.key("routing", channel_id)

@@ -30,6 +30,7 @@ from apps.core.messages import (
     ExecutionState,
     FanoutStarted,
 )
+from apps.core.signal_stats import COUNTED_STATES, signal_counts_from
 from apps.core.topology import Topology
 
 # Signal books are kept in Redis for a week; MongoDB keeps them for good.
@@ -143,8 +144,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-COUNTED_STATES = ("placed", "rejected", "expired", "failed", "unknown")
-
 
 def to_minor(amount: Decimal | None) -> int:
     """Profit in hundredths; every supported currency has two decimals here."""
@@ -178,12 +177,11 @@ class Book:
         self._fanout = redis.register_script(_FANOUT)
 
     def keys(self, signal_id: str, channel_id: str) -> list[str]:
-        key = self.topology.key
         return [
-            key("sig", signal_id, "states"),
-            key("sig", signal_id, "outcomes"),
-            key("sig", signal_id, "stats"),
-            key("chan", channel_id, "stats"),
+            self.topology.signal_states_key(signal_id),
+            self.topology.signal_outcomes_key(signal_id),
+            self.topology.signal_stats_key(signal_id),
+            self.topology.channel_stats_key(channel_id),
         ]
 
     async def apply(self, events: Iterable[ExecutionEvent]) -> None:
@@ -270,7 +268,7 @@ class Book:
                 upsert=True,
             )
         for channel_id in channels:
-            raw = await self.redis.hgetall(self.topology.key("chan", channel_id, "stats"))
+            raw = await self.redis.hgetall(self.topology.channel_stats_key(channel_id))
             values = {_text(k): int(v) for k, v in raw.items() if _text(v).lstrip("-").isdigit()}
             won, lost = values.get("won", 0), values.get("lost", 0)
             await self.channel_stats.update_one(
@@ -292,33 +290,12 @@ class Book:
 
     async def signal_counts(self, signal_id: str) -> dict[str, Any]:
         """Counts per state, the total, outcomes and latency figures of one signal."""
-        raw = await self.redis.hgetall(self.topology.key("sig", signal_id, "stats"))
+        raw = await self.redis.hgetall(self.topology.signal_stats_key(signal_id))
         return signal_counts_from(raw)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
-    values = {_text(k): _text(v) for k, v in raw.items()}
-    counts = {state: int(values.get(state, 0)) for state in COUNTED_STATES}
-    # The total is known once every shard of the fan-out has reported its size.
-    complete = "shards" in values and values.get("shards_seen") == values["shards"]
-    total = int(values["total"]) if complete else None
-    created = int(values.get("created_ms", 0)) or None
-    first, last = values.get("first_placed_ms"), values.get("last_placed_ms")
-    return {
-        "counts": {"total": total, **counts},
-        "done": total is not None and sum(counts.values()) >= total,
-        "won": int(values.get("won", 0)),
-        "lost": int(values.get("lost", 0)),
-        "pnl": str(Decimal(int(values.get("pnl_minor", 0))).scaleb(-2)),
-        "latency_ms": {
-            "first_placed": int(first) - created if first and created else None,
-            "last_placed": int(last) - created if last and created else None,
-        },
-    }
 
 
 def order_write(e: Execution) -> UpdateOne:

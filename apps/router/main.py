@@ -34,7 +34,7 @@ from apps.core.messages import (
 from apps.core.nats import close_nats, connect, ensure_topology, fetch_ready
 from apps.core.outage import backoff
 from apps.core.redis import connect_redis
-from apps.core.routing import RoutingRecord, routing_key, unpack_record
+from apps.core.routing import RoutingRecord, unpack_record
 from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -80,7 +80,7 @@ class Router:
         shard, shards = _shard_of(msg)
         async with _keep_alive(msg):
             if shards == 1:
-                size = await self.redis.hlen(routing_key(self.topology, signal.channel_id))
+                size = await self.redis.hlen(self.topology.routing_key(signal.channel_id))
                 if size > self.settings.router_shard_size:
                     await self._split(signal, -(-size // self.settings.router_shard_size))
                     await msg.ack_sync()
@@ -170,7 +170,7 @@ class Router:
         The shards of one signal that this router takes share one read of the channel
         (:class:`_SharedRead`): a large channel's ``HGETALL`` blocks Valkey and costs this
         process CPU, so it is read once per signal, not once per shard."""
-        key = routing_key(self.topology, signal.channel_id)
+        key = self.topology.routing_key(signal.channel_id)
         if shards == 1:
             raw: dict[bytes, bytes] = await self.redis.hgetall(key)  # type: ignore[assignment]
             return raw, sorted(raw)
@@ -266,7 +266,7 @@ class Router:
         if not ids:
             return {}
         values: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
-            self.topology.key("balances"), ids
+            self.topology.balances_key(), ids
         )
         balances: dict[str, Decimal] = {}
         for account_id, value in zip(ids, values, strict=True):

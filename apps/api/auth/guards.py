@@ -1,7 +1,7 @@
-"""Who is calling: the access token → :class:`Principal`, and the role checks on it.
+"""Who is calling: the bearer token of a request, and the role checks on a principal.
 
-Authentication is a dependency rather than a global middleware: a handler that takes a
-``principal`` is protected, one that does not is public, and the route table says which.
+The providers that turn the token into a :class:`Principal` live with every other
+dependency in :mod:`apps.api.dependencies`.
 """
 
 from __future__ import annotations
@@ -9,30 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
-from litestar.di import NamedDependency
 
-from apps.api.auth.principals import Authenticator, Principal, revoked_family_key
-from apps.api.auth.tokens import TokenClaims
+from apps.api.auth.principals import Authenticator, Principal
 from apps.api.errors import Forbidden
 from apps.api.models import Channel
 
 __all__ = [
-    "AccessClaims",
     "Authenticator",
-    "CurrentUser",
     "Principal",
+    "bearer_token",
     "can_manage_channel",
     "can_signal_channel",
     "require_channel_manager",
-    "revoked_family_key",
 ]
-
-# How handlers ask for the caller: an explicit dependency (Litestar 3 drops inference).
-CurrentUser = NamedDependency[Principal]
-# Only the verified token, for a handler that looks up the rest itself in its own round
-# trip (signal intake reads the caller's facts together with the channel's ACL).
-AccessClaims = NamedDependency[TokenClaims]
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -41,23 +30,6 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-def provide_authenticator(state: State) -> Authenticator:
-    authenticator: Authenticator = state.authenticator
-    return authenticator
-
-
-async def provide_principal(
-    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
-) -> Principal:
-    return await authenticator.authenticate(bearer_token(request))
-
-
-def provide_claims(
-    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
-) -> TokenClaims:
-    return authenticator.claims(bearer_token(request))
 
 
 # Role rules as plain functions, so the signal path (another domain) asks the same question.

@@ -97,19 +97,10 @@ _facts_decoder = msgspec.msgpack.Decoder(UserFacts | None)
 _GONE = _facts_encoder.encode(None)
 
 
-def revoked_family_key(topology: Topology, family_id: str) -> str:
-    """Set when a login session (token family) is revoked; access tokens carry ``fam``."""
-    return topology.key("revoked-family", family_id)
-
-
-def user_facts_key(topology: Topology, user_id: str) -> str:
-    return topology.key("user-facts", user_id)
-
-
 async def user_changed(redis: Redis, topology: Topology, user: User) -> None:
     """Call after saving a change to a user's role (``is_admin``, ``account_type``)."""
     await redis.set(
-        user_facts_key(topology, user.id),
+        topology.user_facts_key(user.id),
         _facts_encoder.encode(UserFacts.of(user)),
         ex=USER_FACTS_TTL_SECONDS,
     )
@@ -117,7 +108,7 @@ async def user_changed(redis: Redis, topology: Topology, user: User) -> None:
 
 async def user_deleted(redis: Redis, topology: Topology, user_id: str) -> None:
     """Call after deleting a user: their tokens stop working at the next request."""
-    await redis.set(user_facts_key(topology, user_id), _GONE, ex=USER_FACTS_TTL_SECONDS)
+    await redis.set(topology.user_facts_key(user_id), _GONE, ex=USER_FACTS_TTL_SECONDS)
 
 
 class Authenticator:
@@ -168,9 +159,9 @@ class Authenticator:
 
     def lookup_keys(self, claims: TokenClaims) -> list[str]:
         """The Redis keys :meth:`admit` needs, in the order it expects their values."""
-        keys = [user_facts_key(self.topology, claims.subject)]
+        keys = [self.topology.user_facts_key(claims.subject)]
         if claims.family_id:
-            keys.append(revoked_family_key(self.topology, claims.family_id))
+            keys.append(self.topology.revoked_family_key(claims.family_id))
         return keys
 
     async def admit(self, claims: TokenClaims, found: Sequence[bytes | None]) -> Principal:
@@ -186,7 +177,7 @@ class Authenticator:
         elif facts is not None and is_due(facts.read_at, USER_FACTS_TTL_SECONDS):
             user_id = claims.subject
             self.refreshes.refresh(
-                user_facts_key(self.topology, user_id),
+                self.topology.user_facts_key(user_id),
                 seen,
                 lambda: self._read(user_id),
                 USER_FACTS_TTL_SECONDS,
@@ -207,7 +198,7 @@ class Authenticator:
         facts = await self._load(user_id)
         # NX: a writer's fresher value (user_changed/user_deleted) wins over ours.
         earlier: bytes | None = await self.redis.set(  # type: ignore[assignment]
-            user_facts_key(self.topology, user_id),
+            self.topology.user_facts_key(user_id),
             _facts_encoder.encode(facts),
             nx=True,
             get=True,

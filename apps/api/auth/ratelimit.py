@@ -44,5 +44,5 @@ async def limit_auth_attempt(
     per_ip: int,
     per_account: int,
 ) -> None:
-    await hit(redis, topology.key("ratelimit", action, "ip", client), per_ip)
-    await hit(redis, topology.key("ratelimit", action, "acct", _account_key(email)), per_account)
+    await hit(redis, topology.ip_attempts_key(action, client), per_ip)
+    await hit(redis, topology.account_attempts_key(action, _account_key(email)), per_account)

@@ -10,7 +10,6 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apps.api.auth import service
-from apps.api.auth.guards import CurrentUser
 from apps.api.auth.ratelimit import limit_auth_attempt
 from apps.api.auth.schemas import (
     LoginRequest,
@@ -19,8 +18,8 @@ from apps.api.auth.schemas import (
     TokenResponse,
     UserView,
 )
+from apps.api.dependencies import CurrentUser, Db, RedisClient, SettingsDep, Tokens, TopologyDep
 from apps.api.errors import Unauthorized
-from apps.api.injected import Db, RedisClient, SettingsDep, Tokens, TopologyDep
 from apps.api.models import User
 from apps.api.openapi import errors
 

@@ -11,7 +11,6 @@ from odmantic.exceptions import DuplicateKeyError
 from redis.asyncio import Redis
 
 from apps.api.auth.passwords import hash_password, verify_password
-from apps.api.auth.principals import revoked_family_key
 from apps.api.auth.tokens import InvalidToken, TokenService
 from apps.api.errors import Conflict, Unauthorized
 from apps.api.models import AccountType, RefreshToken, User
@@ -90,7 +89,7 @@ async def revoke_family(
         {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
     )
     # Access tokens of the family are checked against this key until they expire anyway.
-    await redis.set(revoked_family_key(topology, family_id), b"1", ex=tokens.access_ttl + 60)
+    await redis.set(topology.revoked_family_key(family_id), b"1", ex=tokens.access_ttl + 60)
 
 
 async def rotate(

@@ -7,11 +7,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from apps.api.auth.guards import CurrentUser
 from apps.api.brokers import service
 from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountView
 from apps.api.brokers.verification import BrokerVerifier
-from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
+from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import BrokerAccount, optional_decimal
 from apps.api.openapi import errors
 from apps.core.credentials import CredentialsCipher

@@ -9,7 +9,6 @@ from litestar import Router, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from apps.api.auth.guards import CurrentUser
 from apps.api.channels import service
 from apps.api.channels.schemas import (
     ChannelCreate,
@@ -22,7 +21,7 @@ from apps.api.channels.schemas import (
     ProviderView,
     SubscriberView,
 )
-from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
+from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Channel, Subscription
 from apps.api.openapi import errors
 from apps.api.signals.service import channel_acl_changed

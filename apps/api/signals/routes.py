@@ -6,30 +6,19 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import Router, get, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from odmantic import AIOEngine, query
 from redis.asyncio import Redis
 
-from apps.api.auth.guards import AccessClaims, CurrentUser
+from apps.api.dependencies import AccessClaims, CurrentUser, Intake, PathStr
 from apps.api.errors import Forbidden, NotFound
-from apps.api.injected import PathStr
 from apps.api.openapi import errors
 from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
-from apps.api.signals.service import SignalIntake
 from apps.api.signals.ws import signal_socket
 from apps.core.records import SignalRecord
+from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
-from apps.ledger.book import signal_counts_from
-
-Intake = NamedDependency[SignalIntake]
-
-
-def provide_intake(state: State) -> SignalIntake:
-    intake: SignalIntake = state.intake
-    return intake
 
 
 @post(
@@ -58,7 +47,7 @@ async def send_signal(
 async def _counts(
     redis: Redis, topology: Topology, db: AIOEngine, signal_id: str
 ) -> dict[str, Any]:
-    raw = await redis.hgetall(topology.key("sig", signal_id, "stats"))
+    raw = await redis.hgetall(topology.signal_stats_key(signal_id))
     if raw:
         return signal_counts_from(raw)
     # Books older than Redis keeps them: the ledger's copy in MongoDB.
@@ -159,6 +148,5 @@ def _dec(value: str | None) -> Decimal | None:
 signal_router = Router(
     path="/api/v1",
     route_handlers=[send_signal, list_signals, get_signal, my_orders, signal_socket],
-    dependencies={"intake": Provide(provide_intake, sync_to_thread=False)},
     tags=["signals"],
 )

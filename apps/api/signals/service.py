@@ -39,7 +39,7 @@ from apps.api.live import LiveRelay
 from apps.api.models import Channel
 from apps.api.refresh import RefreshAhead, is_due
 from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
-from apps.brokers.assets import is_canonical_asset
+from apps.core.assets import is_canonical_asset
 from apps.core.ids import new_id
 from apps.core.messages import Direction, Signal, encode, signal_decoder
 from apps.core.records import SignalRecord, record_of
@@ -97,10 +97,6 @@ _acl_encoder = msgspec.msgpack.Encoder()
 _acl_decoder = msgspec.msgpack.Decoder(ChannelAcl)
 
 
-def acl_key(topology: Topology, channel_id: str) -> str:
-    return topology.key("channel-acl", channel_id)
-
-
 async def channel_acl_changed(redis: Redis, topology: Topology, channel: Channel) -> None:
     """Call after saving any change to a channel's owner, delegates or status.
 
@@ -109,7 +105,7 @@ async def channel_acl_changed(redis: Redis, topology: Topology, channel: Channel
     the change cannot put the old ACL back (a removed delegate keeping the right for the
     entry's 5 minutes)."""
     await redis.set(
-        acl_key(topology, channel.id),
+        topology.channel_acl_key(channel.id),
         _acl_encoder.encode(ChannelAcl.of(channel)),
         ex=ACL_TTL_SECONDS,
     )
@@ -130,7 +126,7 @@ class SignalIntake:
         self.refreshes = RefreshAhead(self.redis)
 
     async def channel_acl(self, channel_id: str) -> ChannelAcl | None:
-        raw: bytes | None = await self.redis.get(acl_key(self.topology, channel_id))  # type: ignore[assignment]
+        raw: bytes | None = await self.redis.get(self.topology.channel_acl_key(channel_id))  # type: ignore[assignment]
         return await self.acl_from(channel_id, raw)
 
     async def acl_from(self, channel_id: str, raw: bytes | None) -> ChannelAcl | None:
@@ -139,7 +135,7 @@ class SignalIntake:
             acl = _acl_decoder.decode(raw)
             if is_due(acl.read_at, ACL_TTL_SECONDS):
                 self.refreshes.refresh(
-                    acl_key(self.topology, channel_id),
+                    self.topology.channel_acl_key(channel_id),
                     raw,
                     lambda: self._read_acl(channel_id),
                     ACL_TTL_SECONDS,
@@ -151,7 +147,7 @@ class SignalIntake:
         acl = ChannelAcl.of(channel)
         # NX: a change written through meanwhile (channel_acl_changed) is fresher than ours.
         fresher: bytes | None = await self.redis.set(  # type: ignore[assignment]
-            acl_key(self.topology, channel_id),
+            self.topology.channel_acl_key(channel_id),
             _acl_encoder.encode(acl),
             ex=ACL_TTL_SECONDS,
             nx=True,
@@ -203,14 +199,16 @@ class SignalIntake:
         )
         auth_keys = self.authenticator.lookup_keys(claims)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.mget(acl_key(self.topology, channel_id), *auth_keys)
+        pipe.mget(self.topology.channel_acl_key(channel_id), *auth_keys)
         if signal is not None:
             payload = encode(signal)
-            pipe.set(self._cache_key(signal.signal_id), payload, ex=SIGNAL_CACHE_SECONDS)
+            pipe.set(
+                self.topology.signal_copy_key(signal.signal_id), payload, ex=SIGNAL_CACHE_SECONDS
+            )
             if client_id is not None:
                 # A retried click (same sender, same client_id) gets the first signal back.
                 pipe.set(
-                    self._client_key(claims.subject, client_id),
+                    self.topology.client_id_key(claims.subject, client_id),
                     payload,
                     nx=True,
                     ex=CLIENT_ID_TTL_SECONDS,
@@ -236,7 +234,7 @@ class SignalIntake:
             raise
         assert signal is not None
         if first is not None:
-            _background(self.redis.delete(self._cache_key(signal.signal_id)))
+            _background(self.redis.delete(self.topology.signal_copy_key(signal.signal_id)))
             earlier = signal_decoder.decode(first)
             if earlier.channel_id == channel_id and earlier.valid_until > time.time():
                 # The earlier request may have ended without knowing whether JetStream
@@ -354,18 +352,11 @@ class SignalIntake:
             client_id=client_id,
         )
 
-    def _cache_key(self, signal_id: str) -> str:
-        # The Redis copy answers GET /signals/{id} until the MongoDB copy has landed.
-        return self.topology.key("sig", signal_id, "signal")
-
-    def _client_key(self, sender_id: str, client_id: str) -> str:
-        return self.topology.key("client-id", sender_id, client_id)
-
     async def _take_back(self, signal: Signal, reserved: bool) -> None:
         """Undo the writes of a signal that is not sent (refused, or the publish failed)."""
-        keys = [self._cache_key(signal.signal_id)]
+        keys = [self.topology.signal_copy_key(signal.signal_id)]
         if reserved and signal.client_id is not None:
-            keys.append(self._client_key(signal.sender_id, signal.client_id))
+            keys.append(self.topology.client_id_key(signal.sender_id, signal.client_id))
         try:
             await self.redis.delete(*keys)
         except Exception:
@@ -376,7 +367,7 @@ class SignalIntake:
         if record is not None:
             return record
         raw: bytes | None = await self.redis.get(  # type: ignore[assignment]
-            self.topology.key("sig", signal_id, "signal")
+            self.topology.signal_copy_key(signal_id)
         )
         return None if raw is None else record_of(signal_decoder.decode(raw))
 

@@ -27,11 +27,11 @@ from typing import Any
 
 import msgspec
 from litestar import WebSocket, websocket
-from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
 
 from apps.api.auth.guards import Authenticator, Principal
+from apps.api.dependencies import AuthenticatorDep, Intake, Live
 from apps.api.errors import ApiError, Unauthorized
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
@@ -44,7 +44,7 @@ from apps.api.signals.schemas import (
     ws_encoder,
     ws_error,
 )
-from apps.api.signals.service import SignalIntake, acl_key
+from apps.api.signals.service import SignalIntake
 
 log = logging.getLogger("api.ws")
 
@@ -160,7 +160,7 @@ class Session:
         auth, intake = self.authenticator, self.intake
         channels = list(self.unlisten)
         auth_keys = auth.lookup_keys(before.token)
-        acl_keys = [acl_key(intake.topology, channel_id) for channel_id in channels]
+        acl_keys = [intake.topology.channel_acl_key(channel_id) for channel_id in channels]
         found: list[bytes | None] = await intake.redis.mget(auth_keys + acl_keys)  # type: ignore[assignment]
         if self.principal is not before:
             return  # re-authenticated meanwhile: this verdict is about the old token
@@ -298,16 +298,16 @@ async def _default_channels(db: AIOEngine, user_id: str) -> list[str]:
 @websocket("/ws")
 async def signal_socket(
     socket: WebSocket[Any, Any, Any],
-    intake: NamedDependency[SignalIntake],
-    authenticator: NamedDependency[Authenticator],
+    intake: Intake,
+    authenticator: AuthenticatorDep,
+    live: Live,
 ) -> None:
     origin = socket.headers.get("origin")
     if origin is not None and origin not in intake.settings.allowed_origins:
         await socket.close(code=CLOSE_FORBIDDEN, reason="origin not allowed")
         return
     await socket.accept()
-    relay: LiveRelay = socket.app.state.live
-    session = Session(socket, intake, relay, authenticator)
+    session = Session(socket, intake, live, authenticator)
     writer = asyncio.create_task(session.writer())
     try:
         try:

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from apps.api.models import BrokerAccount, Channel, Subscription, optional_decimal
 from apps.core.credentials import WorkerAccountRecord, pack_account_record
-from apps.core.routing import RoutingRecord, pack_record, routing_key
+from apps.core.routing import RoutingRecord, pack_record
 from apps.core.topology import Topology
 
 
@@ -46,7 +46,7 @@ async def write_subscription(
     redis: Redis, topology: Topology, subscription: Subscription, account: BrokerAccount
 ) -> None:
     """Put an active subscription's record in its channel's hash, or take it out."""
-    key = routing_key(topology, subscription.channel_id)
+    key = topology.routing_key(subscription.channel_id)
     if subscription.status == "active":
         await redis.hset(key, subscription.id, pack_record(routing_record(subscription, account)))
     else:
@@ -62,22 +62,13 @@ async def write_subscriptions(
     """One pipeline for all subscriptions of one broker account (verify, delete)."""
     async with redis.pipeline(transaction=False) as pipe:
         for subscription in subscriptions:
-            key = routing_key(topology, subscription.channel_id)
+            key = topology.routing_key(subscription.channel_id)
             if subscription.status == "active":
                 record = pack_record(routing_record(subscription, account))
                 pipe.hset(key, subscription.id, record)
             else:
                 pipe.hdel(key, subscription.id)
         await pipe.execute()
-
-
-def account_record_key(topology: Topology, account_id: str) -> str:
-    return topology.key("broker-account", account_id)
-
-
-def balances_key(topology: Topology) -> str:
-    """One hash, account id → last known balance: percent-of-balance stakes read it."""
-    return topology.key("balances")
 
 
 async def write_broker_account(redis: Redis, topology: Topology, account: BrokerAccount) -> None:
@@ -93,21 +84,21 @@ async def write_broker_account(redis: Redis, topology: Topology, account: Broker
     )
     balance = optional_decimal(account.balance)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(account_record_key(topology, account.id), pack_account_record(record))
+        pipe.set(topology.broker_account_key(account.id), pack_account_record(record))
         if balance is not None:
-            pipe.hset(balances_key(topology), account.id, str(balance))
+            pipe.hset(topology.balances_key(), account.id, str(balance))
         await pipe.execute()
 
 
 async def drop_broker_account(redis: Redis, topology: Topology, account_id: str) -> None:
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(account_record_key(topology, account_id))
-        pipe.hdel(balances_key(topology), account_id)
+        pipe.delete(topology.broker_account_key(account_id))
+        pipe.hdel(topology.balances_key(), account_id)
         await pipe.execute()
 
 
 async def drop_channel(redis: Redis, topology: Topology, channel_id: str) -> None:
-    await redis.delete(routing_key(topology, channel_id))
+    await redis.delete(topology.routing_key(channel_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +127,13 @@ async def rebuild_all(db: AIOEngine, redis: Redis, topology: Topology) -> Rebuil
         count += 1
 
     for channel_id in channels:
-        key = routing_key(topology, channel_id)
+        key = topology.routing_key(channel_id)
         fields = by_channel.get(channel_id)
         if not fields:
             await redis.delete(key)
             continue
         # Build aside, then RENAME: the router never sees a half-written hash.
-        staging = topology.key("routing-rebuild", channel_id)
+        staging = topology.routing_rebuild_key(channel_id)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.delete(staging)
             pipe.hset(staging, mapping=fields)  # type: ignore[arg-type]
@@ -153,14 +144,14 @@ async def rebuild_all(db: AIOEngine, redis: Redis, topology: Topology) -> Rebuil
     for account in every_account:
         await write_broker_account(redis, topology, account)
     known = {a.id for a in every_account}
-    record_prefix = account_record_key(topology, "")
+    record_prefix = topology.broker_account_key("")
     async for raw in redis.scan_iter(match=f"{record_prefix}*", count=500):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
         if key[len(record_prefix) :] not in known:
             await drop_broker_account(redis, topology, key[len(record_prefix) :])
 
     stale = 0
-    prefix = routing_key(topology, "")
+    prefix = topology.routing_key("")
     async for raw in redis.scan_iter(match=f"{prefix}*", count=500):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
         if key[len(prefix) :] not in by_channel:

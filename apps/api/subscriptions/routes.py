@@ -8,8 +8,7 @@ from litestar import Router, delete, get, patch, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from apps.api.auth.guards import CurrentUser
-from apps.api.injected import Db, PathStr, RedisClient, TopologyDep
+from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Subscription, optional_decimal
 from apps.api.openapi import errors
 from apps.api.subscriptions import service

@@ -17,7 +17,6 @@ from apps.api.models import BrokerAccount, Subscription, optional_decimal
 from apps.api.subscriptions.projection import write_subscription
 from apps.api.subscriptions.risk import check_risk
 from apps.api.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
-from apps.core.routing import routing_key
 from apps.core.topology import Topology
 
 Status = Literal["active", "paused", "expired", "cancelled"]
@@ -152,5 +151,5 @@ async def cancel(
     subscription.status = "cancelled"
     subscription.cancelled_at = datetime.now(UTC)
     await db.save(subscription)
-    await redis.hdel(routing_key(topology, subscription.channel_id), subscription.id)
+    await redis.hdel(topology.routing_key(subscription.channel_id), subscription.id)
     await refresh_subscriber_counts(db, [subscription.channel_id])

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from apps.brokers.assets import CANONICAL_ASSETS, AssetClass, Expiry
+from apps.core.assets import CANONICAL_ASSETS, AssetClass, Expiry
 
 DEFAULT_URL = "ws://127.0.0.1:8701/websockets/v3"
 PASSTHROUGH_MAX_BYTES = 3500

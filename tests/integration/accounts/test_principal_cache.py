@@ -16,7 +16,6 @@ from apps.api.auth.principals import (
     UserFacts,
     user_changed,
     user_deleted,
-    user_facts_key,
 )
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.errors import Unauthorized
@@ -84,7 +83,7 @@ async def test_a_change_behind_the_codes_back_is_seen_within_the_ttl(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = await api.user("provider", "manual")
-    key = user_facts_key(api.stores.topology, owner.id)
+    key = api.stores.topology.user_facts_key(owner.id)
     assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
     assert 0 < await api.stores.redis.ttl(key) <= principals.USER_FACTS_TTL_SECONDS == 30
 
@@ -111,7 +110,7 @@ async def test_a_reader_that_saw_the_old_account_cannot_cache_it_after_a_deletio
         token_service_from_settings(accounts_settings), stores.db, stores.redis, stores.topology
     )
     claims = authenticator.claims(victim.access_token)
-    await stores.redis.delete(user_facts_key(stores.topology, victim.id))
+    await stores.redis.delete(stores.topology.user_facts_key(victim.id))
     await user_deleted(stores.redis, stores.topology, victim.id)
     with pytest.raises(Unauthorized, match="account no longer exists"):
         await authenticator.admit(claims, [None, None])  # the reader saw a miss before
@@ -137,7 +136,7 @@ async def test_an_old_entry_is_used_and_read_again_behind_the_request(
     the background by what MongoDB says now, with a fresh TTL."""
     owner = await api.user("provider", "aging")
     stores = api.stores
-    key = user_facts_key(stores.topology, owner.id)
+    key = stores.topology.user_facts_key(owner.id)
     authenticator = Authenticator(
         token_service_from_settings(accounts_settings), stores.db, stores.redis, stores.topology
     )
@@ -178,7 +177,7 @@ async def test_a_refresh_never_overwrites_a_write_through(api: Api) -> None:
     write-through is fresher and stays."""
     owner = await api.user("provider", "raced")
     stores = api.stores
-    key = user_facts_key(stores.topology, owner.id)
+    key = stores.topology.user_facts_key(owner.id)
     assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
     seen = await stores.redis.get(key)
     assert seen is not None

@@ -5,19 +5,19 @@ from __future__ import annotations
 import random
 
 from apps.api.subscriptions.projection import rebuild_all
-from apps.core.routing import routing_key, unpack_record
+from apps.core.routing import unpack_record
 from tests.integration.accounts.conftest import Api, FakeDeriv, Stores
 
 
 async def _snapshot(stores: Stores) -> dict[str, object]:
     """Everything the signal path reads: routing hashes, worker account records, balances."""
-    prefix = routing_key(stores.topology, "")
+    prefix = stores.topology.routing_key("")
     keys = [k.decode() async for k in stores.redis.scan_iter(match=f"{prefix}*")]
     state: dict[str, object] = {key: await stores.redis.hgetall(key) for key in sorted(keys)}
-    accounts = stores.topology.key("broker-account", "")
+    accounts = stores.topology.broker_account_key("")
     for key in sorted([k.decode() async for k in stores.redis.scan_iter(match=f"{accounts}*")]):
         state[key] = await stores.redis.get(key)
-    state["balances"] = await stores.redis.hgetall(stores.topology.key("balances"))
+    state["balances"] = await stores.redis.hgetall(stores.topology.balances_key())
     return state
 
 
@@ -86,11 +86,11 @@ async def test_incremental_projection_matches_a_fresh_rebuild(
     assert response.status_code == 204
 
     incremental = await _snapshot(stores)
-    assert routing_key(stores.topology, deleted) not in incremental
+    assert stores.topology.routing_key(deleted) not in incremental
     records = [
         unpack_record(raw)
         for key, fields in incremental.items()
-        if key.startswith(routing_key(stores.topology, ""))
+        if key.startswith(stores.topology.routing_key(""))
         for raw in fields.values()  # type: ignore[attr-defined]
     ]
     assert records, "the random walk should leave some active subscriptions"

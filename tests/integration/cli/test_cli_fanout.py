@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from apps.api.subscriptions.projection import account_record_key
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -45,7 +44,7 @@ async def test_wait_follows_the_fanout_and_ops_shows_its_path(
     [lost] = await seed_subscribers(pipeline.settings, sim, broken, count=1, accounts=1)
     redis = connect_redis(pipeline.settings.redis_url)
     topology = Topology(pipeline.settings.namespace)
-    await redis.delete(account_record_key(topology, lost.broker_account_id))
+    await redis.delete(topology.broker_account_key(lost.broker_account_id))
     await redis.aclose()
     await pipeline.start("router")
     await pipeline.start("ledger")

@@ -48,8 +48,8 @@ from apps.core.messages import (
 from apps.core.nats import connect, ensure_topology
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
+from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
-from apps.ledger.book import signal_counts_from
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
 from tests.integration.router.test_router_fanout import make_signal
@@ -194,7 +194,7 @@ async def _restart_service(stack: Pipeline, nc: NATS, name: str, run: Run) -> No
 async def _counts(stack: Pipeline, signal_id: str) -> dict[str, Any]:
     redis = connect_redis(stack.settings.redis_url)
     try:
-        raw = await redis.hgetall(Topology(stack.settings.namespace).key("sig", signal_id, "stats"))
+        raw = await redis.hgetall(Topology(stack.settings.namespace).signal_stats_key(signal_id))
     finally:
         await redis.aclose()
     return signal_counts_from(raw)

@@ -25,7 +25,7 @@ from apps.core.messages import (
     order_batch_decoder,
 )
 from apps.core.redis import connect_redis
-from apps.core.routing import RoutingRecord, pack_record, routing_key
+from apps.core.routing import RoutingRecord, pack_record
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.router.fanout import shard_of
@@ -53,7 +53,7 @@ def make_record(i: int, channel: str, **overrides: Any) -> RoutingRecord:
 async def store(settings: Settings, channel: str, records: list[RoutingRecord]) -> None:
     redis = connect_redis(settings.redis_url)
     await redis.hset(  # type: ignore[misc]
-        routing_key(Topology(settings.namespace), channel),
+        Topology(settings.namespace).routing_key(channel),
         mapping={r.subscription_id: pack_record(r) for r in records},
     )
     await redis.aclose()
@@ -151,7 +151,7 @@ async def test_a_signal_becomes_one_order_or_refusal_per_subscription(
     records[3] = make_record(3, "ch1", stake_mode="percent", stake=Decimal("2"))
     await store(settings, "ch1", records)
     redis = connect_redis(settings.redis_url)
-    await redis.hset(topology.key("balances"), "ba3", "200")  # type: ignore[misc]
+    await redis.hset(topology.balances_key(), "ba3", "200")  # type: ignore[misc]
     await redis.aclose()
     signal = make_signal("ch1")
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from apps.api.auth.principals import Authenticator
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.models import Channel
-from apps.api.signals.service import ACL_TTL_SECONDS, ChannelAcl, SignalIntake, acl_key
+from apps.api.signals.service import ACL_TTL_SECONDS, ChannelAcl, SignalIntake
 from apps.core.db import connect_db
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
@@ -36,7 +36,7 @@ async def test_a_stale_fill_cannot_restore_a_removed_delegate(
     redis = connect_redis(settings.redis_url)
     topology = Topology(settings.namespace)
     try:
-        await redis.delete(acl_key(topology, channel_id))  # as if the entry had expired
+        await redis.delete(topology.channel_acl_key(channel_id))  # as if the entry had expired
         await http.ok("DELETE", f"/api/v1/channels/{channel_id}/delegates/{trader.id}", owner)
         # A signal that read the channel before the removal fills the cache afterwards.
         # (Here: the old document is put back, so that the fill reads it.)
@@ -65,7 +65,7 @@ async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
     mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis(settings.redis_url)
     topology = Topology(settings.namespace)
-    key = acl_key(topology, channel_id)
+    key = topology.channel_acl_key(channel_id)
     intake = _intake(settings, nc, redis, db, topology)
 
     async def with_trader() -> ChannelAcl | None:

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from apps.core.messages import signal_decoder
 from apps.core.redis import connect_redis
-from apps.core.routing import RoutingRecord, pack_record, routing_key
+from apps.core.routing import RoutingRecord, pack_record
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.main import run as run_ledger
@@ -224,7 +224,7 @@ async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_
         )
         for i in range(30)
     }
-    await redis.hset(routing_key(Topology(settings.namespace), channel), mapping=records)  # type: ignore[misc]
+    await redis.hset(Topology(settings.namespace).routing_key(channel), mapping=records)  # type: ignore[misc]
     await redis.aclose()
 
     async with pipeline_without_brokers(settings):
@@ -269,7 +269,7 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
         few milliseconds, as a running fan-out does."""
         while not stop.is_set():
             for channel in channels:
-                await redis.hincrby(topology.key("sig", f"s-{channel}", "stats"), "placed", 1)  # type: ignore[misc]
+                await redis.hincrby(topology.signal_stats_key(f"s-{channel}"), "placed", 1)  # type: ignore[misc]
                 await nc.publish(topology.subject("executions", channel, f"s-{channel}"), b"{}")
             await asyncio.sleep(0.005)
 

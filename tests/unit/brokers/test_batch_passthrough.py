@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from apps.brokers.assets import Expiry
 from apps.brokers.base import BrokerAccount, OrderRequest
 from apps.brokers.deriv.adapter import (
     BATCH_MAX_ORDERS,
@@ -14,6 +13,7 @@ from apps.brokers.deriv.adapter import (
     batch_passthrough,
     order_of_contract,
 )
+from apps.core.assets import Expiry
 from apps.core.ids import new_id
 from apps.core.messages import order_id_for
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.brokers.assets import CANONICAL_ASSETS, AssetClass, Expiry
 from apps.brokers.base import (
     BrokerAccount,
     BrokerAdapter,
@@ -36,6 +35,7 @@ from apps.brokers.deriv.protocol import (
     deriv_symbol,
     symbol_of_shortcode,
 )
+from apps.core.assets import CANONICAL_ASSETS, AssetClass, Expiry
 
 
 def test_forex_and_metals_get_the_frx_prefix_and_synthetics_keep_their_name() -> None:
