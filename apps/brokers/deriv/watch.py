@@ -243,8 +243,9 @@ class AccountWatches:
         in_a_row = 0
         while True:
             # A settling fan-out queues many updates at once. Those are taken without a
-            # timer each (a timer per message costs more than handling it) and with a turn for the rest of the loop every _YIELD_EVERY: awaiting a
-            # queue that holds items never suspends, so a backlog would hold the loop.
+            # timer each (a timer per message costs more than handling it) and with a turn
+            # for the rest of the loop every _YIELD_EVERY: awaiting a queue that holds
+            # items never suspends, so a backlog would hold the loop.
             try:
                 message = stream.get_nowait()
                 in_a_row += 1
