@@ -95,5 +95,5 @@ def test_a_stream_frame_is_the_encoded_reply(request_: dict[str, Any]) -> None:
     sub = Subscription(id="ab" * 16, kind=kind, request=request_)
     body = {"balance": Decimal("10.50"), "nested": {"x": [1, "two"]}, "profit": Decimal(0)}
 
-    assert sub.frame(_encode(body)) == _encode(_reply(request_, kind, body, sub))
-    assert sub.frame(_encode({})) == _encode(_reply(request_, kind, {}, sub))  # cached head
+    assert sub.frame(_encode(body)) == _encode(_reply(request_, kind, body, sub.id))
+    assert sub.frame(_encode({})) == _encode(_reply(request_, kind, {}, sub.id))  # cached head

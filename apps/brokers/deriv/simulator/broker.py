@@ -53,7 +53,7 @@ from apps.brokers.deriv.simulator.contracts import (
 from apps.brokers.deriv.simulator.handlers import CATEGORY_OF, HANDLERS, NO_REPLY, UNCOUNTED
 from apps.brokers.deriv.simulator.journal import Bought, Journal, Opened, Record, Sold
 from apps.brokers.deriv.simulator.market import PriceFeed
-from apps.brokers.deriv.simulator.wire import ApiFailure, balance_body, error_reply, reply
+from apps.brokers.deriv.simulator.wire import ApiFailure, error_reply, reply
 from apps.brokers.simulation import Faults, RateLimiter, RateLimits, encode
 from apps.brokers.simulation.admin import Send
 
@@ -191,7 +191,7 @@ class DerivSimulator:
         return [{"loginid": a.loginid, "token": a.token} for a in made]
 
     def account_rows(self) -> list[dict[str, Any]]:
-        return [balance_body(a) for a in self.accounts.values()]
+        return [a.balance_body() for a in self.accounts.values()]
 
     def ledger_rows(self, since: int) -> tuple[list[dict[str, Any]], int]:
         return [c.ledger_row() for c in self.ledger[since:]], len(self.ledger)
@@ -295,7 +295,8 @@ class DerivSimulator:
             return
         if body is NO_REPLY:
             return
-        conn.push(reply(request, msg_type, body, subscription))
+        stream = None if subscription is None else subscription.id
+        conn.push(reply(request, msg_type, body, stream))
 
     def book(self, account: Account, terms: Terms, passthrough: Any) -> Contract:
         now = time.time()
@@ -436,7 +437,7 @@ class DerivSimulator:
             if not conn.balance_streams:
                 continue
             if body is None:
-                body = encode(balance_body(account))
+                body = encode(account.balance_body())
             for sub in conn.balance_streams.values():
                 asyncio.get_running_loop().call_soon(conn.push_text, sub.frame(body))
 

@@ -30,7 +30,7 @@ class Subscription:
 
     def frame(self, body_json: str) -> str:
         """The stream message for an encoded body: exactly what encoding
-        ``reply(request, kind, body, self)`` gives, with the envelope encoded once."""
+        ``reply(request, kind, body, self.id)`` gives, with the envelope encoded once."""
         if self._head is None:
             head = encode(envelope(self.request, self.kind))  # '{"echo_req":...}'
             self._head = f"{head[:-1]},{encode(self.kind)}:"

@@ -1,7 +1,8 @@
 """The Deriv simulator's accounts and contracts, and the terms a proposal or buy prices.
 
-A contract's replies (``proposal_open_contract``, the ledger row) and its journal records
-are made here, so every listing repeats the same fields.
+An account's ``balance`` body, a contract's replies (``proposal_open_contract``, the
+ledger row) and its journal records are made here, so every listing repeats the same
+fields.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Account:
     currency: str
     balance: Decimal
     is_virtual: bool
+
+    def balance_body(self) -> dict[str, Any]:
+        return {"balance": self.balance, "currency": self.currency, "loginid": self.loginid}
 
 
 @dataclass(slots=True)

@@ -28,7 +28,6 @@ from apps.brokers.deriv.simulator.contracts import (
 from apps.brokers.deriv.simulator.wire import (
     ApiFailure,
     as_decimal,
-    balance_body,
     currency_mismatch,
     reply,
 )
@@ -169,7 +168,7 @@ def _contracts_for(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -
 def _balance(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
     account = _require_login(sim, conn)
     sub = sim.subscribe(conn, req, "balance") if req.get("subscribe") == 1 else None
-    return balance_body(account), sub
+    return account.balance_body(), sub
 
 
 def _proposal(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
@@ -283,8 +282,9 @@ def _proposal_open_contract(sim: DerivSimulator, conn: Connection, req: dict[str
     # Without contract_id: one message per open contract; the first is the reply.
     open_ones = list(sim.open_of.get(account.loginid, {}).values())
     sub = sim.subscribe(conn, req, "proposal_open_contract") if req.get("subscribe") == 1 else None
+    stream = None if sub is None else sub.id
     for contract in open_ones[1:]:
-        conn.push(reply(req, "proposal_open_contract", contract.open_contract(), sub))
+        conn.push(reply(req, "proposal_open_contract", contract.open_contract(), stream))
     return (open_ones[0].open_contract() if open_ones else {}), sub
 
 

@@ -1,17 +1,15 @@
-"""Deriv's reply shapes as the simulator writes them: envelopes, errors, bodies.
+"""Deriv's reply shapes as the simulator writes them: envelopes and errors.
 
 Every reply echoes the request (``echo_req``), its ``req_id`` and ``passthrough``, and
-carries its body under its ``msg_type``, or an ``error`` {code, message, details?}.
+carries its body under its ``msg_type``, or an ``error`` {code, message, details?}; a
+stream's messages add the ``subscription`` id. Nothing here knows the simulator's state
+(bodies are made beside it), so every other module of it may import this one.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from apps.brokers.deriv.simulator.connection import Subscription
-    from apps.brokers.deriv.simulator.contracts import Account
+from typing import Any
 
 ERROR_MESSAGES: dict[str, str] = {
     "InvalidToken": "The token is invalid.",
@@ -51,10 +49,6 @@ def currency_mismatch(currency: Any) -> ApiFailure:
     return ApiFailure("ContractBuyValidationError", f"Currency {currency} is not your account's.")
 
 
-def balance_body(account: Account) -> dict[str, Any]:
-    return {"balance": account.balance, "currency": account.currency, "loginid": account.loginid}
-
-
 def envelope(request: dict[str, Any], msg_type: str) -> dict[str, Any]:
     reply: dict[str, Any] = {"echo_req": request, "msg_type": msg_type}
     if "req_id" in request:
@@ -65,12 +59,12 @@ def envelope(request: dict[str, Any], msg_type: str) -> dict[str, Any]:
 
 
 def reply(
-    request: dict[str, Any], msg_type: str, body: Any, sub: Subscription | None
+    request: dict[str, Any], msg_type: str, body: Any, subscription_id: str | None
 ) -> dict[str, Any]:
     reply = envelope(request, msg_type)
     reply[msg_type] = body
-    if sub is not None:
-        reply["subscription"] = {"id": sub.id}
+    if subscription_id is not None:
+        reply["subscription"] = {"id": subscription_id}
     return reply
 
 
