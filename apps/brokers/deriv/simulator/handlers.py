@@ -2,38 +2,43 @@
 
 A handler validates the request as Deriv does, acts on the simulator's state and returns
 the reply body with the stream it opened, or raises :class:`ApiFailure` for an error
-reply. Every call is synchronous; :class:`DerivSimulator` dispatches to them and writes
-the reply. A buy consults the fault switches here: an injected error before anything is
-booked, a reply lost after the booking.
+reply. Every call is synchronous; the simulator dispatches to them and writes the reply.
+A buy consults the fault switches here: an injected error before anything is booked, a
+reply lost after the booking.
+
+The calls see the simulator through :class:`Simulator`, exactly what they use of it, so
+this module does not import the broker that imports it (the broker satisfies the
+protocol, checked by the type checker where it dispatches).
 """
 
 from __future__ import annotations
 
 import bisect
+import random
 import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from apps.brokers.deriv.simulator.config import SymbolConfig
+from apps.brokers.deriv.simulator.config import SimConfig, SymbolConfig
 from apps.brokers.deriv.simulator.connection import Connection, Subscription
 from apps.brokers.deriv.simulator.contracts import (
     CENT,
     Account,
     BuyPlan,
+    Contract,
     Terms,
     by_purchase_time,
 )
+from apps.brokers.deriv.simulator.market import PriceFeed
 from apps.brokers.deriv.simulator.wire import (
     ApiFailure,
     as_decimal,
     currency_mismatch,
     reply,
 )
-
-if TYPE_CHECKING:
-    from apps.brokers.deriv.simulator.broker import DerivSimulator
+from apps.brokers.simulation import Faults
 
 TOKEN_PATTERN = re.compile(r"^[\w\-]{1,128}$")
 
@@ -47,18 +52,45 @@ CATEGORY_OF: dict[str, str] = {
 # Calls answered without counting: the keep-alive must never be what trips a limit.
 UNCOUNTED = frozenset({"ping", "forget", "forget_all", "website_status"})
 
+
+class Simulator(Protocol):
+    """What the calls read and change of the simulator's state, and what they ask of it."""
+
+    config: SimConfig
+    faults: Faults
+    feed: PriceFeed
+    rng: random.Random
+    stats: dict[str, int]
+    accounts: dict[str, Account]
+    by_token: dict[str, Account]
+    proposals: dict[str, Terms]
+    contracts: dict[int, Contract]
+    open_of: dict[str, dict[int, Contract]]
+    sold_of: dict[str, list[Contract]]
+
+    def set_login(self, conn: Connection, loginid: str | None) -> None: ...
+
+    def is_open(self, cfg: SymbolConfig) -> bool: ...
+
+    def subscribe(
+        self, conn: Connection, req: dict[str, Any], kind: str, contract_id: int | None = None
+    ) -> Subscription: ...
+
+    def book(self, account: Account, terms: Terms, passthrough: Any) -> Contract: ...
+
+
 Handled = tuple[Any, Subscription | None]
 # A handler's body when the reply is lost on purpose (a fault switch dropped the peer).
 NO_REPLY: Any = object()
 
 
-def _require_login(sim: DerivSimulator, conn: Connection) -> Account:
+def _require_login(sim: Simulator, conn: Connection) -> Account:
     if conn.loginid is None:
         raise ApiFailure("AuthorizationRequired")
     return sim.accounts[conn.loginid]
 
 
-def _authorize(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _authorize(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     token = req.get("authorize")
     if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
         raise ApiFailure("InputValidationFailed", details={"authorize": "Invalid token."})
@@ -87,11 +119,11 @@ def _authorize(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Ha
     }, None
 
 
-def _ping(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _ping(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     return "pong", None
 
 
-def _website_status(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _website_status(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     limits = sim.config.rate_limits
 
     def per(category: str, seconds: float) -> int:
@@ -124,7 +156,7 @@ def _website_status(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) 
     }, None
 
 
-def _contracts_for(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _contracts_for(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     symbol = req.get("contracts_for")
     cfg = sim.config.symbols.get(symbol) if isinstance(symbol, str) else None
     if cfg is None or not isinstance(symbol, str):
@@ -165,13 +197,13 @@ def _contracts_for(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -
     }, None
 
 
-def _balance(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _balance(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     account = _require_login(sim, conn)
     sub = sim.subscribe(conn, req, "balance") if req.get("subscribe") == 1 else None
     return account.balance_body(), sub
 
 
-def _proposal(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _proposal(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     terms = _terms(sim, req, sim.accounts.get(conn.loginid or ""))
     proposal_id = secrets.token_hex(16)
     sim.proposals[proposal_id] = terms
@@ -195,7 +227,7 @@ def _proposal(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Han
     }, sub
 
 
-def _buy(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _buy(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     account = _require_login(sim, conn)
     _injected_failure(sim)
     terms = _terms_for(_plan_buy(sim, req, single_use=True), account)
@@ -223,7 +255,7 @@ def _buy(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
     }, sub
 
 
-def _buy_multiple(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _buy_multiple(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     _require_login(sim, conn)
     tokens = req.get("tokens")
     if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
@@ -266,7 +298,7 @@ def _buy_multiple(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) ->
     return {"result": results}, None
 
 
-def _proposal_open_contract(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _proposal_open_contract(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     account = _require_login(sim, conn)
     contract_id = req.get("contract_id")
     if contract_id is not None:
@@ -288,7 +320,7 @@ def _proposal_open_contract(sim: DerivSimulator, conn: Connection, req: dict[str
     return (open_ones[0].open_contract() if open_ones else {}), sub
 
 
-def _portfolio(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _portfolio(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     account = _require_login(sim, conn)
     contracts = [
         {
@@ -311,7 +343,7 @@ def _portfolio(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Ha
     return {"contracts": contracts}, None
 
 
-def _profit_table(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _profit_table(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     account = _require_login(sim, conn)
     date_from = req.get("date_from")
     date_to = req.get("date_to")
@@ -353,11 +385,11 @@ def _profit_table(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) ->
     return {"count": len(transactions), "transactions": transactions}, None
 
 
-def _forget(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _forget(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     return int(conn.end_stream(str(req.get("forget"))) is not None), None
 
 
-def _forget_all(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> Handled:
+def _forget_all(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     kinds = req.get("forget_all")
     wanted = {kinds} if isinstance(kinds, str) else set(kinds or [])
     gone = [sid for sid, s in conn.subscriptions.items() if s.kind in wanted]
@@ -369,13 +401,13 @@ def _forget_all(sim: DerivSimulator, conn: Connection, req: dict[str, Any]) -> H
 # buying -----------------------------------------------------------------------------
 
 
-def _injected_failure(sim: DerivSimulator) -> None:
+def _injected_failure(sim: Simulator) -> None:
     code = sim.faults.take_error(sim.rng, "ContractCreationFailure")
     if code is not None:
         raise ApiFailure(code)
 
 
-def _terms(sim: DerivSimulator, params: dict[str, Any], account: Account | None) -> Terms:
+def _terms(sim: Simulator, params: dict[str, Any], account: Account | None) -> Terms:
     """Validate contract parameters and price them (the shared core of proposal/buy)."""
     contract_type, symbol, cfg = _offered(sim, params)
     currency = params["currency"]
@@ -384,7 +416,7 @@ def _terms(sim: DerivSimulator, params: dict[str, Any], account: Account | None)
     return _priced(sim, params, contract_type, symbol, cfg)
 
 
-def _offered(sim: DerivSimulator, params: dict[str, Any]) -> tuple[str, str, SymbolConfig]:
+def _offered(sim: Simulator, params: dict[str, Any]) -> tuple[str, str, SymbolConfig]:
     """The checks before the account's currency: fields, contract type, asset, hours."""
     missing = [k for k in ("contract_type", "currency", "symbol") if k not in params]
     if missing:
@@ -406,7 +438,7 @@ def _offered(sim: DerivSimulator, params: dict[str, Any]) -> tuple[str, str, Sym
 
 
 def _priced(
-    sim: DerivSimulator, params: dict[str, Any], contract_type: str, symbol: str, cfg: SymbolConfig
+    sim: Simulator, params: dict[str, Any], contract_type: str, symbol: str, cfg: SymbolConfig
 ) -> Terms:
     """The checks after the account's currency: duration, amount, basis, stake."""
     duration = params.get("duration")
@@ -456,7 +488,7 @@ def _priced(
     )
 
 
-def _plan_buy(sim: DerivSimulator, req: dict[str, Any], *, single_use: bool) -> BuyPlan:
+def _plan_buy(sim: Simulator, req: dict[str, Any], *, single_use: bool) -> BuyPlan:
     """Everything of a buy that does not depend on the account, done once."""
     key = "buy" if "buy" in req else "buy_contract_for_multiple_accounts"
     try:
@@ -511,7 +543,7 @@ def _terms_for(plan: BuyPlan, account: Account) -> Terms | ApiFailure:
     return terms
 
 
-HANDLERS: dict[str, Callable[[DerivSimulator, Connection, dict[str, Any]], Handled]] = {
+HANDLERS: dict[str, Callable[[Simulator, Connection, dict[str, Any]], Handled]] = {
     "authorize": _authorize,
     "ping": _ping,
     "website_status": _website_status,
