@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from cli import admin, auth, bench, manage, ops, signals, sim, stack
+from cli.output import Commands
 
 app = typer.Typer(
     name="copier",
+    cls=Commands,
     help="Cloud Trade Copier: run the stack, send signals, inspect the flow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,6 +36,7 @@ from rich.table import Table
 from apps.core import embedded
 from apps.core.embedded import EmbeddedError, HealthCheck, ProcessSpec
 from apps.core.settings import Settings, SettingsError
+from cli.output import CliError
 from cli.supervisor import COLORS, STATE_FILE, Child, Supervisor
 
 console = Console(highlight=False)
@@ -156,12 +157,7 @@ def _settings(data_dir: Path | None) -> Settings:
             overrides["data_dir"] = data_dir.expanduser().resolve()
         return embedded_settings(Settings.from_env(**overrides))
     except SettingsError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[red]error:[/] {message}", soft_wrap=True)
-    raise typer.Exit(code)
+        raise CliError(str(exc), 2) from exc
 
 
 def _pid_alive(pid: int) -> bool:
@@ -214,17 +210,19 @@ def up(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     running = _running_pid(settings)
     if running:
-        _fail(
+        raise CliError(
             f"a stack is already running on {settings.data_dir} (pid {running}) — "
-            f"`copier down` stops it"
+            f"`copier down` stops it",
+            2,
         )
     try:
         children = build_children(settings)
         _preflight(settings, children)
     except EmbeddedError as exc:
-        _fail(str(exc))
+        raise CliError(str(exc), 2) from exc
     if detach:
-        raise typer.Exit(_detach(settings, timeout))
+        _detach(settings, timeout)
+        return
     (settings.data_dir / PID_FILE).write_text(str(os.getpid()))
     try:
         supervisor = Supervisor(settings, children, live=console.is_terminal)
@@ -234,7 +232,8 @@ def up(
     raise typer.Exit(code)
 
 
-def _detach(settings: Settings, timeout: float) -> int:
+def _detach(settings: Settings, timeout: float) -> None:
+    """Start the supervisor in the background and return once its stack is ready."""
     log_path = settings.data_dir / LOG_FILE
     (settings.data_dir / STATE_FILE).unlink(missing_ok=True)
     with log_path.open("ab") as log:
@@ -253,17 +252,15 @@ def _detach(settings: Settings, timeout: float) -> int:
         if code is not None:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
             err_console.print("\n".join(tail))
-            err_console.print(f"[red]error:[/] the stack exited with code {code}; log: {log_path}")
-            return code or 1
+            raise CliError(f"the stack exited with code {code}; log: {log_path}", code or 1)
         state = _read_state(settings)
         if state and state.get("ready"):
             _print_state(state)
             console.print(f"stack running in the background (pid {process.pid}); log: {log_path}")
-            return 0
+            return
         time.sleep(0.2)
     process.terminate()
-    err_console.print(f"[red]error:[/] the stack did not become ready; log: {log_path}")
-    return 1
+    raise CliError(f"the stack did not become ready; log: {log_path}")
 
 
 def _read_state(settings: Settings) -> dict[str, Any] | None:
@@ -306,7 +303,7 @@ def down(
     if _pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        _fail(f"the stack (pid {pid}) did not stop within {timeout:.0f} s; killed it", 1)
+        raise CliError(f"the stack (pid {pid}) did not stop within {timeout:.0f} s; killed it")
     (settings.data_dir / PID_FILE).unlink(missing_ok=True)
     console.print(f"stack stopped (pid {pid})")
 
