@@ -10,9 +10,8 @@ into that line and the exit status (:func:`failure`):
   first line); `copier status`: the stack is not running or not healthy;
 - 2: bad input or configuration found by a command (``CliError(..., 2)``), and the
   command-line parser's own usage errors (shown by click, with the usage line);
-- 130: interrupted (Ctrl-C).
-
-A command that must end with another status (a child's exit code) raises ``typer.Exit``.
+- 130: interrupted (Ctrl-C);
+- `copier up`: the supervisor's own status, or that of a detached stack that exited.
 """
 
 from __future__ import annotations
@@ -43,8 +42,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 
 
 class CliError(Exception):
-    """A failure to report as one line; ``code`` is the process exit status (1, or 2 for
-    bad input or configuration)."""
+    """A failure to report as one line; ``code`` is the process exit status (1 unless
+    the module's list says otherwise)."""
 
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
