@@ -456,10 +456,11 @@ async def scale_out(
 
 
 def one_line(scenario: Scenario, r: dict[str, Any]) -> str:
+    """A run's figures as rich markup (the transport's brackets escaped, so they show)."""
     label = f" {scenario.label}" if scenario.label else ""
     return (
         f"{scenario.system}{label} N={scenario.n:,} lat={scenario.latency_ms} ms "
-        f"[{r['transport']}]: placed {r['placed']:,}/{r['expected']:,}, accept "
+        f"\\[{r['transport']}]: placed {r['placed']:,}/{r['expected']:,}, accept "
         f"{r['accept_ms']} ms, last {r['last_placed_ms']} ms, {r['orders_per_s']} orders/s, "
         f"probe p99 http {r['probe_accept_ms']['http_p99']} / "
         f"ws {r['probe_accept_ms']['ws_p99']} / ping {r['probe_accept_ms']['ping_p99']} ms"
