@@ -10,6 +10,7 @@ from rich.console import Console
 
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from cli.output import CliError
 
 if TYPE_CHECKING:
     from apps.api.subscriptions.projection import RebuildReport
@@ -79,8 +80,7 @@ def create_admin(
     try:
         user_id = asyncio.run(_create_admin(Settings.from_env(), email, password, display_name))
     except ApiError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
+        raise CliError(exc.message) from exc
     console.print(f"admin {email} created ({user_id})")
 
 

@@ -8,10 +8,9 @@ import typer
 
 from cli.client import ApiClient
 from cli.config import Session, credentials_path, forget_session, resolve_api, save_session
-from cli.output import ApiOption, CliError, JsonOption, command, console, print_json, table
+from cli.output import ApiOption, CliError, JsonOption, console, print_json, table
 
 
-@command
 def login(
     email: Annotated[str, typer.Option(prompt=True, help="Your account's e-mail.")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="COPIER_PASSWORD")],
@@ -46,7 +45,6 @@ def login(
         console().print(f"logged in to {client.api} as {me['email']} ({me['account_type']})")
 
 
-@command
 def logout(api: ApiOption = None, as_json: JsonOption = False) -> None:
     """End the session on the server and forget it here.
 
@@ -71,7 +69,6 @@ def logout(api: ApiOption = None, as_json: JsonOption = False) -> None:
         console().print(f"logged out of {target}")
 
 
-@command
 def whoami(api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Show the account this machine is logged in as.
 

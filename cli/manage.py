@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.client import ApiClient
-from cli.output import ApiOption, CliError, JsonOption, command, console, print_json, table
+from cli.output import ApiOption, CliError, JsonOption, console, print_json, table
 
 channels = typer.Typer(help="Signal channels: list, create, update, delete.", no_args_is_help=True)
 delegates = typer.Typer(
@@ -67,7 +67,6 @@ CHANNEL_COLUMNS = ["id", "name", "provider", "plan", "subscribers", "signals", "
 
 
 @channels.command("list")
-@command
 def channels_list(
     mine: Annotated[bool, typer.Option("--mine", help="Only channels you own.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many (1..100).")] = 50,
@@ -93,7 +92,6 @@ def channels_list(
 
 
 @channels.command("show")
-@command
 def channels_show(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     api: ApiOption = None,
@@ -110,7 +108,6 @@ def channels_show(
 
 
 @channels.command("create")
-@command
 def channels_create(
     name: Annotated[str, typer.Option(help="Channel name.")],
     price: Annotated[str, typer.Option(help="Subscription price per period.")],
@@ -136,7 +133,6 @@ def channels_create(
 
 
 @channels.command("update")
-@command
 def channels_update(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     name: Annotated[str | None, typer.Option(help="New name.")] = None,
@@ -173,7 +169,6 @@ def channels_update(
 
 
 @channels.command("delete")
-@command
 def channels_delete(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     yes: Yes = False,
@@ -192,7 +187,6 @@ def channels_delete(
 
 
 @channels.command("subscribers")
-@command
 def channels_subscribers(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     api: ApiOption = None,
@@ -222,7 +216,6 @@ def delegate_rows(view: dict[str, Any]) -> list[list[Any]]:
 
 
 @delegates.command("list")
-@command
 def delegates_list(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     api: ApiOption = None,
@@ -242,7 +235,6 @@ def delegates_list(
 
 
 @delegates.command("add")
-@command
 def delegates_add(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     email: Annotated[str, typer.Argument(help="The trader's account e-mail.")],
@@ -264,7 +256,6 @@ def delegates_add(
 
 
 @delegates.command("remove")
-@command
 def delegates_remove(
     channel_id: Annotated[str, typer.Argument(help="Channel id.")],
     user_id: Annotated[str, typer.Argument(help="The delegate's e-mail or user id.")],
@@ -340,7 +331,6 @@ AssetsOpt = Annotated[str | None, typer.Option(help="Only these assets, comma-se
 
 
 @subs.command("list")
-@command
 def subs_list(api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Your subscriptions.
 
@@ -353,7 +343,6 @@ def subs_list(api: ApiOption = None, as_json: JsonOption = False) -> None:
 
 
 @subs.command("create")
-@command
 def subs_create(
     channel_id: Annotated[str, typer.Argument(help="Channel to subscribe to.")],
     account: Annotated[str, typer.Option(help="Broker account id that trades.")],
@@ -383,7 +372,6 @@ def subs_create(
 
 
 @subs.command("update")
-@command
 def subs_update(
     subscription_id: Annotated[str, typer.Argument(help="Subscription id.")],
     account: Annotated[str | None, typer.Option(help="Trade with this broker account.")] = None,
@@ -418,7 +406,6 @@ def subs_update(
 
 
 @subs.command("delete")
-@command
 def subs_delete(
     subscription_id: Annotated[str, typer.Argument(help="Subscription id.")],
     yes: Yes = False,
@@ -457,7 +444,6 @@ def broker_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 @brokers.command("list")
-@command
 def brokers_list(api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Your broker accounts (never their secrets).
 
@@ -470,7 +456,6 @@ def brokers_list(api: ApiOption = None, as_json: JsonOption = False) -> None:
 
 
 @brokers.command("create")
-@command
 def brokers_create(
     label: Annotated[str, typer.Option(help="Your name for the account.")],
     kind: Annotated[str, typer.Option(help="deriv | iqoption.")] = "deriv",
@@ -503,7 +488,6 @@ def brokers_create(
 
 
 @brokers.command("verify")
-@command
 def brokers_verify(
     account_id: Annotated[str, typer.Argument(help="Broker account id.")],
     api: ApiOption = None,
@@ -520,7 +504,6 @@ def brokers_verify(
 
 
 @brokers.command("delete")
-@command
 def brokers_delete(
     account_id: Annotated[str, typer.Argument(help="Broker account id.")],
     yes: Yes = False,

@@ -33,7 +33,7 @@ from apps.core.messages import (
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from cli.client import ApiClient
-from cli.output import ApiOption, CliError, JsonOption, command, console, print_json, table, when
+from cli.output import ApiOption, CliError, JsonOption, console, print_json, table, when
 
 app = typer.Typer(
     help="Look inside the running system: streams, consumers, a signal's path.",
@@ -158,7 +158,6 @@ def short_ts(value: str | None) -> str:
 
 
 @app.command("streams")
-@command
 def streams(
     nats_url: NatsOption = None,
     namespace: NamespaceOption = None,
@@ -385,7 +384,6 @@ async def trace_signal(nc: NATS, topology: Topology, signal: dict[str, Any]) -> 
 
 
 @app.command("trace")
-@command
 def trace(
     signal_id: Annotated[str, typer.Argument(help="The signal id (printed by `signal send`).")],
     nats_url: NatsOption = None,

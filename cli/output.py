@@ -1,18 +1,33 @@
-"""How every trader/ops command talks back: rich tables for people, ``--json`` for scripts,
-and failures as one ``error: ...`` line on stderr with exit code 1 — never a traceback."""
+"""How every command talks back: rich tables for people, ``--json`` for scripts, and
+failures as one ``error: ...`` line on stderr — never a traceback.
+
+A command fails by raising :class:`CliError` (or by letting any exception escape); the
+root command group (:class:`Commands`, the `copier` app's) is the one place that turns it
+into that line and the exit status (:func:`failure`):
+
+- 0: done;
+- 1: the command failed (``CliError``'s default; any unplanned exception, as its type and
+  first line); `copier status`: the stack is not running or not healthy;
+- 2: bad input or configuration found by a command (``CliError(..., 2)``), and the
+  command-line parser's own usage errors (shown by click, with the usage line);
+- 130: interrupted (Ctrl-C);
+- `copier up`: the supervisor's own status, or that of a detached stack that exited.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click import Context
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 ApiOption = Annotated[
     str | None,
@@ -27,7 +42,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON 
 
 
 class CliError(Exception):
-    """A failure to report as one line; ``code`` is the process exit status."""
+    """A failure to report as one line; ``code`` is the process exit status (1 unless
+    the module's list says otherwise)."""
 
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
@@ -38,11 +54,6 @@ class CliError(Exception):
 def console() -> Console:
     # Made per call so it writes to whatever sys.stdout is now (CliRunner swaps it).
     return Console(highlight=False, soft_wrap=False)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _default(value: Any) -> Any:
@@ -79,20 +90,31 @@ def friendly(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def command[**P](func: Callable[P, None]) -> Callable[P, None]:
-    """Wrap a command so every failure ends as one line and a non-zero exit code."""
+def failure(exc: BaseException) -> tuple[str, int]:
+    """The line and the exit status a command's failure is reported with."""
+    match exc:
+        case CliError(message=message, code=code):
+            return message, code
+        case KeyboardInterrupt():
+            return "interrupted", 130
+        case _:
+            return friendly(exc), 1
 
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+
+# What the command-line framework reports itself: an explicit exit status, an abort, and
+# its usage errors (bad or missing options: TyperException), shown with the usage line.
+PASSED_THROUGH = (typer.Exit, typer.Abort, TyperException, SystemExit)
+
+
+class Commands(TyperGroup):
+    """The root command group: every failure of any command below it ends here."""
+
+    def invoke(self, ctx: Context) -> Any:
         try:
-            func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit):
+            return super().invoke(ctx)
+        except PASSED_THROUGH:
             raise
-        except CliError as exc:
-            fail(exc.message, exc.code)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
-        except Exception as exc:  # the promise is: never a traceback
-            fail(friendly(exc))
-
-    return wrapper
+        except (Exception, KeyboardInterrupt) as exc:  # the promise is: never a traceback
+            message, code = failure(exc)
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(code) from None

@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from cli.client import AnswerLost, ApiClient, ApiRefused, unreachable
-from cli.output import ApiOption, CliError, JsonOption, command, console, print_json, table
+from cli.output import ApiOption, CliError, JsonOption, console, print_json, table
 
 app = typer.Typer(
     help="Send signals and follow their fan-out.", no_args_is_help=True, rich_markup_mode=None
@@ -190,7 +190,6 @@ async def send_and_wait(
 
 
 @app.command("send")
-@command
 def send(
     channel: Annotated[str, typer.Option("--channel", "-c", help="Channel id.")],
     asset: Annotated[str, typer.Option(help="Asset, e.g. EURUSD or R_100.")],
@@ -436,7 +435,6 @@ async def stream_signals(client: ApiClient, channel: str | None) -> Outbox:
 
 
 @app.command("stream")
-@command
 def stream(
     channel: Annotated[
         str | None, typer.Option("--channel", "-c", help="Channel for lines that name none.")
@@ -533,7 +531,6 @@ async def watch_channels(
 
 
 @app.command("watch")
-@command
 def watch(
     channel: Annotated[
         str | None, typer.Option("--channel", "-c", help="Only this channel (default: all yours).")

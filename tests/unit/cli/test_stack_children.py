@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from apps.core.settings import Settings
-from cli.stack import (
+from cli.stack import build_children
+from cli.supervisor import (
     MAX_RESTART_DELAY,
     STABLE_SECONDS,
-    build_children,
     deaths_in_a_row,
     describe_exit,
     restart_delay,

@@ -1,4 +1,8 @@
-"""`copier bench`: the fan-out benchmark (benchmarks/fanout.py) from the command line."""
+"""`copier bench`: the fan-out benchmark from the command line.
+
+The CLI mounts this command through the ``copier.commands`` entry point (pyproject.toml),
+so the CLI never imports the benchmark; the benchmark itself is imported only when the
+command runs, which keeps `copier --help` fast."""
 
 from __future__ import annotations
 
@@ -6,9 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-err_console = Console(stderr=True, highlight=False)
+from cli.output import CliError
 
 
 def _ints(raw: str, what: str) -> list[int]:
@@ -17,10 +20,7 @@ def _ints(raw: str, what: str) -> list[int]:
     except ValueError:
         values = []
     if not values or any(v < 0 for v in values):
-        err_console.print(
-            f"[red]error:[/] --{what} wants comma-separated whole numbers, not {raw!r}"
-        )
-        raise typer.Exit(2)
+        raise CliError(f"--{what} wants comma-separated whole numbers, not {raw!r}", 2)
     return values
 
 
@@ -68,7 +68,7 @@ def bench(
 
     Example: `copier bench --sizes 1000,10000 --latency 0 --runs 5`, or `copier bench --smoke`.
     """
-    from benchmarks.fanout import Options, run
+    from benchmarks.fanout.run import Options, run
 
     if smoke:
         opts = Options(sizes=[200], latencies=[0], runs=1, scale_out=False)
@@ -87,23 +87,19 @@ def bench(
     for item in setting or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            err_console.print(f"[red]error:[/] --set wants KEY=VALUE, not {item!r}")
-            raise typer.Exit(2)
+            raise CliError(f"--set wants KEY=VALUE, not {item!r}", 2)
         opts.settings_env[key.upper()] = value
     if vary is not None:
         key, sep, values = vary.partition("=")
         choices = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key or not choices:
-            err_console.print(f"[red]error:[/] --vary wants KEY=V1,V2,..., not {vary!r}")
-            raise typer.Exit(2)
+            raise CliError(f"--vary wants KEY=V1,V2,..., not {vary!r}", 2)
         if use_running:
-            err_console.print("[red]error:[/] --vary starts its own stacks; drop --use-running")
-            raise typer.Exit(2)
+            raise CliError("--vary starts its own stacks; drop --use-running", 2)
         opts.vary = (key.upper(), choices)
         opts.baseline = False
         opts.scale_out = False
     try:
         run(opts)
-    except (RuntimeError, OSError) as exc:
-        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
+    except (RuntimeError, OSError) as exc:  # the benchmark's own failures, said as they are
+        raise CliError(str(exc)) from exc
