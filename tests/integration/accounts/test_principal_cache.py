@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -23,6 +24,7 @@ from apps.api.errors import Unauthorized
 from apps.api.models import User
 from apps.api.refresh import RefreshAhead
 from apps.core.settings import Settings
+from tests.fixtures.waiting import wait_for
 from tests.integration.accounts.conftest import Actor, Api
 
 SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
@@ -119,14 +121,16 @@ async def test_a_reader_that_saw_the_old_account_cannot_cache_it_after_a_deletio
         await authenticator.authenticate(victim.access_token)
 
 
-async def _until_cached(api: Api, key: str, predicate: object) -> UserFacts | None:
-    for _ in range(100):
+async def _until_cached(
+    api: Api, key: str, predicate: Callable[[UserFacts | None], bool]
+) -> UserFacts | None:
+    async def cached() -> tuple[UserFacts | None] | None:
         raw = await api.stores.redis.get(key)
         facts = None if raw is None else msgspec.msgpack.decode(raw, type=UserFacts | None)
-        if predicate(facts):  # type: ignore[operator]
-            return facts
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{key} never became what was expected")
+        return (facts,) if predicate(facts) else None  # a tuple: true even for a miss
+
+    (facts,) = await wait_for(cached, what=f"{key} to hold what was expected")
+    return facts
 
 
 async def test_an_old_entry_is_used_and_read_again_behind_the_request(

@@ -14,7 +14,8 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.live_api import Http
-from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
+from tests.fixtures.pipeline import Pipeline, seed_subscribers
+from tests.fixtures.waiting import wait_for
 from tests.integration.cli.conftest import Cli
 
 SEND = ("--asset", "R_100", "--call", "--expiry", "15", "--stake", "1", "--timeout", "60")
@@ -51,7 +52,7 @@ async def test_wait_follows_the_fanout_and_ops_shows_its_path(
     await pipeline.start("ledger")
     await pipeline.start("worker")
     await cli.login(provider)
-    await wait_for(lambda: services_ready(cli), 40, "the services to consume")
+    await wait_for(lambda: services_ready(cli), timeout=60, what="the services to consume")
 
     result = await cli.json("signal", "send", "-c", channel, *SEND, "--wait")
     progress = result["progress"]

@@ -4,7 +4,6 @@ when a group lists one twice or holds orders that others changed meanwhile."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 from apps.brokers.markers import (
     MARKER_TTL_SECONDS,
@@ -19,25 +18,16 @@ from apps.core.messages import Execution, ExecutionState, Order
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from tests.fixtures.factories import make_order
 
 
 def order(n: int, account: str) -> Order:
-    now = time.time()
-    return Order(
-        order_id=f"sig1.sub{n}",
+    return make_order(
         signal_id="sig1",
-        channel_id="ch1",
         subscription_id=f"sub{n}",
+        account=account,
+        channel_id="ch1",
         user_id=f"u{n}",
-        broker_kind="deriv",
-        broker_account_id=account,
-        asset="R_100",
-        direction="CALL",
-        expiry_seconds=15,
-        stake=Decimal("1"),
-        currency="USD",
-        signal_created_at=now,
-        valid_until=now + 5,
     )
 
 

@@ -14,7 +14,8 @@ from apps.brokers.deriv.adapter import DerivAdapter
 from apps.brokers.markers import MarkerStatus, unpack_marker
 from apps.core.ids import new_id
 from apps.core.messages import ExecutionState, Order
-from tests.fixtures.copier_harness import Copier, wait_for
+from tests.fixtures.copier_harness import Copier
+from tests.fixtures.waiting import wait_for
 
 
 class HeldAdapter(DerivAdapter):
@@ -77,12 +78,12 @@ async def finished_while_the_other_is_held(
     """Publish both; ``first``'s marker must become final within ``within`` seconds while
     ``later`` is still at the broker, which is then let go."""
     await copier.publish([first, later])
-    await wait_for(lambda: booked(copier, first), 10, "the first order booked")
+    await wait_for(lambda: booked(copier, first), timeout=60, what="the first order booked")
 
     async def finished() -> bool:
         return await status(copier, first) is MarkerStatus.PLACED
 
-    await wait_for(finished, within, "the first order's final marker")
+    await wait_for(finished, timeout=within, what="the first order's final marker")
     assert not adapter.release.is_set()  # the other chunk is still at the broker
     adapter.release.set()
     await copier.wait_final([first, later])
@@ -94,7 +95,7 @@ async def test_orders_at_the_broker_are_finished_once_the_burst_is_over(copier: 
     # The wait is bounded by the lease too: 6 s after the claim here.
     async with copier.worker(finish_defer=30.0, lease_seconds=9.0):
         await copier.publish([first, later])
-        await wait_for(lambda: booked(copier, first), 10, "the first order booked")
+        await wait_for(lambda: booked(copier, first), timeout=60, what="the first order booked")
         # Long enough for a final marker to be written.
         await asyncio.sleep(1.0)
         assert await status(copier, first) is MarkerStatus.INFLIGHT

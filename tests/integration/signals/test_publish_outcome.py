@@ -21,7 +21,8 @@ from tests.fixtures.holding_proxy import (  # noqa: F401  (the fixtures)
     api_settings_through_proxy,
     nats_proxy,
 )
-from tests.fixtures.live_api import Http, User, wait_until
+from tests.fixtures.live_api import Http, User
+from tests.fixtures.waiting import wait_for
 from tests.integration.signals.test_signal_intake import SIGNAL, stream_signals
 
 
@@ -47,7 +48,8 @@ async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id
     async def stored() -> list[str]:
         return await stored_ids(nc, settings)
 
-    first = await wait_until(stored, 5, 0.02)  # JetStream holds it; the API hears nothing
+    # JetStream holds it; the API hears nothing.
+    first = await wait_for(stored, what="the signal in JetStream", every=0.02)
     # The first attempt's PubAck is lost for good: it comes after its 2 s timeout. The
     # second attempt (same Nats-Msg-Id) is answered once the replies flow again.
     await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
@@ -86,7 +88,8 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
         found = await http.call("GET", f"/api/v1/signals/{signal_id}", owner)
         return bool(found.status_code == 200)
 
-    await wait_until(lambda: recorded(signal_id), 10)  # confirmed now, so it has its record
+    # Confirmed now, so it has its record.
+    await wait_for(lambda: recorded(signal_id), what="the keyed signal's record")
     # Nobody asks for the bare one again, and the API never heard that it was stored;
     # the subscribers trade it all the same. The ledger records it from the stream.
     bare_id = bare.json()["error"]["details"]["signal_id"]
@@ -94,7 +97,7 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
     stop = asyncio.Event()
     ledger = asyncio.create_task(run_ledger(settings, stop))
     try:
-        await wait_until(lambda: recorded(bare_id), 20)
+        await wait_for(lambda: recorded(bare_id), what="the ledger's record of the bare signal")
     finally:
         stop.set()
         await asyncio.wait_for(ledger, 10)

@@ -22,7 +22,8 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.main import run as run_ledger
 from apps.router.main import consume as run_router
-from tests.fixtures.live_api import ApiServer, Http, User, wait_until
+from tests.fixtures.live_api import ApiServer, Http, User
+from tests.fixtures.waiting import wait_for
 
 SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
 
@@ -75,7 +76,7 @@ async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_publish
 
     shown = await http.ok("GET", f"/api/v1/signals/{accepted['signal_id']}", trader)
     assert shown["asset"] == "EURUSD" and shown["counts"]["placed"] == 0
-    listed = await wait_until(lambda: _listed(http, owner, channel), timeout=10)
+    listed = await wait_for(lambda: _listed(http, owner, channel), what="the signal listed")
     assert [s["signal_id"] for s in listed] == [by_trader["signal_id"], accepted["signal_id"]]
     assert (
         await http.call("GET", f"/api/v1/signals/{accepted['signal_id']}", stranger)
@@ -287,7 +288,7 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
         async def feed_running() -> bool:
             return "progress" in seen
 
-        await wait_until(feed_running, 10, 0.01)
+        await wait_for(feed_running, what="progress frames flowing", every=0.01)
         for _ in range(20):
             ws = await websockets.connect(api_server.ws_url)
             await ws.send(json.dumps({"type": "auth", "token": owner.token}))
