@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.accounts.conftest import Api
+from tests.fixtures.live_api import Api
 
 HUGE = "x" * 200_000
 LONG = "y" * 5_000

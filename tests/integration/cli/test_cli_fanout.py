@@ -13,7 +13,7 @@ from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Api
 from tests.fixtures.pipeline import Pipeline, seed_subscribers
 from tests.fixtures.waiting import wait_for
 from tests.integration.cli.conftest import Cli
@@ -36,7 +36,7 @@ async def services_ready(cli: Cli) -> bool:
 
 
 async def test_wait_follows_the_fanout_and_ops_shows_its_path(
-    cli: Cli, http: Http, pipeline: Pipeline, sim: SimHandle
+    cli: Cli, http: Api, pipeline: Pipeline, sim: SimHandle
 ) -> None:
     provider = await http.user("provider", "provider")
     channel = await http.channel(provider)

@@ -18,7 +18,7 @@ from apps.core.db import connect_db
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import ApiServer, Http, User
+from tests.fixtures.live_api import Api, ApiServer, User
 from tests.fixtures.pipeline import Pipeline, seed_subscribers
 from tests.fixtures.waiting import wait_for
 
@@ -30,7 +30,7 @@ def api_settings(pipeline_settings: Settings) -> Settings:
     return pipeline_settings
 
 
-async def signal_stats(http: Http, user: User, signal_id: str) -> dict[str, Any]:
+async def signal_stats(http: Api, user: User, signal_id: str) -> dict[str, Any]:
     return await http.ok("GET", f"/api/v1/signals/{signal_id}", user)  # type: ignore[no-any-return]
 
 
@@ -46,7 +46,7 @@ def contracts_by_order(ledger: list[dict[str, Any]], signal_id: str) -> Counter[
 
 async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progress(
     api_server: ApiServer,
-    http: Http,
+    http: Api,
     pipeline: Pipeline,
     sim: SimHandle,
     settings: Settings,
@@ -85,7 +85,7 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
     await pipeline.ready(nc)
 
     ws = await websockets.connect(api_server.ws_url)
-    await ws.send(json.dumps({"type": "auth", "token": provider.token}))
+    await ws.send(json.dumps({"type": "auth", "token": provider.access_token}))
     assert json.loads(await ws.recv())["channels"] == [channel]
     await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "go", **SIGNAL}))
     accepted = json.loads(await ws.recv())
@@ -151,7 +151,7 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
 
 async def test_killed_router_and_worker_still_place_every_order_exactly_once(
     api_server: ApiServer,
-    http: Http,
+    http: Api,
     pipeline: Pipeline,
     sim: SimHandle,
     settings: Settings,

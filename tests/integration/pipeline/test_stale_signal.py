@@ -10,7 +10,7 @@ from nats.aio.client import Client as NATS
 
 from apps.core.settings import Settings
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import ApiServer, Http
+from tests.fixtures.live_api import Api, ApiServer
 from tests.fixtures.pipeline import Pipeline, seed_subscribers
 from tests.fixtures.waiting import wait_for
 from tests.integration.pipeline.test_signal_pipeline import (
@@ -31,7 +31,7 @@ def api_settings(pipeline_settings: Settings) -> Settings:
 
 
 async def test_a_stale_signal_places_nothing(
-    api_server: ApiServer, http: Http, pipeline: Pipeline, sim: SimHandle, nc: NATS
+    api_server: ApiServer, http: Api, pipeline: Pipeline, sim: SimHandle, nc: NATS
 ) -> None:
     provider = await http.user("provider", "provider")
     channel = await http.channel(provider)

@@ -18,13 +18,13 @@ from apps.core.db import connect_db
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Api
 from tests.fixtures.waiting import wait_for
 from tests.integration.signals.test_signal_intake import SIGNAL
 
 
 async def test_a_stale_fill_cannot_restore_a_removed_delegate(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
@@ -55,7 +55,7 @@ async def test_a_stale_fill_cannot_restore_a_removed_delegate(
 
 
 async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     """An ACL entry past two thirds of its TTL still decides the signal (no MongoDB read
     on the way) and is replaced in the background by the channel as it is now; a channel

@@ -21,12 +21,12 @@ from tests.fixtures.holding_proxy import (  # noqa: F401  (the fixtures)
     api_settings_through_proxy,
     nats_proxy,
 )
-from tests.fixtures.live_api import Http, User
+from tests.fixtures.live_api import Api, User
 from tests.fixtures.waiting import wait_for
 from tests.integration.signals.test_signal_intake import SIGNAL, stream_signals
 
 
-async def provider_on_hold(http: Http, proxy: HoldingProxy) -> tuple[User, str]:
+async def provider_on_hold(http: Api, proxy: HoldingProxy) -> tuple[User, str]:
     """A provider, the path to signal its channel, and NATS's replies held from now on."""
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -39,7 +39,7 @@ async def stored_ids(nc: NATS, settings: Settings) -> list[str]:
 
 
 async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id(
-    http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+    http: Api, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
     owner, path = await provider_on_hold(http, proxy)
     started = time.monotonic()
@@ -60,7 +60,7 @@ async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id
 
 
 async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
-    http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+    http: Api, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
     owner, path = await provider_on_hold(http, proxy)
     keyed, bare = await asyncio.gather(
@@ -103,7 +103,7 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
         await asyncio.wait_for(ledger, 10)
 
 
-async def test_nats_down_is_a_503_with_retry_after(http: Http, proxy: HoldingProxy) -> None:
+async def test_nats_down_is_a_503_with_retry_after(http: Api, proxy: HoldingProxy) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
     proxy.cut()

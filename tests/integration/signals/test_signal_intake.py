@@ -22,7 +22,7 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.main import run as run_ledger
 from apps.router.main import consume as run_router
-from tests.fixtures.live_api import ApiServer, Http, User
+from tests.fixtures.live_api import Api, ApiServer, User
 from tests.fixtures.waiting import wait_for
 
 SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
@@ -40,7 +40,7 @@ async def stream_signals(nc: NATS, settings: Settings) -> list[Any]:
 
 
 async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_published(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
@@ -88,13 +88,13 @@ async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_publish
     assert again.status_code == 403
 
 
-async def _listed(http: Http, owner: User, channel: str) -> list[Any] | None:
+async def _listed(http: Api, owner: User, channel: str) -> list[Any] | None:
     listed = await http.ok("GET", f"/api/v1/channels/{channel}/signals", owner)
     return listed if len(listed) == 2 else None
 
 
 async def test_a_repeated_client_id_returns_the_first_signal(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -110,7 +110,7 @@ async def test_a_repeated_client_id_returns_the_first_signal(
 
 
 async def test_a_refused_signal_does_not_use_up_its_client_id(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
@@ -155,7 +155,7 @@ async def test_a_refused_signal_does_not_use_up_its_client_id(
     ],
 )
 async def test_bad_signals_get_a_clear_400(
-    http: Http, nc: NATS, settings: Settings, change: dict[str, Any], code: str | None
+    http: Api, nc: NATS, settings: Settings, change: dict[str, Any], code: str | None
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -199,7 +199,7 @@ async def connect_ws(server: ApiServer, token: str | None, origin: str | None = 
 
 
 async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_final(
-    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -229,7 +229,7 @@ async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_
     await redis.aclose()
 
     async with pipeline_without_brokers(settings):
-        ws = await connect_ws(api_server, owner.token)
+        ws = await connect_ws(api_server, owner.access_token)
         await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "r1", **SIGNAL}))
         accepted = json.loads(await ws.recv())
         assert accepted["type"] == "accepted" and accepted["ref"] == "r1"
@@ -254,7 +254,7 @@ async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_
 
 
 async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
-    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
 ) -> None:
     """A socket that authenticates while its channels' signals are moving gets "ready"
     before any progress (the socket used to listen channel by channel between the ACL
@@ -275,7 +275,7 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
             await asyncio.sleep(0.005)
 
     # A socket that watches throughout keeps the relay following the signals.
-    watcher = await connect_ws(api_server, owner.token)
+    watcher = await connect_ws(api_server, owner.access_token)
     seen: list[str] = []
 
     async def watch() -> None:
@@ -291,7 +291,7 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
         await wait_for(feed_running, what="progress frames flowing", every=0.01)
         for _ in range(20):
             ws = await websockets.connect(api_server.ws_url)
-            await ws.send(json.dumps({"type": "auth", "token": owner.token}))
+            await ws.send(json.dumps({"type": "auth", "token": owner.access_token}))
             first = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert first["type"] == "ready", first
             assert first["channels"] == sorted(channels)
@@ -305,11 +305,11 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
 
 
 async def test_websocket_requires_auth_first_and_a_known_origin(
-    api_server: ApiServer, http: Http, settings: Settings
+    api_server: ApiServer, http: Api, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     with pytest.raises(InvalidStatus):
-        await connect_ws(api_server, owner.token, origin="https://evil.example")
+        await connect_ws(api_server, owner.access_token, origin="https://evil.example")
     ws = await connect_ws(api_server, None, origin="http://localhost:5173")
     await ws.send(json.dumps({"type": "signal", "channel_id": "c", **SIGNAL}))
     with pytest.raises(ConnectionClosed) as closed:
@@ -317,7 +317,7 @@ async def test_websocket_requires_auth_first_and_a_known_origin(
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     ws = await connect_ws(api_server, None)
-    await ws.send(json.dumps({"type": "auth", "token": owner.token + "x"}))
+    await ws.send(json.dumps({"type": "auth", "token": owner.access_token + "x"}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             await asyncio.wait_for(ws.recv(), 5)
@@ -325,10 +325,10 @@ async def test_websocket_requires_auth_first_and_a_known_origin(
 
 
 async def test_websocket_is_rate_limited_and_closed_on_logout(
-    api_server: ApiServer, http: Http, settings: Settings
+    api_server: ApiServer, http: Api, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
-    ws = await connect_ws(api_server, owner.token)
+    ws = await connect_ws(api_server, owner.access_token)
     for i in range(60):
         await ws.send(json.dumps({"type": "ping", "ref": str(i)}))
     replies = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(60)]
@@ -344,7 +344,7 @@ async def test_websocket_is_rate_limited_and_closed_on_logout(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
-async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(http: Http) -> None:
+async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(http: Api) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
     channel = await http.channel(owner)
@@ -360,11 +360,11 @@ async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(htt
 
 
 async def test_websocket_signals_follow_the_same_number_rules(
-    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
-    ws = await connect_ws(api_server, owner.token)
+    ws = await connect_ws(api_server, owner.access_token)
     for change in ({"stake": "1_000"}, {"stake": " 10 "}, {"expiry_seconds": "60"}):
         signal = {"type": "signal", "channel_id": channel, **SIGNAL, **change}
         await ws.send(json.dumps(signal))
