@@ -3,6 +3,7 @@ peer, and the shared driver (tests/fixtures/live_api.py) over a Litestar test cl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -43,8 +44,8 @@ _peer_log = logging.getLogger("tests.fake_deriv")
 _peer_log.setLevel(logging.INFO)
 
 
-@pytest.fixture
-def fake_deriv() -> Iterator[FakeDeriv]:
+@contextlib.contextmanager
+def running_fake_deriv() -> Iterator[FakeDeriv]:
     """Runs in its own thread: Litestar's test client serves the app from a portal thread
     and blocks the test's event loop while a request is in flight."""
     port = free_port()
@@ -75,8 +76,19 @@ def fake_deriv() -> Iterator[FakeDeriv]:
 
 
 @pytest.fixture
+def fake_deriv() -> Iterator[FakeDeriv]:
+    with running_fake_deriv() as peer:
+        yield peer
+
+
+def with_peer(settings: Settings, peer: FakeDeriv) -> Settings:
+    """``settings`` with the API verifying broker tokens at ``peer``."""
+    return replace(settings, deriv_url=peer.url, broker_verify_timeout_seconds=3.0)
+
+
+@pytest.fixture
 def accounts_settings(settings: Settings, fake_deriv: FakeDeriv) -> Settings:
-    return replace(settings, deriv_url=fake_deriv.url, broker_verify_timeout_seconds=3.0)
+    return with_peer(settings, fake_deriv)
 
 
 @dataclass
