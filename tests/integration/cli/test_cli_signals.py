@@ -103,11 +103,11 @@ async def test_watch_shows_signals_as_they_arrive(cli: Cli, http: Api) -> None:
     await cli.login(owner)
 
     watching = asyncio.create_task(
-        cli.run("signal", "watch", "-c", channel, "--json", "--max-events", "2", "--timeout", "30")
+        cli.run("signal", "watch", "-c", channel, "--json", "--max-events", "2", "--timeout", "120")
     )
-    await asyncio.sleep(2)  # the watcher connects
+    # Signals go out until the watcher has shown two: it may connect after the first ones.
     sent = []
-    for _ in range(2):
+    while not watching.done():
         reply = await http.ok(
             "POST",
             f"/api/v1/channels/{channel}/signals",
@@ -115,6 +115,7 @@ async def test_watch_shows_signals_as_they_arrive(cli: Cli, http: Api) -> None:
             json={"asset": "R_100", "direction": "CALL", "expiry_seconds": 60, "stake": "1"},
         )
         sent.append(reply["signal_id"])
+        await asyncio.wait({watching}, timeout=0.5)
     result = await watching
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]

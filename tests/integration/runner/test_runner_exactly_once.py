@@ -106,7 +106,9 @@ async def test_a_live_owner_is_waited_for_not_raced(copier: Copier) -> None:
     """A late redelivery while the first attempt is slow (nats-server #6937)."""
     [account_id] = await copier.subscribers(1)
     order = copier.order(account_id, new_id())
-    await copier.write_marker(order, copier.inflight("slow-worker", lease_until=time.time() + 2))
+    # A lease that outlasts the test: the wait below must end by the owner's word, not by
+    # the lease lapsing however slowly this machine runs.
+    await copier.write_marker(order, copier.inflight("slow-worker", lease_until=time.time() + 60))
 
     async with copier.worker():
         await copier.publish([order])

@@ -314,13 +314,13 @@ async def test_websocket_requires_auth_first_and_a_known_origin(
     await ws.send(json.dumps({"type": "signal", "channel_id": "c", **SIGNAL}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     ws = await connect_ws(api_server, None)
     await ws.send(json.dumps({"type": "auth", "token": owner.access_token + "x"}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
@@ -340,7 +340,7 @@ async def test_websocket_is_rate_limited_and_closed_on_logout(
     await ws.send(json.dumps({"type": "ping"}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 

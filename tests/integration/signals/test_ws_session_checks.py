@@ -48,7 +48,7 @@ async def _signal(ws: Any, channel: str, ref: str) -> dict[str, Any]:
 async def _closed_with(ws: Any) -> int:
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None
     return closed.value.rcvd.code
 
