@@ -110,7 +110,7 @@ async def test_books_are_exact_under_redelivery_and_settle_outcomes(
         stats = await wait_for(both_outcomes, what="one loss and one win in the signal's stats")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
     assert stats["counts"] == {
         "total": 10,
@@ -163,7 +163,7 @@ async def test_executions_in_redis_but_not_yet_in_mongodb_are_written_on_redeliv
         await wait_for(all_five, what="the redelivered batch in MongoDB")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
     states = {d["_id"]: d["state"] async for d in db.orders.find({"signal_id": "sig1"})}
     assert states == {e.order_id: "placed" for e in placed}

@@ -67,7 +67,7 @@ async def test_a_signal_without_the_apis_record_gets_one_and_an_existing_record_
         await wait_for(all_acked, what="the ledger to ack every signal")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
     assert set(found) == {orphan.signal_id, recorded.signal_id}
     # Read back through the model the API lists with: the same fields, the stake exact.

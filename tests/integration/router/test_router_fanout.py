@@ -76,12 +76,12 @@ async def running_router(settings: Settings) -> AsyncIterator[None]:
         ready.set()
 
     task = asyncio.create_task(consume(settings, stop, on_ready))
-    await asyncio.wait_for(ready.wait(), 10)
+    await asyncio.wait_for(ready.wait(), 30)
     try:
         yield
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
 
 async def stream_messages(nc: NATS, stream: str) -> list[Any]:

@@ -54,7 +54,7 @@ async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id
     # second attempt (same Nats-Msg-Id) is answered once the replies flow again.
     await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
     proxy.release()
-    answer = await asyncio.wait_for(sending, 10)
+    answer = await asyncio.wait_for(sending, 30)
     assert answer.status_code == 202, answer.text
     assert [answer.json()["signal_id"]] == first == await stored_ids(nc, settings)
 
@@ -100,7 +100,7 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
         await wait_for(lambda: recorded(bare_id), what="the ledger's record of the bare signal")
     finally:
         stop.set()
-        await asyncio.wait_for(ledger, 10)
+        await asyncio.wait_for(ledger, 30)
 
 
 async def test_nats_down_is_a_503_with_retry_after(http: Api, proxy: HoldingProxy) -> None:

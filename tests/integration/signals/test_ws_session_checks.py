@@ -40,7 +40,7 @@ async def _signal(ws: Any, channel: str, ref: str) -> dict[str, Any]:
     """Send a signal; its answer (progress frames of other signals are skipped)."""
     await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": ref, **SIGNAL}))
     while True:
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if message.get("ref") == ref or message["type"] == "error":
             return message
 
@@ -139,7 +139,7 @@ async def test_a_channel_first_signalled_from_the_socket_reports_that_signals_pr
     accepted = await _signal(ws, channel, "1")
     assert accepted["type"] == "accepted"
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 3))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if message["type"] == "progress":
             assert message["signal_id"] == accepted["signal_id"]
             break
