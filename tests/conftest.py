@@ -69,11 +69,13 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
         root=root,
     )
     try:
+        # Bounds for a hung server, not a slow start: on a busy machine the stand-in's
+        # Python start-up alone takes tens of seconds.
         await asyncio.gather(
-            embedded.wait_healthy(lambda: embedded.nats_healthy(monitor), 20, "nats-server"),
-            embedded.wait_healthy(lambda: embedded.redis_healthy(found.redis_url), 20, "valkey"),
+            embedded.wait_healthy(lambda: embedded.nats_healthy(monitor), 120, "nats-server"),
+            embedded.wait_healthy(lambda: embedded.redis_healthy(found.redis_url), 120, "valkey"),
             embedded.wait_healthy(
-                lambda: embedded.mongo_healthy(found.mongodb_uri), 30, "mongo wire server"
+                lambda: embedded.mongo_healthy(found.mongodb_uri), 120, "mongo wire server"
             ),
         )
         yield found
