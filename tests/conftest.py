@@ -69,11 +69,13 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
         root=root,
     )
     try:
+        # Bounds for a hung server, not a slow start: on a busy machine the stand-in's
+        # Python start-up alone takes tens of seconds.
         await asyncio.gather(
-            embedded.wait_healthy(lambda: embedded.nats_healthy(monitor), 20, "nats-server"),
-            embedded.wait_healthy(lambda: embedded.redis_healthy(found.redis_url), 20, "valkey"),
+            embedded.wait_healthy(lambda: embedded.nats_healthy(monitor), 120, "nats-server"),
+            embedded.wait_healthy(lambda: embedded.redis_healthy(found.redis_url), 120, "valkey"),
             embedded.wait_healthy(
-                lambda: embedded.mongo_healthy(found.mongodb_uri), 30, "mongo wire server"
+                lambda: embedded.mongo_healthy(found.mongodb_uri), 120, "mongo wire server"
             ),
         )
         yield found
@@ -91,14 +93,16 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
 
 @pytest.fixture
 def namespace() -> str:
-    return "t" + uuid.uuid4().hex[:12]
+    return new_namespace()
 
 
-@pytest.fixture
-async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIterator[Settings]:
-    """Settings for one test: shared servers, private streams/keys/database.
+@contextlib.asynccontextmanager
+async def namespaced_settings(
+    servers: Servers, namespace: str, data_dir: Path
+) -> AsyncIterator[Settings]:
+    """Settings on the shared servers with private streams/keys/database.
 
-    Whatever declares the test's streams (a fixture, the API, a service), they are removed
+    Whatever declares the streams (a fixture, the API, a service), they are removed
     afterwards so the shared server stays small."""
     from tests.fixtures import deriv_sim  # here: the plugin is registered (and rewritten) by now
 
@@ -108,7 +112,7 @@ async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIte
         mongodb_uri=servers.mongodb_uri,
         mongodb_database=namespace,
         namespace=namespace,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         log_level="DEBUG",
         # The simulator runs time-scaled: contracts end long before their nominal end.
         deriv_watch_lead_seconds=deriv_sim.TIME_SCALED_WATCH_LEAD,
@@ -120,6 +124,17 @@ async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIte
         with contextlib.suppress(Exception):
             await js.delete_stream(topology.stream(base))
     await client.close()
+
+
+def new_namespace() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+async def settings(servers: Servers, namespace: str, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings for one test: shared servers, private streams/keys/database."""
+    async with namespaced_settings(servers, namespace, tmp_path) as found:
+        yield found
 
 
 @pytest.fixture

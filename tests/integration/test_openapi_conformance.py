@@ -11,10 +11,8 @@ per operation are bounded so that the run takes a minute or two.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -26,22 +24,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fixtures.live_api import PASSWORD, ApiServer
+from tests.fixtures.live_api import Api, ApiServer, User
 
 EXAMPLES_PER_OPERATION = 25
-_callers = itertools.count()
 
 
 @dataclass(frozen=True)
 class Caller:
     """A provider with a channel of their own: generated requests reach past 401 and 404."""
 
-    token: str
+    user: User
     channel_id: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -50,23 +43,9 @@ def api_schema(api_server: ApiServer) -> schemathesis.BaseSchema:
 
 
 @pytest.fixture
-def caller(api_server: ApiServer) -> Iterator[Caller]:
-    email = f"fuzz{next(_callers)}@example.test"
-    with httpx.Client(base_url=api_server.url, timeout=30) as client:
-        account = {"email": email, "password": PASSWORD}
-        registered = client.post(
-            "/api/v1/auth/register",
-            json={**account, "display_name": "Fuzz", "account_type": "provider"},
-        )
-        assert registered.status_code == 201, registered.text
-        token = client.post("/api/v1/auth/login", json=account).json()["access_token"]
-        channel = client.post(
-            "/api/v1/channels",
-            json={"name": "Fuzzed", "plan": {"price": "1", "period_days": 7}},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert channel.status_code == 201, channel.text
-        yield Caller(token, channel.json()["id"])
+async def caller(http: Api) -> Caller:
+    user = await http.user("provider", "fuzz")
+    return Caller(user, await http.channel(user, "Fuzzed", price="1", days=7))
 
 
 @pytest.mark.schemathesis
@@ -98,7 +77,7 @@ def test_every_answer_is_documented_and_none_is_a_server_error(
             if "channel_id" in case.path_parameters:
                 case.path_parameters["channel_id"] = caller.channel_id
             case.call_and_validate(
-                headers=caller.headers,
+                headers=caller.user.headers,
                 checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
             )
 

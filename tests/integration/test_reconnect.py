@@ -22,6 +22,7 @@ from apps.core.service import CANCEL_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from tests.conftest import Servers
+from tests.fixtures.waiting import wait_for
 
 
 class Server:
@@ -129,15 +130,15 @@ async def test_a_service_stopped_while_a_server_is_away_exits_cleanly(
         # Working: its pull request waits on its consumer.
         nc = await connect(settings.nats_url, name="pytest")
         js = nc.jetstream()
-        deadline = time.monotonic() + 60
-        while True:
+
+        async def pulling() -> bool:
+            assert process.returncode is None, log_path.read_text()
             with contextlib.suppress(Exception):
                 info = await js.consumer_info(Topology(namespace).stream(stream), durable)
-                if info.num_waiting:
-                    break
-            assert process.returncode is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            await asyncio.sleep(0.1)
+                return bool(info.num_waiting)
+            return False
+
+        await wait_for(pulling, what=f"{service} to pull from its consumer", every=0.1)
         await nc.close()
 
         await (nats_server if away == "nats" else valkey).kill()

@@ -1,8 +1,9 @@
-"""Fixtures for the accounts tests: the API app on the real servers, a Deriv peer, users."""
+"""Fixtures for the accounts tests: the API app in process on the real servers, a Deriv
+peer, and the shared driver (tests/fixtures/live_api.py) over a Litestar test client."""
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import json
 import logging
 import threading
@@ -19,15 +20,12 @@ from redis.asyncio import Redis
 from websockets.sync.server import ServerConnection, serve
 
 from apps.api.app import create_app
-from apps.api.auth.service import create_user
 from apps.core.db import connect_db
 from apps.core.embedded import free_port
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-
-PASSWORD = "correct horse battery staple"
-_counter = itertools.count()
+from tests.fixtures.live_api import Api
 
 
 @dataclass
@@ -46,8 +44,8 @@ _peer_log = logging.getLogger("tests.fake_deriv")
 _peer_log.setLevel(logging.INFO)
 
 
-@pytest.fixture
-def fake_deriv() -> Iterator[FakeDeriv]:
+@contextlib.contextmanager
+def running_fake_deriv() -> Iterator[FakeDeriv]:
     """Runs in its own thread: Litestar's test client serves the app from a portal thread
     and blocks the test's event loop while a request is in flight."""
     port = free_port()
@@ -78,8 +76,19 @@ def fake_deriv() -> Iterator[FakeDeriv]:
 
 
 @pytest.fixture
+def fake_deriv() -> Iterator[FakeDeriv]:
+    with running_fake_deriv() as peer:
+        yield peer
+
+
+def with_peer(settings: Settings, peer: FakeDeriv) -> Settings:
+    """``settings`` with the API verifying broker tokens at ``peer``."""
+    return replace(settings, deriv_url=peer.url, broker_verify_timeout_seconds=3.0)
+
+
+@pytest.fixture
 def accounts_settings(settings: Settings, fake_deriv: FakeDeriv) -> Settings:
-    return replace(settings, deriv_url=fake_deriv.url, broker_verify_timeout_seconds=3.0)
+    return with_peer(settings, fake_deriv)
 
 
 @dataclass
@@ -114,115 +123,9 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield test_client
 
 
-@dataclass
-class Actor:
-    """A logged-in user as the tests see them."""
-
-    id: str
-    email: str
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
-def unique_email(prefix: str) -> str:
-    return f"{prefix}{next(_counter)}@example.test"
-
-
-class Api:
-    """Thin helpers over the HTTP API, so tests read as user actions."""
-
-    def __init__(self, client: AsyncTestClient[Litestar], stores: Stores) -> None:
-        self.client = client
-        self.stores = stores
-
-    async def login(self, email: str, password: str = PASSWORD) -> Actor:
-        response = await self.client.post(
-            "/api/v1/auth/login", json={"email": email, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        body = response.json()
-        me = await self.client.get(
-            "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}
-        )
-        return Actor(me.json()["id"], email, body["access_token"], body["refresh_token"])
-
-    async def user(self, account_type: str = "subscriber", prefix: str = "u") -> Actor:
-        email = unique_email(prefix)
-        response = await self.client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": email,
-                "password": PASSWORD,
-                "display_name": prefix.title(),
-                "account_type": account_type,
-            },
-        )
-        assert response.status_code == 201, response.text
-        return await self.login(email)
-
-    async def admin(self) -> Actor:
-        email = unique_email("admin")
-        await create_user(
-            self.stores.db,
-            email=email,
-            password=PASSWORD,
-            display_name="Admin",
-            account_type="provider",
-            is_admin=True,
-        )
-        return await self.login(email)
-
-    async def channel(self, owner: Actor, price: str = "9.99", days: int = 30) -> str:
-        response = await self.client.post(
-            "/api/v1/channels",
-            json={
-                "name": "Alpha",
-                "description": "rises",
-                "plan": {"price": price, "period_days": days},
-            },
-            headers=owner.headers,
-        )
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    async def broker_account(self, owner: Actor, token: str = "tok123") -> str:
-        response = await self.client.post(
-            "/api/v1/broker-accounts",
-            json={
-                "kind": "deriv",
-                "label": "main",
-                "currency": "USD",
-                "credentials": {"token": token},
-            },
-            headers=owner.headers,
-        )
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    async def subscribe(
-        self, subscriber: Actor, channel_id: str, account_id: str, **risk: Any
-    ) -> str:
-        body = {
-            "broker_account_id": account_id,
-            "stake_mode": "fixed",
-            "stake": "5",
-            "max_stake": "20",
-            **risk,
-        }
-        response = await self.client.post(
-            f"/api/v1/channels/{channel_id}/subscriptions", json=body, headers=subscriber.headers
-        )
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-
 @pytest.fixture
 def api(client: AsyncTestClient[Litestar], stores: Stores) -> Api:
-    return Api(client, stores)
+    return Api(client, stores.db)
 
 
 def decimal(value: Any) -> Decimal:

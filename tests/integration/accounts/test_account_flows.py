@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from apps.core.routing import unpack_record
-from tests.integration.accounts.conftest import Api, FakeDeriv
+from tests.fixtures.live_api import Api
+from tests.integration.accounts.conftest import FakeDeriv, Stores
 
 
-async def test_provider_and_subscriber_set_up_copying(api: Api, fake_deriv: FakeDeriv) -> None:
+async def test_provider_and_subscriber_set_up_copying(
+    api: Api, fake_deriv: FakeDeriv, stores: Stores
+) -> None:
     fake_deriv.accounts["tok123"] = {
         "loginid": "CR900001",
         "currency": "EUR",
@@ -43,7 +46,7 @@ async def test_provider_and_subscriber_set_up_copying(api: Api, fake_deriv: Fake
     assert listing[0]["provider"]["display_name"] == "Prov"
     assert listing[0]["plan"] == {"price": "9.99", "currency": "USD", "period_days": 30}
 
-    raw = await api.stores.redis.hget(api.stores.topology.routing_key(channel_id), sub_id)
+    raw = await stores.redis.hget(stores.topology.routing_key(channel_id), sub_id)
     assert raw is not None
     record = unpack_record(raw)
     assert record.currency == "EUR"

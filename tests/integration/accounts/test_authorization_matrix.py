@@ -18,7 +18,7 @@ from litestar.routes import HTTPRoute
 
 from apps.api.app import create_app
 from apps.core.settings import Settings
-from tests.integration.accounts.conftest import Actor, Api, unique_email
+from tests.fixtures.live_api import Api, User, unique_email
 
 ANON, OWNER, DELEGATE, OTHER, SUBSCRIBER, ADMIN = (
     "anonymous",
@@ -37,7 +37,7 @@ NOT_IN_MATRIX_PREFIXES = ("/health", "/ready", "/schema")
 class World:
     """One channel with a delegate and one subscriber copying it to their broker account."""
 
-    actors: dict[str, Actor]
+    actors: dict[str, User]
     channel_id: str
     account_id: str
     subscription_id: str
@@ -247,7 +247,7 @@ def accounts_settings(accounts_settings: Settings) -> Settings:
     )
 
 
-async def build_world(api: Api, actors: dict[str, Actor]) -> World:
+async def build_world(api: Api, actors: dict[str, User]) -> World:
     channel_id = await api.channel(actors[OWNER])
     added = await api.client.post(
         f"/api/v1/channels/{channel_id}/delegates",

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from tests.integration.accounts.conftest import Api
+import pytest
+from litestar.testing import AsyncTestClient
+
+from apps.api.app import create_app
+from apps.core.db import connect_db
+from tests.conftest import Servers, namespaced_settings, new_namespace
+from tests.fixtures.live_api import Api, User
+from tests.integration.accounts.conftest import running_fake_deriv, with_peer
 
 HUGE = "x" * 200_000
 LONG = "y" * 5_000
@@ -20,174 +29,218 @@ def subscription(**overrides: Any) -> dict[str, Any]:
     }
 
 
-async def test_bad_input_is_a_4xx_with_the_error_body(api: Api) -> None:
-    provider = await api.user("provider", "bp")
-    subscriber = await api.user("subscriber", "bs")
-    channel_id = await api.channel(provider)
-    account_id = await api.broker_account(subscriber)
-    subscription_id = await api.subscribe(subscriber, channel_id, account_id)
-    subscribe_url = f"/api/v1/channels/{channel_id}/subscriptions"
+@dataclass
+class Shared:
+    """One API, its users and their objects, set up once for every bad-input case (each
+    case is refused, so none changes what the next one finds)."""
 
-    cases: list[tuple[str, str, Any, Any]] = [
-        # (method, url, json body or raw bytes, who)
-        ("POST", "/api/v1/auth/register", {}, None),
-        ("POST", "/api/v1/auth/register", {"email": "a@b.c", "password": "longenough"}, None),
-        (
-            "POST",
-            "/api/v1/auth/register",
-            {
-                "email": "not-an-email",
-                "password": "longenough",
-                "display_name": "x",
-                "account_type": "provider",
-            },
-            None,
-        ),
-        (
-            "POST",
-            "/api/v1/auth/register",
-            {
-                "email": "x@y.test",
-                "password": "longenough",
-                "display_name": "x",
-                "account_type": "admin",
-            },
-            None,
-        ),
-        (
-            "POST",
-            "/api/v1/auth/register",
-            {
-                "email": "x@y.test",
-                "password": LONG,
-                "display_name": "x",
-                "account_type": "provider",
-            },
-            None,
-        ),
-        ("POST", "/api/v1/auth/login", {"email": 12, "password": None}, None),
-        ("POST", "/api/v1/auth/login", b"{not json", None),
-        ("POST", "/api/v1/auth/login", {"email": HUGE, "password": "x"}, None),
-        ("POST", "/api/v1/auth/refresh", {"refresh_token": 5}, None),
-        ("POST", "/api/v1/channels", {"name": "x"}, provider),
-        (
+    api: Api
+    users: dict[str, User]
+    ids: dict[str, str]  # what the URLs and bodies name: channel, subscription, account
+
+
+@pytest.fixture(scope="module")
+async def shared(
+    servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Shared]:
+    data_dir = tmp_path_factory.mktemp("bad-input")
+    with running_fake_deriv() as peer:
+        async with namespaced_settings(servers, new_namespace(), data_dir) as base:
+            settings = with_peer(base, peer)
+            mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
+            try:
+                async with AsyncTestClient(app=create_app(settings)) as client:
+                    api = Api(client, db)
+                    provider = await api.user("provider", "bp")
+                    subscriber = await api.user("subscriber", "bs")
+                    channel_id = await api.channel(provider)
+                    account_id = await api.broker_account(subscriber)
+                    subscription_id = await api.subscribe(subscriber, channel_id, account_id)
+                    yield Shared(
+                        api,
+                        {"provider": provider, "subscriber": subscriber},
+                        {
+                            "channel": channel_id,
+                            "subscription": subscription_id,
+                            "account": account_id,
+                            "subscriber_id": subscriber.id,
+                        },
+                    )
+            finally:
+                mongo.close()
+
+
+SUBSCRIBE = "/api/v1/channels/{channel}/subscriptions"
+REGISTRATION = {"password": "longenough", "display_name": "x", "account_type": "provider"}
+
+# (method, url, json body or raw bytes, who): URLs and bodies name the shared objects as
+# {channel}, {subscription}, {account}, {subscriber_id}.
+BAD_INPUT = [
+    pytest.param("POST", "/api/v1/auth/register", {}, None, id="register-empty"),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/register",
+        {"email": "a@b.c", "password": "longenough"},
+        None,
+        id="register-missing-fields",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/register",
+        {**REGISTRATION, "email": "not-an-email"},
+        None,
+        id="register-bad-email",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/register",
+        {**REGISTRATION, "email": "x@y.test", "account_type": "admin"},
+        None,
+        id="register-as-admin",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/auth/register",
+        {**REGISTRATION, "email": "x@y.test", "password": LONG},
+        None,
+        id="register-long-password",
+    ),
+    pytest.param(
+        "POST", "/api/v1/auth/login", {"email": 12, "password": None}, None, id="login-wrong-types"
+    ),
+    pytest.param("POST", "/api/v1/auth/login", b"{not json", None, id="login-not-json"),
+    pytest.param(
+        "POST", "/api/v1/auth/login", {"email": HUGE, "password": "x"}, None, id="login-huge-email"
+    ),
+    pytest.param(
+        "POST", "/api/v1/auth/refresh", {"refresh_token": 5}, None, id="refresh-token-a-number"
+    ),
+    pytest.param("POST", "/api/v1/channels", {"name": "x"}, "provider", id="channel-no-plan"),
+    pytest.param(
+        "POST",
+        "/api/v1/channels",
+        {"name": LONG, "plan": {"price": "1", "period_days": 7}},
+        "provider",
+        id="channel-long-name",
+    ),
+    *(
+        pytest.param(
             "POST",
             "/api/v1/channels",
-            {"name": LONG, "plan": {"price": "1", "period_days": 7}},
-            provider,
-        ),
-        (
-            "POST",
-            "/api/v1/channels",
-            {"name": "x", "plan": {"price": "-1", "period_days": 7}},
-            provider,
-        ),
-        (
-            "POST",
-            "/api/v1/channels",
-            {"name": "x", "plan": {"price": "NaN", "period_days": 7}},
-            provider,
-        ),
-        (
-            "POST",
-            "/api/v1/channels",
-            {"name": "x", "plan": {"price": "1", "period_days": 0}},
-            provider,
-        ),
-        (
-            "POST",
-            "/api/v1/channels",
-            {"name": "x", "plan": {"price": "1e40", "period_days": 7}},
-            provider,
-        ),
-        (
-            "POST",
-            "/api/v1/channels",
-            {"name": "x", "plan": {"price": "abc", "period_days": 7}},
-            provider,
-        ),
-        ("PATCH", f"/api/v1/channels/{channel_id}", {"plan": "free"}, provider),
-        ("PATCH", f"/api/v1/channels/{channel_id}", {"owner_id": subscriber.id}, provider),
-        ("POST", f"/api/v1/channels/{channel_id}/delegates", {"email": "nobody@x.test"}, provider),
-        ("GET", "/api/v1/channels?limit=100000", None, None),
-        ("GET", "/api/v1/channels?limit=abc", None, None),
-        ("GET", "/api/v1/channels/does-not-exist", None, None),
-        ("GET", "/api/v1/nowhere", None, None),
-        ("PUT", "/api/v1/channels", {}, provider),
-        (
-            "POST",
-            "/api/v1/broker-accounts",
-            {"kind": "binance", "label": "x", "credentials": {"token": "t"}},
-            subscriber,
-        ),
-        (
-            "POST",
-            "/api/v1/broker-accounts",
-            {"kind": "deriv", "label": "x", "credentials": {}},
-            subscriber,
-        ),
-        (
-            "POST",
-            "/api/v1/broker-accounts",
-            {"kind": "deriv", "label": "x", "credentials": {"token": "bad token!"}},
-            subscriber,
-        ),
-        (
-            "POST",
-            "/api/v1/broker-accounts",
-            {"kind": "iqoption", "label": "x", "credentials": {"token": "t"}},
-            subscriber,
-        ),
-        (
-            "POST",
-            "/api/v1/broker-accounts",
-            {"kind": "deriv", "label": HUGE, "credentials": {"token": "t"}},
-            subscriber,
-        ),
-        ("POST", subscribe_url, subscription(stake_mode="martingale"), subscriber),
-        ("POST", subscribe_url, subscription(stake="-5"), subscriber),
-        ("POST", subscribe_url, subscription(stake="0"), subscriber),
-        ("POST", subscribe_url, subscription(stake="1e30", max_stake="1e31"), subscriber),
-        ("POST", subscribe_url, subscription(stake="50", max_stake="20"), subscriber),
-        ("POST", subscribe_url, subscription(stake_mode="percent", stake="250"), subscriber),
-        ("POST", subscribe_url, subscription(stake="Infinity"), subscriber),
-        ("POST", subscribe_url, subscription(stake=5.5), subscriber),
-        ("POST", subscribe_url, subscription(stake="0.000000001"), subscriber),
-        ("POST", subscribe_url, subscription(max_trades_per_day=0), subscriber),
-        ("POST", subscribe_url, subscription(max_trades_per_day="many"), subscriber),
-        ("POST", subscribe_url, subscription(daily_loss_limit="-1"), subscriber),
-        ("POST", subscribe_url, subscription(assets=["R_100; DROP"]), subscriber),
-        ("POST", subscribe_url, subscription(assets=[f"A{i}" for i in range(500)]), subscriber),
-        ("POST", subscribe_url, subscription(broker_account_id="someone-elses"), subscriber),
-        ("POST", subscribe_url, subscription(paused="yes"), subscriber),
-        ("POST", subscribe_url, subscription(), subscriber),  # duplicate → 409
-        ("PATCH", f"/api/v1/subscriptions/{subscription_id}", {"stake": "100"}, subscriber),
-        ("PATCH", f"/api/v1/subscriptions/{subscription_id}", {"stake_mode": None}, subscriber),
-        ("PATCH", f"/api/v1/subscriptions/{subscription_id}", {"expires_at": 0}, subscriber),
-        ("POST", subscribe_url, HUGE.encode(), subscriber),
-    ]
-    failures = []
-    for method, url, body, who in cases:
-        headers = dict(who.headers) if who else {}
-        kwargs: dict[str, Any] = {}
-        if isinstance(body, bytes):
-            headers["Content-Type"] = "application/json"
-            kwargs["content"] = body
-        elif body is not None:
-            if isinstance(body, dict) and body.get("broker_account_id") == "{account}":
-                body = {**body, "broker_account_id": account_id}
-            kwargs["json"] = body
-        response = await api.client.request(method, url, headers=headers, **kwargs)
-        try:
-            error = response.json()["error"]
-            ok = 400 <= response.status_code < 500 and {"code", "message", "details"} == set(error)
-        except (ValueError, KeyError, TypeError):
-            ok = False
-        if not ok:
-            failures.append(
-                (method, url, str(body)[:80], response.status_code, response.text[:200])
-            )
-    assert failures == []
+            {"name": "x", "plan": plan},
+            "provider",
+            id=f"channel-plan-{name}",
+        )
+        for name, plan in [
+            ("negative-price", {"price": "-1", "period_days": 7}),
+            ("nan-price", {"price": "NaN", "period_days": 7}),
+            ("zero-days", {"price": "1", "period_days": 0}),
+            ("huge-price", {"price": "1e40", "period_days": 7}),
+            ("price-not-a-number", {"price": "abc", "period_days": 7}),
+        ]
+    ),
+    pytest.param(
+        "PATCH",
+        "/api/v1/channels/{channel}",
+        {"plan": "free"},
+        "provider",
+        id="channel-plan-a-word",
+    ),
+    pytest.param(
+        "PATCH",
+        "/api/v1/channels/{channel}",
+        {"owner_id": "{subscriber_id}"},
+        "provider",
+        id="channel-change-owner",
+    ),
+    pytest.param(
+        "POST",
+        "/api/v1/channels/{channel}/delegates",
+        {"email": "nobody@x.test"},
+        "provider",
+        id="delegate-unknown-email",
+    ),
+    pytest.param("GET", "/api/v1/channels?limit=100000", None, None, id="list-huge-limit"),
+    pytest.param("GET", "/api/v1/channels?limit=abc", None, None, id="list-limit-a-word"),
+    pytest.param("GET", "/api/v1/channels/does-not-exist", None, None, id="channel-unknown"),
+    pytest.param("GET", "/api/v1/nowhere", None, None, id="path-unknown"),
+    pytest.param("PUT", "/api/v1/channels", {}, "provider", id="method-not-allowed"),
+    *(
+        pytest.param(
+            "POST", "/api/v1/broker-accounts", body, "subscriber", id=f"broker-account-{name}"
+        )
+        for name, body in [
+            ("kind-binance", {"kind": "binance", "label": "x", "credentials": {"token": "t"}}),
+            ("no-token", {"kind": "deriv", "label": "x", "credentials": {}}),
+            ("bad-token", {"kind": "deriv", "label": "x", "credentials": {"token": "bad token!"}}),
+            ("kind-iqoption", {"kind": "iqoption", "label": "x", "credentials": {"token": "t"}}),
+            ("huge-label", {"kind": "deriv", "label": HUGE, "credentials": {"token": "t"}}),
+        ]
+    ),
+    *(
+        pytest.param(
+            "POST", SUBSCRIBE, subscription(**fields), "subscriber", id=f"subscribe-{name}"
+        )
+        for name, fields in [
+            ("stake-mode-martingale", {"stake_mode": "martingale"}),
+            ("negative-stake", {"stake": "-5"}),
+            ("zero-stake", {"stake": "0"}),
+            ("huge-stake", {"stake": "1e30", "max_stake": "1e31"}),
+            ("stake-over-max", {"stake": "50", "max_stake": "20"}),
+            ("percent-over-100", {"stake_mode": "percent", "stake": "250"}),
+            ("infinite-stake", {"stake": "Infinity"}),
+            ("stake-a-float", {"stake": 5.5}),
+            ("stake-too-precise", {"stake": "0.000000001"}),
+            ("zero-trades-per-day", {"max_trades_per_day": 0}),
+            ("trades-per-day-a-word", {"max_trades_per_day": "many"}),
+            ("negative-loss-limit", {"daily_loss_limit": "-1"}),
+            ("asset-injection", {"assets": ["R_100; DROP"]}),
+            ("500-assets", {"assets": [f"A{i}" for i in range(500)]}),
+            ("someone-elses-account", {"broker_account_id": "someone-elses"}),
+            ("paused-a-word", {"paused": "yes"}),
+            ("twice", {}),  # the shared subscription exists: 409
+        ]
+    ),
+    *(
+        pytest.param(
+            "PATCH", "/api/v1/subscriptions/{subscription}", body, "subscriber", id=f"update-{name}"
+        )
+        for name, body in [
+            ("stake-over-max", {"stake": "100"}),
+            ("no-stake-mode", {"stake_mode": None}),
+            ("expired", {"expires_at": 0}),
+        ]
+    ),
+    pytest.param("POST", SUBSCRIBE, HUGE.encode(), "subscriber", id="subscribe-huge-body"),
+]
+
+
+def _named(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with the shared objects' placeholders filled in."""
+    if isinstance(value, str):
+        return value.format(**ids) if "{" in value else value
+    if isinstance(value, dict):
+        return {k: _named(v, ids) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(("method", "url", "body", "who"), BAD_INPUT)
+async def test_bad_input_is_a_4xx_with_the_error_body(
+    shared: Shared, method: str, url: str, body: Any, who: str | None
+) -> None:
+    headers = dict(shared.users[who].headers) if who else {}
+    kwargs: dict[str, Any] = {}
+    if isinstance(body, bytes):
+        headers["Content-Type"] = "application/json"
+        kwargs["content"] = body
+    elif body is not None:
+        kwargs["json"] = _named(body, shared.ids)
+    response = await shared.api.client.request(
+        method, _named(url, shared.ids), headers=headers, **kwargs
+    )
+    assert 400 <= response.status_code < 500, response.text[:200]
+    error = response.json()["error"]
+    assert {"code", "message", "details"} == set(error), error
 
 
 async def test_validation_errors_name_the_field(api: Api) -> None:

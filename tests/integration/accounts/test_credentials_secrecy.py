@@ -13,7 +13,8 @@ from apps.api.app import create_app
 from apps.api.models import BrokerAccount
 from apps.core.embedded import free_port
 from apps.core.settings import Settings
-from tests.integration.accounts.conftest import Api, FakeDeriv, Stores
+from tests.fixtures.live_api import Api
+from tests.integration.accounts.conftest import FakeDeriv, Stores
 
 DERIV_TOKEN = "a1-SeCrEtDerivToken987"
 IQ_PASSWORD = "iq-Pa55word-NeverShown"

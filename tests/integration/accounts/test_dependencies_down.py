@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from apps.api.app import create_app
 from apps.core.embedded import free_port
 from apps.core.settings import Settings
-from tests.integration.accounts.conftest import PASSWORD, Actor, Api
+from tests.fixtures.live_api import PASSWORD, Api, User
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def assert_unavailable(response: Any, store: str) -> None:
 async def test_valkey_down_is_a_503_on_login_and_on_every_route_that_needs_it(
     api: Api, redis_down: AsyncTestClient[Litestar]
 ) -> None:
-    user: Actor = await api.user("provider", "down")
+    user: User = await api.user("provider", "down")
     login = await redis_down.post(
         "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
     )

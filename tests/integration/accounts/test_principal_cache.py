@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -19,33 +20,35 @@ from apps.api.auth.principals import (
 )
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.errors import Unauthorized
-from apps.api.models import User
+from apps.api.models import User as UserDocument
 from apps.api.refresh import RefreshAhead
 from apps.core.settings import Settings
-from tests.integration.accounts.conftest import Actor, Api
+from tests.fixtures.live_api import Api, User
+from tests.fixtures.waiting import wait_for
+from tests.integration.accounts.conftest import Stores
 
 SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
 
 
-async def _status(api: Api, who: Actor, method: str, path: str, **kw: object) -> int:
+async def _status(api: Api, who: User, method: str, path: str, **kw: object) -> int:
     response = await api.client.request(method, path, headers=who.headers, **kw)  # type: ignore[arg-type]
     return int(response.status_code)
 
 
-async def _user(api: Api, actor: Actor) -> User:
-    user = await api.stores.db.find_one(User, User.id == actor.id)
+async def _user(stores: Stores, actor: User) -> UserDocument:
+    user = await stores.db.find_one(UserDocument, UserDocument.id == actor.id)
     assert user is not None
     return user
 
 
-async def test_a_deleted_account_is_refused_from_the_next_request(api: Api) -> None:
+async def test_a_deleted_account_is_refused_from_the_next_request(api: Api, stores: Stores) -> None:
     owner = await api.user("provider", "gone")
     channel = await api.channel(owner)
     path = f"/api/v1/channels/{channel}/signals"
     assert await _status(api, owner, "POST", path, json=SIGNAL) == 202
 
-    await api.stores.db.delete(await _user(api, owner))
-    await user_deleted(api.stores.redis, api.stores.topology, owner.id)
+    await stores.db.delete(await _user(stores, owner))
+    await user_deleted(stores.redis, stores.topology, owner.id)
 
     response = await api.client.post(path, json=SIGNAL, headers=owner.headers)
     assert response.status_code == 401
@@ -54,7 +57,7 @@ async def test_a_deleted_account_is_refused_from_the_next_request(api: Api) -> N
     assert await _status(api, owner, "GET", "/api/v1/me") == 401
 
 
-async def test_a_changed_role_counts_from_the_next_request(api: Api) -> None:
+async def test_a_changed_role_counts_from_the_next_request(api: Api, stores: Stores) -> None:
     provider = await api.user("provider", "demoted")
     admin = await api.admin()
     owner = await api.user("provider", "owner")
@@ -63,49 +66,52 @@ async def test_a_changed_role_counts_from_the_next_request(api: Api) -> None:
     assert await _status(api, admin, "POST", path, json=SIGNAL) == 202
 
     # The admin loses the role: no more signals to other people's channels.
-    user = await _user(api, admin)
+    user = await _user(stores, admin)
     user.is_admin = False
-    await api.stores.db.save(user)
-    await user_changed(api.stores.redis, api.stores.topology, user)
+    await stores.db.save(user)
+    await user_changed(stores.redis, stores.topology, user)
     assert await _status(api, admin, "POST", path, json=SIGNAL) == 403
 
     # A provider turned subscriber may not open channels any more.
     await api.channel(provider)
-    user = await _user(api, provider)
+    user = await _user(stores, provider)
     user.account_type = "subscriber"
-    await api.stores.db.save(user)
-    await user_changed(api.stores.redis, api.stores.topology, user)
+    await stores.db.save(user)
+    await user_changed(stores.redis, stores.topology, user)
     body = {"name": "Beta", "description": "", "plan": {"price": "5", "period_days": 30}}
     assert await _status(api, provider, "POST", "/api/v1/channels", json=body) == 403
 
 
 async def test_a_change_behind_the_codes_back_is_seen_within_the_ttl(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    api: Api, monkeypatch: pytest.MonkeyPatch, stores: Stores
 ) -> None:
     owner = await api.user("provider", "manual")
-    key = api.stores.topology.user_facts_key(owner.id)
+    key = stores.topology.user_facts_key(owner.id)
     assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
-    assert 0 < await api.stores.redis.ttl(key) <= principals.USER_FACTS_TTL_SECONDS == 30
+    assert 0 < await stores.redis.ttl(key) <= principals.USER_FACTS_TTL_SECONDS == 30
 
-    # The same with a 1 s TTL, so the test need not wait 30 s: an operator deletes the
-    # account in MongoDB by hand, without the hook.
-    await api.stores.redis.delete(key)
-    monkeypatch.setattr(principals, "USER_FACTS_TTL_SECONDS", 1)
+    # The same with a 3 s TTL, so the test need not wait 30 s (and a busy machine still
+    # asks twice within it): an operator deletes the account in MongoDB by hand, without
+    # the hook.
+    await stores.redis.delete(key)
+    monkeypatch.setattr(principals, "USER_FACTS_TTL_SECONDS", 3)
     assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
-    await api.stores.db.delete(await _user(api, owner))
-    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200  # cached, ≤ 1 s
-    await asyncio.sleep(1.2)
-    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 401
+    await stores.db.delete(await _user(stores, owner))
+    assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200  # cached, ≤ 3 s
+
+    async def refused() -> bool:
+        return await _status(api, owner, "GET", "/api/v1/me/channels") == 401
+
+    await wait_for(refused, what="the deletion seen once the entry expired", every=0.2)
 
 
 async def test_a_reader_that_saw_the_old_account_cannot_cache_it_after_a_deletion(
-    api: Api, accounts_settings: Settings
+    api: Api, accounts_settings: Settings, stores: Stores
 ) -> None:
     """The race a delete-based invalidation loses: a request misses the cache and reads
     MongoDB, the account is deleted (hook called), then the request fills the cache with
     what it read. Here the document is even still in MongoDB: the tombstone wins."""
     victim = await api.user("provider", "race")
-    stores = api.stores
     authenticator = Authenticator(
         token_service_from_settings(accounts_settings), stores.db, stores.redis, stores.topology
     )
@@ -118,24 +124,25 @@ async def test_a_reader_that_saw_the_old_account_cannot_cache_it_after_a_deletio
         await authenticator.authenticate(victim.access_token)
 
 
-async def _until_cached(api: Api, key: str, predicate: object) -> UserFacts | None:
-    for _ in range(100):
-        raw = await api.stores.redis.get(key)
+async def _until_cached(
+    stores: Stores, key: str, predicate: Callable[[UserFacts | None], bool]
+) -> UserFacts | None:
+    async def cached() -> tuple[UserFacts | None] | None:
+        raw = await stores.redis.get(key)
         facts = None if raw is None else msgspec.msgpack.decode(raw, type=UserFacts | None)
-        if predicate(facts):  # type: ignore[operator]
-            return facts
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{key} never became what was expected")
+        return (facts,) if predicate(facts) else None  # a tuple: true even for a miss
+
+    (facts,) = await wait_for(cached, what=f"{key} to hold what was expected")
+    return facts
 
 
 async def test_an_old_entry_is_used_and_read_again_behind_the_request(
-    api: Api, accounts_settings: Settings
+    api: Api, accounts_settings: Settings, stores: Stores
 ) -> None:
     """A cached entry past two thirds of its TTL answers the request (which must not wait
     for MongoDB: under a large fan-out a read takes hundreds of ms) and is replaced in
     the background by what MongoDB says now, with a fresh TTL."""
     owner = await api.user("provider", "aging")
-    stores = api.stores
     key = stores.topology.user_facts_key(owner.id)
     authenticator = Authenticator(
         token_service_from_settings(accounts_settings), stores.db, stores.redis, stores.topology
@@ -143,14 +150,14 @@ async def test_an_old_entry_is_used_and_read_again_behind_the_request(
     old = UserFacts(id=owner.id, account_type="provider", read_at=time.time() - 21)
     await stores.redis.set(key, msgspec.msgpack.encode(old), ex=9)
     # Demoted by hand in MongoDB, past the hooks.
-    user = await _user(api, owner)
+    user = await _user(stores, owner)
     user.account_type = "subscriber"
     await stores.db.save(user)
 
     principal = await authenticator.authenticate(owner.access_token)
     assert principal.may_own_channels  # what the cache said: no MongoDB read on the way
     fresh = await _until_cached(
-        api, key, lambda f: f is not None and f.account_type == "subscriber"
+        stores, key, lambda f: f is not None and f.account_type == "subscriber"
     )
     assert fresh is not None and fresh.read_at > old.read_at
     assert await stores.redis.ttl(key) > 9
@@ -167,22 +174,21 @@ async def test_an_old_entry_is_used_and_read_again_behind_the_request(
     await stores.redis.set(key, msgspec.msgpack.encode(old), ex=9)
     await stores.db.delete(user)
     await authenticator.authenticate(owner.access_token)
-    await _until_cached(api, key, lambda f: f is None)
+    await _until_cached(stores, key, lambda f: f is None)
     with pytest.raises(Unauthorized, match="account no longer exists"):
         await authenticator.authenticate(owner.access_token)
 
 
-async def test_a_refresh_never_overwrites_a_write_through(api: Api) -> None:
+async def test_a_refresh_never_overwrites_a_write_through(api: Api, stores: Stores) -> None:
     """The refresh read MongoDB before a role change that was written through: the
     write-through is fresher and stays."""
     owner = await api.user("provider", "raced")
-    stores = api.stores
     key = stores.topology.user_facts_key(owner.id)
     assert await _status(api, owner, "GET", "/api/v1/me/channels") == 200
     seen = await stores.redis.get(key)
     assert seen is not None
 
-    user = await _user(api, owner)
+    user = await _user(stores, owner)
     user.is_admin = True
     await stores.db.save(user)
     await user_changed(stores.redis, stores.topology, user)

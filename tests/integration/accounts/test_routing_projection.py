@@ -6,7 +6,8 @@ import random
 
 from apps.api.subscriptions.projection import rebuild_all
 from apps.core.routing import unpack_record
-from tests.integration.accounts.conftest import Api, FakeDeriv, Stores
+from tests.fixtures.live_api import Api
+from tests.integration.accounts.conftest import FakeDeriv, Stores
 
 
 async def _snapshot(stores: Stores) -> dict[str, object]:

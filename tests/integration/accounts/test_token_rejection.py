@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apps.api.auth.tokens import TokenService, token_service_from_settings
 from apps.core.settings import Settings
-from tests.integration.accounts.conftest import PASSWORD, Api
+from tests.fixtures.live_api import PASSWORD, Api
 
 
 def _b64(data: bytes) -> str:

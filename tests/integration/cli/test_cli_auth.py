@@ -6,11 +6,11 @@ import json
 import stat
 
 from apps.core.embedded import free_port
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Api
 from tests.integration.cli.conftest import Cli
 
 
-async def test_login_whoami_logout_keep_a_private_session(cli: Cli, http: Http) -> None:
+async def test_login_whoami_logout_keep_a_private_session(cli: Cli, http: Api) -> None:
     user = await http.user("provider", "trader")
     assert "not logged in" in await cli.fails("whoami")
 
@@ -28,7 +28,7 @@ async def test_login_whoami_logout_keep_a_private_session(cli: Cli, http: Http) 
 
 
 async def test_expired_access_token_is_refreshed_with_the_refresh_token(
-    cli: Cli, http: Http
+    cli: Cli, http: Api
 ) -> None:
     user = await http.user("subscriber", "sub")
     await cli.login(user)
@@ -49,7 +49,7 @@ async def test_expired_access_token_is_refreshed_with_the_refresh_token(
     assert "log in again" in await cli.fails("whoami")
 
 
-async def test_wrong_password_and_api_down_are_one_line_errors(cli: Cli, http: Http) -> None:
+async def test_wrong_password_and_api_down_are_one_line_errors(cli: Cli, http: Api) -> None:
     user = await http.user("provider", "p")
     message = await cli.fails("login", "--email", user.email, "--password", "wrong-password")
     assert "invalid" in message.lower() or "password" in message.lower()

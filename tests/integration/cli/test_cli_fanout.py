@@ -12,8 +12,9 @@ from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import Http
-from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
+from tests.fixtures.live_api import Api
+from tests.fixtures.pipeline import Pipeline, seed_subscribers
+from tests.fixtures.waiting import wait_for
 from tests.integration.cli.conftest import Cli
 
 SEND = ("--asset", "R_100", "--call", "--expiry", "15", "--stake", "1", "--timeout", "60")
@@ -34,7 +35,7 @@ async def services_ready(cli: Cli) -> bool:
 
 
 async def test_wait_follows_the_fanout_and_ops_shows_its_path(
-    cli: Cli, http: Http, pipeline: Pipeline, sim: SimHandle
+    cli: Cli, http: Api, pipeline: Pipeline, sim: SimHandle
 ) -> None:
     provider = await http.user("provider", "provider")
     channel = await http.channel(provider)
@@ -50,7 +51,7 @@ async def test_wait_follows_the_fanout_and_ops_shows_its_path(
     await pipeline.start("ledger")
     await pipeline.start("worker")
     await cli.login(provider)
-    await wait_for(lambda: services_ready(cli), 40, "the services to consume")
+    await wait_for(lambda: services_ready(cli), timeout=60, what="the services to consume")
 
     result = await cli.json("signal", "send", "-c", channel, *SEND, "--wait")
     progress = result["progress"]

@@ -14,7 +14,7 @@ from tests.fixtures.holding_proxy import (  # noqa: F401  (the fixtures)
     api_settings_through_proxy,
     nats_proxy,
 )
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Api
 from tests.fixtures.pipeline import Pipeline
 from tests.integration.cli.conftest import Cli
 from tests.integration.cli.test_cli_signals import SEND
@@ -35,7 +35,7 @@ def lose_the_first_answer(proxy: HoldingProxy, settings: Settings, channel: str)
 
 
 async def test_send_asks_again_under_its_client_id_when_the_answer_is_lost(
-    cli: Cli, http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+    cli: Cli, http: Api, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -47,7 +47,7 @@ async def test_send_asks_again_under_its_client_id_when_the_answer_is_lost(
 
 
 async def test_send_wait_asks_again_over_the_websocket_and_follows_the_one_signal(
-    cli: Cli, http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy, pipeline: Pipeline
+    cli: Cli, http: Api, nc: NATS, settings: Settings, proxy: HoldingProxy, pipeline: Pipeline
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)  # no subscribers: the fan-out is done at once

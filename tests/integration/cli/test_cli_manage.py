@@ -6,7 +6,7 @@ import pytest
 
 from apps.core.settings import Settings
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Api
 from tests.integration.cli.conftest import Cli
 
 
@@ -16,7 +16,7 @@ def api_settings(pipeline_settings: Settings) -> Settings:
     return pipeline_settings
 
 
-async def test_channel_lifecycle_and_delegates(cli: Cli, http: Http) -> None:
+async def test_channel_lifecycle_and_delegates(cli: Cli, http: Api) -> None:
     owner = await http.user("provider", "owner")
     other = await http.user("provider", "other")
     trader = await http.user("provider", "trader")
@@ -61,7 +61,7 @@ async def test_channel_lifecycle_and_delegates(cli: Cli, http: Http) -> None:
     assert await cli.json("channels", "list", "--mine") == []
 
 
-async def test_broker_accounts_and_subscriptions(cli: Cli, http: Http, sim: SimHandle) -> None:
+async def test_broker_accounts_and_subscriptions(cli: Cli, http: Api, sim: SimHandle) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
     subscriber = await http.user("subscriber", "sub")
@@ -105,7 +105,7 @@ async def test_broker_accounts_and_subscriptions(cli: Cli, http: Http, sim: SimH
 
 
 async def test_listing_stored_subscriptions_and_verified_accounts(
-    cli: Cli, http: Http, sim: SimHandle
+    cli: Cli, http: Api, sim: SimHandle
 ) -> None:
     channel = await http.channel(await http.user("provider", "owner"))
     await cli.login(await http.user("subscriber", "sub"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.fixtures.live_api import Http
+from tests.fixtures.live_api import Api
 from tests.integration.cli.conftest import Cli
 
 SEND = ("--asset", "R_100", "--call", "--expiry", "60", "--stake", "2")
 
 
-async def test_send_prints_the_signal_id_and_refuses_wrong_channels(cli: Cli, http: Http) -> None:
+async def test_send_prints_the_signal_id_and_refuses_wrong_channels(cli: Cli, http: Api) -> None:
     owner = await http.user("provider", "owner")
     outsider = await http.user("provider", "outsider")
     channel = await http.channel(owner)
@@ -36,7 +36,7 @@ async def test_send_prints_the_signal_id_and_refuses_wrong_channels(cli: Cli, ht
     assert "owner and its delegates" in message and "forbidden" in message
 
 
-async def test_stream_sends_100_signals_in_order_over_one_socket(cli: Cli, http: Http) -> None:
+async def test_stream_sends_100_signals_in_order_over_one_socket(cli: Cli, http: Api) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
     await cli.login(owner)
@@ -64,7 +64,7 @@ async def test_stream_sends_100_signals_in_order_over_one_socket(cli: Cli, http:
     assert {s["stake"] for s in stored} == {"1.5"}
 
 
-async def test_stream_answers_bad_lines_in_place(cli: Cli, http: Http) -> None:
+async def test_stream_answers_bad_lines_in_place(cli: Cli, http: Api) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
     other = await http.channel(await http.user("provider", "other"))
@@ -96,18 +96,18 @@ async def test_stream_answers_bad_lines_in_place(cli: Cli, http: Http) -> None:
     assert answers[3]["error"]["code"] == "invalid_request" and "surprise" in str(answers[3])
 
 
-async def test_watch_shows_signals_as_they_arrive(cli: Cli, http: Http) -> None:
+async def test_watch_shows_signals_as_they_arrive(cli: Cli, http: Api) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
     stranger = await http.user("provider", "stranger")
     await cli.login(owner)
 
     watching = asyncio.create_task(
-        cli.run("signal", "watch", "-c", channel, "--json", "--max-events", "2", "--timeout", "30")
+        cli.run("signal", "watch", "-c", channel, "--json", "--max-events", "2", "--timeout", "120")
     )
-    await asyncio.sleep(2)  # the watcher connects
+    # Signals go out until the watcher has shown two: it may connect after the first ones.
     sent = []
-    for _ in range(2):
+    while not watching.done():
         reply = await http.ok(
             "POST",
             f"/api/v1/channels/{channel}/signals",
@@ -115,6 +115,7 @@ async def test_watch_shows_signals_as_they_arrive(cli: Cli, http: Http) -> None:
             json={"asset": "R_100", "direction": "CALL", "expiry_seconds": 60, "stake": "1"},
         )
         sent.append(reply["signal_id"])
+        await asyncio.wait({watching}, timeout=0.5)
     result = await watching
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]

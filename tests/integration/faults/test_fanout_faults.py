@@ -51,8 +51,9 @@ from apps.core.settings import Settings
 from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
-from tests.integration.router.test_router_fanout import make_signal
+from tests.fixtures.factories import make_signal
+from tests.fixtures.pipeline import Pipeline, seed_subscribers
+from tests.fixtures.waiting import wait_for
 
 # Seeding 1,000 broker accounts and starting three services come before the fault.
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
@@ -233,7 +234,7 @@ async def _check(stack: Pipeline, sim: SimHandle, run: Run, fault: str) -> None:
             return False  # Valkey on its way back
 
     with contextlib.suppress(AssertionError):  # what is missing is told below
-        await wait_for(done, 120, f"every order of the signal final after {fault}")
+        await wait_for(done, timeout=120, what=f"every order of the signal final after {fault}")
     finished = time.time()
     counts = (await _counts(stack, signal_id))["counts"]
     nc = await connect(stack.settings.nats_url, name="fault-check")

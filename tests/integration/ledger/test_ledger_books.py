@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -27,6 +28,7 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.book import PER_CALL, Book, Pending
 from apps.ledger.main import MongoWriter, run
+from tests.fixtures.waiting import PATIENCE, wait_for
 
 
 def execution(i: int, state: ExecutionState, **extra: object) -> Execution:
@@ -100,16 +102,15 @@ async def test_books_are_exact_under_redelivery_and_settle_outcomes(
     mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
     db = mongo[settings.mongodb_database]
     try:
-        deadline = time.monotonic() + 20
-        while True:
+
+        async def both_outcomes() -> dict[str, Any] | None:
             stats = await db.signal_stats.find_one({"_id": "sig1"})
-            if stats and stats.get("lost") == 1 and stats.get("won") == 1:
-                break
-            assert time.monotonic() < deadline, stats
-            await asyncio.sleep(0.1)
+            return stats if stats and stats.get("lost") == 1 and stats.get("won") == 1 else None
+
+        stats = await wait_for(both_outcomes, what="one loss and one win in the signal's stats")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
     assert stats["counts"] == {
         "total": 10,
@@ -155,13 +156,14 @@ async def test_executions_in_redis_but_not_yet_in_mongodb_are_written_on_redeliv
     stop = asyncio.Event()
     task = asyncio.create_task(run(settings, stop))
     try:
-        deadline = time.monotonic() + 20
-        while await db.orders.count_documents({"signal_id": "sig1"}) < 5:
-            assert time.monotonic() < deadline, "the redelivered batch never reached MongoDB"
-            await asyncio.sleep(0.1)
+
+        async def all_five() -> bool:
+            return int(await db.orders.count_documents({"signal_id": "sig1"})) >= 5
+
+        await wait_for(all_five, what="the redelivered batch in MongoDB")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
     states = {d["_id"]: d["state"] async for d in db.orders.find({"signal_id": "sig1"})}
     assert states == {e.order_id: "placed" for e in placed}
@@ -193,10 +195,10 @@ async def test_mongodb_is_written_once_a_burst_of_executions_is_over(settings: S
         return int(await db.orders.count_documents({"signal_id": "sig1"}))
 
     async def until_all_written() -> None:
-        deadline = time.monotonic() + 15
-        while (found := await in_mongodb()) < queued:
-            assert time.monotonic() < deadline, f"{found} of {queued} in MongoDB"
-            await asyncio.sleep(0.05)
+        async def all_written() -> bool:
+            return await in_mongodb() >= queued
+
+        await wait_for(all_written, what=f"all {queued} queued executions in MongoDB")
 
     tasks: list[asyncio.Task[None]] = []
 
@@ -219,7 +221,7 @@ async def test_mongodb_is_written_once_a_burst_of_executions_is_over(settings: S
         writer = start(at_most=1.0)
         started = time.monotonic()
         while await in_mongodb() == 30:
-            assert time.monotonic() - started < 15, "an endless burst is never written"
+            assert time.monotonic() - started < PATIENCE, "an endless burst is never written"
             await put(writer, 2)
             await asyncio.sleep(0.1)
         assert time.monotonic() - started >= 1.0
@@ -316,13 +318,14 @@ async def test_a_write_longer_than_ack_wait_is_not_redelivered(
             pytest.fail(f"{len(redelivered)} message(s) redelivered while being written")
         await writer.close()
         await asyncio.wait_for(task, 15)
+
         # The ack is a publish the server applies on its own time: look until it has.
-        deadline = time.monotonic() + 10
-        while True:
+        async def acked() -> bool:
             info = await js.consumer_info(topology.stream("EXECUTIONS"), "slow-writer")
-            if info.num_ack_pending == 0 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+            return info.num_ack_pending == 0
+
+        await wait_for(acked, what="the ack applied")
+        info = await js.consumer_info(topology.stream("EXECUTIONS"), "slow-writer")
         assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
         assert await mongo[settings.mongodb_database].orders.count_documents({}) == 3
     finally:

@@ -7,7 +7,6 @@ provider's history would never show. Real NATS and the MongoDB wire server."""
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 
 from motor.motor_asyncio import AsyncIOMotorClient
@@ -23,7 +22,8 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.main import run
 from apps.ledger.signals import write_records
-from tests.integration.router.test_router_fanout import make_signal
+from tests.fixtures.factories import make_signal
+from tests.fixtures.waiting import wait_for
 
 
 async def publish(nc: NATS, topology: Topology, s: Signal) -> None:
@@ -34,13 +34,11 @@ async def publish(nc: NATS, topology: Topology, s: Signal) -> None:
 
 
 async def records(engine: AIOEngine, want: int) -> dict[str, SignalRecord]:
-    deadline = time.monotonic() + 20
-    while True:
+    async def enough() -> dict[str, SignalRecord] | None:
         found = {r.id: r for r in await engine.find(SignalRecord)}
-        if len(found) >= want:
-            return found
-        assert time.monotonic() < deadline, f"{len(found)} of {want} records"
-        await asyncio.sleep(0.05)
+        return found if len(found) >= want else None
+
+    return await wait_for(enough, what=f"{want} signal records")
 
 
 async def test_a_signal_without_the_apis_record_gets_one_and_an_existing_record_is_kept(
@@ -66,13 +64,10 @@ async def test_a_signal_without_the_apis_record_gets_one_and_an_existing_record_
             info = await nc.jetstream().consumer_info(topology.stream("SIGNALS"), "ledger")
             return info.num_pending == 0 and info.num_ack_pending == 0
 
-        deadline = time.monotonic() + 10
-        while not await all_acked():
-            assert time.monotonic() < deadline, "the ledger left signals unacked"
-            await asyncio.sleep(0.05)
+        await wait_for(all_acked, what="the ledger to ack every signal")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
     assert set(found) == {orphan.signal_id, recorded.signal_id}
     # Read back through the model the API lists with: the same fields, the stake exact.

@@ -18,8 +18,9 @@ from apps.core.db import connect_db
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import ApiServer, Http, User
-from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
+from tests.fixtures.live_api import Api, ApiServer, User
+from tests.fixtures.pipeline import Pipeline, seed_subscribers
+from tests.fixtures.waiting import wait_for
 
 SIGNAL = {"asset": "R_100", "direction": "CALL", "expiry_seconds": 15, "stake": "1"}
 
@@ -29,7 +30,7 @@ def api_settings(pipeline_settings: Settings) -> Settings:
     return pipeline_settings
 
 
-async def signal_stats(http: Http, user: User, signal_id: str) -> dict[str, Any]:
+async def signal_stats(http: Api, user: User, signal_id: str) -> dict[str, Any]:
     return await http.ok("GET", f"/api/v1/signals/{signal_id}", user)  # type: ignore[no-any-return]
 
 
@@ -45,7 +46,7 @@ def contracts_by_order(ledger: list[dict[str, Any]], signal_id: str) -> Counter[
 
 async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progress(
     api_server: ApiServer,
-    http: Http,
+    http: Api,
     pipeline: Pipeline,
     sim: SimHandle,
     settings: Settings,
@@ -84,7 +85,7 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
     await pipeline.ready(nc)
 
     ws = await websockets.connect(api_server.ws_url)
-    await ws.send(json.dumps({"type": "auth", "token": provider.token}))
+    await ws.send(json.dumps({"type": "auth", "token": provider.access_token}))
     assert json.loads(await ws.recv())["channels"] == [channel]
     await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "go", **SIGNAL}))
     accepted = json.loads(await ws.recv())
@@ -127,21 +128,21 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
         mine = await http.ok("GET", "/api/v1/orders", people[0])
         return [(o["signal_id"], o["state"]) for o in mine] == [(signal_id, "placed")]
 
-    await wait_for(my_order, 30, "the subscriber's order document")
+    await wait_for(my_order, timeout=60, what="the subscriber's order document")
 
     # Contracts settle (the simulator runs 30x fast): outcomes reach the books.
     async def all_settled() -> bool:
         s = await signal_stats(http, provider, signal_id)
         return bool(s["won"] + s["lost"] == 1000)
 
-    await wait_for(all_settled, 60, "every contract to settle")
+    await wait_for(all_settled, timeout=60, what="every contract to settle")
 
     # The per-order documents follow the counts (bulk upserts after the Redis books).
     async def my_outcome() -> bool:
         mine = await http.ok("GET", "/api/v1/orders", people[0])
         return mine[0]["outcome"] in {"won", "lost"} and mine[0]["profit"] is not None
 
-    await wait_for(my_outcome, 30, "the subscriber's trade to show its outcome")
+    await wait_for(my_outcome, timeout=60, what="the subscriber's trade to show its outcome")
     # The public listing shows the channel's performance from the ledger.
     performance = (await http.ok("GET", f"/api/v1/channels/{channel}"))["performance"]
     assert performance["signals"] == 1 and performance["orders_placed"] == 1000
@@ -150,7 +151,7 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
 
 async def test_killed_router_and_worker_still_place_every_order_exactly_once(
     api_server: ApiServer,
-    http: Http,
+    http: Api,
     pipeline: Pipeline,
     sim: SimHandle,
     settings: Settings,
@@ -178,14 +179,14 @@ async def test_killed_router_and_worker_still_place_every_order_exactly_once(
         info = await js.stream_info(orders_stream)
         return info.state.messages > 0 or len(await sim.ledger()) > 0
 
-    await wait_for(fan_out_started, 30, "the fan-out to start")
+    await wait_for(fan_out_started, timeout=60, what="the fan-out to start")
     pipeline.kill("router")
 
     async def some_placed() -> bool:
         return len(contracts_by_order(await sim.ledger(), signal_id)) > 20
 
     await pipeline.start("router-2", "router", ORDER_GROUP_SIZE="1")
-    await wait_for(some_placed, 60, "placements to begin")
+    await wait_for(some_placed, timeout=60, what="placements to begin")
     pipeline.kill("worker-a")
     await sim.faults(latency_ms=0)
     await pipeline.start("worker-b", "worker")
@@ -194,7 +195,7 @@ async def test_killed_router_and_worker_still_place_every_order_exactly_once(
         s = await signal_stats(http, provider, signal_id)
         return bool(s["done"])
 
-    await wait_for(finished, 120, "every order to reach a final state")
+    await wait_for(finished, timeout=120, what="every order to reach a final state")
     stats = await signal_stats(http, provider, signal_id)
     counts = stats["counts"]
     assert counts["total"] == 300
@@ -208,7 +209,7 @@ async def test_killed_router_and_worker_still_place_every_order_exactly_once(
     async def documents_written() -> bool:
         return len(await _orders(settings, signal_id, "placed")) == counts["placed"]
 
-    await wait_for(documents_written, 30, "the placed orders' documents in MongoDB")
+    await wait_for(documents_written, timeout=60, what="the placed orders' documents in MongoDB")
     placed_by_login = Counter(
         login_of[o["subscription_id"]] for o in await _orders(settings, signal_id, "placed")
     )

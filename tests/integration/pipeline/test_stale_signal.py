@@ -10,8 +10,9 @@ from nats.aio.client import Client as NATS
 
 from apps.core.settings import Settings
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import ApiServer, Http
-from tests.fixtures.pipeline import Pipeline, seed_subscribers, wait_for
+from tests.fixtures.live_api import Api, ApiServer
+from tests.fixtures.pipeline import Pipeline, seed_subscribers
+from tests.fixtures.waiting import wait_for
 from tests.integration.pipeline.test_signal_pipeline import (
     SIGNAL,
     contracts_by_order,
@@ -30,7 +31,7 @@ def api_settings(pipeline_settings: Settings) -> Settings:
 
 
 async def test_a_stale_signal_places_nothing(
-    api_server: ApiServer, http: Http, pipeline: Pipeline, sim: SimHandle, nc: NATS
+    api_server: ApiServer, http: Api, pipeline: Pipeline, sim: SimHandle, nc: NATS
 ) -> None:
     provider = await http.user("provider", "provider")
     channel = await http.channel(provider)
@@ -46,7 +47,7 @@ async def test_a_stale_signal_places_nothing(
         s = await signal_stats(http, provider, sent["signal_id"])
         return bool(s["done"])
 
-    await wait_for(finished, 60, "the stale signal to be closed")
+    await wait_for(finished, timeout=60, what="the stale signal to be closed")
     stats = await signal_stats(http, provider, sent["signal_id"])
     assert stats["counts"]["expired"] == 20 and stats["counts"]["placed"] == 0
     assert contracts_by_order(await sim.ledger(), sent["signal_id"]) == Counter()

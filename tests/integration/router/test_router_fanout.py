@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -13,9 +13,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NATS
 
-from apps.core.ids import new_id
 from apps.core.messages import (
-    Direction,
     ExecutionBatch,
     FanoutStarted,
     OrderBatch,
@@ -30,6 +28,8 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.router.fanout import shard_of
 from apps.router.main import consume
+from tests.fixtures.factories import make_signal
+from tests.fixtures.waiting import wait_for
 
 
 def make_record(i: int, channel: str, **overrides: Any) -> RoutingRecord:
@@ -59,28 +59,6 @@ async def store(settings: Settings, channel: str, records: list[RoutingRecord]) 
     await redis.aclose()
 
 
-def make_signal(
-    channel: str,
-    valid_for: float = 30.0,
-    stake: str = "10",
-    client_id: str | None = None,
-    asset: str = "EURUSD",
-) -> Signal:
-    now = time.time()
-    return Signal(
-        signal_id=new_id(),
-        channel_id=channel,
-        sender_id="provider",
-        asset=asset,
-        direction=Direction.PUT,
-        expiry_seconds=60,
-        stake=Decimal(stake),
-        created_at=now,
-        valid_until=now + valid_for,
-        client_id=client_id,
-    )
-
-
 async def send(nc: NATS, topology: Topology, signal: Signal, msg_id: str | None = None) -> None:
     await nc.jetstream().publish(
         topology.signal_subject(signal.channel_id),
@@ -98,12 +76,12 @@ async def running_router(settings: Settings) -> AsyncIterator[None]:
         ready.set()
 
     task = asyncio.create_task(consume(settings, stop, on_ready))
-    await asyncio.wait_for(ready.wait(), 10)
+    await asyncio.wait_for(ready.wait(), 30)
     try:
         yield
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
 
 async def stream_messages(nc: NATS, stream: str) -> list[Any]:
@@ -114,14 +92,6 @@ async def stream_messages(nc: NATS, stream: str) -> list[Any]:
         with contextlib.suppress(Exception):
             out.append(await js.get_msg(stream, seq))
     return out
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)
 
 
 async def orders_and_events(
@@ -162,7 +132,7 @@ async def test_a_signal_becomes_one_order_or_refusal_per_subscription(
             orders, _, _ = await orders_and_events(nc, topology)
             return sum(len(b.orders) for b in orders) == 298
 
-        await wait_for(all_routed)
+        await wait_for(all_routed, what="every order routed")
     orders, refusals, fanouts = await orders_and_events(nc, topology)
     flat = {o.subscription_id: o for b in orders for o in b.orders}
     assert len(flat) == 298 and len(orders) == 6
@@ -191,7 +161,7 @@ async def test_a_redelivered_signal_publishes_no_duplicate_orders(
             info = await nc.jetstream().consumer_info(topology.stream("SIGNALS"), "router")
             return info.num_ack_pending == 0 and info.num_pending == 0
 
-        await wait_for(both_handled)
+        await wait_for(both_handled, what="both signals handled")
     orders, _, fanouts = await orders_and_events(nc, topology)
     assert sorted(o.subscription_id for b in orders for o in b.orders) == sorted(
         f"sub{i:06}" for i in range(120)
@@ -209,11 +179,11 @@ async def test_a_large_channel_is_fanned_out_in_shards_exactly_once(
         await send(nc, topology, signal)
 
         async def all_routed() -> bool:
-            orders, _, _ = await orders_and_events(nc, topology)
-            return sum(len(b.orders) for b in orders) >= 1000
+            orders, _, fanouts = await orders_and_events(nc, topology)
+            return sum(len(b.orders) for b in orders) >= 1000 and len(fanouts) >= 4
 
-        await wait_for(all_routed)
-        await asyncio.sleep(0.3)
+        await wait_for(all_routed, what="every order and every shard's start routed")
+        await asyncio.sleep(0.3)  # room for a duplicate, which the next lines would see
     orders, _, fanouts = await orders_and_events(nc, topology)
     ids = [o.subscription_id for b in orders for o in b.orders]
     assert len(ids) == len(set(ids)) == 1000
@@ -240,11 +210,11 @@ async def test_the_shards_of_a_signal_share_one_read_of_the_channel(
             await send(nc, topology, make_signal("wide"))
 
             async def all_routed() -> bool:
-                orders, _, _ = await orders_and_events(nc, topology)
-                return sum(len(b.orders) for b in orders) >= 1000
+                orders, _, fanouts = await orders_and_events(nc, topology)
+                return sum(len(b.orders) for b in orders) >= 1000 and len(fanouts) >= 4
 
-            await wait_for(all_routed)
-            await asyncio.sleep(0.3)
+            await wait_for(all_routed, what="every order and every shard's start routed")
+            await asyncio.sleep(0.3)  # room for another read, which the next line would see
         assert await hgetall_calls() - before == 1
     finally:
         await redis.aclose()
@@ -270,7 +240,7 @@ async def test_trades_per_day_limit_counts_each_signal_once(nc: NATS, settings: 
             info = await nc.jetstream().consumer_info(topology.stream("SIGNALS"), "router")
             return info.delivered.consumer_seq >= 3 and info.num_ack_pending == 0
 
-        await wait_for(three_handled)
+        await wait_for(three_handled, what="three signals handled")
     orders, refusals, _ = await orders_and_events(nc, topology)
     assert [b.signal_id for b in orders] == [first.signal_id]
     assert [(b.signal_id, b.executions[0].reason) for b in refusals] == [
@@ -288,7 +258,7 @@ async def test_a_stale_signal_places_nothing(nc: NATS, settings: Settings) -> No
             _, refusals, _ = await orders_and_events(nc, topology)
             return sum(len(b.executions) for b in refusals) == 5
 
-        await wait_for(refused)
+        await wait_for(refused, what="the refusal reported")
     orders, refusals, _ = await orders_and_events(nc, topology)
     assert orders == []
     assert {e.state.value for b in refusals for e in b.executions} == {"expired"}

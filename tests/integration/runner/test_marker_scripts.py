@@ -4,7 +4,6 @@ when a group lists one twice or holds orders that others changed meanwhile."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 from apps.brokers.markers import (
     MARKER_TTL_SECONDS,
@@ -19,25 +18,16 @@ from apps.core.messages import Execution, ExecutionState, Order
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from tests.fixtures.factories import make_order
 
 
 def order(n: int, account: str) -> Order:
-    now = time.time()
-    return Order(
-        order_id=f"sig1.sub{n}",
+    return make_order(
         signal_id="sig1",
-        channel_id="ch1",
         subscription_id=f"sub{n}",
+        account=account,
+        channel_id="ch1",
         user_id=f"u{n}",
-        broker_kind="deriv",
-        broker_account_id=account,
-        asset="R_100",
-        direction="CALL",
-        expiry_seconds=15,
-        stake=Decimal("1"),
-        currency="USD",
-        signal_created_at=now,
-        valid_until=now + 5,
     )
 
 
@@ -69,7 +59,7 @@ def pending(o: Order, contract: str) -> PendingSettlement:
 async def test_a_group_finishes_each_order_it_still_owns_and_no_other(settings: Settings) -> None:
     redis = connect_redis(settings.redis_url)
     topology = Topology(settings.namespace)
-    book = MarkerBook(redis, topology, topology.key("settle", "w1"))
+    book = MarkerBook(redis, topology, topology.settlements_key("deriv", "w1"))
     orders = [order(1, "acc-a"), order(2, "acc-a"), order(3, "acc-b"), order(4, "acc-a")]
     claims = await book.claim([(o, marker(MarkerStatus.INFLIGHT)) for o in orders])
     assert all(c.mine for c in claims)
@@ -119,7 +109,7 @@ async def test_a_group_finishes_each_order_it_still_owns_and_no_other(settings: 
 async def test_groups_larger_than_one_script_call_finish_completely(settings: Settings) -> None:
     redis = connect_redis(settings.redis_url)
     topology = Topology(settings.namespace)
-    book = MarkerBook(redis, topology, topology.key("settle", "w1"))
+    book = MarkerBook(redis, topology, topology.settlements_key("deriv", "w1"))
     orders = [order(n, f"acc-{n % 7}") for n in range(600)]  # three script calls
     claims = await book.claim([(o, marker(MarkerStatus.INFLIGHT)) for o in orders])
     placed = marker(MarkerStatus.PLACED)
@@ -143,7 +133,7 @@ async def test_a_claims_hash_is_refreshed_once_it_has_less_than_23_hours_left(
     account's claims hash is set to a day whenever it has less than 23 hours left."""
     redis = connect_redis(settings.redis_url)
     topology = Topology(settings.namespace)
-    book = MarkerBook(redis, topology, topology.key("settle", "w1"))
+    book = MarkerBook(redis, topology, topology.settlements_key("deriv", "w1"))
     fresh, aging = order(1, "acc-fresh"), order(2, "acc-aging")
     await redis.hset(book.claims_key("acc-aging"), "c0", "sig0.sub0")
     await redis.expire(book.claims_key("acc-aging"), MARKER_TTL_SECONDS - 3600 - 60)

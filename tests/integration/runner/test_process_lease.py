@@ -10,7 +10,7 @@ from apps.brokers.markers import Marker, MarkerStatus
 from apps.brokers.ownership import ProcessLease
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from tests.fixtures.copier_harness import wait_for
+from tests.fixtures.waiting import wait_for
 
 
 def _claimed_by(lease: ProcessLease) -> Marker:
@@ -57,7 +57,7 @@ async def test_a_dead_workers_lease_lapses_and_a_live_ones_is_renewed(
         async def dead_is_gone() -> bool:
             return await peer.owner_alive(_claimed_by(dead)) is False
 
-        await wait_for(dead_is_gone, 30, "the dead worker's lease to lapse")
+        await wait_for(dead_is_gone, timeout=60, what="the dead worker's lease to lapse")
         assert await peer.owner_alive(_claimed_by(live)) is True
         assert live.holds(margin=0.0)
         assert not lapses

@@ -10,7 +10,8 @@ from apps.brokers.reporting import execution_of
 from apps.brokers.runner import request_for
 from apps.core.ids import new_id
 from apps.core.messages import ExecutionState
-from tests.fixtures.copier_harness import Copier, wait_for
+from tests.fixtures.copier_harness import Copier
+from tests.fixtures.waiting import wait_for
 
 
 async def test_redelivered_batch_is_re_reported_and_buys_nothing_new(copier: Copier) -> None:
@@ -25,7 +26,9 @@ async def test_redelivered_batch_is_re_reported_and_buys_nothing_new(copier: Cop
         # The same batch again, past JetStream's de-duplication (another Nats-Msg-Id).
         await copier.publish(orders, msg_id="again")
         await wait_for(
-            lambda: all(len(copier.by_order()[o.order_id]) >= 2 for o in orders), 10, "re-reports"
+            lambda: all(len(copier.by_order()[o.order_id]) >= 2 for o in orders),
+            timeout=60,
+            what="re-reports",
         )
 
     for order in orders:
@@ -103,7 +106,9 @@ async def test_a_live_owner_is_waited_for_not_raced(copier: Copier) -> None:
     """A late redelivery while the first attempt is slow (nats-server #6937)."""
     [account_id] = await copier.subscribers(1)
     order = copier.order(account_id, new_id())
-    await copier.write_marker(order, copier.inflight("slow-worker", lease_until=time.time() + 2))
+    # A lease that outlasts the test: the wait below must end by the owner's word, not by
+    # the lease lapsing however slowly this machine runs.
+    await copier.write_marker(order, copier.inflight("slow-worker", lease_until=time.time() + 60))
 
     async with copier.worker():
         await copier.publish([order])

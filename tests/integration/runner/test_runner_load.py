@@ -31,7 +31,7 @@ async def test_thousand_orders_reach_one_final_state_and_one_contract_each(
                 await copier.publish(
                     signal[shard * per_shard : (shard + 1) * per_shard], shard=shard
                 )
-        await copier.wait_final(orders, timeout=40)
+        await copier.wait_final(orders, timeout=120)
         elapsed = time.perf_counter() - started
 
     finals = copier.final_states()

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from apps.core.ids import new_id
 from apps.core.messages import ExecutionState, Order, Outcome
-from tests.fixtures.copier_harness import Copier, wait_for
+from tests.fixtures.copier_harness import Copier
+from tests.fixtures.waiting import wait_for
 
 
 async def test_orders_are_placed_and_reported_with_latency_and_contract(copier: Copier) -> None:
@@ -119,15 +120,15 @@ async def test_placed_contracts_settle_with_outcome_and_profit(copier: Copier) -
     async with copier.worker():
         await copier.sim.faults(force_outcome="won")
         await copier.publish(winners)
-        await wait_for(lambda: settled(winners), 15, "winners settled")
+        await wait_for(lambda: settled(winners), timeout=60, what="winners settled")
         await copier.sim.faults(force_outcome="lost")
         await copier.publish(losers)
-        await wait_for(lambda: settled(losers), 15, "losers settled")
+        await wait_for(lambda: settled(losers), timeout=60, what="losers settled")
 
         async def none_pending() -> bool:
             return await copier.pending_settlements() == 0
 
-        await wait_for(none_pending, 5, "pending settlements removed")
+        await wait_for(none_pending, timeout=60, what="pending settlements removed")
 
     for order in winners + losers:
         executions = copier.by_order()[order.order_id]

@@ -10,7 +10,8 @@ from pathlib import Path
 from apps.brokers.markers import unpack_marker
 from apps.core.ids import new_id
 from apps.core.messages import ExecutionState, Order
-from tests.fixtures.copier_harness import Copier, kill, wait_for
+from tests.fixtures.copier_harness import Copier, kill
+from tests.fixtures.waiting import wait_for
 
 
 async def _signals(
@@ -32,7 +33,7 @@ async def _bought(copier: Copier) -> int:
 
 async def _in_flight(copier: Copier, orders: list[Order]) -> list[bytes]:
     markers = [
-        (o, await copier.redis.get(copier.topology.key("order", o.order_id))) for o in orders
+        (o, await copier.redis.get(copier.topology.order_marker_key(o.order_id))) for o in orders
     ]
     return [m for o, m in markers if m is not None and unpack_marker(m, o).status == "inflight"]
 
@@ -58,7 +59,7 @@ async def test_worker_killed_mid_batch_then_another_finishes_without_duplicates(
                 return False
             return bool(await _in_flight(copier, orders))
 
-        await wait_for(mid_batch, 30, "the first worker to be mid-batch")
+        await wait_for(mid_batch, timeout=60, what="the first worker to be mid-batch")
     finally:
         kill(first, signal.SIGKILL)
         await first.wait()
@@ -67,7 +68,7 @@ async def test_worker_killed_mid_batch_then_another_finishes_without_duplicates(
     assert await _in_flight(copier, orders), "killed between two batches: nothing was in flight"
 
     async with copier.worker("w-survivor"):
-        await copier.wait_final(orders, timeout=35)
+        await copier.wait_final(orders, timeout=120)
 
     finals = copier.final_states()
     assert all(len(finals[o.order_id]) == 1 for o in orders)  # one final state each
@@ -96,9 +97,9 @@ async def test_sigterm_finishes_in_flight_orders_and_leaves_settlements(
         async def in_flight() -> bool:
             return await _bought(copier) >= 10
 
-        await wait_for(in_flight, 20, "orders in flight")
+        await wait_for(in_flight, timeout=60, what="orders in flight")
         kill(worker, signal.SIGTERM)
-        assert await asyncio.wait_for(worker.wait(), 20) == 0
+        assert await asyncio.wait_for(worker.wait(), 60) == 0
     finally:
         kill(worker, signal.SIGKILL)
 
@@ -124,6 +125,6 @@ async def test_sigterm_finishes_in_flight_orders_and_leaves_settlements(
                 and await copier.pending_settlements() == 0
             )
 
-        await wait_for(all_settled, 20, "settlements resumed by the next worker")
+        await wait_for(all_settled, timeout=60, what="settlements resumed by the next worker")
     log = (tmp_path / "w-stopped.log").read_text()
     assert "draining" in log or "stopped" in log

@@ -18,12 +18,13 @@ from apps.core.db import connect_db
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from tests.fixtures.live_api import Http, wait_until
+from tests.fixtures.live_api import Api
+from tests.fixtures.waiting import wait_for
 from tests.integration.signals.test_signal_intake import SIGNAL
 
 
 async def test_a_stale_fill_cannot_restore_a_removed_delegate(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
@@ -54,7 +55,7 @@ async def test_a_stale_fill_cannot_restore_a_removed_delegate(
 
 
 async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     """An ACL entry past two thirds of its TTL still decides the signal (no MongoDB read
     on the way) and is replaced in the background by the channel as it is now; a channel
@@ -86,14 +87,14 @@ async def test_an_old_acl_is_used_and_read_again_behind_the_signal(
 
         seen = await intake.acl_from(channel_id, await redis.get(key))
         assert seen == old  # what the cache said
-        fresh = await wait_until(with_trader, 5)
+        fresh = await wait_for(with_trader, what="the entry read again, with the delegate")
         assert fresh.read_at > old.read_at
         assert await redis.ttl(key) > 60
 
         await db.delete(channel)
         await redis.set(key, msgspec.msgpack.encode(old), ex=60)
         assert await intake.acl_from(channel_id, await redis.get(key)) == old
-        await wait_until(gone, 5)
+        await wait_for(gone, what="the deleted channel's entry gone")
         assert await intake.acl_from(channel_id, None) is None
     finally:
         await redis.aclose()

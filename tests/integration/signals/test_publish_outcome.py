@@ -21,11 +21,12 @@ from tests.fixtures.holding_proxy import (  # noqa: F401  (the fixtures)
     api_settings_through_proxy,
     nats_proxy,
 )
-from tests.fixtures.live_api import Http, User, wait_until
+from tests.fixtures.live_api import Api, User
+from tests.fixtures.waiting import wait_for
 from tests.integration.signals.test_signal_intake import SIGNAL, stream_signals
 
 
-async def provider_on_hold(http: Http, proxy: HoldingProxy) -> tuple[User, str]:
+async def provider_on_hold(http: Api, proxy: HoldingProxy) -> tuple[User, str]:
     """A provider, the path to signal its channel, and NATS's replies held from now on."""
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -38,7 +39,7 @@ async def stored_ids(nc: NATS, settings: Settings) -> list[str]:
 
 
 async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id(
-    http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+    http: Api, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
     owner, path = await provider_on_hold(http, proxy)
     started = time.monotonic()
@@ -47,18 +48,19 @@ async def test_a_late_puback_is_waited_for_by_publishing_again_under_the_same_id
     async def stored() -> list[str]:
         return await stored_ids(nc, settings)
 
-    first = await wait_until(stored, 5, 0.02)  # JetStream holds it; the API hears nothing
+    # JetStream holds it; the API hears nothing.
+    first = await wait_for(stored, what="the signal in JetStream", every=0.02)
     # The first attempt's PubAck is lost for good: it comes after its 2 s timeout. The
     # second attempt (same Nats-Msg-Id) is answered once the replies flow again.
     await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
     proxy.release()
-    answer = await asyncio.wait_for(sending, 10)
+    answer = await asyncio.wait_for(sending, 30)
     assert answer.status_code == 202, answer.text
     assert [answer.json()["signal_id"]] == first == await stored_ids(nc, settings)
 
 
 async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
-    http: Http, nc: NATS, settings: Settings, proxy: HoldingProxy
+    http: Api, nc: NATS, settings: Settings, proxy: HoldingProxy
 ) -> None:
     owner, path = await provider_on_hold(http, proxy)
     keyed, bare = await asyncio.gather(
@@ -86,7 +88,8 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
         found = await http.call("GET", f"/api/v1/signals/{signal_id}", owner)
         return bool(found.status_code == 200)
 
-    await wait_until(lambda: recorded(signal_id), 10)  # confirmed now, so it has its record
+    # Confirmed now, so it has its record.
+    await wait_for(lambda: recorded(signal_id), what="the keyed signal's record")
     # Nobody asks for the bare one again, and the API never heard that it was stored;
     # the subscribers trade it all the same. The ledger records it from the stream.
     bare_id = bare.json()["error"]["details"]["signal_id"]
@@ -94,13 +97,13 @@ async def test_an_unanswered_publish_says_so_and_the_retry_gets_the_same_signal(
     stop = asyncio.Event()
     ledger = asyncio.create_task(run_ledger(settings, stop))
     try:
-        await wait_until(lambda: recorded(bare_id), 20)
+        await wait_for(lambda: recorded(bare_id), what="the ledger's record of the bare signal")
     finally:
         stop.set()
-        await asyncio.wait_for(ledger, 10)
+        await asyncio.wait_for(ledger, 30)
 
 
-async def test_nats_down_is_a_503_with_retry_after(http: Http, proxy: HoldingProxy) -> None:
+async def test_nats_down_is_a_503_with_retry_after(http: Api, proxy: HoldingProxy) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
     proxy.cut()

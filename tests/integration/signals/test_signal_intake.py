@@ -22,7 +22,8 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.main import run as run_ledger
 from apps.router.main import consume as run_router
-from tests.fixtures.live_api import ApiServer, Http, User, wait_until
+from tests.fixtures.live_api import Api, ApiServer, User
+from tests.fixtures.waiting import wait_for
 
 SIGNAL = {"asset": "EURUSD", "direction": "CALL", "expiry_seconds": 60, "stake": "10"}
 
@@ -39,7 +40,7 @@ async def stream_signals(nc: NATS, settings: Settings) -> list[Any]:
 
 
 async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_published(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
@@ -75,7 +76,7 @@ async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_publish
 
     shown = await http.ok("GET", f"/api/v1/signals/{accepted['signal_id']}", trader)
     assert shown["asset"] == "EURUSD" and shown["counts"]["placed"] == 0
-    listed = await wait_until(lambda: _listed(http, owner, channel), timeout=10)
+    listed = await wait_for(lambda: _listed(http, owner, channel), what="the signal listed")
     assert [s["signal_id"] for s in listed] == [by_trader["signal_id"], accepted["signal_id"]]
     assert (
         await http.call("GET", f"/api/v1/signals/{accepted['signal_id']}", stranger)
@@ -87,13 +88,13 @@ async def test_owner_and_delegate_send_others_are_refused_and_nothing_is_publish
     assert again.status_code == 403
 
 
-async def _listed(http: Http, owner: User, channel: str) -> list[Any] | None:
+async def _listed(http: Api, owner: User, channel: str) -> list[Any] | None:
     listed = await http.ok("GET", f"/api/v1/channels/{channel}/signals", owner)
     return listed if len(listed) == 2 else None
 
 
 async def test_a_repeated_client_id_returns_the_first_signal(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -109,7 +110,7 @@ async def test_a_repeated_client_id_returns_the_first_signal(
 
 
 async def test_a_refused_signal_does_not_use_up_its_client_id(
-    http: Http, nc: NATS, settings: Settings
+    http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
@@ -154,7 +155,7 @@ async def test_a_refused_signal_does_not_use_up_its_client_id(
     ],
 )
 async def test_bad_signals_get_a_clear_400(
-    http: Http, nc: NATS, settings: Settings, change: dict[str, Any], code: str | None
+    http: Api, nc: NATS, settings: Settings, change: dict[str, Any], code: str | None
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -198,7 +199,7 @@ async def connect_ws(server: ApiServer, token: str | None, origin: str | None = 
 
 
 async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_final(
-    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
@@ -228,7 +229,7 @@ async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_
     await redis.aclose()
 
     async with pipeline_without_brokers(settings):
-        ws = await connect_ws(api_server, owner.token)
+        ws = await connect_ws(api_server, owner.access_token)
         await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": "r1", **SIGNAL}))
         accepted = json.loads(await ws.recv())
         assert accepted["type"] == "accepted" and accepted["ref"] == "r1"
@@ -253,7 +254,7 @@ async def test_websocket_sends_signals_and_pushes_progress_until_every_order_is_
 
 
 async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
-    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
 ) -> None:
     """A socket that authenticates while its channels' signals are moving gets "ready"
     before any progress (the socket used to listen channel by channel between the ACL
@@ -274,7 +275,7 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
             await asyncio.sleep(0.005)
 
     # A socket that watches throughout keeps the relay following the signals.
-    watcher = await connect_ws(api_server, owner.token)
+    watcher = await connect_ws(api_server, owner.access_token)
     seen: list[str] = []
 
     async def watch() -> None:
@@ -287,50 +288,50 @@ async def test_ready_is_the_first_frame_even_while_the_channels_fan_out(
         async def feed_running() -> bool:
             return "progress" in seen
 
-        await wait_until(feed_running, 10, 0.01)
+        await wait_for(feed_running, what="progress frames flowing", every=0.01)
         for _ in range(20):
             ws = await websockets.connect(api_server.ws_url)
-            await ws.send(json.dumps({"type": "auth", "token": owner.token}))
-            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.send(json.dumps({"type": "auth", "token": owner.access_token}))
+            first = json.loads(await asyncio.wait_for(ws.recv(), 30))
             assert first["type"] == "ready", first
             assert first["channels"] == sorted(channels)
-            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "progress"
+            assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "progress"
             await ws.close()
     finally:
         stop.set()
         await watcher.close()
-        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
         await redis.aclose()
 
 
 async def test_websocket_requires_auth_first_and_a_known_origin(
-    api_server: ApiServer, http: Http, settings: Settings
+    api_server: ApiServer, http: Api, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     with pytest.raises(InvalidStatus):
-        await connect_ws(api_server, owner.token, origin="https://evil.example")
+        await connect_ws(api_server, owner.access_token, origin="https://evil.example")
     ws = await connect_ws(api_server, None, origin="http://localhost:5173")
     await ws.send(json.dumps({"type": "signal", "channel_id": "c", **SIGNAL}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     ws = await connect_ws(api_server, None)
-    await ws.send(json.dumps({"type": "auth", "token": owner.token + "x"}))
+    await ws.send(json.dumps({"type": "auth", "token": owner.access_token + "x"}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
 async def test_websocket_is_rate_limited_and_closed_on_logout(
-    api_server: ApiServer, http: Http, settings: Settings
+    api_server: ApiServer, http: Api, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
-    ws = await connect_ws(api_server, owner.token)
+    ws = await connect_ws(api_server, owner.access_token)
     for i in range(60):
         await ws.send(json.dumps({"type": "ping", "ref": str(i)}))
-    replies = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(60)]
+    replies = [json.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in range(60)]
     assert any(r["type"] == "error" and r["error"]["code"] == "rate_limited" for r in replies)
     assert sum(r["type"] == "pong" for r in replies) >= 40
 
@@ -339,11 +340,11 @@ async def test_websocket_is_rate_limited_and_closed_on_logout(
     await ws.send(json.dumps({"type": "ping"}))
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
-async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(http: Http) -> None:
+async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(http: Api) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
     channel = await http.channel(owner)
@@ -359,11 +360,11 @@ async def test_owners_and_delegates_see_their_channels_and_the_delegate_list(htt
 
 
 async def test_websocket_signals_follow_the_same_number_rules(
-    api_server: ApiServer, http: Http, nc: NATS, settings: Settings
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
 ) -> None:
     owner = await http.user("provider", "owner")
     channel = await http.channel(owner)
-    ws = await connect_ws(api_server, owner.token)
+    ws = await connect_ws(api_server, owner.access_token)
     for change in ({"stake": "1_000"}, {"stake": " 10 "}, {"expiry_seconds": "60"}):
         signal = {"type": "signal", "channel_id": channel, **SIGNAL, **change}
         await ws.send(json.dumps(signal))

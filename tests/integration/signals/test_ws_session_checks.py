@@ -16,13 +16,12 @@ from websockets.exceptions import ConnectionClosed
 
 from apps.api.auth.principals import user_changed, user_deleted
 from apps.api.auth.service import create_user
-from apps.api.models import User
+from apps.api.models import User as UserDocument
 from apps.core.db import connect_db
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from tests.fixtures.live_api import PASSWORD, ApiServer, Http
-from tests.fixtures.live_api import User as Actor
+from tests.fixtures.live_api import PASSWORD, Api, ApiServer, User
 from tests.integration.signals.test_signal_intake import SIGNAL, connect_ws
 
 
@@ -41,7 +40,7 @@ async def _signal(ws: Any, channel: str, ref: str) -> dict[str, Any]:
     """Send a signal; its answer (progress frames of other signals are skipped)."""
     await ws.send(json.dumps({"type": "signal", "channel_id": channel, "ref": ref, **SIGNAL}))
     while True:
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if message.get("ref") == ref or message["type"] == "error":
             return message
 
@@ -49,24 +48,24 @@ async def _signal(ws: Any, channel: str, ref: str) -> dict[str, Any]:
 async def _closed_with(ws: Any) -> int:
     with pytest.raises(ConnectionClosed) as closed:
         while True:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None
     return closed.value.rcvd.code
 
 
 async def test_a_signal_after_logout_or_account_deletion_ends_the_session_at_once(
-    api_server: ApiServer, http: Http, stores: tuple[AIOEngine, Redis, Topology]
+    api_server: ApiServer, http: Api, stores: tuple[AIOEngine, Redis, Topology]
 ) -> None:
     db, redis, topology = stores
     for ending in ("logout", "deletion"):
         owner = await http.user("provider", ending)
         channel = await http.channel(owner)
-        ws = await connect_ws(api_server, owner.token)
+        ws = await connect_ws(api_server, owner.access_token)
         assert (await _signal(ws, channel, "1"))["type"] == "accepted"
         if ending == "logout":
             await http.ok("POST", "/api/v1/auth/logout", owner)
         else:
-            user = await db.find_one(User, User.id == owner.id)
+            user = await db.find_one(UserDocument, UserDocument.id == owner.id)
             assert user is not None
             await db.delete(user)
             await user_deleted(redis, topology, owner.id)
@@ -77,7 +76,7 @@ async def test_a_signal_after_logout_or_account_deletion_ends_the_session_at_onc
 
 
 async def test_a_demoted_admin_is_refused_at_once_and_loses_the_watched_channel(
-    api_server: ApiServer, http: Http, stores: tuple[AIOEngine, Redis, Topology]
+    api_server: ApiServer, http: Api, stores: tuple[AIOEngine, Redis, Topology]
 ) -> None:
     db, redis, topology = stores
     owner = await http.user("provider", "owner")
@@ -92,12 +91,12 @@ async def test_a_demoted_admin_is_refused_at_once_and_loses_the_watched_channel(
         is_admin=True,
     )
     login = await http.ok("POST", "/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    admin = Actor("", email, login["access_token"])
-    ws = await connect_ws(api_server, admin.token)
+    admin = User("", email, login["access_token"])
+    ws = await connect_ws(api_server, admin.access_token)
     # Admins may signal any channel; the socket then watches it.
     assert (await _signal(ws, channel, "1"))["type"] == "accepted"
 
-    user = await db.find_one(User, User.email == email)
+    user = await db.find_one(UserDocument, UserDocument.email == email)
     assert user is not None
     user.is_admin = False
     await db.save(user)
@@ -111,13 +110,13 @@ async def test_a_demoted_admin_is_refused_at_once_and_loses_the_watched_channel(
 
 
 async def test_a_removed_delegate_is_refused_at_once_and_then_disconnected(
-    api_server: ApiServer, http: Http
+    api_server: ApiServer, http: Api
 ) -> None:
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
     channel = await http.channel(owner)
     await http.delegate(owner, channel, trader)
-    ws = await connect_ws(api_server, trader.token)
+    ws = await connect_ws(api_server, trader.access_token)
     assert (await _signal(ws, channel, "1"))["type"] == "accepted"
     await http.ok("DELETE", f"/api/v1/channels/{channel}/delegates/{trader.id}", owner)
     answer = await _signal(ws, channel, "2")
@@ -128,19 +127,19 @@ async def test_a_removed_delegate_is_refused_at_once_and_then_disconnected(
 
 
 async def test_a_channel_first_signalled_from_the_socket_reports_that_signals_progress(
-    api_server: ApiServer, http: Http
+    api_server: ApiServer, http: Api
 ) -> None:
     """The socket was opened before the delegation, so it did not watch the channel yet:
     it starts watching with its first signal there, and sees that signal's progress."""
     owner = await http.user("provider", "owner")
     trader = await http.user("provider", "trader")
     channel = await http.channel(owner)
-    ws = await connect_ws(api_server, trader.token)
+    ws = await connect_ws(api_server, trader.access_token)
     await http.delegate(owner, channel, trader)
     accepted = await _signal(ws, channel, "1")
     assert accepted["type"] == "accepted"
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 3))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if message["type"] == "progress":
             assert message["signal_id"] == accepted["signal_id"]
             break

@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.brokers.runner import broker_chunks
-from apps.core.messages import Direction, Order
+from apps.core.messages import Order
+from tests.fixtures.factories import make_order
 
 
 def _order(i: int, account: str, stake: str) -> Order:
-    return Order(
-        order_id=f"sig.sub{i}",
-        signal_id="sig",
-        channel_id="chan",
+    return make_order(
         subscription_id=f"sub{i}",
+        account=account,
         user_id=f"user{i}",
-        broker_kind="deriv",
-        broker_account_id=account,
-        asset="R_100",
-        direction=Direction.CALL,
-        expiry_seconds=15,
-        stake=Decimal(stake),
-        currency="USD",
-        signal_created_at=0.0,
-        valid_until=10.0,
+        stake=stake,
+        created_at=0.0,
+        valid_for=10.0,
     )
 
 

@@ -18,25 +18,17 @@ from apps.brokers.markers import (
     unpack_pending,
 )
 from apps.core.ids import new_id
-from apps.core.messages import Direction, Execution, ExecutionState, Order, Outcome
+from apps.core.messages import Execution, ExecutionState, Order, Outcome
+from tests.fixtures.factories import make_order
 
 
 def _order(signal_id: str = "sig", subscription_id: str = "sub") -> Order:
-    return Order(
-        order_id=f"{signal_id}.{subscription_id}",
+    return make_order(
         signal_id=signal_id,
-        channel_id="chan",
         subscription_id=subscription_id,
-        user_id="user",
-        broker_kind="deriv",
-        broker_account_id="ba-1",
-        asset="R_100",
-        direction=Direction.CALL,
         expiry_seconds=60,
-        stake=Decimal("1"),
-        currency="USD",
-        signal_created_at=999.0,
-        valid_until=1_005.0,
+        created_at=999.0,
+        valid_for=6.0,
     )
 
 
