@@ -238,7 +238,10 @@ def _detach(settings: Settings, timeout: float) -> None:
     (settings.data_dir / STATE_FILE).unlink(missing_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "up", "--data-dir", str(settings.data_dir)],
+            [
+                *(sys.executable, "-m", "cli.main", "up"),
+                *("--data-dir", str(settings.data_dir), "--timeout", str(timeout)),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -28,8 +28,8 @@ from apps.core.topology import Topology
 from tests.fixtures.waiting import wait_for
 
 INFRA = {"nats", "valkey", "mongodb"}
-# How long each start-up phase of a foreground supervisor may take (`copier up --timeout`).
-PHASE_SECONDS = 600
+# How long each start-up phase may take (`copier up --timeout`): a bound for a hung start.
+PHASE_SECONDS = 300
 # Processes told to stop exit within this: they drain and close on SIGTERM.
 EXIT_SECONDS = 240
 
@@ -139,7 +139,7 @@ def output(env: dict[str, str]) -> str:
 async def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
     stack_env: dict[str, str],
 ) -> None:
-    copier(stack_env, "up", "--detach")
+    copier(stack_env, "up", "--detach", "--timeout", str(PHASE_SECONDS))
     first = status(stack_env)
     services = {s["name"]: s for s in first["services"]}  # type: ignore[attr-defined]
     assert INFRA | {"api"} <= set(services)
@@ -167,7 +167,7 @@ async def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
     copier(stack_env, "down")
     await all_exited(pids)
 
-    copier(stack_env, "up", "--detach")
+    copier(stack_env, "up", "--detach", "--timeout", str(PHASE_SECONDS))
     assert await last_probe(nats_url) == b"kept"
     with MongoClient(mongo_uri) as mongo:
         assert mongo.copier.probe.find_one({"_id": "restart"}) == {"_id": "restart", "kept": True}
