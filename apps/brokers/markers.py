@@ -506,3 +506,19 @@ class MarkerBook:
     async def release(self, order_id: str, mine: bytes) -> None:
         """Drop our claim (nothing reached the broker), so a redelivery need not wait."""
         await self._cad(keys=[self.key(order_id)], args=[mine])
+
+
+class AccountClaims:
+    """The markers' contract claims of one broker account, as one order sees them."""
+
+    def __init__(self, markers: MarkerBook, order: Order) -> None:
+        self.markers = markers
+        self.order = order
+
+    async def owners(self, contract_ids: Sequence[str]) -> dict[str, str]:
+        return await self.markers.contract_owners(self.order.broker_account_id, contract_ids)
+
+    async def claim(self, contract_id: str) -> bool:
+        return await self.markers.claim_contract(
+            self.order.broker_account_id, contract_id, self.order.order_id
+        )

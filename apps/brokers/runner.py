@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import time
 from collections import defaultdict
@@ -62,7 +61,6 @@ from apps.brokers.base import (
     PlaceOutcome,
     ReconcileResult,
     TransientFailure,
-    Uncertain,
     Undecidable,
     place_until_valid,
 )
@@ -70,12 +68,14 @@ from apps.brokers.bursts import Bursts
 from apps.brokers.credentials import CredentialStore, CredentialsUnreadable
 from apps.brokers.leases import LeaseKeeper, Owned, Slots
 from apps.brokers.markers import (
+    AccountClaims,
     Marker,
     MarkerBook,
     MarkerStatus,
     PendingSettlement,
     unpack_marker,
 )
+from apps.brokers.orders import abandoned, broker_chunks, request_for, usable_account
 from apps.brokers.ownership import (
     ProcessLease,
     Unbooked,
@@ -89,7 +89,6 @@ from apps.brokers.reporting import (
     execution_of,
 )
 from apps.brokers.settlement import SettlementFollowers
-from apps.core.assets import Expiry
 from apps.core.messages import (
     Execution,
     ExecutionState,
@@ -103,7 +102,6 @@ from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.runner")
 
-ACCOUNT_NOT_FOUND = "broker account not found"
 # Answered orders finished per lock hold (the finish script takes 64 per call): a large
 # round still gives lease renewals and the event loop a turn every few milliseconds.
 _FINISH_SLICE = 1024
@@ -489,7 +487,7 @@ class Runner:
         )
         ready = []
         for item in live:
-            account = _usable(item.order, accounts.get(item.order.broker_account_id))
+            account = usable_account(item.order, accounts.get(item.order.broker_account_id))
             if isinstance(account, str):
                 finals[item.order.order_id] = self._execution(
                     item.order, ExecutionState.FAILED, reason=account
@@ -508,8 +506,8 @@ class Runner:
                 log,
             )
         except CredentialsUnreadable as exc:
-            return _usable(order, exc)
-        return _usable(order, account)
+            return usable_account(order, exc)
+        return usable_account(order, account)
 
     async def _call_broker(
         self, ready: Sequence[tuple[Owned, OrderRequest]]
@@ -549,7 +547,7 @@ class Runner:
         if timed_out:
             # A broker that has not answered in all that time may still book the buy
             # later: what the broker lists now cannot decide it.
-            return [_abandoned(r) for r in requests]
+            return [abandoned(r) for r in requests]
         return await self._after_abandoned(ready)
 
     async def _after_abandoned(
@@ -562,7 +560,7 @@ class Runner:
         the broker cannot tell ends ``unknown``."""
         margin = self.config.process_lease_seconds / 3
         if not await self.owners.wait_held(margin, self.config.lease_seconds):
-            return [_abandoned(r) for _, r in ready]
+            return [abandoned(r) for _, r in ready]
         # A compare-and-set renewal first: an order another worker took over meanwhile is
         # marked lost (never placed by us), and one still ours cannot be taken from now.
         await hold("renewing leases", self.leases.renew, log)
@@ -579,7 +577,7 @@ class Runner:
                 case Unbooked.PLACE:
                     again.append((item, request))
                 case Unbooked.LEAVE:
-                    outcomes[request.order_id] = _abandoned(request)
+                    outcomes[request.order_id] = abandoned(request)
                 case outcome:
                     outcomes[request.order_id] = outcome
         if again:
@@ -798,80 +796,3 @@ class Runner:
         except Exception as exc:
             log.exception("%s adapter failed reconciling %s", self.kind, request.order_id)
             return Undecidable(reason=f"reconciliation failed: {type(exc).__name__}")
-
-
-class AccountClaims:
-    """The markers' contract claims of one broker account, as one order sees them."""
-
-    def __init__(self, markers: MarkerBook, order: Order) -> None:
-        self.markers = markers
-        self.order = order
-
-    async def owners(self, contract_ids: Sequence[str]) -> dict[str, str]:
-        return await self.markers.contract_owners(self.order.broker_account_id, contract_ids)
-
-    async def claim(self, contract_id: str) -> bool:
-        return await self.markers.claim_contract(
-            self.order.broker_account_id, contract_id, self.order.order_id
-        )
-
-
-def broker_chunks(orders: Sequence[Order], size: int) -> list[list[Order]]:
-    """Orders → chunks of at most ``size`` that one batch call can place together: the
-    same terms (stake, currency), and no broker account twice (a batch buys once per
-    account; a second order of the same account would have to go alone).
-
-    Each chunk takes the next order of the ``size`` accounts with the most orders left,
-    which needs the fewest chunks: as many as ``size`` at a time needs, or as many as the
-    busiest account has orders, whichever is more.
-    """
-    by_terms: defaultdict[tuple[object, ...], defaultdict[str, list[Order]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for order in orders:
-        by_terms[(order.stake, order.currency)][order.broker_account_id].append(order)
-    chunks: list[list[Order]] = []
-    for by_account in by_terms.values():
-        # (-orders left, tie-break, the account's orders): heapq pops the busiest first.
-        heap = [(-len(q), i, q) for i, q in enumerate(by_account.values())]
-        heapq.heapify(heap)
-        while heap:
-            taken = [heapq.heappop(heap) for _ in range(min(size, len(heap)))]
-            chunks.append([queue.pop() for _, _, queue in taken])
-            for left, i, queue in taken:
-                if queue:
-                    heapq.heappush(heap, (left + 1, i, queue))
-    return chunks
-
-
-def _usable(
-    order: Order, account: BrokerAccount | CredentialsUnreadable | None
-) -> BrokerAccount | str:
-    """The order's broker account, or why it cannot be traded on."""
-    if isinstance(account, CredentialsUnreadable):
-        log.error("credentials of %s cannot be opened: %s", order.broker_account_id, account)
-        return "broker account credentials unreadable"
-    return ACCOUNT_NOT_FOUND if account is None else account
-
-
-def request_for(order: Order, account: BrokerAccount) -> OrderRequest:
-    """What the adapter needs: the order plus the subscriber's credentials."""
-    return OrderRequest(
-        order_id=order.order_id,
-        signal_id=order.signal_id,
-        channel_id=order.channel_id,
-        account=account,
-        asset=order.asset,
-        direction=order.direction.value,
-        expiry=Expiry(amount=order.expiry_seconds),
-        stake=order.stake,
-        currency=order.currency,
-        valid_until=order.valid_until,
-    )
-
-
-def _abandoned(request: OrderRequest) -> Uncertain:
-    return Uncertain(
-        order_id=request.order_id,
-        message="the broker call was abandoned before it answered; it may have been booked",
-    )

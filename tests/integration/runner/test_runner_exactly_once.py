@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from apps.brokers.markers import Marker, MarkerStatus
+from apps.brokers.orders import request_for
 from apps.brokers.reporting import execution_of
-from apps.brokers.runner import request_for
 from apps.core.ids import new_id
 from apps.core.messages import ExecutionState
 from tests.fixtures.copier_harness import Copier

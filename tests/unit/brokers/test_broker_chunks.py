@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.brokers.runner import broker_chunks
+from apps.brokers.orders import broker_chunks
 from apps.core.messages import Order
 from tests.fixtures.factories import make_order
 

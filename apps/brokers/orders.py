@@ -1,0 +1,80 @@
+"""What an order becomes at a broker: the request an adapter places, the chunks one batch
+call can take, and the outcomes the runner states without a broker answer. Pure: the
+runner does the I/O around them."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from apps.brokers.base import BrokerAccount, OrderRequest, Uncertain
+from apps.brokers.credentials import CredentialsUnreadable
+from apps.core.assets import Expiry
+from apps.core.messages import Order
+
+log = logging.getLogger("brokers.runner")
+
+ACCOUNT_NOT_FOUND = "broker account not found"
+
+
+def broker_chunks(orders: Sequence[Order], size: int) -> list[list[Order]]:
+    """Orders → chunks of at most ``size`` that one batch call can place together: the
+    same terms (stake, currency), and no broker account twice (a batch buys once per
+    account; a second order of the same account would have to go alone).
+
+    Each chunk takes the next order of the ``size`` accounts with the most orders left,
+    which needs the fewest chunks: as many as ``size`` at a time needs, or as many as the
+    busiest account has orders, whichever is more.
+    """
+    by_terms: defaultdict[tuple[object, ...], defaultdict[str, list[Order]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for order in orders:
+        by_terms[(order.stake, order.currency)][order.broker_account_id].append(order)
+    chunks: list[list[Order]] = []
+    for by_account in by_terms.values():
+        # (-orders left, tie-break, the account's orders): heapq pops the busiest first.
+        heap = [(-len(q), i, q) for i, q in enumerate(by_account.values())]
+        heapq.heapify(heap)
+        while heap:
+            taken = [heapq.heappop(heap) for _ in range(min(size, len(heap)))]
+            chunks.append([queue.pop() for _, _, queue in taken])
+            for left, i, queue in taken:
+                if queue:
+                    heapq.heappush(heap, (left + 1, i, queue))
+    return chunks
+
+
+def usable_account(
+    order: Order, account: BrokerAccount | CredentialsUnreadable | None
+) -> BrokerAccount | str:
+    """The order's broker account, or why it cannot be traded on."""
+    if isinstance(account, CredentialsUnreadable):
+        log.error("credentials of %s cannot be opened: %s", order.broker_account_id, account)
+        return "broker account credentials unreadable"
+    return ACCOUNT_NOT_FOUND if account is None else account
+
+
+def request_for(order: Order, account: BrokerAccount) -> OrderRequest:
+    """What the adapter needs: the order plus the subscriber's credentials."""
+    return OrderRequest(
+        order_id=order.order_id,
+        signal_id=order.signal_id,
+        channel_id=order.channel_id,
+        account=account,
+        asset=order.asset,
+        direction=order.direction.value,
+        expiry=Expiry(amount=order.expiry_seconds),
+        stake=order.stake,
+        currency=order.currency,
+        valid_until=order.valid_until,
+    )
+
+
+def abandoned(request: OrderRequest) -> Uncertain:
+    return Uncertain(
+        order_id=request.order_id,
+        message="the broker call was abandoned before it answered; it may have been booked",
+    )
