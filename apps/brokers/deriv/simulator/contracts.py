@@ -71,6 +71,20 @@ class Contract:
             return ZERO
         return self.sell_price - self.buy_price
 
+    def receipt(self) -> dict[str, Any]:
+        """What a buy answers for this contract (``buy`` and each account of
+        ``buy_contract_for_multiple_accounts``)."""
+        return {
+            "buy_price": self.buy_price,
+            "contract_id": self.contract_id,
+            "longcode": self.longcode,
+            "payout": self.payout,
+            "purchase_time": self.purchase_time,
+            "shortcode": self.shortcode,
+            "start_time": self.purchase_time,
+            "transaction_id": self.buy_transaction_id,
+        }
+
     def open_contract(self) -> dict[str, Any]:
         sell_price = self.sell_price
         profit = ZERO if sell_price is None else sell_price - self.buy_price

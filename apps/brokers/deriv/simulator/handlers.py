@@ -242,17 +242,7 @@ def _buy(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
     sub = None
     if req.get("subscribe") == 1:
         sub = sim.subscribe(conn, req, "proposal_open_contract", contract.contract_id)
-    return {
-        "balance_after": account.balance,
-        "buy_price": contract.buy_price,
-        "contract_id": contract.contract_id,
-        "longcode": contract.longcode,
-        "payout": contract.payout,
-        "purchase_time": contract.purchase_time,
-        "shortcode": contract.shortcode,
-        "start_time": contract.purchase_time,
-        "transaction_id": contract.buy_transaction_id,
-    }, sub
+    return {"balance_after": account.balance, **contract.receipt()}, sub
 
 
 def _buy_multiple(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Handled:
@@ -276,19 +266,7 @@ def _buy_multiple(sim: Simulator, conn: Connection, req: dict[str, Any]) -> Hand
             results.append({"code": terms.code, "message_to_client": terms.message, "token": token})
             continue
         contract = sim.book(account, terms, passthrough)
-        results.append(
-            {
-                "buy_price": contract.buy_price,
-                "contract_id": contract.contract_id,
-                "longcode": contract.longcode,
-                "payout": contract.payout,
-                "purchase_time": contract.purchase_time,
-                "shortcode": contract.shortcode,
-                "start_time": contract.purchase_time,
-                "token": token,
-                "transaction_id": contract.buy_transaction_id,
-            }
-        )
+        results.append({**contract.receipt(), "token": token})
     if not isinstance(req.get("parameters"), dict):  # a proposal id is single-use
         sim.proposals.pop(str(req.get("buy_contract_for_multiple_accounts")), None)
     if sim.faults.take_drop_mid_buy():
