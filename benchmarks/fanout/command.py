@@ -57,10 +57,11 @@ def bench(
         ),
     ] = False,
     vary: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             help="KEY=V1,V2,...: run everything once per value, each on a fresh stack "
-            "(e.g. ORDER_GROUP_SIZE=1,50,200)."
+            "(e.g. ORDER_GROUP_SIZE=1,50,200); repeated, the settings change together "
+            "(the i-th values of every --vary make the i-th stack)."
         ),
     ] = None,
 ) -> None:
@@ -89,14 +90,19 @@ def bench(
         if not sep or not key:
             raise CliError(f"--set wants KEY=VALUE, not {item!r}", 2)
         opts.settings_env[key.upper()] = value
-    if vary is not None:
-        key, sep, values = vary.partition("=")
-        choices = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not key or not choices:
-            raise CliError(f"--vary wants KEY=V1,V2,..., not {vary!r}", 2)
+    if vary:
+        varied: dict[str, list[str]] = {}
+        for item in vary:
+            key, sep, values = item.partition("=")
+            choices = [v.strip() for v in values.split(",") if v.strip()]
+            if not sep or not key or not choices:
+                raise CliError(f"--vary wants KEY=V1,V2,..., not {item!r}", 2)
+            varied[key.upper()] = choices
+        if len({len(choices) for choices in varied.values()}) > 1:
+            raise CliError("every --vary needs as many values as the others", 2)
         if use_running:
             raise CliError("--vary starts its own stacks; drop --use-running", 2)
-        opts.vary = (key.upper(), choices)
+        opts.vary = varied
         opts.baseline = False
         opts.scale_out = False
     try:

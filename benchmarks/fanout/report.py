@@ -258,9 +258,9 @@ def write(report: dict[str, Any], out: Path | None) -> Path:
     return path
 
 
-def print_variants(key: str, variants: list[dict[str, Any]]) -> None:
-    """One row per value of the varied setting and size: the copier's medians."""
-    table = Table(title=f"{key}: medians per value", title_justify="left")
+def print_variants(keys: list[str], variants: list[dict[str, Any]]) -> None:
+    """One row per value of the varied settings and size: the copier's medians."""
+    table = Table(title=f"{' / '.join(keys)}: medians per value", title_justify="left")
     for column in ("value", "N", "last ms", "orders/s", "p50 ms", "CPU s / 1k (all services)"):
         table.add_column(column, justify="right")
     for variant in variants:
@@ -271,7 +271,7 @@ def print_variants(key: str, variants: list[dict[str, Any]]) -> None:
                 sum(r["cpu_s_per_1000_orders"].values()) for r in scenario["runs"]
             )
             table.add_row(
-                variant["setting"][key],
+                " / ".join(variant["setting"][key] for key in keys),
                 f"{scenario['n']:,}",
                 str(scenario["median"]["last_placed_ms"]),
                 str(scenario["median"]["orders_per_s"]),

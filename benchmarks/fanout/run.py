@@ -227,7 +227,8 @@ class Options:
     use_running: str | None = None
     runs_for: dict[int, int] = field(default_factory=dict)  # size → runs override
     settings_env: dict[str, str] = field(default_factory=dict)
-    vary: tuple[str, list[str]] | None = None  # one setting, run once per value
+    # Settings run once per value, together: the i-th values of every key make one stack.
+    vary: dict[str, list[str]] | None = None
     keep_data: bool = False  # leave the started stack's DATA_DIR (and logs) behind
 
 
@@ -479,21 +480,23 @@ def run(opts: Options) -> tuple[dict[str, Any], Path]:
 
 
 def vary(opts: Options) -> dict[str, Any]:
-    """The same scenarios once per value of one setting, each on a fresh stack (e.g.
-    ``ORDER_GROUP_SIZE=1,50,200``: the unit of work on ORDERS)."""
+    """The same scenarios once per value of the varied settings, each on a fresh stack
+    (e.g. ``ORDER_GROUP_SIZE=1,50,200``: the unit of work on ORDERS; or metrics and JSON
+    logs off and on together, ``off,on,on,off`` to interleave them)."""
     assert opts.vary is not None
-    key, values = opts.vary
+    keys = list(opts.vary)
     variants = []
-    for value in values:
-        console.print(f"[bold]{key}={value}[/]")
-        one = replace(opts, vary=None, settings_env={**opts.settings_env, key: value})
+    for values in zip(*opts.vary.values(), strict=True):
+        setting = dict(zip(keys, values, strict=True))
+        console.print("[bold]" + " ".join(f"{k}={v}" for k, v in setting.items()) + "[/]")
+        one = replace(opts, vary=None, settings_env={**opts.settings_env, **setting})
         report = asyncio.run(bench(one))
         print_table(report)
-        variants.append({"setting": {key: value}, **report})
-    print_variants(key, variants)
+        variants.append({"setting": setting, **report})
+    print_variants(keys, variants)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "vary": key,
+        "vary": keys,
         "variants": variants,
     }

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from apps.core.embedded import PROJECT_ROOT
 
 
@@ -60,9 +62,17 @@ def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path
     assert report["targets"] == []
 
 
-def test_vary_wants_a_setting_and_values() -> None:
+@pytest.mark.parametrize(
+    ("varied", "says"),
+    [
+        (["ORDER_GROUP_SIZE"], "--vary wants KEY=V1,V2"),
+        (["METRICS_ENABLED=false,true", "LOG_FORMAT=text"], "as many values as the others"),
+    ],
+    ids=["no-values", "uneven-values"],
+)
+def test_vary_wants_settings_with_as_many_values_each(varied: list[str], says: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "bench", "--vary", "ORDER_GROUP_SIZE"],
+        [sys.executable, "-m", "cli.main", "bench", *(a for v in varied for a in ("--vary", v))],
         cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         capture_output=True,
@@ -71,4 +81,4 @@ def test_vary_wants_a_setting_and_values() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "--vary wants KEY=V1,V2" in result.stderr
+    assert says in result.stderr
