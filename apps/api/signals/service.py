@@ -246,6 +246,11 @@ class SignalIntake:
                 except (NotStored, NoAnswer) as exc:
                     raise self._unknown(earlier) from exc
                 self._after_answer(earlier, watch=False)
+            log.info(
+                "signal %s accepted again (a retried client_id)",
+                earlier.signal_id,
+                extra={"signal_id": earlier.signal_id, "channel_id": earlier.channel_id},
+            )
             return SignalAccepted(
                 signal_id=earlier.signal_id,
                 channel_id=earlier.channel_id,
@@ -263,6 +268,11 @@ class SignalIntake:
             await self._take_back(signal, False)
             raise self._unknown(signal) from exc
         self._after_answer(signal, watch=True)
+        log.info(
+            "signal %s accepted",
+            signal.signal_id,
+            extra={"signal_id": signal.signal_id, "channel_id": channel_id},
+        )
         return SignalAccepted(
             signal_id=signal.signal_id,
             channel_id=channel_id,
