@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from apps.core import embedded
@@ -67,6 +68,13 @@ def describe_exit(code: int) -> str:
             name = f"signal {-code}"
         return f"killed by {name} (exit code {code})"
     return f"exit code {code}"
+
+
+def prefixed(name: str, color: str, line: str) -> str:
+    """A child's output line as rich markup, after ``name |`` in ``color``: the line itself
+    is printed verbatim (markup-escaped), so a JSON log line (``LOG_FORMAT=json``, passed
+    to every child with the settings) is still one parseable object after the prefix."""
+    return f"[{color}]{name:>12} |[/] {escape(line)}"
 
 
 @dataclass
@@ -174,11 +182,10 @@ class Supervisor:
 
     async def _pump_logs(self, child: Child) -> None:
         assert child.process and child.process.stdout
-        prefix = f"[{child.color}]{child.spec.name:>12} |[/] "
         async for raw in child.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             if line:
-                self.say(prefix + line.replace("[", "\\["))
+                self.say(prefixed(child.spec.name, child.color, line))
 
     # ---- lifecycle ---------------------------------------------------------------
     async def start_child(self, child: Child) -> None:

@@ -155,6 +155,9 @@ def create_app(
         handlers.append(frontend_router())
     app = Litestar(
         route_handlers=handlers,
+        # Logging is the process's (core.logging.setup_logging, in LOG_FORMAT): Litestar's
+        # own configuration would replace its handlers with a format of its own.
+        logging_config=None,
         # A dashboard deployed on a CDN calls the API from another origin; only the
         # configured origins may, with the refresh cookie.
         cors_config=CORSConfig(

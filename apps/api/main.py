@@ -12,7 +12,7 @@ from apps.core.settings import Settings
 
 def main() -> None:
     settings = Settings.from_env()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format, "api")
     app = create_app(settings)
     gc_pacing.start()
     uvicorn.run(

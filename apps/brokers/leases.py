@@ -126,7 +126,14 @@ class LeaseKeeper:
                 if ok:
                     item.token, item.marker = pack(marker), marker
                 else:
-                    log.error("in-flight marker of %s was taken from us", item.order.order_id)
+                    log.error(
+                        "in-flight marker of %s was taken from us",
+                        item.order.order_id,
+                        extra={
+                            "order_id": item.order.order_id,
+                            "broker_account_id": item.order.broker_account_id,
+                        },
+                    )
                     item.lost = True
                     self.drop([item])
                     if item.call is not None:

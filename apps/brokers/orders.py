@@ -52,7 +52,12 @@ def usable_account(
 ) -> BrokerAccount | str:
     """The order's broker account, or why it cannot be traded on."""
     if isinstance(account, CredentialsUnreadable):
-        log.error("credentials of %s cannot be opened: %s", order.broker_account_id, account)
+        log.error(
+            "credentials of %s cannot be opened: %s",
+            order.broker_account_id,
+            account,
+            extra={"order_id": order.order_id, "broker_account_id": order.broker_account_id},
+        )
         return "broker account credentials unreadable"
     return ACCOUNT_NOT_FOUND if account is None else account
 

@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -89,6 +89,7 @@ from apps.brokers.reporting import (
     execution_of,
 )
 from apps.brokers.settlement import SettlementFollowers
+from apps.core.logging import set_log_ids
 from apps.core.messages import (
     Execution,
     ExecutionState,
@@ -300,6 +301,7 @@ class Runner:
     async def _work_signal(self, signal_id: str, items: list[tuple[Msg, OrderBatch]]) -> None:
         """Every order of one signal fetched together: placed as one group, reported in one
         batch, and the messages acked once JetStream holds the executions."""
+        set_log_ids(signal_id=signal_id)  # a task of its own (gather): the ids end with it
         msgs = [msg for msg, _ in items]
         orders: dict[str, Order] = {}
         for _, batch in items:
@@ -327,6 +329,13 @@ class Runner:
         finally:
             keepalive.cancel()
         await asyncio.gather(*(m.ack() for m in msgs), return_exceptions=True)
+        states = Counter(e.state.value for e in executions)
+        log.info(
+            "signal %s: %d orders reported (%s)",
+            signal_id,
+            len(executions),
+            ", ".join(f"{n} {state}" for state, n in sorted(states.items())),
+        )
 
     async def _keep_in_progress(self, msgs: Sequence[Msg]) -> None:
         while True:
@@ -625,7 +634,12 @@ class Runner:
                 self.adapter, request, clock=self.clock, max_pause=self.config.max_retry_pause
             )
         except Exception as exc:
-            log.exception("%s adapter failed placing %s", self.kind, request.order_id)
+            log.exception(
+                "%s adapter failed placing %s",
+                self.kind,
+                request.order_id,
+                extra={"order_id": request.order_id},
+            )
             return exc
 
     def _report(self, order: Order, outcome: PlaceOutcome | BaseException) -> Execution:
@@ -678,6 +692,7 @@ class Runner:
                     item.order.order_id,
                     self.config.worker_id,
                     marker.status,
+                    extra=_ids_of(item.order),
                 )
             elif pending is not None and item.account is not None:
                 self.settlements.follow(item.order.order_id, pending, item.account)
@@ -691,7 +706,9 @@ class Runner:
                 marker = unpack_marker(seen, order)
             except msgspec.DecodeError:
                 # Written by something else (a newer version?): never guess, never rebuy.
-                log.error("unreadable placement marker for %s", order.order_id)
+                log.error(
+                    "unreadable placement marker for %s", order.order_id, extra=_ids_of(order)
+                )
                 return [
                     self._execution(
                         order, ExecutionState.UNKNOWN, reason="unreadable placement marker"
@@ -746,6 +763,7 @@ class Runner:
                 " with the broker",
                 order.order_id,
                 marker.worker,
+                extra=_ids_of(order),
             )
             item = Owned(order, token, fresh)
             self.leases.hold([item])
@@ -794,5 +812,15 @@ class Runner:
         try:
             return await hold(f"reconciling {order.order_id}", attempt, log)
         except Exception as exc:
-            log.exception("%s adapter failed reconciling %s", self.kind, request.order_id)
+            log.exception(
+                "%s adapter failed reconciling %s",
+                self.kind,
+                request.order_id,
+                extra=_ids_of(order),
+            )
             return Undecidable(reason=f"reconciliation failed: {type(exc).__name__}")
+
+
+def _ids_of(order: Order) -> dict[str, str]:
+    """The ids a log line about one order carries (``extra=``), for the JSON format."""
+    return {"order_id": order.order_id, "broker_account_id": order.broker_account_id}

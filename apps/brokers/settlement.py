@@ -138,7 +138,12 @@ class SettlementFollowers:
             else:
                 # The broker will not tell (e.g. the token was revoked): retrying would
                 # only spend the account's rate limit. The order stays "placed".
-                log.error("settlement of %s unavailable: %s", order_id, result.message)
+                log.error(
+                    "settlement of %s unavailable: %s",
+                    order_id,
+                    result.message,
+                    extra={"order_id": order_id},
+                )
                 task = asyncio.create_task(self._forget(order_id))
                 task.add_done_callback(_log_failure)
 
@@ -191,10 +196,11 @@ class SettlementFollowers:
                 self.follow(order_id, entry, account)
                 followed += 1
                 continue
+            ids = {"order_id": order_id, "broker_account_id": entry.account_id}
             if isinstance(account, CredentialsUnreadable):
-                log.error("cannot follow %s: %s", order_id, account)
+                log.error("cannot follow %s: %s", order_id, account, extra=ids)
             else:
-                log.error("cannot follow %s: broker account not found", order_id)
+                log.error("cannot follow %s: broker account not found", order_id, extra=ids)
             await self._forget(order_id)
         return followed
 

@@ -140,6 +140,8 @@ class Settings:
     accept_path_nice: int = -5
 
     log_level: str = "INFO"
+    # "text" (for people) or "json" (one object per line, for log shippers): core.logging.
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -14,6 +14,7 @@ between the two stores.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -32,6 +33,8 @@ from apps.core.messages import (
 )
 from apps.core.signal_stats import COUNTED_STATES, signal_counts_from
 from apps.core.topology import Topology
+
+log = logging.getLogger("ledger.book")
 
 # Signal books are kept in Redis for a week; MongoDB keeps them for good.
 SIGNAL_TTL_SECONDS = 7 * 24 * 3600
@@ -266,6 +269,12 @@ class Book:
                 {"_id": signal_id},
                 {"$set": {"channel_id": channel_id, **stats, "updated_at": time.time()}},
                 upsert=True,
+            )
+            log.info(
+                "signal %s: executions recorded (%s)",
+                signal_id,
+                ", ".join(f"{n} {state}" for state, n in stats["counts"].items()),
+                extra={"signal_id": signal_id, "channel_id": channel_id},
             )
         for channel_id in channels:
             raw = await self.redis.hgetall(self.topology.channel_stats_key(channel_id))

@@ -22,6 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
+from apps.core.logging import set_log_ids
 from apps.core.messages import (
     Execution,
     ExecutionBatch,
@@ -77,6 +78,7 @@ class Router:
             log.error("undecodable signal on %s: %r", msg.subject, msg.data[:200])
             await msg.term()
             return
+        set_log_ids(signal_id=signal.signal_id, channel_id=signal.channel_id)  # this task's
         shard, shards = _shard_of(msg)
         async with _keep_alive(msg):
             if shards == 1:

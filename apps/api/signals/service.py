@@ -246,6 +246,11 @@ class SignalIntake:
                 except (NotStored, NoAnswer) as exc:
                     raise self._unknown(earlier) from exc
                 self._after_answer(earlier, watch=False)
+            log.info(
+                "signal %s accepted again (a retried client_id)",
+                earlier.signal_id,
+                extra=_ids(earlier),
+            )
             return SignalAccepted(
                 signal_id=earlier.signal_id,
                 channel_id=earlier.channel_id,
@@ -263,6 +268,11 @@ class SignalIntake:
             await self._take_back(signal, False)
             raise self._unknown(signal) from exc
         self._after_answer(signal, watch=True)
+        log.info(
+            "signal %s accepted",
+            signal.signal_id,
+            extra=_ids(signal),
+        )
         return SignalAccepted(
             signal_id=signal.signal_id,
             channel_id=channel_id,
@@ -288,10 +298,18 @@ class SignalIntake:
                 )
                 return
             except NOT_STORED as exc:
-                log.error("publishing signal %s failed: %s", signal.signal_id, exc)
+                log.error(
+                    "publishing signal %s failed: %s", signal.signal_id, exc, extra=_ids(signal)
+                )
                 raise NotStored from exc
             except Exception as exc:
-                log.warning("signal %s: no PubAck (try %d): %r", signal.signal_id, attempt, exc)
+                log.warning(
+                    "signal %s: no PubAck (try %d): %r",
+                    signal.signal_id,
+                    attempt,
+                    exc,
+                    extra=_ids(signal),
+                )
                 if attempt == PUBLISH_ATTEMPTS:
                     raise NoAnswer from exc
 
@@ -316,7 +334,9 @@ class SignalIntake:
         reservation stays, so a retry with the same client_id gets this signal (published
         again under its id, never a second signal); taking it back would let that retry
         send a new signal id, and every subscriber could trade twice."""
-        log.error("signal %s: unknown whether JetStream holds it", signal.signal_id)
+        log.error(
+            "signal %s: unknown whether JetStream holds it", signal.signal_id, extra=_ids(signal)
+        )
         again = (
             "send it again with the same client_id: that gets this signal, never a second one"
             if signal.client_id is not None
@@ -360,7 +380,11 @@ class SignalIntake:
         try:
             await self.redis.delete(*keys)
         except Exception:
-            log.warning("could not take back the Redis writes of signal %s", signal.signal_id)
+            log.warning(
+                "could not take back the Redis writes of signal %s",
+                signal.signal_id,
+                extra=_ids(signal),
+            )
 
     async def find(self, signal_id: str) -> SignalRecord | None:
         record = await self.db.find_one(SignalRecord, SignalRecord.id == signal_id)
@@ -376,7 +400,12 @@ class SignalIntake:
         try:
             await self.db.save(record_of(signal))
         except Exception as exc:
-            log.warning("signal %s: its record waits for the ledger (%r)", signal.signal_id, exc)
+            log.warning(
+                "signal %s: its record waits for the ledger (%r)",
+                signal.signal_id,
+                exc,
+                extra=_ids(signal),
+            )
 
 
 def validate_stake(stake: Decimal) -> Decimal:
@@ -415,3 +444,8 @@ def _background(coro: Any) -> None:
     task = asyncio.create_task(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+
+
+def _ids(signal: Signal) -> dict[str, str]:
+    """The ids a log line about ``signal`` carries (``extra=``), for the JSON format."""
+    return {"signal_id": signal.signal_id, "channel_id": signal.channel_id}
