@@ -153,10 +153,19 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def serve(port: int, host: str = "0.0.0.0") -> None:
-    """Serve the default registry on ``port`` from a daemon thread (no event loop work)."""
-    start_http_server(port, addr=host)
+def serve(port: int, host: str = "0.0.0.0") -> bool:
+    """Serve the default registry on ``port`` from a daemon thread (no event loop work),
+    on every interface: Prometheus scrapes it from another host or container.
+
+    A port already taken is one error line and ``False``: the service goes on without
+    its metrics endpoint, since trading matters more than watching it."""
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        log.error("metrics not served: port %d: %s", port, exc)
+        return False
     log.info("metrics on http://%s:%d/metrics", host, port)
+    return True
 
 
 async def watch_jetstream(
