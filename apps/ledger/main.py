@@ -69,8 +69,10 @@ class MongoWriter:
         self._closing = False
         self._drained = False  # a fetch found nothing since the last put
         self._first_put = 0.0  # loop time of the queue's oldest entry
+        self._first_put_at = 0.0  # the same, time.monotonic(), for copier_ledger_lag_seconds
         self._writing: list[Msg] = []  # the messages of the batch being written
-        self._oldest = 0.0  # loop time the oldest execution not in MongoDB was queued; 0: none
+        # time.monotonic() when the oldest execution MongoDB lacks was queued; 0: none.
+        self._oldest = 0.0
 
     async def put(self, pending: Pending, msgs: list[Msg], executions: int) -> None:
         async with self._changed:
@@ -78,8 +80,9 @@ class MongoWriter:
             now = asyncio.get_running_loop().time()
             if not self._queue:
                 self._first_put = now
+                self._first_put_at = time.monotonic()
                 if not self._oldest:
-                    self._oldest = now
+                    self._oldest = self._first_put_at
             self._queue.append((pending, msgs, executions))
             self._queued += executions
             self._drained = False
@@ -126,7 +129,7 @@ class MongoWriter:
                 else:
                     await asyncio.gather(*(m.ack() for m in msgs), return_exceptions=True)
                     # What MongoDB lacks now was queued after the batch just written.
-                    self._oldest = self._first_put if self._queue else 0.0
+                    self._oldest = self._first_put_at if self._queue else 0.0
                 finally:
                     self._writing = []
                 async with self._changed:
