@@ -70,8 +70,9 @@ def build_children(settings: Settings) -> list[Child]:
     env = settings.as_env()
     children: list[Child] = []
 
-    def add(spec: ProcessSpec, health: HealthCheck, infra: bool) -> None:
-        children.append(Child(spec, health, infra, COLORS[len(children) % len(COLORS)]))
+    def add(spec: ProcessSpec, health: HealthCheck, infra: bool, metrics_url: str = "") -> None:
+        color = COLORS[len(children) % len(COLORS)]
+        children.append(Child(spec, health, infra, color, metrics_url=metrics_url))
 
     # What a signal's accept waits for (NATS, Redis, the API) runs ahead of the fan-out's
     # processes when they share the CPUs: see Settings.accept_path_nice.
@@ -113,7 +114,8 @@ def build_children(settings: Settings) -> list[Child]:
         env=env,
         nice=ahead,
     )
-    add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False)
+    api_metrics = f"{api_url}/metrics" if settings.metrics_enabled else ""
+    add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False, api_metrics)
     services = [
         ("router", "apps.router.main", 0),
         ("ledger", "apps.ledger.main", embedded.BOOKKEEPING_NICE),
@@ -124,13 +126,22 @@ def build_children(settings: Settings) -> list[Child]:
         for i in range(1, max(1, settings.worker_processes) + 1)
     ]
     host = socket.gethostname()
-    for name, module, nice in services:
+    # Each process's metrics port: METRICS_PORT plus its place in `services` (router 0,
+    # ledger 1, workers 2, 3, ...), so the ports stay the same from one `up` to the next.
+    for offset, (name, module, nice) in enumerate(services):
         if _module_exists(module):
             # A stable name per worker: a restarted worker picks up its own pending
             # settlements, and two workers never share one.
             child_env = {**env, "WORKER_ID": f"{host}-{name}"} if "worker" in name else env
-            spec = ProcessSpec(name, [py, "-m", module], env=child_env, nice=nice)
-            add(spec, _alive_check(children, name), False)
+            metrics_port = settings.metrics_port + offset
+            metrics_url = ""
+            ports: tuple[int, ...] = ()
+            if settings.metrics_enabled:
+                child_env = {**child_env, "METRICS_PORT": str(metrics_port)}
+                metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+                ports = (metrics_port,)
+            spec = ProcessSpec(name, [py, "-m", module], ports=ports, env=child_env, nice=nice)
+            add(spec, _alive_check(children, name), False, metrics_url)
     return children
 
 
@@ -190,6 +201,7 @@ def _preflight(settings: Settings, children: list[Child]) -> None:
         settings.mongodb_port: "MONGODB_PORT",
         settings.api_port: "API_PORT",
         settings.deriv_sim_port: "DERIV_SIM_PORT",
+        settings.metrics_port: "METRICS_PORT",
     }
     embedded.check_ports_free([c.spec for c in children], env_names)
 

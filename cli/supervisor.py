@@ -94,6 +94,7 @@ class Child:
     deaths: int = 0  # in a row (see deaths_in_a_row)
     healthy_since: float | None = None  # time.monotonic() of the last healthy check
     restart_at: float | None = None  # while dead: when it is started again
+    metrics_url: str = ""  # where Prometheus scrapes it; empty: it serves no metrics
 
     @property
     def last_exit(self) -> str:
@@ -166,6 +167,7 @@ class Supervisor:
                     "name": c.spec.name,
                     "pid": c.pid,
                     "address": c.spec.address,
+                    "metrics_url": c.metrics_url or None,
                     "healthy": c.healthy,
                     "infra": c.infra,
                     "restarts": c.restarts,

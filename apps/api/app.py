@@ -36,6 +36,7 @@ from apps.api.openapi import MoneySchema, document_routes, openapi_config
 from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
+from apps.core import metrics
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
 from apps.core.nats import close_nats, connect, ensure_topology
@@ -51,6 +52,15 @@ log = logging.getLogger("api")
 def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics_page(infra: Infra) -> Response[bytes]:
+    """This API process's Prometheus metrics, in the text exposition format."""
+    if not infra.settings.metrics_enabled:
+        return Response(b"metrics are disabled (METRICS_ENABLED)\n", status_code=404)
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 @get("/ready", include_in_schema=False)
@@ -144,6 +154,7 @@ def create_app(
     handlers: list[Any] = [
         health,
         ready,
+        metrics_page,
         auth_router,
         channel_router,
         my_channel_router,

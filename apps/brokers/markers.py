@@ -28,6 +28,7 @@ from typing import cast
 import msgspec
 from redis.asyncio import Redis
 
+from apps.core import metrics
 from apps.core.messages import Execution, ExecutionState, Money, Order, Outcome, SignedMoney
 from apps.core.topology import Topology
 
@@ -382,6 +383,11 @@ class Claim:
     existing: bytes | None
 
 
+# copier_valkey_script_seconds of the group scripts, bound once (one observe per call).
+_CLAIM_SECONDS = metrics.valkey_script_seconds.labels("markers_claim")
+_FINISH_SECONDS = metrics.valkey_script_seconds.labels("markers_finish")
+
+
 class MarkerBook:
     def __init__(self, redis: Redis, topology: Topology, settle_key: str) -> None:
         self.redis = redis
@@ -433,10 +439,11 @@ class MarkerBook:
             fields: list[bytes] = []
             for (order, _), value in zip(part, packed, strict=True):
                 fields += (order.order_id.encode(), value)
-            previous = cast(
-                list[bytes | None],
-                await self._claim(keys=[], args=[MARKER_TTL_SECONDS, prefix, _frame(fields)]),
-            )
+            with _CLAIM_SECONDS.time():
+                previous = cast(
+                    list[bytes | None],
+                    await self._claim(keys=[], args=[MARKER_TTL_SECONDS, prefix, _frame(fields)]),
+                )
             # A marker equal to the one written here is this very claim, sent again after
             # a lost reply (each claim's bytes name this process and the instant).
             claims += [
@@ -494,12 +501,14 @@ class MarkerBook:
                         pending.account_id.encode(),
                         pending.contract_id.encode(),
                     )
-            results = cast(
-                list[int],
-                await self._cas(
-                    keys=[self.settle_key], args=[MARKER_TTL_SECONDS, *prefixes, _frame(fields)]
-                ),
-            )
+            with _FINISH_SECONDS.time():
+                results = cast(
+                    list[int],
+                    await self._cas(
+                        keys=[self.settle_key],
+                        args=[MARKER_TTL_SECONDS, *prefixes, _frame(fields)],
+                    ),
+                )
             done += [r == 1 for r in results]
         return done
 

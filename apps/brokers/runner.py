@@ -60,6 +60,7 @@ from apps.brokers.base import (
     OrderRequest,
     PlaceOutcome,
     ReconcileResult,
+    Rejected,
     TransientFailure,
     Undecidable,
     place_until_valid,
@@ -89,6 +90,7 @@ from apps.brokers.reporting import (
     execution_of,
 )
 from apps.brokers.settlement import SettlementFollowers
+from apps.core import metrics
 from apps.core.logging import set_log_ids
 from apps.core.messages import (
     Execution,
@@ -109,6 +111,8 @@ _FINISH_SLICE = 1024
 # How often a round waiting for the burst to end looks at its due time again (a chunk
 # answered meanwhile may bring it closer: its lease is the older one).
 _ROUND_RECHECK = 0.25
+# Signals whose routed instant a worker remembers for copier_stage_seconds.
+_ROUTED_KEPT = 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +159,8 @@ class RunnerConfig:
     # Settlement followers: heartbeat TTL and how often orphans are looked for.
     heartbeat_ttl: float = 30.0
     settle_scan_interval: float = 10.0
+    # Prometheus metrics (apps.core.metrics) counted and timed (METRICS_ENABLED).
+    metrics_enabled: bool = True
 
 
 class Runner:
@@ -207,6 +213,9 @@ class Runner:
         self._round_due = 0.0  # when the round must begin finishing (self.clock())
         self._rounds: set[asyncio.Task[None]] = set()
         self._last_claim = 0.0
+        # When JetStream stored each recent signal's first ORDERS message (the routed
+        # instant of copier_stage_seconds), at most _ROUTED_KEPT signals.
+        self._routed_at: dict[str, float] = {}
 
     # the loop ---------------------------------------------------------------------------
 
@@ -222,6 +231,11 @@ class Runner:
         await self.settlements.start()
         keeper = asyncio.create_task(self.leases.run(), name="lease-keeper")
         owner = asyncio.create_task(self.owners.run(self.leases.cancel_calls), name="lease")
+        watching = metrics.watch_jetstream_soon(
+            self.config.metrics_enabled,
+            self.js,
+            [(self.topology.stream("ORDERS"), f"broker-{self.kind}")],
+        )
         log.info(
             "worker %s consuming broker-%s (concurrency %d, %d pending settlements adopted)",
             self.config.worker_id,
@@ -238,6 +252,7 @@ class Runner:
             keeper.cancel()
             owner.cancel()
             await asyncio.gather(keeper, owner, return_exceptions=True)
+            await metrics.stop_watching(watching)
             await self.settlements.stop()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -293,10 +308,20 @@ class Runner:
                         batch.signal_id,
                     )
                 by_signal[batch.signal_id].append((msg, batch))
+                if self.config.metrics_enabled:
+                    self._note_routed(batch.signal_id, msg)
             await asyncio.gather(*(self._work_signal(sid, i) for sid, i in by_signal.items()))
         finally:
             self._messages -= len(msgs)
             self._room.set()
+
+    def _note_routed(self, signal_id: str, msg: Msg) -> None:
+        with contextlib.suppress(Exception):  # a message without JetStream metadata
+            routed = msg.metadata.timestamp.timestamp()
+            if routed < self._routed_at.get(signal_id, routed + 1):
+                self._routed_at[signal_id] = routed
+                if len(self._routed_at) > _ROUTED_KEPT:
+                    del self._routed_at[next(iter(self._routed_at))]
 
     async def _work_signal(self, signal_id: str, items: list[tuple[Msg, OrderBatch]]) -> None:
         """Every order of one signal fetched together: placed as one group, reported in one
@@ -597,6 +622,7 @@ class Runner:
     async def _place_with_retries(
         self, requests: Sequence[OrderRequest]
     ) -> list[PlaceOutcome | BaseException]:
+        started = time.perf_counter()
         try:
             if len(requests) > 1:
                 first = await self.adapter.place_many(requests)
@@ -605,6 +631,8 @@ class Runner:
         except Exception as exc:
             log.exception("%s adapter failed placing %d orders", self.kind, len(requests))
             return [exc] * len(requests)
+        if self.config.metrics_enabled:
+            self._count_call("buy_batch" if len(requests) > 1 else "buy", started, first)
         if len(first) != len(requests):
             error = RuntimeError(f"place_many answered {len(first)} of {len(requests)}")
             log.error("%s", error)
@@ -642,11 +670,42 @@ class Runner:
             )
             return exc
 
+    def _count_call(self, call: str, started: float, outcomes: Sequence[PlaceOutcome]) -> None:
+        """One broker call's duration, and the error codes it answered."""
+        metrics.broker_call_seconds.labels(self.kind, call).observe(time.perf_counter() - started)
+        codes: defaultdict[str, int] = defaultdict(int)
+        for outcome in outcomes:
+            if isinstance(outcome, (Rejected, TransientFailure)):
+                codes[outcome.code] += 1
+        for code, n in codes.items():
+            metrics.broker_errors_total.labels(self.kind, metrics.bounded_code(code)).inc(n)
+
+    def _count_finished(self, executions: Sequence[Execution]) -> None:
+        """Orders this worker brought to a final state, once each (their markers were
+        finished by this call): counted by state, and the placed ones' stage times."""
+        states: defaultdict[str, int] = defaultdict(int)
+        for execution in executions:
+            states[execution.state.value] += 1
+            if execution.state is ExecutionState.PLACED:
+                if execution.latency_ms is not None:
+                    metrics.stage_seconds.labels("accept_to_placed").observe(
+                        execution.latency_ms / 1000
+                    )
+                routed = self._routed_at.get(execution.signal_id)
+                if routed is not None:
+                    metrics.stage_seconds.labels("routed_to_placed").observe(execution.at - routed)
+        for state, n in states.items():
+            metrics.orders_total.labels(self.kind, state).inc(n)
+
     def _report(self, order: Order, outcome: PlaceOutcome | BaseException) -> Execution:
         if isinstance(outcome, BaseException):
             return self._execution(
                 order, ExecutionState.FAILED, reason=f"internal error: {type(outcome).__name__}"
             )
+        if self.config.metrics_enabled and isinstance(outcome, Rejected):
+            metrics.order_rejections_total.labels(
+                self.kind, metrics.bounded_code(outcome.code)
+            ).inc()
         return execution_for_outcome(order, outcome, self.clock(), self.kind)
 
     def _execution(self, order: Order, state: ExecutionState, *, reason: str) -> Execution:
@@ -683,6 +742,8 @@ class Runner:
                 ),
                 log,
             )
+        if self.config.metrics_enabled:
+            self._count_finished([e for (_, e), ok in zip(items, done, strict=True) if ok])
         for (item, marker, pending), ok in zip(writes, done, strict=True):
             if not ok:
                 # Only if our lease lapsed while we worked (Redis unreachable for a whole
@@ -803,11 +864,17 @@ class Runner:
         await asyncio.sleep(max(0.0, claimed_at + self.config.booking_bound - self.clock()))
 
         async def attempt() -> ReconcileResult:
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.config.call_timeout):
                     return await self.adapter.reconcile(request, claims)
             except TimeoutError:
                 return Undecidable(reason="reconciliation did not finish in time")
+            finally:
+                if self.config.metrics_enabled:
+                    metrics.broker_call_seconds.labels(self.kind, "reconcile").observe(
+                        time.perf_counter() - started
+                    )
 
         try:
             return await hold(f"reconciling {order.order_id}", attempt, log)

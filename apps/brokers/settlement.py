@@ -34,6 +34,7 @@ from apps.brokers.base import (
 from apps.brokers.credentials import CredentialStore, CredentialsUnreadable
 from apps.brokers.markers import PendingSettlement, unpack_pending
 from apps.brokers.reporting import ExecutionPublisher, settled_execution
+from apps.core import metrics
 from apps.core.messages import Execution
 from apps.core.topology import Topology
 
@@ -134,7 +135,11 @@ class SettlementFollowers:
         def on_settled(result: SettlementResult) -> None:
             self._watching.pop(order_id, None)
             if isinstance(result, Settlement):
-                self._settled.put_nowait((order_id, settled_execution(entry.placed, result)))
+                settled = settled_execution(entry.placed, result)
+                metrics.stage_seconds.labels("placed_to_settled").observe(
+                    max(0.0, settled.at - entry.placed.at)
+                )
+                self._settled.put_nowait((order_id, settled))
             else:
                 # The broker will not tell (e.g. the token was revoked): retrying would
                 # only spend the account's rate limit. The order stays "placed".

@@ -1,5 +1,7 @@
 """The lifecycle every long-running service shares: settings, logging, run until
-SIGTERM/SIGINT, then let the service drain before the process exits.
+SIGTERM/SIGINT, then let the service drain before the process exits. With
+``METRICS_ENABLED`` the process serves its Prometheus metrics on ``METRICS_PORT``
+(apps.core.metrics) from a thread of its own, from start to exit.
 
 Stopping is bounded and quiet: once asked to stop, a service has
 ``SHUTDOWN_GRACE_SECONDS`` to finish its work in hand and is cancelled after that; an
@@ -17,7 +19,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
-from apps.core import gc_pacing
+from apps.core import gc_pacing, metrics
 from apps.core.logging import setup_logging
 from apps.core.settings import Settings
 
@@ -36,6 +38,8 @@ def run_service(name: str, main: ServiceMain, settings: Settings | None = None) 
     setup_logging(settings.log_level, settings.log_format, name)
     log = logging.getLogger(name)
     gc_pacing.start()
+    if settings.metrics_enabled:
+        metrics.serve(settings.metrics_port)
 
     async def runner() -> None:
         stop = asyncio.Event()

@@ -139,6 +139,13 @@ class Settings:
     # they stay at 0.
     accept_path_nice: int = -5
 
+    # Operations: Prometheus metrics collected and served (the API at /metrics on its own
+    # port; the router, ledger and each worker on a metrics port of their own).
+    metrics_enabled: bool = True
+    # The metrics port of a router, ledger or worker process; `copier up` gives each of
+    # its processes METRICS_PORT + an offset of its own (router 0, ledger 1, workers 2...).
+    metrics_port: int = 9464
+
     log_level: str = "INFO"
     # "text" (for people) or "json" (one object per line, for log shippers): core.logging.
     log_format: str = "text"

@@ -25,6 +25,7 @@ from typing import Any
 from pymongo import UpdateOne
 from redis.asyncio import Redis
 
+from apps.core import metrics
 from apps.core.messages import (
     Execution,
     ExecutionEvent,
@@ -153,6 +154,10 @@ def to_minor(amount: Decimal | None) -> int:
     return 0 if amount is None else int((amount * 100).to_integral_value())
 
 
+# copier_valkey_script_seconds of the book's script, bound once (one observe per call).
+_APPLY_SECONDS = metrics.valkey_script_seconds.labels("ledger_apply")
+
+
 @dataclass
 class Pending:
     """What a recorded batch still owes MongoDB: the executions whose documents are to be
@@ -256,7 +261,8 @@ class Book:
                     e.outcome.value if e.outcome else "",
                     to_minor(e.profit),
                 ]
-            part_changed, part_current = await self._apply(keys=keys, args=args)
+            with _APPLY_SECONDS.time():
+                part_changed, part_current = await self._apply(keys=keys, args=args)
             changed += [start + int(i) for i in part_changed]
             current += [start + int(i) for i in part_current]
         return changed, current

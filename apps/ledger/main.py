@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import msgspec
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
+from apps.core import metrics
 from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
 from apps.core.nats import close_nats, connect, ensure_topology
@@ -67,7 +69,10 @@ class MongoWriter:
         self._closing = False
         self._drained = False  # a fetch found nothing since the last put
         self._first_put = 0.0  # loop time of the queue's oldest entry
+        self._first_put_at = 0.0  # the same, time.monotonic(), for copier_ledger_lag_seconds
         self._writing: list[Msg] = []  # the messages of the batch being written
+        # time.monotonic() when the oldest execution MongoDB lacks was queued; 0: none.
+        self._oldest = 0.0
 
     async def put(self, pending: Pending, msgs: list[Msg], executions: int) -> None:
         async with self._changed:
@@ -75,6 +80,9 @@ class MongoWriter:
             now = asyncio.get_running_loop().time()
             if not self._queue:
                 self._first_put = now
+                self._first_put_at = time.monotonic()
+                if not self._oldest:
+                    self._oldest = self._first_put_at
             self._queue.append((pending, msgs, executions))
             self._queued += executions
             self._drained = False
@@ -120,6 +128,8 @@ class MongoWriter:
                     await asyncio.gather(*(m.nak(delay=1) for m in msgs), return_exceptions=True)
                 else:
                     await asyncio.gather(*(m.ack() for m in msgs), return_exceptions=True)
+                    # What MongoDB lacks now was queued after the batch just written.
+                    self._oldest = self._first_put_at if self._queue else 0.0
                 finally:
                     self._writing = []
                 async with self._changed:
@@ -127,6 +137,12 @@ class MongoWriter:
                     self._changed.notify_all()
         finally:
             keepalive.cancel()
+
+    def lag(self) -> float:
+        """Seconds since the oldest execution MongoDB does not have yet was queued (0: none);
+        read by copier_ledger_lag_seconds at scrape time, from the server's thread."""
+        oldest = self._oldest
+        return max(0.0, time.monotonic() - oldest) if oldest else 0.0
 
     async def _coalesce(self) -> None:
         """Hold the queue (the condition's lock held) until it should be written."""
@@ -157,10 +173,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     book = Book(redis, mongo[settings.mongodb_database], topology)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())
+    if settings.metrics_enabled:
+        metrics.ledger_lag_seconds.set_function(writer.lag)
     js = nc.jetstream()
     signals = engine.get_collection(SignalRecord)
     recording = asyncio.create_task(keep_signal_records(js, topology, signals, stop))
     sub = await js.pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
+    watching = metrics.watch_jetstream_soon(
+        settings.metrics_enabled,
+        js,
+        [(topology.stream("EXECUTIONS"), "ledger"), (topology.stream("SIGNALS"), "ledger")],
+    )
     try:
         while not stop.is_set():
             if recording.done():
@@ -195,6 +218,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             count = sum(len(e.executions) for e in events if isinstance(e, ExecutionBatch))
             await writer.put(pending, readable, count)
     finally:
+        await metrics.stop_watching(watching)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
         await writer.close()

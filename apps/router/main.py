@@ -22,6 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
+from apps.core import metrics
 from apps.core.logging import set_log_ids
 from apps.core.messages import (
     Execution,
@@ -151,6 +152,10 @@ class Router:
             publisher.abandon()  # the redelivered signal publishes them again
             raise
         await publisher.done()
+        if self.settings.metrics_enabled:
+            metrics.stage_seconds.labels("accept_to_routed").observe(
+                time.time() - signal.created_at
+            )
         log.info(
             "signal %s shard %d/%d: %d orders, %d refused in %.1f ms",
             signal.signal_id,
@@ -404,6 +409,9 @@ async def consume(
 
     if on_ready:
         await on_ready()
+    watching = metrics.watch_jetstream_soon(
+        settings.metrics_enabled, nc.jetstream(), [(topology.stream("SIGNALS"), "router")]
+    )
     try:
         while not stop.is_set():
             free = settings.router_concurrency - len(tasks)
@@ -424,6 +432,7 @@ async def consume(
         if tasks:  # drain: finish the signals in hand before exiting
             await asyncio.wait(tasks)
     finally:
+        await metrics.stop_watching(watching)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
         await close_nats(nc)

@@ -39,6 +39,7 @@ from apps.api.live import LiveRelay
 from apps.api.models import Channel
 from apps.api.refresh import RefreshAhead, is_due
 from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
+from apps.core import metrics
 from apps.core.assets import is_canonical_asset
 from apps.core.ids import new_id
 from apps.core.messages import Direction, Signal, encode, signal_decoder
@@ -165,6 +166,38 @@ class SignalIntake:
         return acl is not None and acl.active and acl.allows(principal)
 
     async def accept(
+        self,
+        claims: TokenClaims,
+        channel_id: str,
+        *,
+        asset: str,
+        direction: Direction,
+        expiry_seconds: int,
+        stake: Decimal,
+        client_id: str | None,
+    ) -> SignalAccepted:
+        """:meth:`_accept`, counted in ``copier_signals_total`` by outcome."""
+        try:
+            accepted = await self._accept(
+                claims,
+                channel_id,
+                asset=asset,
+                direction=direction,
+                expiry_seconds=expiry_seconds,
+                stake=stake,
+                client_id=client_id,
+            )
+        except ApiError as exc:
+            if self.settings.metrics_enabled:
+                metrics.signals_total.labels("refused").inc()
+                metrics.signals_refused_total.labels(metrics.refusal_reason(exc.status_code)).inc()
+            raise
+        if self.settings.metrics_enabled:
+            outcome = "duplicate" if accepted.duplicate else "accepted"
+            metrics.signals_total.labels(outcome).inc()
+        return accepted
+
+    async def _accept(
         self,
         claims: TokenClaims,
         channel_id: str,

@@ -45,6 +45,7 @@ from apps.api.signals.schemas import (
     ws_error,
 )
 from apps.api.signals.service import SignalIntake
+from apps.core import metrics
 
 log = logging.getLogger("api.ws")
 
@@ -309,6 +310,7 @@ async def signal_socket(
     await socket.accept()
     session = Session(socket, intake, live, authenticator)
     writer = asyncio.create_task(session.writer())
+    metrics.websockets_open.inc()
     try:
         try:
             first = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT)
@@ -349,6 +351,7 @@ async def signal_socket(
     except WebSocketDisconnect:
         pass
     finally:
+        metrics.websockets_open.dec()
         session.unwatch_all()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

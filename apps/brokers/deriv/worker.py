@@ -45,6 +45,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         process_lease_seconds=settings.worker_process_lease_seconds,
         finish_defer=settings.worker_finish_defer_seconds,
         place_chunk=BATCH_MAX_ORDERS,  # one chunk's orders go to Deriv in one batch buy
+        metrics_enabled=settings.metrics_enabled,
     )
     try:
         await Runner(nc.jetstream(), redis, topology, adapter, credentials, config).run(stop)
