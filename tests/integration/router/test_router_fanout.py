@@ -233,6 +233,14 @@ async def test_trades_per_day_limit_counts_each_signal_once(nc: NATS, settings: 
     first, second = make_signal("lim"), make_signal("lim")
     async with running_router(settings):
         await send(nc, topology, first)
+
+        async def first_routed() -> bool:
+            orders, _, _ = await orders_and_events(nc, topology)
+            return bool(orders)
+
+        # The router works signals concurrently: the second is sent once the first took
+        # the day's trade, so which one takes it does not depend on the machine's load.
+        await wait_for(first_routed, what="the first signal's order")
         await send(nc, topology, first, msg_id="redelivered-first")
         await send(nc, topology, second)
 
