@@ -30,7 +30,7 @@ ANON, OWNER, DELEGATE, OTHER, SUBSCRIBER, ADMIN = (
 )
 PERSONAS = (ANON, OWNER, DELEGATE, OTHER, SUBSCRIBER, ADMIN)
 # Infrastructure and documentation routes: public by design, not part of the matrix.
-NOT_IN_MATRIX_PREFIXES = ("/health", "/ready", "/schema")
+NOT_IN_MATRIX_PREFIXES = ("/health", "/ready", "/schema", "/metrics")
 
 
 @dataclass
