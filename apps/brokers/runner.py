@@ -44,7 +44,6 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 
 import msgspec
@@ -89,7 +88,9 @@ from apps.brokers.reporting import (
     execution_for_outcome,
     execution_of,
 )
+from apps.brokers.runner_config import RunnerConfig
 from apps.brokers.settlement import SettlementFollowers
+from apps.brokers.worker_meter import WorkerMeter
 from apps.core import metrics
 from apps.core.logging import set_log_ids
 from apps.core.messages import (
@@ -111,56 +112,6 @@ _FINISH_SLICE = 1024
 # How often a round waiting for the burst to end looks at its due time again (a chunk
 # answered meanwhile may bring it closer: its lease is the older one).
 _ROUND_RECHECK = 0.25
-# Signals whose routed instant a worker remembers for copier_stage_seconds.
-_ROUTED_KEPT = 1024
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunnerConfig:
-    worker_id: str
-    # Orders at the broker at once (a place_many group holds one slot per order).
-    concurrency: int = 256
-    # The longest a placement may run past max(now, valid_until): see Settings.
-    call_timeout: float = 30.0
-    # An in-flight marker is its owner's for this long without renewal; a working owner
-    # renews every third of it. Shorter: a crashed worker's orders are taken over sooner;
-    # longer: the bookkeeping may wait longer for a burst of placements (finish_defer).
-    lease_seconds: float = 15.0
-    # Pull in batches: one fetch round trip serves up to this many messages.
-    fetch_batch: int = 64
-    fetch_timeout: float = 0.5
-    # Fetched messages being worked at once; beyond it the loop stops pulling (their
-    # orders would only wait for slots while their AckWait runs).
-    max_messages: int = 1024
-    # AckWait of broker-<kind> is 2 s, so that a dead worker's orders come back while they
-    # can still be placed: a few in_progress beats per AckWait keep a live worker's.
-    progress_interval: float = 0.5
-    # The process lease (apps.brokers.ownership): a worker that died without a successor
-    # has its in-flight orders taken over this long after its last renewal.
-    process_lease_seconds: float = 3.0
-    # A buy the broker received is booked within this long: whoever reconciles an order
-    # in doubt asks no sooner after its claim (Deriv answers in well under a second).
-    booking_bound: float = 3.0
-    # How often a marker held by someone else is looked at again while we wait for it.
-    poll_interval: float = 0.2
-    # Clock skew allowance between workers before a lease is considered over.
-    stale_grace: float = 2.0
-    # Orders of one signal per place_many call: what the adapter places in one batch call
-    # (the Deriv worker sets its BATCH_MAX_ORDERS).
-    place_chunk: int = 40
-    max_retry_pause: float = 2.0
-    # While a burst of placements goes on, what follows a broker's answer (the final
-    # markers, pending settlements, executions, acks) waits until no chunk is waiting
-    # for or at the broker, at most this long, and only while the answered orders'
-    # leases hold (until a third of a lease before the first would lapse): the
-    # placements of a fan-out are what cannot wait, its bookkeeping can
-    # (Runner._finish_soon).
-    finish_defer: float = 10.0
-    # Settlement followers: heartbeat TTL and how often orphans are looked for.
-    heartbeat_ttl: float = 30.0
-    settle_scan_interval: float = 10.0
-    # Prometheus metrics (apps.core.metrics) counted and timed (METRICS_ENABLED).
-    metrics_enabled: bool = True
 
 
 class Runner:
@@ -213,9 +164,7 @@ class Runner:
         self._round_due = 0.0  # when the round must begin finishing (self.clock())
         self._rounds: set[asyncio.Task[None]] = set()
         self._last_claim = 0.0
-        # When JetStream stored each recent signal's first ORDERS message (the routed
-        # instant of copier_stage_seconds), at most _ROUTED_KEPT signals.
-        self._routed_at: dict[str, float] = {}
+        self.meter = WorkerMeter(self.kind, enabled=config.metrics_enabled)
 
     # the loop ---------------------------------------------------------------------------
 
@@ -308,20 +257,11 @@ class Runner:
                         batch.signal_id,
                     )
                 by_signal[batch.signal_id].append((msg, batch))
-                if self.config.metrics_enabled:
-                    self._note_routed(batch.signal_id, msg)
+                self.meter.routed(batch.signal_id, msg)
             await asyncio.gather(*(self._work_signal(sid, i) for sid, i in by_signal.items()))
         finally:
             self._messages -= len(msgs)
             self._room.set()
-
-    def _note_routed(self, signal_id: str, msg: Msg) -> None:
-        with contextlib.suppress(Exception):  # a message without JetStream metadata
-            routed = msg.metadata.timestamp.timestamp()
-            if routed < self._routed_at.get(signal_id, routed + 1):
-                self._routed_at[signal_id] = routed
-                if len(self._routed_at) > _ROUTED_KEPT:
-                    del self._routed_at[next(iter(self._routed_at))]
 
     async def _work_signal(self, signal_id: str, items: list[tuple[Msg, OrderBatch]]) -> None:
         """Every order of one signal fetched together: placed as one group, reported in one
@@ -631,8 +571,7 @@ class Runner:
         except Exception as exc:
             log.exception("%s adapter failed placing %d orders", self.kind, len(requests))
             return [exc] * len(requests)
-        if self.config.metrics_enabled:
-            self._count_call("buy_batch" if len(requests) > 1 else "buy", started, first)
+        self.meter.broker_call("buy_batch" if len(requests) > 1 else "buy", started, first)
         if len(first) != len(requests):
             error = RuntimeError(f"place_many answered {len(first)} of {len(requests)}")
             log.error("%s", error)
@@ -670,42 +609,13 @@ class Runner:
             )
             return exc
 
-    def _count_call(self, call: str, started: float, outcomes: Sequence[PlaceOutcome]) -> None:
-        """One broker call's duration, and the error codes it answered."""
-        metrics.broker_call_seconds.labels(self.kind, call).observe(time.perf_counter() - started)
-        codes: defaultdict[str, int] = defaultdict(int)
-        for outcome in outcomes:
-            if isinstance(outcome, (Rejected, TransientFailure)):
-                codes[outcome.code] += 1
-        for code, n in codes.items():
-            metrics.broker_errors_total.labels(self.kind, metrics.bounded_code(code)).inc(n)
-
-    def _count_finished(self, executions: Sequence[Execution]) -> None:
-        """Orders this worker brought to a final state, once each (their markers were
-        finished by this call): counted by state, and the placed ones' stage times."""
-        states: defaultdict[str, int] = defaultdict(int)
-        for execution in executions:
-            states[execution.state.value] += 1
-            if execution.state is ExecutionState.PLACED:
-                if execution.latency_ms is not None:
-                    metrics.stage_seconds.labels("accept_to_placed").observe(
-                        execution.latency_ms / 1000
-                    )
-                routed = self._routed_at.get(execution.signal_id)
-                if routed is not None:
-                    metrics.stage_seconds.labels("routed_to_placed").observe(execution.at - routed)
-        for state, n in states.items():
-            metrics.orders_total.labels(self.kind, state).inc(n)
-
     def _report(self, order: Order, outcome: PlaceOutcome | BaseException) -> Execution:
         if isinstance(outcome, BaseException):
             return self._execution(
                 order, ExecutionState.FAILED, reason=f"internal error: {type(outcome).__name__}"
             )
-        if self.config.metrics_enabled and isinstance(outcome, Rejected):
-            metrics.order_rejections_total.labels(
-                self.kind, metrics.bounded_code(outcome.code)
-            ).inc()
+        if isinstance(outcome, Rejected):
+            self.meter.rejected(outcome)
         return execution_for_outcome(order, outcome, self.clock(), self.kind)
 
     def _execution(self, order: Order, state: ExecutionState, *, reason: str) -> Execution:
@@ -742,8 +652,7 @@ class Runner:
                 ),
                 log,
             )
-        if self.config.metrics_enabled:
-            self._count_finished([e for (_, e), ok in zip(items, done, strict=True) if ok])
+        self.meter.finished([e for (_, e), ok in zip(items, done, strict=True) if ok])
         for (item, marker, pending), ok in zip(writes, done, strict=True):
             if not ok:
                 # Only if our lease lapsed while we worked (Redis unreachable for a whole
@@ -871,10 +780,7 @@ class Runner:
             except TimeoutError:
                 return Undecidable(reason="reconciliation did not finish in time")
             finally:
-                if self.config.metrics_enabled:
-                    metrics.broker_call_seconds.labels(self.kind, "reconcile").observe(
-                        time.perf_counter() - started
-                    )
+                self.meter.broker_call("reconcile", started)
 
         try:
             return await hold(f"reconciling {order.order_id}", attempt, log)

@@ -10,7 +10,8 @@ import asyncio
 
 from apps.brokers.credentials import RedisCredentialStore
 from apps.brokers.deriv.adapter import BATCH_MAX_ORDERS, DerivAdapter
-from apps.brokers.runner import Runner, RunnerConfig
+from apps.brokers.runner import Runner
+from apps.brokers.runner_config import RunnerConfig
 from apps.core.credentials import cipher_from_settings
 from apps.core.nats import close_nats, connect, ensure_topology
 from apps.core.redis import connect_redis
