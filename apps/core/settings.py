@@ -43,10 +43,28 @@ class Settings:
     # deployments sharing servers) stay isolated. Empty in production.
     namespace: str = ""
 
+    # This process's NATS user (nats/auth.conf names one per service); empty: connect
+    # without credentials (the single-node dev stack, which listens on loopback only).
+    nats_user: str = ""
+    nats_password: str = ""
+    # Replicas of every stream (its consumers follow the stream): 3 on a 3-node cluster.
+    nats_replicas: int = 1
+    # Valkey through Sentinel: "host:port,host:port,..." of the Sentinels; empty: REDIS_URL.
+    redis_sentinels: str = ""
+    redis_master_name: str = "copier"
+    # Replicas that must hold an order marker before the broker is called (Valkey WAIT):
+    # replication is asynchronous, and a failover must not lose a claim. 0: single node.
+    redis_wait_replicas: int = 0
+
     # Embedded stack (`copier up`)
     data_dir: Path = field(default_factory=_default_data_dir)
     nats_port: int = 4222
     nats_monitor_port: int = 8222
+    # `copier up --cluster`: nats-1..3 take NATS_PORT, NATS_MONITOR_PORT and
+    # NATS_CLUSTER_PORT + 0, 1, 2; the Valkey replica REDIS_PORT + 1, the Sentinels
+    # REDIS_SENTINEL_PORT + 0, 1, 2.
+    nats_cluster_port: int = 6222
+    redis_sentinel_port: int = 26379
     redis_port: int = 6379
     mongodb_port: int = 27017
     api_host: str = "127.0.0.1"
