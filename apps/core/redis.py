@@ -5,14 +5,33 @@ is retried on a fresh connection with exponential backoff: for several seconds i
 services, long enough for `copier up` to restart a killed Valkey, so they ride out a
 restart without failing the work in hand; for about a second in the API, where a person
 waits and an outage is better told at once (a 503 with Retry-After).
+
+Through Sentinel (``REDIS_SENTINELS``) every new connection asks the Sentinels where the
+primary is, so the same retries ride out a failover: a command cut off by the primary's
+death, or answered READONLY by a demoted one, is sent again to the one promoted. Sentinels
+that answer nothing about the primary at start end the process with one line, never a
+silent fallback to ``REDIS_URL``.
+
+Replication is asynchronous: a write the primary acknowledged may be missing from the
+replica a failover promotes. :func:`confirmed` sends a write and ``WAIT`` on one
+connection and counts it as done only once enough replicas hold it.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import redis.asyncio as redis
+from redis import Redis as SyncRedis
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
-from redis.backoff import EqualJitterBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.backoff import EqualJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError, RedisError, ResponseError, TimeoutError
+from redis.retry import Retry as SyncRetry
+
+log = logging.getLogger("redis")
 
 # Waits of 0.05 s doubling to 1 s, each at least half its nominal length (the jitter
 # keeps a crowd of clients from reconnecting in step): about 5 to 10 s in all.
@@ -21,6 +40,12 @@ RETRIES = 12
 REQUEST_RETRIES = 4
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 1.0
+# A connection blocks this long for a free slot of a full pool before failing.
+POOL_SIZE = 256
+POOL_WAIT = 10
+# How long a write waits for its replicas: far above what a live replica takes to
+# confirm, short enough that an absent one turns into a retry (and a warning) promptly.
+REPLICA_WAIT_MS = 1000
 
 
 def reconnecting_retry(retries: int = RETRIES) -> Retry:
@@ -35,20 +60,125 @@ def reconnecting_retry(retries: int = RETRIES) -> Retry:
     )
 
 
-def connect_redis(url: str, *, retries: int = RETRIES) -> redis.Redis:
-    """A pooled client; bytes in and out (values are msgspec-packed, not text).
+class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Connections to whichever node the Sentinels call the primary, at most
+    ``max_connections`` of them; a command that finds all busy waits ``timeout`` for one
+    (BlockingConnectionPool's get_connection and release) instead of failing at once."""
+
+
+def parse_sentinels(sentinels: str) -> list[tuple[str, int]]:
+    """``"host:port,host:port"`` as addresses; ValueError saying which entry is wrong."""
+    addresses = []
+    for entry in sentinels.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"REDIS_SENTINELS entry {entry.strip()!r} is not host:port")
+        addresses.append((host, int(port)))
+    return addresses
+
+
+# Sentinels answer from memory: a second is plenty, and one paused or unreachable must
+# not stall the search for the primary.
+_SENTINEL_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+
+
+async def master_address(sentinels: str, master_name: str) -> tuple[str, int] | None:
+    """Where the Sentinels say ``master_name``'s primary is, if one of them knows it up."""
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
+    )
+    try:
+        host, port = await manager.discover_master(master_name)
+    except MasterNotFoundError:
+        return None
+    finally:
+        await manager.aclose()
+    return str(host), int(port)
+
+
+def require_sentinels(sentinels: str, master_name: str) -> None:
+    """Exit with one line unless some Sentinel of ``sentinels`` monitors ``master_name``
+    (up or not: a failover under way is ridden out, a wrong address or name is not).
+
+    It blocks (at start, once): connect_redis is called where nothing else runs yet."""
+    try:
+        addresses = parse_sentinels(sentinels)
+    except ValueError as exc:
+        log.critical("%s", exc)
+        raise SystemExit(2) from None
+    problems = []
+    for host, port in addresses:
+        client = SyncRedis(
+            host=host, port=port, retry=SyncRetry(NoBackoff(), 0), **_SENTINEL_OPTIONS
+        )
+        try:
+            client.sentinel_master(master_name)
+        except ResponseError as exc:
+            problems.append(f"{host}:{port} {exc}")
+        except (RedisError, OSError) as exc:
+            problems.append(f"{host}:{port} unreachable ({exc})")
+        else:
+            return
+        finally:
+            client.close()
+    log.critical(
+        "no Sentinel of REDIS_SENTINELS=%s monitors REDIS_MASTER_NAME=%s: %s",
+        sentinels,
+        master_name,
+        "; ".join(problems),
+    )
+    raise SystemExit(2)
+
+
+def connect_redis(
+    url: str, *, retries: int = RETRIES, sentinels: str = "", master_name: str = "copier"
+) -> redis.Redis:
+    """A pooled client; bytes in and out (values are msgspec-packed, not text). With
+    ``sentinels``, to the primary the Sentinels name (``url`` is not used then).
 
     A command that finds every connection busy waits for one (a whole fan-out taken over
     at once issues a thousand reads together) instead of failing at once."""
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        decode_responses=False,
-        socket_connect_timeout=2,
-        retry=reconnecting_retry(retries),
+    options: dict[str, Any] = {
+        "decode_responses": False,
+        "socket_connect_timeout": 2,
+        "retry": reconnecting_retry(retries),
         # A connection idle this long is pinged before use, so a socket the server
         # dropped meanwhile is replaced before a command is written to it.
-        health_check_interval=15,
-        max_connections=256,
-        timeout=10,
+        "health_check_interval": 15,
+        "max_connections": POOL_SIZE,
+        "timeout": POOL_WAIT,
+    }
+    if not sentinels:
+        return redis.Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
+    require_sentinels(sentinels, master_name)
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
     )
-    return redis.Redis.from_pool(pool)
+    client: redis.Redis = manager.master_for(
+        master_name, connection_pool_class=BlockingSentinelConnectionPool, **options
+    )
+    return client
+
+
+class Unreplicated(ConnectionError):
+    """A write the primary made that fewer replicas than required confirmed in time. A
+    failover could lose it, so it counts as not done: the caller holds its work and sends
+    the write again (which writes again, so that the next WAIT covers it)."""
+
+
+async def confirmed(client: redis.Redis, replicas: int, *command: Any) -> Any:
+    """``command``'s reply, once ``replicas`` replicas hold what it wrote (``WAIT`` on the
+    same connection, no MULTI: WAIT covers that connection's writes); Unreplicated when
+    they do not confirm within REPLICA_WAIT_MS. With ``replicas`` 0, just the command.
+
+    A failover between the two is ridden out by the connection's retries, which send both
+    again to the new primary."""
+    if replicas <= 0:
+        return await client.execute_command(*command)  # type: ignore[no-untyped-call]
+    pipe = client.pipeline(transaction=False)
+    pipe.execute_command(*command)
+    pipe.execute_command("WAIT", replicas, REPLICA_WAIT_MS)
+    reply, acked = await pipe.execute()
+    if int(acked) < replicas:
+        raise Unreplicated(f"{acked} of {replicas} replicas confirmed a write in time")
+    return reply
