@@ -123,7 +123,12 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await connect(settings.nats_url, name="copier-api")
         mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
-        redis = connect_redis(settings.redis_url, retries=REQUEST_RETRIES)
+        redis = connect_redis(
+            settings.redis_url,
+            retries=REQUEST_RETRIES,
+            sentinels=settings.redis_sentinels,
+            master_name=settings.redis_master_name,
+        )
         try:
             await db.configure_database([*ALL_MODELS, SignalRecord])  # type: ignore[arg-type]
         except Exception:

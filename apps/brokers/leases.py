@@ -21,6 +21,7 @@ import msgspec
 from apps.brokers.base import BrokerAccount
 from apps.brokers.markers import Marker, MarkerBook, pack
 from apps.core.messages import Order
+from apps.core.outage import DEPENDENCY_ERRORS
 
 log = logging.getLogger("brokers.runner")
 
@@ -63,6 +64,10 @@ class Owned:
     call: asyncio.Task[Any] | None = None  # the broker call working on it, if any
     lost: bool = False  # someone else changed the marker: stop, never buy
     account: BrokerAccount | None = None  # its credentials, once looked up
+    # A renewal sent but not known to be kept (no reply, or too few replicas confirmed
+    # it): the primary may hold it and a failover may not, so it is sent again, unchanged,
+    # before anything is written over it (the scripts take it whichever the store holds).
+    renewal: Marker | None = None
 
 
 class LeaseKeeper:
@@ -97,6 +102,9 @@ class LeaseKeeper:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
                 await self.renew()
+            except DEPENDENCY_ERRORS as exc:
+                log.warning("renewing %d leases: %r", len(self._held), exc)
+                self._cancel_lapsing()
             except Exception:
                 log.exception("renewing %d leases failed", len(self._held))
                 self._cancel_lapsing()
@@ -110,7 +118,8 @@ class LeaseKeeper:
             # Orders claimed together share one marker object, and share its renewal too.
             fresh: dict[int, Marker] = {}
             renewed = [
-                fresh.get(id(i.marker))
+                i.renewal
+                or fresh.get(id(i.marker))
                 or fresh.setdefault(
                     id(i.marker),
                     msgspec.structs.replace(
@@ -119,25 +128,41 @@ class LeaseKeeper:
                 )
                 for i in items
             ]
+            await self._renew(items, renewed)
+
+    async def confirm_renewals(self, items: Sequence[Owned]) -> None:
+        """Send the renewals of ``items`` not known to be kept again (the caller holds the
+        lock): a compare-and-set after them must expect what the store holds."""
+        pending = [i for i in items if i.renewal is not None]
+        if pending:
+            await self._renew(pending, [i.renewal for i in pending if i.renewal is not None])
+
+    async def _renew(self, items: Sequence[Owned], renewed: Sequence[Marker]) -> None:
+        try:
             done = await self.markers.finish_many(
                 [(i.order.order_id, i.token, m, None) for i, m in zip(items, renewed, strict=True)]
             )
-            for item, marker, ok in zip(items, renewed, done, strict=True):
-                if ok:
-                    item.token, item.marker = pack(marker), marker
-                else:
-                    log.error(
-                        "in-flight marker of %s was taken from us",
-                        item.order.order_id,
-                        extra={
-                            "order_id": item.order.order_id,
-                            "broker_account_id": item.order.broker_account_id,
-                        },
-                    )
-                    item.lost = True
-                    self.drop([item])
-                    if item.call is not None:
-                        item.call.cancel()
+        except BaseException:
+            for item, marker in zip(items, renewed, strict=True):
+                item.renewal = marker
+            raise
+        for item, marker, ok in zip(items, renewed, done, strict=True):
+            item.renewal = None
+            if ok:
+                item.token, item.marker = pack(marker), marker
+            else:
+                log.error(
+                    "in-flight marker of %s was taken from us",
+                    item.order.order_id,
+                    extra={
+                        "order_id": item.order.order_id,
+                        "broker_account_id": item.order.broker_account_id,
+                    },
+                )
+                item.lost = True
+                self.drop([item])
+                if item.call is not None:
+                    item.call.cancel()
 
     def cancel_calls(self) -> None:
         """Stop every broker call (the process lease is lapsing: after it, another worker

@@ -23,13 +23,16 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.typing import EncodableT
 
 from apps.core import metrics
 from apps.core.messages import Execution, ExecutionState, Money, Order, Outcome, SignedMoney
+from apps.core.redis import confirmed
 from apps.core.topology import Topology
 
 # Above the ORDERS stream's max_age (20 h), the longest an order can wait to be
@@ -288,12 +291,11 @@ while more() do
   local settle, account, contract = field(), field(), field()
   local marker = markers .. oid
   local current = redis.call('GET', marker)
-  if current == new then
-    -- This very write, sent again after a lost reply: it is done.
-    out[#out + 1] = 1
-  elseif current ~= expected then
+  if current ~= expected and current ~= new then
     out[#out + 1] = 0
   else
+    -- current == new: this very write, sent again (its reply was lost, or no replica
+    -- confirmed it). It is written again, so that the WAIT after it covers it.
     redis.call('SET', marker, new, 'EX', ttl)
     if settle ~= '' then
       local owned = claims .. account
@@ -326,7 +328,10 @@ local ttl, markers = ARGV[1], ARGV[2]
 local out = {}
 while more() do
   local oid, marker = field(), field()
-  out[#out + 1] = redis.call('SET', markers .. oid, marker, 'NX', 'GET', 'EX', ttl)
+  local before = redis.call('SET', markers .. oid, marker, 'NX', 'GET', 'EX', ttl)
+  -- This very claim, sent again: written again, so that the WAIT after it covers it.
+  if before == marker then redis.call('SET', markers .. oid, marker, 'EX', ttl) end
+  out[#out + 1] = before
 end
 return out
 """
@@ -342,16 +347,18 @@ _FINISH_PER_CALL = 64
 
 # KEYS: the account's contract claims. ARGV: contract id, order id, ttl.
 # 1 when the contract is (now, or already) this order's; 0 when another order owns it.
+# A claim already this order's is written again, so that the WAIT after it covers it.
 _CLAIM_CONTRACT = """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if owner == ARGV[2] then return 1 end
-if owner then return 0 end
+if owner and owner ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
-# KEYS: marker. ARGV: expected. Gives up a claim that never reached the broker.
+# KEYS: marker. ARGV: expected. Gives up a claim that never reached the broker. (A
+# release that a failover loses only delays the order: its marker lapses and is taken
+# over, and nothing was bought.)
 _COMPARE_AND_DELETE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
@@ -389,10 +396,21 @@ _FINISH_SECONDS = metrics.valkey_script_seconds.labels("markers_finish")
 
 
 class MarkerBook:
-    def __init__(self, redis: Redis, topology: Topology, settle_key: str) -> None:
+    """The order markers of one worker. With ``replicas`` > 0 (REDIS_WAIT_REPLICAS), each
+    script call that writes one is followed by ``WAIT replicas`` on its connection
+    (:func:`apps.core.redis.confirmed`) and raises :class:`Unreplicated` — a dependency
+    error, which the runner holds its orders through — until that many replicas hold
+    it: a claim or takeover a failover could lose never lets the broker be called. The
+    scripts write again what they are sent again, so a write re-sent after a failover
+    that lost it is written on the new primary and covered by the WAIT there."""
+
+    def __init__(
+        self, redis: Redis, topology: Topology, settle_key: str, *, replicas: int = 0
+    ) -> None:
         self.redis = redis
         self.topology = topology
         self.settle_key = settle_key
+        self.replicas = replicas
         self._cas = redis.register_script(_COMPARE_AND_SET)
         self._claim = redis.register_script(_CLAIM)
         self._cad = redis.register_script(_COMPARE_AND_DELETE)
@@ -420,11 +438,22 @@ class MarkerBook:
             if value is not None
         }
 
+    async def _run(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[EncodableT]
+    ) -> Any:
+        """A writing script's reply, confirmed by ``replicas`` replicas (when > 0)."""
+        if not self.replicas:
+            return await script(keys=keys, args=args)
+        return await confirmed(
+            self.redis, self.replicas, "EVAL", script.script, len(keys), *keys, *args
+        )
+
     async def claim_contract(self, broker_account_id: str, contract_id: str, order_id: str) -> bool:
         """Assign a contract found by reconciliation to ``order_id``, unless another owns it."""
-        done = await self._claim_contract(
-            keys=[self.claims_key(broker_account_id)],
-            args=[contract_id, order_id, MARKER_TTL_SECONDS],
+        done = await self._run(
+            self._claim_contract,
+            [self.claims_key(broker_account_id)],
+            [contract_id, order_id, MARKER_TTL_SECONDS],
         )
         return bool(done == 1)
 
@@ -442,7 +471,7 @@ class MarkerBook:
             with _CLAIM_SECONDS.time():
                 previous = cast(
                     list[bytes | None],
-                    await self._claim(keys=[], args=[MARKER_TTL_SECONDS, prefix, _frame(fields)]),
+                    await self._run(self._claim, [], [MARKER_TTL_SECONDS, prefix, _frame(fields)]),
                 )
             # A marker equal to the one written here is this very claim, sent again after
             # a lost reply (each claim's bytes name this process and the instant).
@@ -504,9 +533,10 @@ class MarkerBook:
             with _FINISH_SECONDS.time():
                 results = cast(
                     list[int],
-                    await self._cas(
-                        keys=[self.settle_key],
-                        args=[MARKER_TTL_SECONDS, *prefixes, _frame(fields)],
+                    await self._run(
+                        self._cas,
+                        [self.settle_key],
+                        [MARKER_TTL_SECONDS, *prefixes, _frame(fields)],
                     ),
                 )
             done += [r == 1 for r in results]
@@ -514,7 +544,7 @@ class MarkerBook:
 
     async def release(self, order_id: str, mine: bytes) -> None:
         """Drop our claim (nothing reached the broker), so a redelivery need not wait."""
-        await self._cad(keys=[self.key(order_id)], args=[mine])
+        await self._run(self._cad, [self.key(order_id)], [mine])
 
 
 class AccountClaims:

@@ -27,14 +27,16 @@ import os
 import time
 from collections.abc import Callable
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT
 
 from apps.brokers.base import Found, NotFound, Placed, ReconcileResult, Uncertain, Undecidable
 from apps.brokers.markers import Marker
 from apps.core.ids import new_id
 from apps.core.outage import DEPENDENCY_ERRORS
+from apps.core.redis import confirmed
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.ownership")
@@ -109,6 +111,7 @@ class ProcessLease:
         *,
         ttl: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        replicas: int = 0,
     ) -> None:
         self.redis = redis
         self.topology = topology
@@ -116,6 +119,9 @@ class ProcessLease:
         self.incarnation = new_id()
         self.ttl = ttl
         self.clock = clock
+        # Replicas that must confirm a write of the lease before it counts as held: a
+        # lease a failover could lose would let a peer take our orders over meanwhile.
+        self.replicas = replicas
         self._held_until = 0.0
         self._held = asyncio.Event()
         self._renew = redis.register_script(_RENEW)
@@ -130,7 +136,8 @@ class ProcessLease:
         """Claim the worker id for this incarnation (a previous life's orders are ours to
         take over from now on)."""
         sent = self.clock()
-        await self.redis.set(self.key(self.worker_id), self.incarnation, px=int(self.ttl * 1000))
+        key, ttl_ms = self.key(self.worker_id), int(self.ttl * 1000)
+        await confirmed(self.redis, self.replicas, "SET", key, self.incarnation, "PX", ttl_ms)
         self._mark_held(sent)
 
     def holds(self, margin: float) -> bool:
@@ -155,10 +162,7 @@ class ProcessLease:
             await asyncio.sleep(self.ttl / 3)
             sent = self.clock()
             try:
-                ours = await self._renew(
-                    keys=[self.key(self.worker_id)],
-                    args=[self.incarnation, int(self.ttl * 1000)],
-                )
+                ours = await self._write_renewal()
             except DEPENDENCY_ERRORS as exc:
                 if self._held_until - self.clock() <= self.ttl / 3:
                     log.warning("process lease of %s not renewed (%r)", self.worker_id, exc)
@@ -179,6 +183,13 @@ class ProcessLease:
             on_lapse()
             logging.shutdown()
             os._exit(SUPERSEDED_EXIT_CODE)
+
+    async def _write_renewal(self) -> Any:
+        keys = [self.key(self.worker_id)]
+        args: list[EncodableT] = [self.incarnation, int(self.ttl * 1000)]
+        if not self.replicas:
+            return await self._renew(keys=keys, args=args)
+        return await confirmed(self.redis, self.replicas, "EVAL", _RENEW, 1, *keys, *args)
 
     def _mark_held(self, sent: float) -> None:
         self._held_until = sent + self.ttl

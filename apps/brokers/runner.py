@@ -135,7 +135,10 @@ class Runner:
         self.clock = clock
         self.publisher = ExecutionPublisher(js, topology)
         self.markers = MarkerBook(
-            redis, topology, topology.settlements_key(self.kind, config.worker_id)
+            redis,
+            topology,
+            topology.settlements_key(self.kind, config.worker_id),
+            replicas=config.wait_replicas,
         )
         self.settlements = SettlementFollowers(
             redis,
@@ -150,7 +153,11 @@ class Runner:
         self.slots = Slots(config.concurrency)
         self.leases = LeaseKeeper(self.markers, config.lease_seconds, clock)
         self.owners = ProcessLease(
-            redis, topology, config.worker_id, ttl=config.process_lease_seconds
+            redis,
+            topology,
+            config.worker_id,
+            ttl=config.process_lease_seconds,
+            replicas=config.wait_replicas,
         )
         self._working: set[asyncio.Task[None]] = set()
         self._messages = 0
@@ -645,6 +652,13 @@ class Runner:
             writes.append((item, marker, pending))
         async with self.leases.lock:
             self.leases.drop([item for item, _, _ in writes])
+            # A renewal not known to be kept is settled first: the finish expects the
+            # marker the store holds.
+            await hold(
+                "renewing leases",
+                lambda: self.leases.confirm_renewals([item for item, _, _ in writes]),
+                log,
+            )
             done = await hold(
                 f"finishing {len(writes)} orders",
                 lambda: self.markers.finish_many(

@@ -50,5 +50,8 @@ class RunnerConfig:
     # Settlement followers: heartbeat TTL and how often orphans are looked for.
     heartbeat_ttl: float = 30.0
     settle_scan_interval: float = 10.0
+    # Replicas that must confirm a marker or process lease write before it counts
+    # (REDIS_WAIT_REPLICAS; docs/markers-and-leases.md, "Valkey failover"). 0: one node.
+    wait_replicas: int = 0
     # Prometheus metrics (apps.core.metrics) counted and timed (METRICS_ENABLED).
     metrics_enabled: bool = True

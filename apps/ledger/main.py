@@ -169,7 +169,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect(settings.nats_url, name="copier-ledger")
     await ensure_topology(nc, topology)
     mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis(
+        settings.redis_url,
+        sentinels=settings.redis_sentinels,
+        master_name=settings.redis_master_name,
+    )
     book = Book(redis, mongo[settings.mongodb_database], topology)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())

@@ -391,7 +391,11 @@ async def consume(
     topology = Topology(settings.namespace)
     nc = await connect(settings.nats_url, name="copier-router")
     await ensure_topology(nc, topology)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis(
+        settings.redis_url,
+        sentinels=settings.redis_sentinels,
+        master_name=settings.redis_master_name,
+    )
     router = Router(settings, nc, redis)
     sub = await nc.jetstream().pull_subscribe_bind("router", topology.stream("SIGNALS"))
     slots = asyncio.Semaphore(settings.router_concurrency)

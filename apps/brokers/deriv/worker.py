@@ -24,7 +24,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
     nc = await connect(settings.nats_url, name=f"copier-worker-deriv-{settings.worker_id}")
     await ensure_topology(nc, topology)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis(
+        settings.redis_url,
+        sentinels=settings.redis_sentinels,
+        master_name=settings.redis_master_name,
+    )
     credentials = RedisCredentialStore(
         redis, topology, cipher_from_settings(settings), kind="deriv"
     )
@@ -47,6 +51,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         finish_defer=settings.worker_finish_defer_seconds,
         place_chunk=BATCH_MAX_ORDERS,  # one chunk's orders go to Deriv in one batch buy
         metrics_enabled=settings.metrics_enabled,
+        wait_replicas=settings.redis_wait_replicas,
     )
     try:
         await Runner(nc.jetstream(), redis, topology, adapter, credentials, config).run(stop)
