@@ -149,7 +149,9 @@ def _in_sync(replica: dict[str, Any]) -> bool:
 async def sentinel_healthy(port: int, master_name: str) -> bool:
     """The Sentinel on ``port`` monitors ``master_name``, sees it up, knows enough other
     Sentinels to reach its quorum, and sees a replica in sync with it: a failover could
-    happen now, and a write can be confirmed by a replica."""
+    happen now, and a write can be confirmed by a replica. A readiness check for start-up:
+    after a failover it stays false until a replica is back in sync (the old primary
+    restarted), which is no reason to restart a Sentinel."""
     client = redis.Redis(host=HOST, port=port, socket_connect_timeout=1, socket_timeout=1)
     try:
         state = cast(dict[str, Any], await client.sentinel_master(master_name))

@@ -24,7 +24,7 @@ from tests.fixtures.copier_harness import Copier
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.holding_proxy import HoldingProxy
 from tests.fixtures.waiting import PATIENCE, wait_for
-from tests.integration.valkey_ha.conftest import MASTER, ValkeySet
+from tests.integration.valkey_ha.valkey_set import MASTER, ValkeySet
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import sys
 from apps.core import embedded
 from apps.core.redis import confirmed, connect_redis
 from tests.fixtures.waiting import PATIENCE, wait_for
-from tests.integration.valkey_ha.conftest import MASTER, ValkeySet
+from tests.integration.valkey_ha.valkey_set import MASTER, ValkeySet
 
 
 async def test_a_client_keeps_writing_through_a_failover(valkey_set: ValkeySet) -> None:
