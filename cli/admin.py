@@ -24,10 +24,10 @@ console = Console(highlight=False)
 async def _sync_redis(settings: Settings) -> RebuildReport:
     from apps.api.subscriptions.projection import rebuild_all
     from apps.core.db import connect_db
-    from apps.core.redis import connect_redis
+    from apps.core.redis import connect_redis_from
 
     mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis_from(settings)
     try:
         return await rebuild_all(db, redis, Topology(settings.namespace))
     finally:

@@ -41,7 +41,7 @@ from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
 from apps.core.nats import close_nats, connect, ensure_topology
 from apps.core.records import SignalRecord
-from apps.core.redis import REQUEST_RETRIES, connect_redis
+from apps.core.redis import REQUEST_RETRIES, connect_redis_from
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
@@ -123,12 +123,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await connect(settings.nats_url, name="copier-api")
         mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
-        redis = connect_redis(
-            settings.redis_url,
-            retries=REQUEST_RETRIES,
-            sentinels=settings.redis_sentinels,
-            master_name=settings.redis_master_name,
-        )
+        redis = connect_redis_from(settings, retries=REQUEST_RETRIES)
         try:
             await db.configure_database([*ALL_MODELS, SignalRecord])  # type: ignore[arg-type]
         except Exception:

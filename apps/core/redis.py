@@ -31,6 +31,8 @@ from redis.backoff import EqualJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError, RedisError, ResponseError, TimeoutError
 from redis.retry import Retry as SyncRetry
 
+from apps.core.settings import Settings
+
 log = logging.getLogger("redis")
 
 # Waits of 0.05 s doubling to 1 s, each at least half its nominal length (the jitter
@@ -158,6 +160,17 @@ def connect_redis(
         master_name, connection_pool_class=BlockingSentinelConnectionPool, **options
     )
     return client
+
+
+def connect_redis_from(settings: Settings, *, retries: int = RETRIES) -> redis.Redis:
+    """:func:`connect_redis` to where ``settings`` say: REDIS_URL, or the primary the
+    Sentinels of REDIS_SENTINELS name."""
+    return connect_redis(
+        settings.redis_url,
+        retries=retries,
+        sentinels=settings.redis_sentinels,
+        master_name=settings.redis_master_name,
+    )
 
 
 class Unreplicated(ConnectionError):

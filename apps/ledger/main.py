@@ -27,7 +27,7 @@ from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
 from apps.core.nats import close_nats, connect, ensure_topology
 from apps.core.records import SignalRecord
-from apps.core.redis import connect_redis
+from apps.core.redis import connect_redis_from
 from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -169,11 +169,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect(settings.nats_url, name="copier-ledger")
     await ensure_topology(nc, topology)
     mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
-    redis = connect_redis(
-        settings.redis_url,
-        sentinels=settings.redis_sentinels,
-        master_name=settings.redis_master_name,
-    )
+    redis = connect_redis_from(settings)
     book = Book(redis, mongo[settings.mongodb_database], topology)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())

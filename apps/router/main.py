@@ -35,7 +35,7 @@ from apps.core.messages import (
 )
 from apps.core.nats import close_nats, connect, ensure_topology, fetch_ready
 from apps.core.outage import backoff
-from apps.core.redis import connect_redis
+from apps.core.redis import connect_redis_from
 from apps.core.routing import RoutingRecord, unpack_record
 from apps.core.service import run_service
 from apps.core.settings import Settings
@@ -391,11 +391,7 @@ async def consume(
     topology = Topology(settings.namespace)
     nc = await connect(settings.nats_url, name="copier-router")
     await ensure_topology(nc, topology)
-    redis = connect_redis(
-        settings.redis_url,
-        sentinels=settings.redis_sentinels,
-        master_name=settings.redis_master_name,
-    )
+    redis = connect_redis_from(settings)
     router = Router(settings, nc, redis)
     sub = await nc.jetstream().pull_subscribe_bind("router", topology.stream("SIGNALS"))
     slots = asyncio.Semaphore(settings.router_concurrency)

@@ -14,7 +14,7 @@ from apps.brokers.runner import Runner
 from apps.brokers.runner_config import RunnerConfig
 from apps.core.credentials import cipher_from_settings
 from apps.core.nats import close_nats, connect, ensure_topology
-from apps.core.redis import connect_redis
+from apps.core.redis import connect_redis_from
 from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -24,11 +24,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
     nc = await connect(settings.nats_url, name=f"copier-worker-deriv-{settings.worker_id}")
     await ensure_topology(nc, topology)
-    redis = connect_redis(
-        settings.redis_url,
-        sentinels=settings.redis_sentinels,
-        master_name=settings.redis_master_name,
-    )
+    redis = connect_redis_from(settings)
     credentials = RedisCredentialStore(
         redis, topology, cipher_from_settings(settings), kind="deriv"
     )
