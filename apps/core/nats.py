@@ -38,6 +38,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from nats.protocol.parser import AUTHORIZATION_VIOLATION, PERMISSIONS_ERR
 
+from apps.core.settings import Settings
 from apps.core.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -371,6 +372,24 @@ async def ensure_topology(
         else:
             done["unchanged"].append(label)
     return done
+
+
+async def declare_topology(
+    settings: Settings, name: str = "copier-declare"
+) -> dict[str, list[str]]:
+    """:func:`ensure_topology` as ``settings``' NATS user (the admin user where the server
+    has users), at ``settings.nats_replicas``, on a connection of its own.
+
+    `copier ops declare` and `copier up` declare through this."""
+    nc = await connect(
+        settings.nats_url, name, user=settings.nats_user, password=settings.nats_password
+    )
+    try:
+        return await ensure_topology(
+            nc, Topology(settings.namespace), replicas=settings.nats_replicas
+        )
+    finally:
+        await nc.close()
 
 
 async def _create_consumer(
