@@ -313,6 +313,13 @@ async def nats_healthy(monitor_port: int) -> bool:
     return await http_ok(f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true")
 
 
+async def nats_cluster_healthy(monitor_port: int) -> bool:
+    """A cluster node is healthy once it follows a JetStream meta leader with its streams
+    and consumers current (the full ``/healthz``): before that, the JetStream API drops
+    requests unanswered."""
+    return await http_ok(f"http://127.0.0.1:{monitor_port}/healthz")
+
+
 async def redis_healthy(url: str) -> bool:
     import redis.asyncio as redis
 

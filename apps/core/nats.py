@@ -277,15 +277,24 @@ async def close_nats(nc: NATS) -> None:
 
 
 async def _api(nc: NATS, subject: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One JetStream API call; asked again while a new cluster elects its meta leader.
+    """One JetStream API call; asked again while a new cluster elects its meta leader
+    (the server answers "temporarily unavailable", or not at all).
 
     Raises :class:`NatsPermissionError` at once when the user may not publish to the
     API subject, :class:`JetStreamApiError` for the server's error answers."""
     payload = json.dumps(body).encode() if body is not None else b""
     full = f"$JS.API.{subject}"
     deadline = asyncio.get_running_loop().time() + API_UNAVAILABLE_PATIENCE
+    wait = 1.0  # a cluster without a meta leader yet is asked again soon
     while True:
-        reply = await _request(nc, full, payload)
+        try:
+            reply = await _request(nc, full, payload, timeout=wait)
+        except NatsTimeout:
+            wait = min(wait * 2, API_TIMEOUT)
+            # Repeating is safe: reads, and creates/updates to the same configuration.
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            continue
         error = reply.get("error")
         if not error:
             return reply
@@ -297,11 +306,11 @@ async def _api(nc: NATS, subject: str, body: Mapping[str, Any] | None = None) ->
         await asyncio.sleep(0.25)
 
 
-async def _request(nc: NATS, subject: str, payload: bytes) -> dict[str, Any]:
+async def _request(nc: NATS, subject: str, payload: bytes, timeout: float) -> dict[str, Any]:
     denied: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     waiting = _waiting.setdefault(nc, {}).setdefault(subject.lower(), [])
     waiting.append(denied)
-    request = asyncio.ensure_future(nc.request(subject, payload, timeout=API_TIMEOUT))
+    request = asyncio.ensure_future(nc.request(subject, payload, timeout=timeout))
     try:
         await asyncio.wait((request, denied), return_when="FIRST_COMPLETED")
     finally:
