@@ -223,6 +223,8 @@ async def connect(
     if connecting.done() and connecting.exception() is None:
         started = True
         return nc
+    reason = connecting.exception() if connecting.done() else None
+    reason = reason or (last_error[0] if last_error else None)
     connecting.cancel()
     await asyncio.gather(connecting, return_exceptions=True)
     await nc.close()
@@ -231,8 +233,6 @@ async def connect(
         raise NatsStartError(
             f"NATS refused {who}: authorization violation — check NATS_USER/NATS_PASSWORD"
         )
-    reason = connecting.exception() if connecting.done() else None
-    reason = reason or (last_error[0] if last_error else None)
     detail = f": {reason}" if reason else ""
     raise NatsStartError(
         f"cannot reach NATS at {', '.join(servers)} within {start_timeout:.0f} s{detail} — "

@@ -58,9 +58,15 @@ class AuthNats:
             with (self.root / f"{spec.name}.log").open("ab") as log:
                 self.processes.append(await embedded.spawn(spec, stdout=log.fileno()))
         healthy = embedded.nats_cluster_healthy if self.clustered else embedded.nats_healthy
+
+        async def up(port: int) -> bool:
+            if any(p.returncode is not None for p in self.processes):
+                raise AssertionError(f"a nats-server exited:\n{self.log()}")
+            return await healthy(port)
+
         await asyncio.gather(
             *(
-                embedded.wait_healthy(lambda p=port: healthy(p), 60, "nats-server")
+                embedded.wait_healthy(lambda p=port: up(p), 60, "nats-server")
                 for port in self.monitor_ports
             )
         )
@@ -100,7 +106,10 @@ async def auth_node(tmp_path: Path) -> AsyncIterator[AuthNats]:
     root.mkdir()
     passwords = ensure_passwords(root)
     config = root / "node.conf"
-    config.write_text(f'include "{NATS_DIR / "server.conf"}"\ninclude "{NATS_DIR / "auth.conf"}"\n')
+    # nats-server resolves an include against the including file's folder, even a path
+    # that starts with "/".
+    shared = os.path.relpath(NATS_DIR, root)
+    config.write_text(f'include "{shared}/server.conf"\ninclude "{shared}/auth.conf"\n')
     port, monitor = embedded.free_port(), embedded.free_port()
     argv = [
         embedded.find_binary("nats-server"),
