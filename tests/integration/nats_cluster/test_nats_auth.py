@@ -100,6 +100,8 @@ async def test_the_api_cannot_place_orders_and_a_worker_cannot_send_signals(
     await _refused_publish(auth_node, "ops", "orders.deriv.0")
     assert await _messages(auth_node, "ORDERS") == 1
     assert await _messages(auth_node, "SIGNALS") == 1
+    # The server logs each refusal: what test_nats_service_users looks for.
+    assert '"COPIER/user:api" - Publish Violation - Subject "orders.deriv.0"' in auth_node.log()
 
 
 async def test_anonymous_clients_and_wrong_passwords_are_refused_in_one_line(
