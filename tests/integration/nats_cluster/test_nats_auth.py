@@ -173,3 +173,9 @@ async def test_copier_ops_declare_and_a_service_with_a_wrong_password(
     assert code == 1, out
     assert "NATS refused user 'router': authorization violation" in out
     assert "Traceback" not in out
+
+    api = {**auth_node.settings_for(settings, "api").as_env(), "NATS_PASSWORD": "wrong"}
+    code, out = await _run([sys.executable, "-m", "apps.api.main"], api)
+    assert code == 1, out
+    assert "NATS refused user 'api': authorization violation" in out
+    assert "Traceback" not in out
