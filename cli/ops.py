@@ -80,9 +80,11 @@ async def nats_connection(settings: Settings) -> AsyncIterator[NATS]:
             start_timeout=CONNECT_SECONDS,
             connect_timeout=3,
             allow_reconnect=False,
+            # One more try per server after a pause, then nats-py gives up by itself.
+            max_reconnect_attempts=1,
         )
     except NatsStartError as exc:
-        raise CliError(f"{exc} (is the stack running? copier up)") from None
+        raise CliError(str(exc)) from None
     try:
         yield nc
     finally:

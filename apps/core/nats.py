@@ -223,8 +223,8 @@ async def connect(
     if connecting.done() and connecting.exception() is None:
         started = True
         return nc
-    reason = connecting.exception() if connecting.done() else None
-    reason = reason or (last_error[0] if last_error else None)
+    gave_up = connecting.done()  # nats-py ran out of attempts (``max_reconnect_attempts``)
+    reason = last_error[0] if last_error else (connecting.exception() if gave_up else None)
     connecting.cancel()
     await asyncio.gather(connecting, return_exceptions=True)
     await nc.close()
@@ -234,8 +234,9 @@ async def connect(
             f"NATS refused {who}: authorization violation — check NATS_USER/NATS_PASSWORD"
         )
     detail = f": {reason}" if reason else ""
+    within = "" if gave_up else f" within {start_timeout:.0f} s"
     raise NatsStartError(
-        f"cannot reach NATS at {', '.join(servers)} within {start_timeout:.0f} s{detail} — "
+        f"cannot reach NATS at {', '.join(servers)}{within}{detail} — "
         f"is it running? (check NATS_URL)"
     )
 
