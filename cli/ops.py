@@ -11,6 +11,7 @@ client library's translation (``last_ts``, ``last_active``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -19,10 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-import nats
 import typer
 from nats.aio.client import Client as NATS
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from apps.core.messages import (
     FINAL_STATES,
@@ -235,42 +234,60 @@ def streams(
 # --- trace ---------------------------------------------------------------------------
 
 
+# The stream holds no message on the subject at or after the sequence asked for.
+_NO_MESSAGE = 10037
+
+
 async def read_subject(
     nc: NATS, stream: str, subject: str, start: datetime | None, stop: Any = None
 ) -> list[tuple[datetime, bytes, dict[str, str]]]:
-    """Messages on one subject through a short-lived ephemeral consumer (no acks, in memory,
-    gone on its own if we die), from ``start`` or the beginning; ``stop(data, headers)``
-    ends the scan early."""
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_TIME if start else DeliverPolicy.ALL,
-        opt_start_time=start,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=10.0,
-        mem_storage=True,
-        filter_subject=subject,
-    )
-    js = nc.jetstream()
-    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    """Messages on one subject, from ``start`` or the beginning, read one at a time with
+    the stream's MSG.GET (``next_by_subj``): a read the `ops` user may make, which leaves
+    nothing behind on the server; ``stop(data, headers)`` ends the scan early."""
     found: list[tuple[datetime, bytes, dict[str, str]]] = []
-    try:
-        while True:
-            try:
-                batch = await sub.fetch(256, timeout=1)
-            except nats.errors.TimeoutError:
-                break
-            for msg in batch:
-                headers = dict(msg.headers or {})
-                found.append((msg.metadata.timestamp, msg.data, headers))
-                if stop is not None and stop(msg.data, headers):
-                    return found
-            if batch and batch[-1].metadata.num_pending == 0:
-                break
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, sub._consumer)  # ephemeral: tidy at once
-    return found
+    seq = 1
+    while True:
+        try:
+            reply = await nc.request(
+                f"$JS.API.STREAM.MSG.GET.{stream}",
+                json.dumps({"seq": seq, "next_by_subj": subject}).encode(),
+                timeout=5,
+            )
+        except Exception as exc:
+            raise CliError(f"JetStream did not answer a read of {stream}: {exc}") from exc
+        body: dict[str, Any] = json.loads(reply.data)
+        error = body.get("error")
+        if error:
+            if error.get("err_code") == _NO_MESSAGE:
+                return found
+            raise CliError(f"reading {stream}: {error.get('description', error)}")
+        message = body["message"]
+        seq = int(message["seq"]) + 1
+        at = _stored_at(message["time"])
+        if start is not None and at < start:
+            continue
+        data = base64.b64decode(message.get("data") or "")
+        headers = _headers(base64.b64decode(message.get("hdrs") or ""))
+        found.append((at, data, headers))
+        if stop is not None and stop(data, headers):
+            return found
+
+
+def _stored_at(stamp: str) -> datetime:
+    """The server's RFC 3339 stamp, nanoseconds cut to what ``datetime`` holds."""
+    head, _, rest = stamp.rstrip("Z").partition(".")
+    fraction = f".{rest[:6]}" if rest else ""
+    return datetime.fromisoformat(f"{head}{fraction}+00:00")
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    """``NATS/1.0\\r\\nName: value\\r\\n...`` → ``{name: value}``."""
+    headers: dict[str, str] = {}
+    for line in block.decode(errors="replace").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip()] = value.strip()
+    return headers
 
 
 def epoch(moment: datetime) -> float:

@@ -26,6 +26,7 @@ from apps.core.nats import (
 )
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from cli.ops import read_subject
 from tests.fixtures.waiting import wait_for
 from tests.integration.nats_cluster.conftest import AuthNats
 
@@ -100,6 +101,15 @@ async def test_the_api_cannot_place_orders_and_a_worker_cannot_send_signals(
     await _refused_publish(auth_node, "ops", "orders.deriv.0")
     assert await _messages(auth_node, "ORDERS") == 1
     assert await _messages(auth_node, "SIGNALS") == 1
+    # `ops` reads what a trace reads, creating nothing.
+    ops = await connect(
+        auth_node.url, "pytest-ops", user="ops", password=auth_node.passwords["ops"]
+    )
+    try:
+        [(_, data, _)] = await read_subject(ops, "SIGNALS", "signals.c1", None)
+        assert data == b"{}"
+    finally:
+        await ops.close()
     # The server logs each refusal: what test_nats_service_users looks for.
     assert '"COPIER/user:api" - Publish Violation - Subject "orders.deriv.0"' in auth_node.log()
 
