@@ -1,6 +1,8 @@
-"""`copier ops streams|trace`: what JetStream holds and where a signal went.
+"""`copier ops streams|trace|declare`: what JetStream holds, where a signal went, and
+declaring the streams and consumers of `nats/`.
 
-Reads the same streams, subjects and consumers that `nats/` declares, so
+Connects as the settings' NATS user (NATS_USER/NATS_PASSWORD: `ops` reads, `admin`
+declares). Reads the same streams, subjects and consumers that `nats/` declares, so
 `nats stream info SIGNALS` / `nats consumer report EXECUTIONS` show the same numbers; the
 JetStream API is called directly (as the `nats` CLI does) so nothing is lost in a
 client library's translation (``last_ts``, ``last_active``).
@@ -9,6 +11,7 @@ client library's translation (``last_ts``, ``last_active``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -17,10 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-import nats
 import typer
 from nats.aio.client import Client as NATS
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from apps.core.messages import (
     FINAL_STATES,
@@ -30,6 +31,7 @@ from apps.core.messages import (
     execution_event_decoder,
     signal_decoder,
 )
+from apps.core.nats import NatsSetupError, NatsStartError, connect, declare_topology
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from cli.client import ApiClient
@@ -60,29 +62,28 @@ def ops_settings(nats_url: str | None, namespace: str | None) -> Settings:
     return settings
 
 
+# An ops command says NATS is away, refused or unreachable, within this; it never hangs.
+CONNECT_SECONDS = 10.0
+
+
 @contextlib.asynccontextmanager
-async def nats_connection(url: str) -> AsyncIterator[NATS]:
-    """One attempt, a short timeout: an ops command should say NATS is down, not hang."""
-
-    async def quiet(_: Exception) -> None:
-        return None
-
+async def nats_connection(settings: Settings) -> AsyncIterator[NATS]:
+    """A connection as the settings' NATS user that never reconnects; refused credentials
+    or no server within ``CONNECT_SECONDS`` is a one-line :class:`CliError`."""
     try:
-        # nats-py retries a refused first connect forever with max_reconnect_attempts=0;
-        # 1 gives up after one pause, and the outer timeout bounds a black-holed address.
-        nc = await asyncio.wait_for(
-            nats.connect(
-                url,
-                name="copier-ops",
-                connect_timeout=3,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,
-                error_cb=quiet,
-            ),
-            10,
+        nc = await connect(
+            settings.nats_url,
+            "copier-ops",
+            user=settings.nats_user,
+            password=settings.nats_password,
+            start_timeout=CONNECT_SECONDS,
+            connect_timeout=3,
+            allow_reconnect=False,
+            # One more try per server after a pause, then nats-py gives up by itself.
+            max_reconnect_attempts=1,
         )
-    except Exception as exc:
-        raise CliError(f"cannot reach NATS at {url} — is the stack running? (copier up)") from exc
+    except NatsStartError as exc:
+        raise CliError(str(exc)) from None
     try:
         yield nc
     finally:
@@ -174,7 +175,7 @@ def streams(
     settings = ops_settings(nats_url, namespace)
 
     async def collect() -> list[dict[str, Any]]:
-        async with nats_connection(settings.nats_url) as nc:
+        async with nats_connection(settings) as nc:
             return await stream_report(nc, Topology(settings.namespace))
 
     report = asyncio.run(collect())
@@ -233,42 +234,60 @@ def streams(
 # --- trace ---------------------------------------------------------------------------
 
 
+# The stream holds no message on the subject at or after the sequence asked for.
+_NO_MESSAGE = 10037
+
+
 async def read_subject(
     nc: NATS, stream: str, subject: str, start: datetime | None, stop: Any = None
 ) -> list[tuple[datetime, bytes, dict[str, str]]]:
-    """Messages on one subject through a short-lived ephemeral consumer (no acks, in memory,
-    gone on its own if we die), from ``start`` or the beginning; ``stop(data, headers)``
-    ends the scan early."""
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_TIME if start else DeliverPolicy.ALL,
-        opt_start_time=start,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=10.0,
-        mem_storage=True,
-        filter_subject=subject,
-    )
-    js = nc.jetstream()
-    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    """Messages on one subject, from ``start`` or the beginning, read one at a time with
+    the stream's MSG.GET (``next_by_subj``): a read the `ops` user may make, which leaves
+    nothing behind on the server; ``stop(data, headers)`` ends the scan early."""
     found: list[tuple[datetime, bytes, dict[str, str]]] = []
-    try:
-        while True:
-            try:
-                batch = await sub.fetch(256, timeout=1)
-            except nats.errors.TimeoutError:
-                break
-            for msg in batch:
-                headers = dict(msg.headers or {})
-                found.append((msg.metadata.timestamp, msg.data, headers))
-                if stop is not None and stop(msg.data, headers):
-                    return found
-            if batch and batch[-1].metadata.num_pending == 0:
-                break
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, sub._consumer)  # ephemeral: tidy at once
-    return found
+    seq = 1
+    while True:
+        try:
+            reply = await nc.request(
+                f"$JS.API.STREAM.MSG.GET.{stream}",
+                json.dumps({"seq": seq, "next_by_subj": subject}).encode(),
+                timeout=5,
+            )
+        except Exception as exc:
+            raise CliError(f"JetStream did not answer a read of {stream}: {exc}") from exc
+        body: dict[str, Any] = json.loads(reply.data)
+        error = body.get("error")
+        if error:
+            if error.get("err_code") == _NO_MESSAGE:
+                return found
+            raise CliError(f"reading {stream}: {error.get('description', error)}")
+        message = body["message"]
+        seq = int(message["seq"]) + 1
+        at = _stored_at(message["time"])
+        if start is not None and at < start:
+            continue
+        data = base64.b64decode(message.get("data") or "")
+        headers = _headers(base64.b64decode(message.get("hdrs") or ""))
+        found.append((at, data, headers))
+        if stop is not None and stop(data, headers):
+            return found
+
+
+def _stored_at(stamp: str) -> datetime:
+    """The server's RFC 3339 stamp, nanoseconds cut to what ``datetime`` holds."""
+    head, _, rest = stamp.rstrip("Z").partition(".")
+    fraction = f".{rest[:6]}" if rest else ""
+    return datetime.fromisoformat(f"{head}{fraction}+00:00")
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    """``NATS/1.0\\r\\nName: value\\r\\n...`` → ``{name: value}``."""
+    headers: dict[str, str] = {}
+    for line in block.decode(errors="replace").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip()] = value.strip()
+    return headers
 
 
 def epoch(moment: datetime) -> float:
@@ -406,7 +425,7 @@ def trace(
         signal = client.get(f"/api/v1/signals/{signal_id}")
 
     async def collect() -> dict[str, Any]:
-        async with nats_connection(settings.nats_url) as nc:
+        async with nats_connection(settings) as nc:
             return await trace_signal(nc, Topology(settings.namespace), signal)
 
     result = asyncio.run(collect())
@@ -439,6 +458,52 @@ def trace(
             for k in ("total", "placed", "rejected", "expired", "failed", "unknown")
         )
         + f"; won {signal.get('won')}, lost {signal.get('lost')}, pnl {signal.get('pnl')}"
+    )
+
+
+# --- declare -------------------------------------------------------------------------
+
+
+@app.command("declare")
+def declare(
+    nats_url: NatsOption = None,
+    namespace: NamespaceOption = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option(help="Replicas of each stream (default: settings NATS_REPLICAS)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or update the JetStream streams and consumers of `nats/` on the server.
+
+    Connects as NATS_USER/NATS_PASSWORD — the `admin` user where the server has users
+    (nats/auth.conf): the services' own users may not change the topology. Idempotent: a
+    second run reports everything unchanged. A consumer that cannot be changed to match
+    its file (the server refuses some changes) is an error that says what to do.
+
+    Examples:
+      NATS_USER=admin NATS_PASSWORD=... copier ops declare
+      NATS_URL=nats://nats-1:4222,nats://nats-2:4222 NATS_REPLICAS=3 copier ops declare --json
+    """
+    settings = ops_settings(nats_url, namespace)
+    if replicas is not None:
+        settings = replace(settings, nats_replicas=replicas)
+    try:
+        done = asyncio.run(declare_topology(settings))
+    except (NatsSetupError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # a JetStream API error answer, a timeout
+        raise CliError(f"declaring the topology failed: {exc}") from None
+    if as_json:
+        print_json(done)
+        return
+    out = console()
+    for action in ("created", "updated", "unchanged"):
+        for name in done[action]:
+            out.print(f"{action:<9} {name}")
+    out.print(
+        f"JetStream topology declared at {settings.nats_replicas} replica(s): "
+        + ", ".join(f"{len(names)} {action}" for action, names in done.items())
     )
 
 

@@ -27,10 +27,9 @@ from rich.table import Table
 
 from apps.core import embedded
 from apps.core.embedded import EmbeddedError, HealthCheck, ProcessSpec
-from apps.core.nats import TopologyDriftError, connect, ensure_topology
+from apps.core.nats import NatsSetupError, declare_topology
 from apps.core.outage import backoff
 from apps.core.settings import Settings
-from apps.core.topology import Topology
 
 console = Console(highlight=False)
 
@@ -112,8 +111,18 @@ class Child:
 class Supervisor:
     """Starts children in order, watches them, stops them all — whatever happened."""
 
-    def __init__(self, settings: Settings, children: list[Child], live: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        children: list[Child],
+        live: bool,
+        *,
+        declare_settings: Settings | None = None,
+    ) -> None:
         self.settings = settings
+        # Whom the JetStream topology is declared as, where, at how many replicas: the
+        # cluster's admin user (nats/auth.conf) for `copier up --cluster`.
+        self.declare_settings = declare_settings or settings
         self.children = children
         self.use_live = live
         self.stopping = asyncio.Event()
@@ -255,7 +264,7 @@ class Supervisor:
             for child in services:
                 await self.start_child(child)
             await self.wait_healthy(services, startup_timeout)
-        except (EmbeddedError, TopologyDriftError) as exc:
+        except (EmbeddedError, NatsSetupError) as exc:
             self.say(f"[red]error:[/] {exc}")
             return 1
         total = time.monotonic() - self.started_at
@@ -267,11 +276,7 @@ class Supervisor:
         return 0
 
     async def _declare_topology(self) -> dict[str, list[str]]:
-        nc = await connect(self.settings.nats_url, name="copier-up")
-        try:
-            return await ensure_topology(nc, Topology(self.settings.namespace))
-        finally:
-            await nc.close()
+        return await declare_topology(self.declare_settings, name="copier-up")
 
     async def _watch(self) -> None:
         """Until asked to stop: restart any child that died, health-check the others."""

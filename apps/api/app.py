@@ -39,7 +39,7 @@ from apps.api.subscriptions.routes import subscription_router
 from apps.core import metrics
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
-from apps.core.nats import close_nats, connect, ensure_topology
+from apps.core.nats import NatsSetupError, close_nats, connect, ensure_topology
 from apps.core.records import SignalRecord
 from apps.core.redis import REQUEST_RETRIES, connect_redis_from
 from apps.core.settings import Settings
@@ -121,7 +121,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        nc = await connect(settings.nats_url, name="copier-api")
+        nc = await connect(
+            settings.nats_url,
+            name="copier-api",
+            user=settings.nats_user,
+            password=settings.nats_password,
+        )
         mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
         redis = connect_redis_from(settings, retries=REQUEST_RETRIES)
         try:
@@ -131,7 +136,10 @@ def create_app(
             log.warning("could not create MongoDB indexes", exc_info=True)
         topology = Topology(settings.namespace)
         try:
-            await ensure_topology(nc, topology)
+            await ensure_topology(nc, topology, replicas=settings.nats_replicas)
+        except NatsSetupError as exc:
+            # /ready reports it; signal intake answers 503 until the streams exist.
+            log.warning("%s", exc)
         except Exception:
             # /ready reports it; signal intake answers 503 until the streams exist.
             log.warning("could not declare the JetStream topology", exc_info=True)

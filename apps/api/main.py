@@ -1,18 +1,42 @@
-"""Run the API under uvicorn: ``python -m apps.api.main``."""
+"""Run the API under uvicorn: ``python -m apps.api.main``.
+
+NATS refusing the API's user, or not answering, ends the process before it serves, with
+one line and exit status 1 (uvicorn would print the lifespan's traceback instead).
+"""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import sys
 
 import uvicorn
 
 from apps.api.app import create_app
 from apps.core import gc_pacing
 from apps.core.logging import setup_logging
+from apps.core.nats import NatsStartError, connect
 from apps.core.settings import Settings
+
+
+async def _nats_accepts(settings: Settings) -> None:
+    nc = await connect(
+        settings.nats_url,
+        name="copier-api-start",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
+    await nc.close()
 
 
 def main() -> None:
     settings = Settings.from_env()
     setup_logging(settings.log_level, settings.log_format, "api")
+    try:
+        asyncio.run(_nats_accepts(settings))
+    except NatsStartError as exc:
+        logging.getLogger("api").error("%s", exc)
+        sys.exit(1)
     app = create_app(settings)
     gc_pacing.start()
     uvicorn.run(

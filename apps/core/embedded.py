@@ -109,6 +109,63 @@ def nats_spec(data_dir: Path, port: int, monitor_port: int, name: str = "nats") 
     return ProcessSpec(name, argv, ports=(port, monitor_port), address=f"nats://127.0.0.1:{port}")
 
 
+def nats_cluster_specs(
+    data_dir: Path,
+    ports: Sequence[int],
+    monitor_ports: Sequence[int],
+    cluster_ports: Sequence[int],
+    env: dict[str, str],
+) -> list[ProcessSpec]:
+    """The nodes ``nats-1``… of one NATS cluster (named "copier") on this machine, one per
+    port of ``ports``, each routed to all the others.
+
+    Every node runs nats/cluster.conf (JetStream settings and the users of
+    nats/auth.conf); ``env`` must carry the ``NATS_*_PASSWORD`` variables that file reads
+    (apps/core/nats_users.py ``server_env``). Client, route and monitor ports listen on
+    127.0.0.1 only. Each node keeps its store in ``data_dir/nats-<n>``.
+    """
+    if not len(ports) == len(monitor_ports) == len(cluster_ports):
+        raise ValueError("one client, monitor and cluster port per node")
+    routes = ",".join(f"nats://127.0.0.1:{port}" for port in cluster_ports)
+    specs = []
+    for index, (port, monitor_port, cluster_port) in enumerate(
+        zip(ports, monitor_ports, cluster_ports, strict=True), start=1
+    ):
+        name = f"nats-{index}"
+        store = data_dir / name
+        store.mkdir(parents=True, exist_ok=True)
+        argv = [
+            find_binary("nats-server"),
+            "--config",
+            str(NATS_DIR / "cluster.conf"),
+            "--server_name",
+            name,
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--http_port",
+            str(monitor_port),
+            "--cluster",
+            f"nats://127.0.0.1:{cluster_port}",
+            "--routes",
+            routes,
+            "--jetstream",
+            "--store_dir",
+            str(store),
+        ]
+        specs.append(
+            ProcessSpec(
+                name,
+                argv,
+                ports=(port, monitor_port, cluster_port),
+                address=f"nats://127.0.0.1:{port}",
+                env=dict(env),
+            )
+        )
+    return specs
+
+
 def valkey_spec(data_dir: Path, port: int, name: str = "valkey") -> ProcessSpec:
     store = data_dir / "valkey"
     store.mkdir(parents=True, exist_ok=True)
@@ -254,6 +311,13 @@ async def http_ok(url: str, timeout: float = 1.5) -> bool:
 
 async def nats_healthy(monitor_port: int) -> bool:
     return await http_ok(f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true")
+
+
+async def nats_cluster_healthy(monitor_port: int) -> bool:
+    """A cluster node is healthy once it follows a JetStream meta leader with its streams
+    and consumers current (the full ``/healthz``): before that, the JetStream API drops
+    requests unanswered."""
+    return await http_ok(f"http://127.0.0.1:{monitor_port}/healthz")
 
 
 async def redis_healthy(url: str) -> bool:

@@ -8,7 +8,8 @@ Stopping is bounded and quiet: once asked to stop, a service has
 error met while stopping (NATS or Valkey away, say) is one log line. Either way the
 process exits 0, since whatever was left unfinished is redelivered to another instance.
 An error before the stop ends the process with a traceback and exit code 1, so that
-its supervisor restarts it.
+its supervisor restarts it — or, when NATS refuses what the service needs to start
+(credentials, permissions, topology: apps.core.nats.NatsSetupError), with that one line.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 from apps.core import gc_pacing, metrics
 from apps.core.logging import setup_logging
+from apps.core.nats import NatsSetupError
 from apps.core.settings import Settings
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -70,6 +73,9 @@ def run_service(name: str, main: ServiceMain, settings: Settings | None = None) 
             log.info("stopped")
         elif stop.is_set():
             log.warning("stopped; while stopping: %s: %s", type(error).__name__, error)
+        elif isinstance(error, NatsSetupError):
+            log.error("%s", error)
+            sys.exit(1)
         else:
             raise error
 

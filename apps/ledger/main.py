@@ -166,8 +166,13 @@ class MongoWriter:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
-    nc = await connect(settings.nats_url, name="copier-ledger")
-    await ensure_topology(nc, topology)
+    nc = await connect(
+        settings.nats_url,
+        name="copier-ledger",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
+    await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis_from(settings)
     book = Book(redis, mongo[settings.mongodb_database], topology)

@@ -389,8 +389,13 @@ async def consume(
     on_ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     topology = Topology(settings.namespace)
-    nc = await connect(settings.nats_url, name="copier-router")
-    await ensure_topology(nc, topology)
+    nc = await connect(
+        settings.nats_url,
+        name="copier-router",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
+    await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     redis = connect_redis_from(settings)
     router = Router(settings, nc, redis)
     sub = await nc.jetstream().pull_subscribe_bind("router", topology.stream("SIGNALS"))

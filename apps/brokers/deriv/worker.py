@@ -22,8 +22,13 @@ from apps.core.topology import Topology
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
-    nc = await connect(settings.nats_url, name=f"copier-worker-deriv-{settings.worker_id}")
-    await ensure_topology(nc, topology)
+    nc = await connect(
+        settings.nats_url,
+        name=f"copier-worker-deriv-{settings.worker_id}",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
+    await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     redis = connect_redis_from(settings)
     credentials = RedisCredentialStore(
         redis, topology, cipher_from_settings(settings), kind="deriv"
