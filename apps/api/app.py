@@ -39,7 +39,7 @@ from apps.api.subscriptions.routes import subscription_router
 from apps.core import metrics
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
-from apps.core.nats import NatsSetupError, close_nats, connect, ensure_topology
+from apps.core.nats import NatsSetupError, close_nats, connect_from, ensure_topology
 from apps.core.records import SignalRecord
 from apps.core.redis import REQUEST_RETRIES, connect_redis_from
 from apps.core.settings import Settings
@@ -121,12 +121,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        nc = await connect(
-            settings.nats_url,
-            name="copier-api",
-            user=settings.nats_user,
-            password=settings.nats_password,
-        )
+        nc = await connect_from(settings, "copier-api")
         mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
         redis = connect_redis_from(settings, retries=REQUEST_RETRIES)
         try:

@@ -15,17 +15,12 @@ import uvicorn
 from apps.api.app import create_app
 from apps.core import gc_pacing
 from apps.core.logging import setup_logging
-from apps.core.nats import NatsStartError, connect
+from apps.core.nats import NatsStartError, connect_from
 from apps.core.settings import Settings
 
 
 async def _nats_accepts(settings: Settings) -> None:
-    nc = await connect(
-        settings.nats_url,
-        name="copier-api-start",
-        user=settings.nats_user,
-        password=settings.nats_password,
-    )
+    nc = await connect_from(settings, "copier-api-start")
     await nc.close()
 
 

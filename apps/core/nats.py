@@ -241,6 +241,17 @@ async def connect(
     )
 
 
+async def connect_from(settings: Settings, name: str, **options: Any) -> NATS:
+    """:func:`connect` to NATS_URL as the settings' NATS user (NATS_USER/NATS_PASSWORD)."""
+    return await connect(
+        settings.nats_url,
+        name,
+        user=settings.nats_user,
+        password=settings.nats_password,
+        **options,
+    )
+
+
 # Requests waiting for a JetStream API answer, per connection and subject: a refused
 # publish is reported on the connection (error_cb), never to the request's inbox.
 _waiting: weakref.WeakKeyDictionary[NATS, dict[str, list[asyncio.Future[str]]]] = (
@@ -391,9 +402,7 @@ async def declare_topology(
     has users), at ``settings.nats_replicas``, on a connection of its own.
 
     `copier ops declare` and `copier up` declare through this."""
-    nc = await connect(
-        settings.nats_url, name, user=settings.nats_user, password=settings.nats_password
-    )
+    nc = await connect_from(settings, name)
     try:
         return await ensure_topology(
             nc, Topology(settings.namespace), replicas=settings.nats_replicas

@@ -25,7 +25,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from apps.core import metrics
 from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
-from apps.core.nats import close_nats, connect, ensure_topology
+from apps.core.nats import close_nats, connect_from, ensure_topology
 from apps.core.records import SignalRecord
 from apps.core.redis import connect_redis_from
 from apps.core.service import run_service
@@ -166,12 +166,7 @@ class MongoWriter:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
-    nc = await connect(
-        settings.nats_url,
-        name="copier-ledger",
-        user=settings.nats_user,
-        password=settings.nats_password,
-    )
+    nc = await connect_from(settings, "copier-ledger")
     await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis_from(settings)

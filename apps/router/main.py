@@ -33,7 +33,7 @@ from apps.core.messages import (
     encode,
     signal_decoder,
 )
-from apps.core.nats import close_nats, connect, ensure_topology, fetch_ready
+from apps.core.nats import close_nats, connect_from, ensure_topology, fetch_ready
 from apps.core.outage import backoff
 from apps.core.redis import connect_redis_from
 from apps.core.routing import RoutingRecord, unpack_record
@@ -389,12 +389,7 @@ async def consume(
     on_ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     topology = Topology(settings.namespace)
-    nc = await connect(
-        settings.nats_url,
-        name="copier-router",
-        user=settings.nats_user,
-        password=settings.nats_password,
-    )
+    nc = await connect_from(settings, "copier-router")
     await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     redis = connect_redis_from(settings)
     router = Router(settings, nc, redis)

@@ -13,7 +13,7 @@ from apps.brokers.deriv.adapter import BATCH_MAX_ORDERS, DerivAdapter
 from apps.brokers.runner import Runner
 from apps.brokers.runner_config import RunnerConfig
 from apps.core.credentials import cipher_from_settings
-from apps.core.nats import close_nats, connect, ensure_topology
+from apps.core.nats import close_nats, connect_from, ensure_topology
 from apps.core.redis import connect_redis_from
 from apps.core.service import run_service
 from apps.core.settings import Settings
@@ -22,12 +22,7 @@ from apps.core.topology import Topology
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
-    nc = await connect(
-        settings.nats_url,
-        name=f"copier-worker-deriv-{settings.worker_id}",
-        user=settings.nats_user,
-        password=settings.nats_password,
-    )
+    nc = await connect_from(settings, f"copier-worker-deriv-{settings.worker_id}")
     await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     redis = connect_redis_from(settings)
     credentials = RedisCredentialStore(
