@@ -33,7 +33,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from apps.core import embedded
+from apps.core import embedded, nats_users, valkey_ha
 from apps.core.embedded import EmbeddedError, HealthCheck, ProcessSpec
 from apps.core.settings import Settings, SettingsError
 from cli.output import CliError
@@ -53,14 +53,142 @@ def _module_exists(module: str) -> bool:
         return False
 
 
+# `--cluster`: NATS nodes, and Sentinels, each on its base port + 0, 1, 2.
+CLUSTER_SIZE = 3
+# The NATS user each process of the stack connects as (nats/auth.conf); the supervisor
+# declares the topology as the admin user.
+NATS_USERS = {"api": "api", "router": "router", "worker-deriv": "worker-deriv", "ledger": "ledger"}
+
+
+def cluster_ports(base: int) -> list[int]:
+    return [base + i for i in range(CLUSTER_SIZE)]
+
+
 def embedded_settings(settings: Settings) -> Settings:
     """The stack's own servers are where its services connect, whatever the URLs said."""
+    mongodb_uri = f"mongodb://127.0.0.1:{settings.mongodb_port}/?directConnection=true"
+    redis_url = f"redis://127.0.0.1:{settings.redis_port}/0"
+    if not settings.cluster:
+        return replace(
+            settings,
+            nats_url=f"nats://127.0.0.1:{settings.nats_port}",
+            redis_url=redis_url,
+            mongodb_uri=mongodb_uri,
+        )
     return replace(
         settings,
-        nats_url=f"nats://127.0.0.1:{settings.nats_port}",
-        redis_url=f"redis://127.0.0.1:{settings.redis_port}/0",
-        mongodb_uri=f"mongodb://127.0.0.1:{settings.mongodb_port}/?directConnection=true",
+        nats_url=",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports(settings.nats_port)),
+        redis_url=redis_url,
+        redis_sentinels=",".join(
+            f"127.0.0.1:{p}" for p in cluster_ports(settings.redis_sentinel_port)
+        ),
+        nats_replicas=CLUSTER_SIZE,
+        redis_wait_replicas=1,
+        mongodb_uri=mongodb_uri,
     )
+
+
+def as_nats_user(settings: Settings, user: str) -> Settings:
+    """``settings`` for a process of the stack that connects as ``user``: the passwords
+    the stack generated in DATA_DIR on a cluster; no credentials on the single node."""
+    if not settings.cluster:
+        return settings
+    passwords = nats_users.ensure_passwords(settings.data_dir)
+    return replace(settings, nats_user=user, nats_password=passwords[user])
+
+
+def _infrastructure(settings: Settings) -> list[tuple[ProcessSpec, HealthCheck]]:
+    """NATS, Valkey and the MongoDB stand-in: one of each, or the cluster's topology."""
+    data = settings.data_dir
+    # What a signal's accept waits for (NATS, Redis, the API) runs ahead of the fan-out's
+    # processes when they share the CPUs: see Settings.accept_path_nice.
+    ahead = settings.accept_path_nice
+    servers: list[tuple[ProcessSpec, HealthCheck]] = []
+    if settings.cluster:
+        passwords = nats_users.ensure_passwords(data)
+        monitors = cluster_ports(settings.nats_monitor_port)
+        nodes = embedded.nats_cluster_specs(
+            data,
+            cluster_ports(settings.nats_port),
+            monitors,
+            cluster_ports(settings.nats_cluster_port),
+            nats_users.server_env(passwords),
+        )
+        for node, monitor in zip(nodes, monitors, strict=True):
+            # Healthy once in touch with the JetStream meta leader: a node that cannot join
+            # the cluster never is, and the start-up fails naming it.
+            check = _joined_check(monitor)
+            servers.append((replace(node, nice=ahead), check))
+        valkeys = valkey_ha.valkey_ha_specs(
+            data,
+            settings.redis_port,
+            settings.redis_port + 1,
+            cluster_ports(settings.redis_sentinel_port),
+            settings.redis_master_name,
+        )
+        for spec in valkeys:
+            servers.append((replace(spec, nice=ahead), _valkey_check(spec, settings)))
+    else:
+        servers.append(
+            (
+                replace(
+                    embedded.nats_spec(data, settings.nats_port, settings.nats_monitor_port),
+                    nice=ahead,
+                ),
+                _nats_check(settings.nats_monitor_port),
+            )
+        )
+        valkey = replace(embedded.valkey_spec(data, settings.redis_port), nice=ahead)
+        servers.append((valkey, _valkey_check(valkey, settings)))
+    mongo = embedded.mongo_spec(data, settings.mongodb_port)
+    servers.append((mongo, lambda: embedded.mongo_healthy(mongo.address)))
+    return servers
+
+
+def _nats_check(monitor_port: int) -> HealthCheck:
+    return lambda: embedded.nats_healthy(monitor_port)
+
+
+def _joined_check(monitor_port: int) -> HealthCheck:
+    return lambda: embedded.http_ok(f"http://127.0.0.1:{monitor_port}/healthz")
+
+
+def _valkey_check(spec: ProcessSpec, settings: Settings) -> HealthCheck:
+    if spec.name.startswith("sentinel"):
+        port = spec.ports[0]
+        return lambda: valkey_ha.sentinel_healthy(port, settings.redis_master_name)
+    return lambda: embedded.redis_healthy(spec.address)
+
+
+def _services(settings: Settings) -> list[tuple[str, str, int]]:
+    """(name, module, nice) of every service process; each one's place in this list is
+    its metrics port's offset from METRICS_PORT (router 0, ledger 1, workers 2, ...), so
+    the ports stay the same from one `up` to the next."""
+    routers = CLUSTER_SIZE - 1 if settings.cluster else 1
+    workers = max(settings.worker_processes, 2 if settings.cluster else 1)
+    services = [
+        ("router-1" if routers > 1 else "router", "apps.router.main", 0),
+        ("ledger", "apps.ledger.main", embedded.BOOKKEEPING_NICE),
+    ]
+    # Several worker processes share the broker-deriv consumer (WORKER_PROCESSES).
+    services += [
+        ("worker-deriv" if i == 1 else f"worker-deriv-{i}", "apps.brokers.deriv.worker", 0)
+        for i in range(1, workers + 1)
+    ]
+    services += [(f"router-{i}", "apps.router.main", 0) for i in range(2, routers + 1)]
+    return services
+
+
+def nats_env(settings: Settings, user: str) -> dict[str, str]:
+    """NATS_USER and NATS_PASSWORD of a process that connects as ``user`` on a cluster."""
+    if not settings.cluster:
+        return {}
+    own = as_nats_user(settings, user)
+    return {"NATS_USER": own.nats_user, "NATS_PASSWORD": own.nats_password}
+
+
+def _user_of(name: str) -> str:
+    return next(user for prefix, user in NATS_USERS.items() if name.startswith(prefix))
 
 
 def build_children(settings: Settings) -> list[Child]:
@@ -74,17 +202,8 @@ def build_children(settings: Settings) -> list[Child]:
         color = COLORS[len(children) % len(COLORS)]
         children.append(Child(spec, health, infra, color, metrics_url=metrics_url))
 
-    # What a signal's accept waits for (NATS, Redis, the API) runs ahead of the fan-out's
-    # processes when they share the CPUs: see Settings.accept_path_nice.
-    ahead = settings.accept_path_nice
-    nats_spec = replace(
-        embedded.nats_spec(data, settings.nats_port, settings.nats_monitor_port), nice=ahead
-    )
-    add(nats_spec, lambda: embedded.nats_healthy(settings.nats_monitor_port), True)
-    valkey = replace(embedded.valkey_spec(data, settings.redis_port), nice=ahead)
-    add(valkey, lambda: embedded.redis_healthy(valkey.address), True)
-    mongo = embedded.mongo_spec(data, settings.mongodb_port)
-    add(mongo, lambda: embedded.mongo_healthy(mongo.address), True)
+    for spec, health in _infrastructure(settings):
+        add(spec, health, True)
 
     if _module_exists("apps.brokers.deriv.simulator"):
         port = settings.deriv_sim_port
@@ -111,33 +230,24 @@ def build_children(settings: Settings) -> list[Child]:
         [py, "-m", "apps.api.main"],
         ports=(settings.api_port,),
         address=api_url,
-        env=env,
-        nice=ahead,
+        env={**env, **nats_env(settings, _user_of("api"))},
+        nice=settings.accept_path_nice,
     )
     api_metrics = f"{api_url}/metrics" if settings.metrics_enabled else ""
     add(api, lambda: embedded.http_ok(f"{api_url}/ready"), False, api_metrics)
-    services = [
-        ("router", "apps.router.main", 0),
-        ("ledger", "apps.ledger.main", embedded.BOOKKEEPING_NICE),
-    ]
-    # Several worker processes share the broker-deriv consumer (WORKER_PROCESSES).
-    services += [
-        ("worker-deriv" if i == 1 else f"worker-deriv-{i}", "apps.brokers.deriv.worker", 0)
-        for i in range(1, max(1, settings.worker_processes) + 1)
-    ]
     host = socket.gethostname()
-    # Each process's metrics port: METRICS_PORT plus its place in `services` (router 0,
-    # ledger 1, workers 2, 3, ...), so the ports stay the same from one `up` to the next.
-    for offset, (name, module, nice) in enumerate(services):
+    for offset, (name, module, nice) in enumerate(_services(settings)):
         if _module_exists(module):
+            child_env = {**env, **nats_env(settings, _user_of(name))}
             # A stable name per worker: a restarted worker picks up its own pending
             # settlements, and two workers never share one.
-            child_env = {**env, "WORKER_ID": f"{host}-{name}"} if "worker" in name else env
+            if "worker" in name:
+                child_env["WORKER_ID"] = f"{host}-{name}"
             metrics_port = settings.metrics_port + offset
             metrics_url = ""
             ports: tuple[int, ...] = ()
             if settings.metrics_enabled:
-                child_env = {**child_env, "METRICS_PORT": str(metrics_port)}
+                child_env["METRICS_PORT"] = str(metrics_port)
                 metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
                 ports = (metrics_port,)
             spec = ProcessSpec(name, [py, "-m", module], ports=ports, env=child_env, nice=nice)
@@ -161,9 +271,9 @@ DataDirOption = Annotated[
 ]
 
 
-def _settings(data_dir: Path | None) -> Settings:
+def _settings(data_dir: Path | None, *, cluster: bool = False) -> Settings:
     try:
-        overrides: dict[str, Any] = {}
+        overrides: dict[str, Any] = {"cluster": True} if cluster else {}
         if data_dir is not None:
             overrides["data_dir"] = data_dir.expanduser().resolve()
         return embedded_settings(Settings.from_env(**overrides))
@@ -198,6 +308,17 @@ def _preflight(settings: Settings, children: list[Child]) -> None:
         settings.nats_port: "NATS_PORT",
         settings.nats_monitor_port: "NATS_MONITOR_PORT",
         settings.redis_port: "REDIS_PORT",
+        **(
+            {
+                **{p: "NATS_PORT" for p in cluster_ports(settings.nats_port)},
+                **{p: "NATS_MONITOR_PORT" for p in cluster_ports(settings.nats_monitor_port)},
+                **{p: "NATS_CLUSTER_PORT" for p in cluster_ports(settings.nats_cluster_port)},
+                **{p: "REDIS_SENTINEL_PORT" for p in cluster_ports(settings.redis_sentinel_port)},
+                settings.redis_port + 1: "REDIS_PORT",
+            }
+            if settings.cluster
+            else {}
+        ),
         settings.mongodb_port: "MONGODB_PORT",
         settings.api_port: "API_PORT",
         settings.deriv_sim_port: "DERIV_SIM_PORT",
@@ -212,13 +333,21 @@ def up(
         bool, typer.Option("--detach", "-d", help="Run in the background; stop with `down`.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds each start-up phase may take.")] = 60,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="The production topology: 3 NATS nodes (R3, a user per service), Valkey "
+            "with a replica and 3 Sentinels, 2 routers, 2 workers (env CLUSTER).",
+        ),
+    ] = False,
 ) -> None:
     """Start nats-server, valkey, MongoDB wire server and every service, supervised.
 
     Example: `copier up` (Ctrl-C stops everything), or `copier up --detach` then
-    `copier status` and `copier down`.
+    `copier status` and `copier down`; `copier up --cluster` for the scaled-out topology.
     """
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, cluster=cluster)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     running = _running_pid(settings)
     if running:
@@ -237,7 +366,8 @@ def up(
         return
     (settings.data_dir / PID_FILE).write_text(str(os.getpid()))
     try:
-        supervisor = Supervisor(settings, children, live=console.is_terminal)
+        # The supervisor declares the JetStream topology: the admin user on a cluster.
+        supervisor = Supervisor(as_nats_user(settings, "admin"), children, live=console.is_terminal)
         code = asyncio.run(supervisor.run(timeout))
     finally:
         (settings.data_dir / PID_FILE).unlink(missing_ok=True)

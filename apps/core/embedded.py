@@ -87,6 +87,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_block(count: int, avoid: Sequence[int] = ()) -> int:
+    """The first of ``count`` consecutive ports that are free now and not in ``avoid``
+    (a stack on free ports whose servers take a base port + 0, 1, 2)."""
+    for _ in range(200):
+        base = free_port()
+        block = range(base, base + count)
+        if base + count <= 65535 and not any(
+            port in avoid or (port != base and port_in_use(port)) for port in block
+        ):
+            return base
+    raise EmbeddedError(f"found no {count} consecutive free ports")
+
+
 def nats_spec(data_dir: Path, port: int, monitor_port: int, name: str = "nats") -> ProcessSpec:
     store = data_dir / "nats"  # nats-server adds its own "jetstream" folder inside
     store.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import httpx
 import psutil
 
 from apps.core.embedded import PROJECT_ROOT
-from apps.core.redis import connect_redis
+from apps.core.redis import connect_redis_from
 from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
 from benchmarks.fanout.seeding import SIGNAL, Provider
@@ -167,7 +167,10 @@ class LedgerLag:
     async def __aenter__(self) -> LedgerLag:
         from apps.core.nats import connect
 
-        self.nc = await connect(self.stack.settings.nats_url, name="copier-bench")
+        reader = self.stack.reader
+        self.nc = await connect(
+            reader.nats_url, "copier-bench", user=reader.nats_user, password=reader.nats_password
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -192,7 +195,7 @@ class LedgerLag:
 async def counted(stack: Stack, signal_id: str, t_accept: float, limit: float) -> float | None:
     """Milliseconds from the accept until the signal's counts in Redis (what the
     provider's dashboard shows) hold every order; ``None`` after ``limit`` seconds."""
-    redis = connect_redis(stack.settings.redis_url)
+    redis = connect_redis_from(stack.settings)
     key = Topology(stack.settings.namespace).signal_stats_key(signal_id)
     try:
         deadline = time.monotonic() + limit

@@ -302,7 +302,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                     progress.console.print(
                         f"seeding {n:,} subscriptions over {accounts:,} accounts"
                     )
-                    subs = await seed(stack, sim, channel_id, n, accounts)
+                    subs = await seed(stack.settings, sim, channel_id, n, accounts)
                     runs = opts.runs_for.get(n, opts.runs)
                     if label == "scale-out":
                         scenarios += await scale_out(

@@ -16,9 +16,9 @@ from apps.api.models import BrokerAccount, Subscription
 from apps.api.subscriptions.projection import write_broker_account, write_subscriptions
 from apps.core.credentials import BrokerCredentials, cipher_from_settings
 from apps.core.ids import new_id
-from apps.core.redis import connect_redis
+from apps.core.redis import connect_redis_from
+from apps.core.settings import Settings
 from apps.core.topology import Topology
-from benchmarks.fanout.stack import Stack
 
 SIGNAL = {"asset": "R_100", "direction": "CALL", "expiry_seconds": 15, "stake": "1"}
 PASSWORD = "bench-Password-1234"  # a throwaway user on a throwaway stack
@@ -67,7 +67,7 @@ def auth(who: Provider) -> dict[str, str]:
 
 
 async def seed(
-    stack: Stack, sim: httpx.AsyncClient, channel_id: str, count: int, accounts: int
+    settings: Settings, sim: httpx.AsyncClient, channel_id: str, count: int, accounts: int
 ) -> list[dict[str, Any]]:
     """``count`` subscriptions over ``accounts`` fresh simulator accounts, projected into
     Redis by the API's own functions; returns the baseline's view of the same subscribers."""
@@ -76,9 +76,8 @@ async def seed(
     )
     made.raise_for_status()
     sim_accounts = made.json()["accounts"]
-    settings = stack.settings
     cipher = cipher_from_settings(settings)
-    redis = connect_redis(settings.redis_url)
+    redis = connect_redis_from(settings)
     topology = Topology(settings.namespace)
     now = datetime.now(UTC)
     baseline: list[dict[str, Any]] = []

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from apps.core.embedded import PROJECT_ROOT, free_port
+from apps.core.embedded import PROJECT_ROOT, free_port_block
 from apps.core.settings import Settings
 from benchmarks.fanout.report import console
-from cli.stack import embedded_settings
+from cli.stack import as_nats_user, embedded_settings, nats_env
 from cli.supervisor import STATE_FILE
 
 # Signals stay valid this long on the benchmark's own stack, so a slow fan-out is measured
@@ -52,15 +52,21 @@ class Stack:
             pids[f"baseline-{i}"] = process.pid
         return pids
 
+    @property
+    def reader(self) -> Settings:
+        """The benchmark's own connections: the read-only ops user on a cluster."""
+        return as_nats_user(self.settings, "ops")
+
     def env(self) -> dict[str, str]:
         return {**os.environ, **self.settings.as_env(), "PYTHONPATH": str(PROJECT_ROOT)}
 
     def start_extra(self, module: str, name: str) -> None:
+        user = "router" if module == "apps.router.main" else "worker-deriv"
         log = (self.settings.data_dir / f"{name}.log").open("ab")
         self.extra.append(
             subprocess.Popen(
                 [sys.executable, "-m", module],
-                env={**self.env(), "WORKER_ID": name},
+                env={**self.env(), **nats_env(self.settings, user), "WORKER_ID": name},
                 cwd=PROJECT_ROOT,
                 stdout=log,
                 stderr=log,
@@ -96,16 +102,37 @@ class Stack:
                 shutil.rmtree(self.settings.data_dir, ignore_errors=True)
 
 
+# Each port setting of the stack and how many ports from it the stack may take (a
+# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 4).
+PORTS = {
+    "NATS_PORT": 3,
+    "NATS_MONITOR_PORT": 3,
+    "NATS_CLUSTER_PORT": 3,
+    "REDIS_PORT": 2,
+    "REDIS_SENTINEL_PORT": 3,
+    "MONGODB_PORT": 1,
+    "API_PORT": 1,
+    "DERIV_SIM_PORT": 1,
+    "METRICS_PORT": 5,
+}
+
+
+def free_ports_env() -> dict[str, str]:
+    """Every port setting on a block of free ports, no two blocks overlapping."""
+    taken: list[int] = []
+    env = {}
+    for name, count in PORTS.items():
+        base = free_port_block(count, avoid=taken)
+        taken += range(base, base + count)
+        env[name] = str(base)
+    return env
+
+
 def start_stack(overrides: dict[str, str]) -> Stack:
     data_dir = Path(tempfile.mkdtemp(prefix="copier-bench-"))
     env = {
         "DATA_DIR": str(data_dir),
-        "NATS_PORT": str(free_port()),
-        "NATS_MONITOR_PORT": str(free_port()),
-        "REDIS_PORT": str(free_port()),
-        "MONGODB_PORT": str(free_port()),
-        "API_PORT": str(free_port()),
-        "DERIV_SIM_PORT": str(free_port()),
+        **free_ports_env(),
         "LOG_LEVEL": "WARNING",
         **BENCH_ENV,
         **overrides,

@@ -5,13 +5,8 @@ Each test sends one signal to 1,000 subscriptions (one broker account each, as t
 allows per channel) with the Deriv simulator answering after 50 ms, SIGKILLs one part of
 the stack at a set moment after the signal was accepted, brings it back a second later
 (as `copier up`'s supervisor does) and then holds the system to what a subscriber and a
-provider are promised:
-
-- every order has exactly one final state, and the ledger's counts say the same;
-- the simulator booked exactly one contract per placed order, and every contract it
-  booked is recorded as that order's placement (none booked behind our back);
-- nothing was placed after the signal's ``valid_until``;
-- no order expired that was still valid when the killed part was back up.
+provider are promised (``tests/fixtures/fault_checks.py``: every order final once, one
+contract per placed order, nothing placed late, nothing expired that was still valid).
 
 The time from the signal to the last final state is written to
 ``test-artifacts/faults.json`` (``benchmarks/README.md`` shows the figures).
@@ -21,39 +16,29 @@ NATS and Valkey are private to each test here: they are the ones killed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 
-from apps.brokers.deriv.adapter import order_of_contract
 from apps.core import embedded
 from apps.core.embedded import PROJECT_ROOT
 from apps.core.ids import new_id
 from apps.core.messages import (
-    ExecutionBatch,
-    ExecutionState,
-    Signal,
     encode,
-    execution_event_decoder,
 )
 from apps.core.nats import connect, ensure_topology
-from apps.core.redis import connect_redis
 from apps.core.settings import Settings
-from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.factories import make_signal
+from tests.fixtures.fault_checks import Run, check_every_order_final, record, signal_counts
 from tests.fixtures.pipeline import Pipeline, seed_subscribers
-from tests.fixtures.waiting import wait_for
 
 # Seeding 1,000 broker accounts and starting three services come before the fault.
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
@@ -142,19 +127,12 @@ async def stack(
         await running.stop_all()
 
 
-@dataclass
-class Run:
-    signal: Signal
-    accepted_at: float
-    replacement_up: float | None = None  # when the killed part was back
-
-
 async def _kill_mid_fanout(
     stack: Pipeline, run: Run, at_ms: float, kill: Callable[[], Awaitable[None]]
 ) -> None:
     """Kill at ``at_ms`` after the signal was accepted, while its orders are unfinished."""
     await asyncio.sleep(max(0.0, run.accepted_at + at_ms / 1000 - time.time()))
-    before = await _counts(stack, run.signal.signal_id)
+    before = await signal_counts(stack.settings, run.signal_id)
     await kill()
     assert not before["done"], "the fan-out was over before the fault: nothing was tested"
 
@@ -181,7 +159,7 @@ async def _send(nc: NATS, topology: Topology, channel: str) -> Run:
     await nc.jetstream().publish(
         topology.signal_subject(channel), encode(sent), headers={"Nats-Msg-Id": sent.signal_id}
     )
-    return Run(sent, time.time())
+    return Run(sent.signal_id, sent.valid_until, time.time())
 
 
 async def _restart_service(stack: Pipeline, nc: NATS, name: str, run: Run) -> None:
@@ -192,119 +170,18 @@ async def _restart_service(stack: Pipeline, nc: NATS, name: str, run: Run) -> No
     run.replacement_up = time.time()
 
 
-async def _counts(stack: Pipeline, signal_id: str) -> dict[str, Any]:
-    redis = connect_redis(stack.settings.redis_url)
-    try:
-        raw = await redis.hgetall(Topology(stack.settings.namespace).signal_stats_key(signal_id))
-    finally:
-        await redis.aclose()
-    return signal_counts_from(raw)
-
-
-async def _final_states(nc: NATS, topology: Topology, signal_id: str) -> dict[str, list[Any]]:
-    """Every order's reported states, read from the EXECUTIONS stream from its start."""
-    js = nc.jetstream()
-    stream = topology.stream("EXECUTIONS")
-    last = (await js.stream_info(stream)).state.last_seq
-    by_order: dict[str, list[Any]] = {}
-    sub = await js.subscribe(
-        topology.subject("executions", ">"), ordered_consumer=True, stream=stream
-    )
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=30)
-            event = execution_event_decoder.decode(msg.data)
-            if isinstance(event, ExecutionBatch) and event.signal_id == signal_id:
-                for e in event.executions:
-                    if e.state is not ExecutionState.SETTLED:
-                        by_order.setdefault(e.order_id, []).append(e)
-            if msg.metadata.sequence.stream >= last:
-                return by_order
-    finally:
-        await sub.unsubscribe()
-
-
 async def _check(stack: Pipeline, sim: SimHandle, run: Run, fault: str) -> None:
-    signal_id = run.signal.signal_id
-
-    async def done() -> bool:
-        try:
-            return bool((await _counts(stack, signal_id))["done"])
-        except Exception:
-            return False  # Valkey on its way back
-
-    with contextlib.suppress(AssertionError):  # what is missing is told below
-        await wait_for(done, timeout=120, what=f"every order of the signal final after {fault}")
-    finished = time.time()
-    counts = (await _counts(stack, signal_id))["counts"]
-    nc = await connect(stack.settings.nats_url, name="fault-check")
-    try:
-        by_order = await _final_states(nc, Topology(stack.settings.namespace), signal_id)
-    finally:
-        await nc.close()
-
-    # One final state per order, the same each time it was reported, and the counts agree.
-    assert len(by_order) == SUBSCRIBERS == counts["total"], (len(by_order), counts)
-    states = {oid: {e.state for e in reports} for oid, reports in by_order.items()}
-    assert all(len(s) == 1 for s in states.values()), [s for s in states.values() if len(s) > 1]
-    final = {oid: reports[0] for oid, reports in by_order.items()}
-    tally = {state.value: 0 for state in ExecutionState if state is not ExecutionState.SETTLED}
-    for execution in final.values():
-        tally[execution.state.value] += 1
-    assert {k: counts[k] for k in tally} == tally, (counts, tally)
-
-    # The broker's books: one contract per placed order, every contract recorded.
-    ledger = [
-        c for c in await sim.ledger() if (c.get("passthrough") or {}).get("signal_id") == signal_id
-    ]
-    booked: dict[str, list[dict[str, Any]]] = {}
-    for contract in ledger:
-        order_id = order_of_contract(contract["passthrough"], contract["loginid"]) or "?"
-        booked.setdefault(order_id, []).append(contract)
-    assert all(len(c) == 1 for c in booked.values()), "an order was bought twice"
-    placed = {oid for oid, e in final.items() if e.state is ExecutionState.PLACED}
-    assert set(booked) == placed, (
-        f"booked but not recorded placed: {len(set(booked) - placed)}, "
-        f"recorded placed but not booked: {len(placed - set(booked))}; "
-        f"states of the first: {[final[o].state for o in list(set(booked) - placed)[:5]]}"
+    tally, finished = await check_every_order_final(stack.settings, run, SUBSCRIBERS, sim.ledger)
+    record(
+        ARTIFACT,
+        fault,
+        run,
+        finished,
+        subscribers=SUBSCRIBERS,
+        latency_ms=LATENCY_MS,
+        validity_s=VALIDITY,
+        states=tally,
     )
-    for order_id, [contract] in booked.items():
-        assert str(final[order_id].contract_id) == str(contract["contract_id"])
-        assert contract["purchase_time_ms"] / 1000 <= run.signal.valid_until
-
-    # A crash costs a delay, never a trade.
-    back = run.replacement_up or run.accepted_at
-    needless = [
-        e
-        for e in final.values()
-        if e.state is ExecutionState.EXPIRED and run.signal.valid_until > back
-    ]
-    assert not needless, f"{len(needless)} orders expired although still valid when taken over"
-    assert tally["unknown"] == 0 and tally["failed"] == 0, tally
-    assert tally["placed"] + tally["expired"] == SUBSCRIBERS, tally
-
-    _record(fault, run, finished, tally)
-
-
-def _record(fault: str, run: Run, finished: float, tally: dict[str, int]) -> None:
-    ARTIFACT.parent.mkdir(exist_ok=True)
-    with ARTIFACT.open("a") as out:
-        out.write(
-            json.dumps(
-                {
-                    "fault": fault,
-                    "subscribers": SUBSCRIBERS,
-                    "latency_ms": LATENCY_MS,
-                    "validity_s": VALIDITY,
-                    "back_up_s": run.replacement_up
-                    and round(run.replacement_up - run.accepted_at, 3),
-                    "time_to_final_s": round(finished - run.accepted_at, 3),
-                    "states": tally,
-                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
-            )
-            + "\n"
-        )
 
 
 @pytest.mark.parametrize(("victim", "at_ms"), [("router", 0), ("worker", 80), ("worker", 300)])
