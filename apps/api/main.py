@@ -1,7 +1,8 @@
 """Run the API under uvicorn: ``python -m apps.api.main``.
 
 NATS refusing the API's user, or not answering, ends the process before it serves, with
-one line and exit status 1 (uvicorn would print the lifespan's traceback instead).
+one line and exit status 1 (uvicorn would print the lifespan's traceback instead); so does
+a REDIS_SENTINELS that monitors no REDIS_MASTER_NAME (exit status 2).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from apps.api.app import create_app
 from apps.core import gc_pacing
 from apps.core.logging import setup_logging
 from apps.core.nats import NatsStartError, connect_from
+from apps.core.redis import require_sentinels
 from apps.core.settings import Settings
 
 
@@ -27,6 +29,8 @@ async def _nats_accepts(settings: Settings) -> None:
 def main() -> None:
     settings = Settings.from_env()
     setup_logging(settings.log_level, settings.log_format, "api")
+    if settings.redis_sentinels:
+        require_sentinels(settings.redis_sentinels, settings.redis_master_name)
     try:
         asyncio.run(_nats_accepts(settings))
     except NatsStartError as exc:

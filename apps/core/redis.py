@@ -102,7 +102,8 @@ def require_sentinels(sentinels: str, master_name: str) -> None:
     """Exit with one line unless some Sentinel of ``sentinels`` monitors ``master_name``
     (up or not: a failover under way is ridden out, a wrong address or name is not).
 
-    It blocks (at start, once): connect_redis is called where nothing else runs yet."""
+    It blocks: processes call it once at start, before their event loop runs
+    (apps.core.service, apps.api.main)."""
     try:
         addresses = parse_sentinels(sentinels)
     except ValueError as exc:
@@ -152,7 +153,6 @@ def connect_redis(
     }
     if not sentinels:
         return redis.Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
-    require_sentinels(sentinels, master_name)
     manager = Sentinel(  # type: ignore[no-untyped-call]
         parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
     )

@@ -10,6 +10,8 @@ process exits 0, since whatever was left unfinished is redelivered to another in
 An error before the stop ends the process with a traceback and exit code 1, so that
 its supervisor restarts it — or, when NATS refuses what the service needs to start
 (credentials, permissions, topology: apps.core.nats.NatsSetupError), with that one line.
+A REDIS_SENTINELS that monitors no REDIS_MASTER_NAME ends it at start with one line and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from apps.core import gc_pacing, metrics
 from apps.core.logging import setup_logging
 from apps.core.nats import NatsSetupError
+from apps.core.redis import require_sentinels
 from apps.core.settings import Settings
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -40,6 +43,8 @@ def run_service(name: str, main: ServiceMain, settings: Settings | None = None) 
     settings = settings or Settings.from_env()
     setup_logging(settings.log_level, settings.log_format, name)
     log = logging.getLogger(name)
+    if settings.redis_sentinels:
+        require_sentinels(settings.redis_sentinels, settings.redis_master_name)
     gc_pacing.start()
     if settings.metrics_enabled:
         metrics.serve(settings.metrics_port)
