@@ -48,7 +48,6 @@ from functools import partial
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
@@ -100,8 +99,8 @@ from apps.core.messages import (
     OrderBatch,
     order_batch_decoder,
 )
-from apps.core.nats import fetch_ready
-from apps.core.outage import DEPENDENCY_ERRORS, backoff, hold
+from apps.core.nats import fetch_ready, fetched
+from apps.core.outage import backoff, hold
 from apps.core.topology import Topology
 
 log = logging.getLogger("brokers.runner")
@@ -221,22 +220,15 @@ class Runner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), self.config.fetch_timeout)
                 continue
+            batch, wait = min(self.config.fetch_batch, room), self.config.fetch_timeout
             try:
-                msgs = await fetch_ready(
-                    sub, min(self.config.fetch_batch, room), timeout=self.config.fetch_timeout
-                )
-            except (NatsTimeout, TimeoutError):
-                # nats-py raises either, depending on where in the fetch time ran out.
-                continue
-            except DEPENDENCY_ERRORS as exc:
-                # Reconnecting, or the server is restarting: nothing was taken, try again
-                # (NATS's loss and return are logged once by the connection).
-                log.debug("fetching orders: %r", exc)
-                await asyncio.sleep(self.config.fetch_timeout)
-                continue
+                # Nothing on a timeout, an outage or a consumer between leaders.
+                msgs = await fetched(partial(fetch_ready, sub, batch, timeout=wait), pause=wait)
             except Exception:
                 log.exception("fetching orders failed")
-                await asyncio.sleep(self.config.fetch_timeout)
+                await asyncio.sleep(wait)
+                continue
+            if not msgs:
                 continue
             self._messages += len(msgs)
             task = asyncio.create_task(self._work(msgs))

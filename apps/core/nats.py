@@ -26,7 +26,7 @@ import json
 import logging
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -38,6 +38,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from nats.protocol.parser import AUTHORIZATION_VIOLATION, PERMISSIONS_ERR
 
+from apps.core.outage import DEPENDENCY_ERRORS
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
@@ -488,3 +489,18 @@ async def fetch_ready(
     except (NatsTimeout, TimeoutError):
         return first
     return first + more
+
+
+async def fetched(fetch: Callable[[], Awaitable[list[Msg]]], pause: float) -> list[Msg]:
+    """What ``fetch`` took: nothing when it found nothing in its time, and nothing after
+    ``pause`` when NATS could not serve it — reconnecting, or a consumer between two
+    leaders, for which a cluster answers 503 during the seconds an election takes. A
+    consumer loop rides either out instead of exiting."""
+    try:
+        return await fetch()
+    except (NatsTimeout, TimeoutError):
+        return []
+    except DEPENDENCY_ERRORS as exc:
+        log.debug("fetching: %r", exc)
+        await asyncio.sleep(pause)
+        return []

@@ -17,15 +17,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 
 from apps.core import metrics
 from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, ExecutionEvent, execution_event_decoder
-from apps.core.nats import close_nats, connect_from, ensure_topology
+from apps.core.nats import close_nats, connect_from, ensure_topology, fetched
 from apps.core.records import SignalRecord
 from apps.core.redis import connect_redis_from
 from apps.core.service import run_service
@@ -188,11 +188,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         while not stop.is_set():
             if recording.done():
                 recording.result()  # its error ends the ledger, to be restarted
-            try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
-            except (NatsTimeout, TimeoutError):
-                # nats-py raises the builtin TimeoutError too when a fetch finds nothing
-                # (nats/js/client.py _fetch_n); it is no reason to exit.
+            # Nothing on a timeout, an outage or a consumer between leaders.
+            msgs = await fetched(partial(sub.fetch, FETCH_BATCH, timeout=FETCH_WAIT), FETCH_WAIT)
+            if not msgs:
                 await writer.drained()
                 continue
             events: list[ExecutionEvent] = []

@@ -16,15 +16,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from pymongo import UpdateOne
 
 from apps.core.messages import signal_decoder
+from apps.core.nats import fetched
 from apps.core.records import SignalRecord, record_of
 from apps.core.topology import Topology
 
@@ -73,11 +74,10 @@ async def keep_signal_records(
     sub = await js.pull_subscribe_bind("ledger", topology.stream("SIGNALS"))
     try:
         while not stop.is_set():
-            try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
-            except (NatsTimeout, TimeoutError):
-                continue  # nothing sent meanwhile (nats-py raises either)
-            await write_records(signals, msgs)
+            # Nothing on a timeout, an outage or a consumer between leaders.
+            msgs = await fetched(partial(sub.fetch, FETCH_BATCH, timeout=FETCH_WAIT), FETCH_WAIT)
+            if msgs:
+                await write_records(signals, msgs)
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

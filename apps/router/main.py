@@ -14,11 +14,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from functools import partial
 
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
@@ -33,7 +33,7 @@ from apps.core.messages import (
     encode,
     signal_decoder,
 )
-from apps.core.nats import close_nats, connect_from, ensure_topology, fetch_ready
+from apps.core.nats import close_nats, connect_from, ensure_topology, fetch_ready, fetched
 from apps.core.outage import backoff
 from apps.core.redis import connect_redis_from
 from apps.core.routing import RoutingRecord, unpack_record
@@ -418,12 +418,7 @@ async def consume(
             if free <= 0:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            try:
-                msgs = await fetch_ready(sub, free, timeout=0.5)
-            except (NatsTimeout, TimeoutError):
-                # nats-py also raises the builtin TimeoutError when a fetch finds nothing
-                # (nats/js/client.py _fetch_n); an idle router must not exit on it.
-                continue
+            msgs = await fetched(partial(fetch_ready, sub, free, timeout=0.5), pause=0.5)
             for msg in msgs:
                 await slots.acquire()
                 task = asyncio.create_task(guarded(msg))
