@@ -83,3 +83,24 @@ def abandoned(request: OrderRequest) -> Uncertain:
         order_id=request.order_id,
         message="the broker call was abandoned before it answered; it may have been booked",
     )
+
+
+class BookingDelay:
+    """How long a broker has lately taken from a buy's send to its answer: an upper bound
+    of the time to its booking, which comes before the answer. It follows a slow answer
+    at once and forgets it over the next ones (each answer keeps a tenth less of it)."""
+
+    def __init__(self) -> None:
+        self._seconds = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self._seconds = max(seconds, self._seconds * 0.9)
+
+    def seconds(self) -> float:
+        return self._seconds
+
+
+def too_late(valid_until: float, now: float, booking_delay: float) -> bool:
+    """Whether a buy sent ``now`` could be booked after its signal's ``valid_until``: such
+    a buy is never sent (the order ends ``expired``), so nothing is placed late."""
+    return now + booking_delay >= valid_until

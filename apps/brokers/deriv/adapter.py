@@ -62,8 +62,11 @@ from apps.brokers.deriv.session import (
     SessionUnavailable,
 )
 from apps.brokers.deriv.watch import AccountWatches
+from apps.brokers.orders import BookingDelay, too_late
 from apps.brokers.sessions import SessionPool
 
+# Why an order whose session took until too close to its signal's end was not bought.
+TOO_LATE = "signal expired before the broker could book it"
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.
 RECONCILE_LOOKBACK_SECONDS = 120.0
@@ -111,6 +114,8 @@ class DerivAdapter(BrokerAdapter):
         # reconciliation never hands one contract to two orders.
         self._claims: defaultdict[str, dict[int, str]] = defaultdict(dict)
         self._sent_at: OrderedDict[str, float] = OrderedDict()
+        # A buy is sent only if the broker's recent answers say it is booked in time.
+        self.booking_delay = BookingDelay()
         self._placed: OrderedDict[str, Placed] = OrderedDict()
         # One listing of an account's contracts serves every order of that account being
         # reconciled at the same moment (after a worker crash that is many orders, and
@@ -152,6 +157,9 @@ class DerivAdapter(BrokerAdapter):
 
     # placing ----------------------------------------------------------------------------
 
+    def _too_late(self, order: OrderRequest) -> bool:
+        return too_late(order.valid_until, self.clock(), self.booking_delay.seconds())
+
     def _precheck(
         self, order: OrderRequest, contract: DerivContract | MappingError | None = None
     ) -> PlaceOutcome | DerivContract:
@@ -160,7 +168,7 @@ class DerivAdapter(BrokerAdapter):
         known = self._placed.get(order.order_id)
         if known is not None:  # placed by this process already: report, never rebuy
             return known
-        if self.clock() >= order.valid_until:
+        if self._too_late(order):
             return Expired(order_id=order.order_id, last_message="signal expired")
         if contract is None:
             contract = contract_for(
@@ -196,6 +204,8 @@ class DerivAdapter(BrokerAdapter):
         session = await self._ready_session(order)
         if not isinstance(session, DerivSession):
             return session
+        if self._too_late(order):  # connecting took that long
+            return Expired(order_id=order.order_id, last_message=TOO_LATE)
         request = {
             "buy": "1",
             "price": order.stake,  # basis stake: the ask is the stake; never pay more
@@ -207,6 +217,7 @@ class DerivAdapter(BrokerAdapter):
             },
         }
         self._remember_sent(order.order_id)
+        sent = self.clock()
         try:
             reply = await session.request(request, reply_within=self.reply_timeout)
         except ConnectionLost as lost:
@@ -216,6 +227,7 @@ class DerivAdapter(BrokerAdapter):
         except TimeoutError:
             await session.abort()  # a reply this late is not trusted; start clean
             return await self._after_lost_reply(order, timed_out=True)
+        self.booking_delay.observe(self.clock() - sent)
         error = reply.get("error")
         if error:
             return self._failure(order, session, str(error.get("code")), error.get("message"))
@@ -421,6 +433,19 @@ class DerivAdapter(BrokerAdapter):
         return None
 
     async def _send_batch(
+        self, orders: list[OrderRequest], lead: DerivSession, contract: DerivContract
+    ) -> dict[str, PlaceOutcome]:
+        late: dict[str, PlaceOutcome] = {  # connecting took that long
+            o.order_id: Expired(order_id=o.order_id, last_message=TOO_LATE)
+            for o in orders
+            if self._too_late(o)
+        }
+        batch = [o for o in orders if o.order_id not in late]
+        if not batch:
+            return late
+        return late | await self._send_timely_batch(batch, lead, contract)
+
+    async def _send_timely_batch(
         self, batch: list[OrderRequest], lead: DerivSession, contract: DerivContract
     ) -> dict[str, PlaceOutcome]:
         lead_order = batch[0]
@@ -438,6 +463,7 @@ class DerivAdapter(BrokerAdapter):
         }
         for order in batch:
             self._remember_sent(order.order_id)
+        sent = self.clock()
         try:
             reply = await lead.request(request, reply_within=self.reply_timeout)
         except (ConnectionLost, TimeoutError) as exc:
@@ -450,6 +476,7 @@ class DerivAdapter(BrokerAdapter):
                 *(self._after_lost_reply(o, timed_out=timed_out) for o in batch)
             )
             return {o.order_id: outcome for o, outcome in zip(batch, lost, strict=True)}
+        self.booking_delay.observe(self.clock() - sent)
         error = reply.get("error")
         if error:
             code, message = str(error.get("code")), error.get("message")
