@@ -37,6 +37,7 @@ from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
 from apps.core import metrics
+from apps.core.brokers.deriv import endpoint_url
 from apps.core.credentials import cipher_from_settings
 from apps.core.db import connect_db
 from apps.core.nats import NatsSetupError, close_nats, connect_from, ensure_topology
@@ -115,7 +116,10 @@ def create_app(
         cipher=cipher_from_settings(settings),
         verifier=verifier
         or DefaultVerifier(
-            DerivVerifier(settings.deriv_endpoint, settings.broker_verify_timeout_seconds)
+            DerivVerifier(
+                endpoint_url(settings.deriv_endpoint, settings.deriv_app_id),
+                settings.broker_verify_timeout_seconds,
+            )
         ),
     )
 

@@ -18,7 +18,6 @@ import contextlib
 import itertools
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,6 +35,7 @@ from apps.core.brokers.deriv import (
     AuthorizeRefused,
     AuthorizeUnreadable,
     authorize_request,
+    endpoint_url,
     read_authorize,
 )
 
@@ -61,8 +61,7 @@ class DerivSession:
         backoff_base: float = 0.1,
         backoff_max: float = 5.0,
     ) -> None:
-        separator = "&" if "?" in url else "?"
-        self.url = f"{url}{separator}{urlencode({'app_id': app_id, 'l': 'EN'})}"
+        self.url = endpoint_url(url, app_id)
         self._token = token
         self.loginid: str | None = None
         self.currency: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 
@@ -44,6 +45,13 @@ class AuthorizeUnreadable(msgspec.Struct, frozen=True, kw_only=True):
 
 
 AuthorizeAnswer = Authorized | AuthorizeRefused | AuthorizeUnreadable
+
+
+def endpoint_url(url: str, app_id: int) -> str:
+    """The WebSocket URL a connection opens: Deriv identifies the application by the
+    ``app_id`` query parameter on every connection, the API's verification included."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{urlencode({'app_id': app_id, 'l': 'EN'})}"
 
 
 def authorize_request(token: str) -> dict[str, Any]:

@@ -55,3 +55,12 @@ def test_an_error_is_a_refusal_and_says_whether_the_token_is_refused(
 )
 def test_anything_else_is_unreadable(reply: dict[str, Any]) -> None:
     assert isinstance(read_authorize(reply), AuthorizeUnreadable)
+
+
+def test_every_connection_names_the_app_id_the_api_verification_too() -> None:
+    from apps.core.brokers.deriv import endpoint_url
+
+    assert endpoint_url("wss://ws.derivws.com/websockets/v3", 1234) == (
+        "wss://ws.derivws.com/websockets/v3?app_id=1234&l=EN"
+    )
+    assert endpoint_url("ws://sim/websockets/v3?x=1", 7).endswith("?x=1&app_id=7&l=EN")
