@@ -19,18 +19,26 @@ connection and counts it as done only once enough replicas hold it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as redis
 from redis import Redis as SyncRedis
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import (
+    MasterNotFoundError,
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+)
 from redis.backoff import EqualJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError, RedisError, ResponseError, TimeoutError
 from redis.retry import Retry as SyncRetry
 
+from apps.core.outage import AlreadyWaited
 from apps.core.settings import Settings
 
 log = logging.getLogger("redis")
@@ -62,6 +70,22 @@ def reconnecting_retry(retries: int = RETRIES) -> Retry:
     )
 
 
+class PrimaryConnection(SentinelManagedConnection):
+    """A connection to whichever node the Sentinels name the primary, asking them again
+    each time it (re)connects. redis-py's own reconnects a command's retry on the last
+    address it had (``send_packed_command`` → ``connect_check_health``), which after a
+    failover is the old primary — restarted, it would take writes no replica confirms."""
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if not self.is_connected and self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(
+            check_health=check_health, retry_socket_connect=retry_socket_connect
+        )
+
+
 class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
     """Connections to whichever node the Sentinels call the primary, at most
     ``max_connections`` of them; a command that finds all busy waits ``timeout`` for one
@@ -84,9 +108,49 @@ def parse_sentinels(sentinels: str) -> list[tuple[str, int]]:
 _SENTINEL_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 1, "socket_timeout": 1}
 
 
+def newest_master(states: Sequence[Mapping[str, Any]]) -> tuple[str, int] | None:
+    """The primary named by the Sentinels' answers (``SENTINEL MASTERS`` entries of one
+    master name) with the newest configuration epoch, among those that see it up: a
+    Sentinel that has not yet learnt of a failover still names the old primary (and a
+    restarted old primary answers as one until it is turned into a replica), so the
+    first answer is not enough."""
+    up = [
+        state
+        for state in states
+        if state.get("is_master") and not state.get("is_sdown") and not state.get("is_odown")
+    ]
+    if not up:
+        return None
+    newest = max(up, key=lambda state: int(state.get("config-epoch", 0)))
+    return str(newest["ip"]), int(newest["port"])
+
+
+class NewestEpochSentinel(Sentinel):
+    """redis-py's Sentinel client, finding the primary by :func:`newest_master` over every
+    Sentinel's answer rather than the first Sentinel's."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        answers = await asyncio.gather(
+            *(sentinel.sentinel_masters() for sentinel in self.sentinels),
+            return_exceptions=True,
+        )
+        states = [
+            answer[service_name]
+            for answer in answers
+            if isinstance(answer, dict) and service_name in answer
+        ]
+        found = newest_master(states)
+        if found is None:
+            errors = [repr(a) for a in answers if isinstance(a, BaseException)]
+            raise MasterNotFoundError(
+                f"No master found for {service_name!r}" + (f": {errors}" if errors else "")
+            )
+        return found
+
+
 async def master_address(sentinels: str, master_name: str) -> tuple[str, int] | None:
-    """Where the Sentinels say ``master_name``'s primary is, if one of them knows it up."""
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    """Where the Sentinels say ``master_name``'s primary is (:func:`newest_master`)."""
+    manager = NewestEpochSentinel(  # type: ignore[no-untyped-call]
         parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
     )
     try:
@@ -153,11 +217,14 @@ def connect_redis(
     }
     if not sentinels:
         return redis.Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    manager = NewestEpochSentinel(  # type: ignore[no-untyped-call]
         parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
     )
     client: redis.Redis = manager.master_for(
-        master_name, connection_pool_class=BlockingSentinelConnectionPool, **options
+        master_name,
+        connection_pool_class=BlockingSentinelConnectionPool,
+        connection_class=PrimaryConnection,
+        **options,
     )
     return client
 
@@ -173,7 +240,7 @@ def connect_redis_from(settings: Settings, *, retries: int = RETRIES) -> redis.R
     )
 
 
-class Unreplicated(ConnectionError):
+class Unreplicated(AlreadyWaited):
     """A write the primary made that fewer replicas than required confirmed in time. A
     failover could lose it, so it counts as not done: the caller holds its work and sends
     the write again (which writes again, so that the next WAIT covers it)."""

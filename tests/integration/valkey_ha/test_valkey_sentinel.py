@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import subprocess
 import sys
 
@@ -67,24 +68,55 @@ async def test_a_client_keeps_writing_through_a_failover(valkey_set: ValkeySet) 
         await client.aclose()
 
 
+async def test_writes_follow_the_promoted_primary_not_the_restarted_old_one(
+    valkey_set: ValkeySet,
+) -> None:
+    """An old primary restarted before the Sentinels make it a replica answers as a
+    primary: a client reconnecting after the failover must still write to the promoted
+    one, or what it writes is lost when the old one is turned into a replica."""
+    client = connect_redis("", sentinels=valkey_set.sentinels, master_name=MASTER)
+    try:
+        await client.set("before", b"1")
+        valkey_set.signal("valkey-1", signal.SIGSTOP)  # it stops answering
+        # A write on its way to the stopped primary: it waits for an answer.
+        write = asyncio.create_task(client.set("after", b"2"))
+        await wait_for(
+            lambda: valkey_set.primary_is(valkey_set.replica_port),
+            timeout=PATIENCE,
+            what="the Sentinels to promote valkey-2",
+        )
+        # The write's connection breaks; redis-py retries it on a new connection while
+        # the old primary comes back, a primary of its own until Sentinel turns it.
+        await valkey_set.kill("valkey-1")
+        await valkey_set.start("valkey-1")
+        await write
+        promoted = valkey_set.node(valkey_set.replica_port)
+        try:
+            assert await promoted.get("after") == b"2"
+        finally:
+            await promoted.aclose()
+    finally:
+        await client.aclose()
+
+
 def test_sentinels_that_point_nowhere_stop_a_service_with_one_line() -> None:
+    """Checked at start, before the service's event loop runs."""
     nowhere = f"127.0.0.1:{embedded.free_port()}"
-    script = (
-        "from apps.core.logging import setup_logging\n"
-        "from apps.core.redis import connect_redis\n"
-        "setup_logging('INFO', 'text', 'probe')\n"
-        f"connect_redis('', sentinels={nowhere!r}, master_name='copier')\n"
-    )
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-m", "apps.router.main"],
         capture_output=True,
         text=True,
         timeout=PATIENCE,
         cwd=embedded.PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(embedded.PROJECT_ROOT)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(embedded.PROJECT_ROOT),
+            "REDIS_SENTINELS": nowhere,
+            "METRICS_ENABLED": "false",
+        },
     )
     output = (done.stdout + done.stderr).strip().splitlines()
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert len(output) == 1, output
     assert "no Sentinel of REDIS_SENTINELS" in output[0]
     assert nowhere in output[0]
