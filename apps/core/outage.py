@@ -27,6 +27,12 @@ DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class AlreadyWaited(ConnectionError):
+    """A dependency error raised after waiting for the dependency (a write that no replica
+    confirmed within its WAIT): :func:`hold` tries again without a pause of its own, so a
+    replica that attaches is used at once."""
+
+
 def backoff(attempt: int, *, first: float = 0.25, cap: float = 2.0) -> float:
     """The pause before try ``attempt + 1`` (``attempt`` ≥ 0 failed tries so far): ``first``
     doubling up to ``cap``, short enough that a blip costs little of a signal's validity,
@@ -53,7 +59,8 @@ async def hold[T](
             if attempt == 0:
                 started = time.monotonic()
                 log.warning("%s: %r; holding it until the dependency is back", what, exc)
-            await asyncio.sleep(backoff(attempt, cap=cap))
+            if not isinstance(exc, AlreadyWaited):
+                await asyncio.sleep(backoff(attempt, cap=cap))
             attempt += 1
             continue
         if attempt:
