@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
@@ -49,6 +50,7 @@ log = logging.getLogger("router")
 SHARD_HEADER = "Copier-Shard"  # "k/n": fan out only shard k of n
 PUBLISH_WINDOW = 512  # JetStream publishes in flight at once
 ROUTE_SLICE = 2000  # subscriptions routed (and their orders published) at a time
+FLUSH_NUDGE_SECONDS = 1
 REFUSALS_PER_MESSAGE = 500
 # How long after it began one read of a channel serves the shards of its signal that this
 # router takes (they are published together and taken within milliseconds).
@@ -228,8 +230,11 @@ class Router:
                 publisher.send(subject, encode(batch), {"Nats-Msg-Id": msg_id})
             await asyncio.sleep(0)  # let this slice's publishes reach the client's buffer
             if part == 0:
-                # ... and make the first ones leave now, not after the shard is planned.
-                await self.nc.flush()
+                # ... and make the first ones leave now, not after the shard is planned: a
+                # nudge only (the fan-out waits for their PubAcks), so a flush that a
+                # reconnect leaves unanswered is not waited for.
+                with contextlib.suppress(nats.errors.Error):
+                    await self.nc.flush(timeout=FLUSH_NUDGE_SECONDS)
         return orders, refused
 
     async def _plan(
