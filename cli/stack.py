@@ -122,7 +122,9 @@ def _infrastructure(settings: Settings) -> list[tuple[ProcessSpec, HealthCheck]]
         valkeys = valkey_ha.valkey_ha_specs(
             data,
             settings.redis_port,
-            settings.redis_port + 1,
+            # Two replicas: with one, losing either node would hold every placement
+            # until it came back (a marker must be on a replica before the broker call).
+            [settings.redis_port + 1, settings.redis_port + 2],
             cluster_ports(settings.redis_sentinel_port),
             settings.redis_master_name,
         )
@@ -150,7 +152,7 @@ def _nats_check(monitor_port: int) -> HealthCheck:
 
 
 def _joined_check(monitor_port: int) -> HealthCheck:
-    return lambda: embedded.http_ok(f"http://127.0.0.1:{monitor_port}/healthz")
+    return lambda: embedded.nats_cluster_healthy(monitor_port)
 
 
 def _valkey_check(spec: ProcessSpec, settings: Settings) -> HealthCheck:
@@ -315,6 +317,7 @@ def _preflight(settings: Settings, children: list[Child]) -> None:
                 **{p: "NATS_CLUSTER_PORT" for p in cluster_ports(settings.nats_cluster_port)},
                 **{p: "REDIS_SENTINEL_PORT" for p in cluster_ports(settings.redis_sentinel_port)},
                 settings.redis_port + 1: "REDIS_PORT",
+                settings.redis_port + 2: "REDIS_PORT",
             }
             if settings.cluster
             else {}
@@ -366,8 +369,12 @@ def up(
         return
     (settings.data_dir / PID_FILE).write_text(str(os.getpid()))
     try:
-        # The supervisor declares the JetStream topology: the admin user on a cluster.
-        supervisor = Supervisor(as_nats_user(settings, "admin"), children, live=console.is_terminal)
+        supervisor = Supervisor(
+            settings,
+            children,
+            live=console.is_terminal,
+            declare_settings=as_nats_user(settings, "admin"),
+        )
         code = asyncio.run(supervisor.run(timeout))
     finally:
         (settings.data_dir / PID_FILE).unlink(missing_ok=True)

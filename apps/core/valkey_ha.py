@@ -1,4 +1,4 @@
-"""Valkey with Sentinel on one machine: a primary, a replica and three Sentinels, from the
+"""Valkey with Sentinel on one machine: a primary, its replicas and three Sentinels, from the
 same configuration files the deployment mounts (``ops/valkey/valkey.conf`` and
 ``ops/valkey/sentinel.conf``).
 
@@ -99,17 +99,16 @@ def _write_once(path: Path, text: str) -> Path:
 def valkey_ha_specs(
     data_dir: Path,
     primary_port: int,
-    replica_port: int,
+    replica_ports: Sequence[int],
     sentinel_ports: Sequence[int],
     master_name: str,
 ) -> list[ProcessSpec]:
-    """valkey-1 (the primary at first), valkey-2 (its replica) and sentinel-1..N; each
+    """valkey-1 (the primary at first), valkey-2.. (its replicas) and sentinel-1..N; each
     one's configuration is rendered into ``data_dir`` on its first start only."""
     server = find_binary("valkey-server")
     specs = []
-    for index, (port, replica_of) in enumerate(
-        ((primary_port, None), (replica_port, primary_port)), start=1
-    ):
+    nodes = [(primary_port, None), *((port, primary_port) for port in replica_ports)]
+    for index, (port, replica_of) in enumerate(nodes, start=1):
         store = data_dir / f"valkey-{index}"
         conf = _write_once(
             store / "valkey.conf", data_node_config(port, store, replica_of=replica_of)

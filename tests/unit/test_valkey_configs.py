@@ -45,7 +45,7 @@ def test_a_sentinel_watches_the_local_primary_under_the_master_name(tmp_path: Pa
 
 
 def test_files_are_written_on_first_start_only(tmp_path: Path) -> None:
-    specs = valkey_ha_specs(tmp_path, 7001, 7002, [27001, 27002, 27003], "copier")
+    specs = valkey_ha_specs(tmp_path, 7001, [7002], [27001, 27002, 27003], "copier")
     assert [s.name for s in specs] == [
         "valkey-1",
         "valkey-2",
@@ -57,7 +57,7 @@ def test_files_are_written_on_first_start_only(tmp_path: Path) -> None:
     assert specs[2].argv[-1] == "--sentinel"
     learnt = tmp_path / "sentinel-1" / "sentinel.conf"
     learnt.write_text(learnt.read_text() + "sentinel myid abc\n")
-    valkey_ha_specs(tmp_path, 7001, 7002, [27001, 27002, 27003], "copier")
+    valkey_ha_specs(tmp_path, 7001, [7002], [27001, 27002, 27003], "copier")
     assert learnt.read_text().endswith("sentinel myid abc\n")
 
 

@@ -83,7 +83,8 @@ async def valkey_set(tmp_path: Path) -> AsyncIterator[ValkeySet]:
     ports = [embedded.free_port() for _ in range(5)]
     found = ValkeySet(tmp_path, ports[0], ports[1], ports[2:])
     found.specs = {
-        spec.name: spec for spec in valkey_ha_specs(tmp_path, ports[0], ports[1], ports[2:], MASTER)
+        spec.name: spec
+        for spec in valkey_ha_specs(tmp_path, ports[0], ports[1:2], ports[2:], MASTER)
     }
     try:
         for name in found.specs:

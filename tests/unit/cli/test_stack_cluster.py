@@ -18,12 +18,13 @@ def test_the_cluster_runs_three_nats_nodes_valkey_with_sentinels_and_two_of_each
 ) -> None:
     names = [c.spec.name for c in build_children(_cluster(tmp_path))]
 
-    assert names[:8] == [
+    assert names[:9] == [
         "nats-1",
         "nats-2",
         "nats-3",
         "valkey-1",
         "valkey-2",
+        "valkey-3",
         "sentinel-1",
         "sentinel-2",
         "sentinel-3",
@@ -49,7 +50,7 @@ def test_ports_are_each_base_plus_the_node_number(tmp_path: Path) -> None:
         ports = set(by_name[f"nats-{i + 1}"].ports)
         assert {14222 + i, 18222 + i} <= ports
         assert set(by_name[f"sentinel-{i + 1}"].ports) == {26379 + i}
-    assert by_name["valkey-1"].ports == (16379,) and by_name["valkey-2"].ports == (16380,)
+    assert [by_name[f"valkey-{i}"].ports for i in (1, 2, 3)] == [(16379,), (16380,), (16381,)]
     assert (
         settings.nats_url == "nats://127.0.0.1:14222,nats://127.0.0.1:14223,nats://127.0.0.1:14224"
     )

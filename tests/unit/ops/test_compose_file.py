@@ -59,9 +59,9 @@ APP_SERVICES = {
     "ledger": "ledger",
 }
 SERVICES = {
-    *NATS_NODES, "nats-setup", "valkey-1", "valkey-2", *SENTINELS, *MONGO_NODES, "mongo-init",
-    "api", "proxy", "router", "worker-deriv", "ledger", "sim-deriv", "nats-box", "prometheus",
-    "grafana",
+    *NATS_NODES, "nats-setup", "valkey-1", "valkey-2", "valkey-3", *SENTINELS, *MONGO_NODES,
+    "mongo-init", "api", "proxy", "router", "worker-deriv", "ledger", "sim-deriv", "nats-box",
+    "prometheus", "grafana",
 }  # fmt: skip
 DERIV_ENDPOINT = "wss://ws.derivws.com/websockets/v3"
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
@@ -364,7 +364,7 @@ def test_compose_nodes_run_as_the_cluster_launcher_runs_them(
 
 
 def test_valkey_primary_replica_and_sentinels(services: dict[str, dict[str, Any]]) -> None:
-    for name in ("valkey-1", "valkey-2"):
+    for name in ("valkey-1", "valkey-2", "valkey-3"):
         node = services[name]
         assert host_path(node, "/etc/valkey/valkey.conf") == VALKEY_CONF, name
         script = shell_script(node)
@@ -374,7 +374,8 @@ def test_valkey_primary_replica_and_sentinels(services: dict[str, dict[str, Any]
         assert f"{name}:/data" in node["volumes"]
         assert "valkey-cli ping" in healthcheck_test(node)
     assert "replicaof" not in shell_script(services["valkey-1"])
-    assert f"echo 'replicaof valkey-1 {VALKEY_PORT}' >>" in shell_script(services["valkey-2"])
+    for replica in ("valkey-2", "valkey-3"):
+        assert f"echo 'replicaof valkey-1 {VALKEY_PORT}' >>" in shell_script(services[replica])
 
     for name in SENTINELS:
         sentinel = services[name]
@@ -393,7 +394,7 @@ def test_valkey_primary_replica_and_sentinels(services: dict[str, dict[str, Any]
             f"valkey-cli -p {SENTINEL_PORT} sentinel get-master-addr-by-name {MASTER_NAME}"
             in healthcheck_test(sentinel)
         )
-        assert set(sentinel["depends_on"]) == {"valkey-1", "valkey-2"}
+        assert set(sentinel["depends_on"]) == {"valkey-1", "valkey-2", "valkey-3"}
 
 
 def test_sentinel_conf_monitors_the_master_the_services_name() -> None:
@@ -489,7 +490,8 @@ def test_routers_and_workers_run_as_replicas_with_ids_of_their_own(
         # One WORKER_ID for all replicas would have each take the others' orders as its
         # own: it is left to the default, hostname (the container's id) and pid.
         assert "WORKER_ID" not in service["environment"], name
-    assert services["worker-deriv"]["depends_on"]["valkey-2"]["condition"] == "service_healthy"
+    for replica in ("valkey-2", "valkey-3"):
+        assert services["worker-deriv"]["depends_on"][replica]["condition"] == "service_healthy"
 
 
 # --- the image ------------------------------------------------------------------------------
