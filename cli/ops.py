@@ -31,7 +31,7 @@ from apps.core.messages import (
     execution_event_decoder,
     signal_decoder,
 )
-from apps.core.nats import NatsSetupError, NatsStartError, connect, declare_topology
+from apps.core.nats import NatsSetupError, NatsStartError, connect_from, declare_topology
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from cli.client import ApiClient
@@ -71,11 +71,9 @@ async def nats_connection(settings: Settings) -> AsyncIterator[NATS]:
     """A connection as the settings' NATS user that never reconnects; refused credentials
     or no server within ``CONNECT_SECONDS`` is a one-line :class:`CliError`."""
     try:
-        nc = await connect(
-            settings.nats_url,
+        nc = await connect_from(
+            settings,
             "copier-ops",
-            user=settings.nats_user,
-            password=settings.nats_password,
             start_timeout=CONNECT_SECONDS,
             connect_timeout=3,
             allow_reconnect=False,

@@ -165,12 +165,10 @@ class LedgerLag:
         self.nc: Any = None
 
     async def __aenter__(self) -> LedgerLag:
-        from apps.core.nats import connect
+        from apps.core.nats import connect_from
 
         reader = self.stack.reader
-        self.nc = await connect(
-            reader.nats_url, "copier-bench", user=reader.nats_user, password=reader.nats_password
-        )
+        self.nc = await connect_from(reader, "copier-bench")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -108,7 +108,7 @@ PORTS = {
     "NATS_PORT": 3,
     "NATS_MONITOR_PORT": 3,
     "NATS_CLUSTER_PORT": 3,
-    "REDIS_PORT": 2,
+    "REDIS_PORT": 3,
     "REDIS_SENTINEL_PORT": 3,
     "MONGODB_PORT": 1,
     "API_PORT": 1,

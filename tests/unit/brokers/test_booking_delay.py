@@ -20,9 +20,7 @@ def test_a_slow_answer_counts_at_once_and_is_forgotten_over_the_next() -> None:
     assert 0.05 <= delay.seconds() < 0.1
 
 
-@given(
-    st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=50)
-)
+@given(st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=50))
 def test_the_delay_is_never_below_the_last_answer(answers: list[float]) -> None:
     delay = BookingDelay()
     for seconds in answers:
