@@ -262,6 +262,19 @@ async def _scenario(
     )
 
 
+async def test_without_a_fault_every_order_is_placed(cluster: Cluster) -> None:
+    """The reference the failures below are measured against."""
+    await cluster.all_healthy()
+
+    async def nothing() -> None:
+        pass
+
+    async def at_once() -> float:
+        return time.time()
+
+    await _scenario(cluster, "none", 0, nothing, at_once)
+
+
 @pytest.mark.parametrize(("stream", "at_ms"), [("ORDERS", 50), ("SIGNALS", 0)])
 async def test_killed_stream_leader_costs_a_delay_never_a_trade(
     cluster: Cluster, ops_nc: NATS, stream: str, at_ms: int
