@@ -64,6 +64,32 @@ def cluster_ports(base: int) -> list[int]:
     return [base + i for i in range(CLUSTER_SIZE)]
 
 
+# Each port setting of the stack and how many ports from it the stack may take (a
+# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 4).
+PORTS = {
+    "NATS_PORT": 3,
+    "NATS_MONITOR_PORT": 3,
+    "NATS_CLUSTER_PORT": 3,
+    "REDIS_PORT": 3,
+    "REDIS_SENTINEL_PORT": 3,
+    "MONGODB_PORT": 1,
+    "API_PORT": 1,
+    "DERIV_SIM_PORT": 1,
+    "METRICS_PORT": 5,
+}
+
+
+def free_ports_env() -> dict[str, str]:
+    """Every port setting on a block of free ports, no two blocks overlapping."""
+    taken: list[int] = []
+    env = {}
+    for name, count in PORTS.items():
+        base = embedded.free_port_block(count, avoid=taken)
+        taken += range(base, base + count)
+        env[name] = str(base)
+    return env
+
+
 def embedded_settings(settings: Settings) -> Settings:
     """The stack's own servers are where its services connect, whatever the URLs said."""
     mongodb_uri = f"mongodb://127.0.0.1:{settings.mongodb_port}/?directConnection=true"

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from apps.core.embedded import PROJECT_ROOT, free_port_block
+from apps.core.embedded import PROJECT_ROOT
 from apps.core.settings import Settings
 from benchmarks.fanout.report import console
-from cli.stack import as_nats_user, embedded_settings, nats_env
+from cli.stack import as_nats_user, embedded_settings, free_ports_env, nats_env
 from cli.supervisor import STATE_FILE
 
 # Signals stay valid this long on the benchmark's own stack, so a slow fan-out is measured
@@ -100,32 +100,6 @@ class Stack:
                 console.print(f"the stack's data and logs are kept in {self.settings.data_dir}")
             else:
                 shutil.rmtree(self.settings.data_dir, ignore_errors=True)
-
-
-# Each port setting of the stack and how many ports from it the stack may take (a
-# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 4).
-PORTS = {
-    "NATS_PORT": 3,
-    "NATS_MONITOR_PORT": 3,
-    "NATS_CLUSTER_PORT": 3,
-    "REDIS_PORT": 3,
-    "REDIS_SENTINEL_PORT": 3,
-    "MONGODB_PORT": 1,
-    "API_PORT": 1,
-    "DERIV_SIM_PORT": 1,
-    "METRICS_PORT": 5,
-}
-
-
-def free_ports_env() -> dict[str, str]:
-    """Every port setting on a block of free ports, no two blocks overlapping."""
-    taken: list[int] = []
-    env = {}
-    for name, count in PORTS.items():
-        base = free_port_block(count, avoid=taken)
-        taken += range(base, base + count)
-        env[name] = str(base)
-    return env
 
 
 def start_stack(overrides: dict[str, str]) -> Stack:

@@ -37,7 +37,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 
-from apps.core import embedded, nats_users
+from apps.core import nats_users
 from apps.core.embedded import PROJECT_ROOT
 from apps.core.nats import connect, connect_from
 from apps.core.redis import connect_redis_from
@@ -45,7 +45,7 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.core.valkey_ha import master_address
 from benchmarks.fanout.seeding import SIGNAL, Provider, auth, new_channel, provider, seed
-from cli.stack import embedded_settings
+from cli.stack import embedded_settings, free_ports_env
 from cli.supervisor import STATE_FILE
 from tests.fixtures.fault_checks import Run, check_every_order_final, record, signal_counts
 from tests.fixtures.waiting import wait_for
@@ -63,18 +63,6 @@ STACK_ENV = {
     "WORKER_CONCURRENCY": "128",
     "SIGNAL_VALIDITY_SECONDS": str(VALIDITY),
     "LOG_LEVEL": "INFO",
-}
-# The stack's ports: each a base taking + 0, 1, 2 ... as `copier up --cluster` does.
-PORTS = {
-    "NATS_PORT": 3,
-    "NATS_MONITOR_PORT": 3,
-    "NATS_CLUSTER_PORT": 3,
-    "REDIS_PORT": 3,
-    "REDIS_SENTINEL_PORT": 3,
-    "MONGODB_PORT": 1,
-    "API_PORT": 1,
-    "DERIV_SIM_PORT": 1,
-    "METRICS_PORT": 5,
 }
 
 
@@ -127,21 +115,11 @@ async def _primary_has_replica(settings: Settings) -> bool:
     return info.get("role") == "master" and int(info.get("connected_slaves", 0)) >= 1
 
 
-def _ports_env() -> dict[str, str]:
-    taken: list[int] = []
-    env = {}
-    for name, count in PORTS.items():
-        base = embedded.free_port_block(count, avoid=taken)
-        taken += range(base, base + count)
-        env[name] = str(base)
-    return env
-
-
 @pytest.fixture(scope="module")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
     data = tmp_path_factory.mktemp("cluster")
     # CLUSTER=1 is what `--cluster` sets: this process reads the same settings.
-    env = {**os.environ, "DATA_DIR": str(data), "CLUSTER": "1", **_ports_env(), **STACK_ENV}
+    env = {**os.environ, "DATA_DIR": str(data), "CLUSTER": "1", **free_ports_env(), **STACK_ENV}
     up = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "cli.main", "up", "--cluster", "--detach", "--timeout", "180"),
         env=env,

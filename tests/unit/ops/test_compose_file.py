@@ -6,9 +6,8 @@ as a NATS user of its own through the Sentinels of one master name, and the imag
 the embedded dev servers out.
 
 Pure file checks: there is no Docker engine here. The NATS and Valkey configuration
-files are written apart from this file (nats/auth.conf, nats/cluster.conf,
-ops/valkey/valkey.conf, ops/valkey/sentinel.conf: PARALLEL_FILES); the checks of their
-contents skip, saying so, while a file is absent.
+files (nats/auth.conf, nats/cluster.conf, ops/valkey/*.conf) are the ones
+`copier up --cluster` runs, so the checks read them too.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-COMPOSE = ROOT / "compose.yaml"
+from tests.fixtures.compose_file import ROOT, bind_mounts, host_path, load_compose
+
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CADDYFILE = ROOT / "ops" / "proxy" / "Caddyfile"
@@ -37,7 +35,6 @@ AUTH_CONF = ROOT / "nats" / "auth.conf"
 CLUSTER_CONF = ROOT / "nats" / "cluster.conf"
 VALKEY_CONF = ROOT / "ops" / "valkey" / "valkey.conf"
 SENTINEL_CONF = ROOT / "ops" / "valkey" / "sentinel.conf"
-PARALLEL_FILES = {AUTH_CONF, CLUSTER_CONF, VALKEY_CONF, SENTINEL_CONF}
 
 # The names of the contract of issue #24 (the one `copier up --cluster` follows too).
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
@@ -74,15 +71,9 @@ def password_variable(user: str) -> str:
     return f"NATS_{user.upper().replace('-', '_')}_PASSWORD"
 
 
-def skip_unless_present(path: Path) -> None:
-    if not path.is_file():
-        pytest.skip(f"{path.relative_to(ROOT)} is written in parallel (issue #24) and absent")
-
-
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    return loaded
+    return load_compose()
 
 
 @pytest.fixture(scope="module")
@@ -116,23 +107,6 @@ def interpolated(value: str) -> tuple[str, str, str] | None:
     """(variable, operator, argument) of a value that is exactly one interpolation."""
     match = _INTERPOLATION.fullmatch(value)
     return (match.group(1), match.group(2) or "", match.group(3) or "") if match else None
-
-
-def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
-    """Container path → repository path of a service's bind mounts."""
-    mounts = {}
-    for volume in service.get("volumes", []):
-        source, target = volume.split(":")[:2]
-        if source.startswith("."):
-            mounts[target] = (ROOT / source).resolve()
-    return mounts
-
-
-def host_path(service: dict[str, Any], container_path: str) -> Path | None:
-    for target, source in bind_mounts(service).items():
-        if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
-            return source / Path(container_path).relative_to(target)
-    return None
 
 
 def healthcheck_test(service: dict[str, Any]) -> str:
@@ -214,9 +188,7 @@ def test_every_mounted_repository_path_exists(services: dict[str, dict[str, Any]
     mounted = {source for service in services.values() for source in bind_mounts(service).values()}
     mounted |= {CLUSTER_CONF}  # read inside the mounted nats/ folder
     missing = {path for path in mounted if not path.exists()}
-    assert not missing - PARALLEL_FILES, sorted(map(str, missing - PARALLEL_FILES))
-    if missing:
-        pytest.skip(f"written in parallel (issue #24), absent: {sorted(map(str, missing))}")
+    assert not missing, sorted(map(str, missing))
 
 
 # --- NATS ----------------------------------------------------------------------------------
@@ -251,8 +223,6 @@ def test_nats_nodes_form_one_cluster_from_cluster_conf(services: dict[str, dict[
 
 
 def test_cluster_conf_names_the_cluster_and_includes_the_shared_files() -> None:
-    """Depends on nats/cluster.conf (written in parallel): skips while it is absent."""
-    skip_unless_present(CLUSTER_CONF)
     text = CLUSTER_CONF.read_text(encoding="utf-8")
     included = re.findall(r"^\s*include\s+\"?([\w./-]+)\"?", text, re.MULTILINE)
     assert {Path(path).name for path in included} >= {"server.conf", "auth.conf"}
@@ -322,8 +292,6 @@ def auth_users() -> dict[str, str]:
 
 
 def test_every_nats_user_of_compose_is_in_auth_conf(services: dict[str, dict[str, Any]]) -> None:
-    """Depends on nats/auth.conf (written in parallel): skips while it is absent."""
-    skip_unless_present(AUTH_CONF)
     users = auth_users()
     assert set(users) >= set(NATS_USERS)
     for user, variable in users.items():
@@ -342,14 +310,10 @@ def test_every_nats_user_of_compose_is_in_auth_conf(services: dict[str, dict[str
 def test_compose_nodes_run_as_the_cluster_launcher_runs_them(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    """Depends on apps.core.embedded.nats_cluster_specs (written in parallel): skips while
-    it is absent. Ports and addresses differ; the config file and the options do not."""
+    """Ports and addresses differ; the config file and the options do not."""
     from apps.core import embedded
 
-    specs_of = getattr(embedded, "nats_cluster_specs", None)
-    if specs_of is None:
-        pytest.skip("apps.core.embedded.nats_cluster_specs is written in parallel and absent")
-    specs = specs_of(
+    specs = embedded.nats_cluster_specs(
         tmp_path, [14222, 14223, 14224], [18222, 18223, 18224], [16222, 16223, 16224], {}
     )
     assert [spec.name for spec in specs] == list(NATS_NODES)
@@ -398,8 +362,6 @@ def test_valkey_primary_replica_and_sentinels(services: dict[str, dict[str, Any]
 
 
 def test_sentinel_conf_monitors_the_master_the_services_name() -> None:
-    """Depends on ops/valkey/sentinel.conf (written in parallel): skips while it is absent."""
-    skip_unless_present(SENTINEL_CONF)
     text = SENTINEL_CONF.read_text(encoding="utf-8")
     monitor = re.search(
         r"^\s*sentinel\s+monitor\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)", text, re.MULTILINE

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.compose_file import bind_mounts, host_path, load_compose
+
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS_DIR = ROOT / "ops" / "prometheus"
 GRAFANA_DIR = ROOT / "ops" / "grafana"
@@ -133,26 +135,7 @@ def dashboard() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    config: dict[str, Any] = load_yaml(ROOT / "compose.yaml")
-    return config
-
-
-def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
-    """Container path → host path of a compose service's bind mounts (named volumes left out)."""
-    mounts: dict[str, Path] = {}
-    for volume in service.get("volumes", []):
-        source, target = volume.split(":")[:2]
-        if source.startswith("."):
-            mounts[target] = (ROOT / source).resolve()
-    return mounts
-
-
-def host_path(service: dict[str, Any], container_path: str) -> Path | None:
-    """Where a path inside a compose service's container comes from on the host, if mounted."""
-    for target, source in bind_mounts(service).items():
-        if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
-            return source / Path(container_path).relative_to(target)
-    return None
+    return load_compose()
 
 
 # --- the PromQL name checker itself ---------------------------------------------------------
