@@ -367,7 +367,7 @@ def up(
         typer.Option(
             "--cluster",
             help="The production topology: 3 NATS nodes (R3, a user per service), Valkey "
-            "with a replica and 3 Sentinels, 2 routers, 2 workers (env CLUSTER).",
+            "with 2 replicas and 3 Sentinels, 2 routers, 2 workers (env CLUSTER).",
         ),
     ] = False,
 ) -> None:

@@ -61,7 +61,7 @@ class Settings:
     nats_port: int = 4222
     nats_monitor_port: int = 8222
     # `copier up` runs the production topology on this machine (`--cluster`): 3 NATS nodes
-    # with a user per service, Valkey with a replica and 3 Sentinels, 2 routers, 2 workers.
+    # with a user per service, Valkey with 2 replicas and 3 Sentinels, 2 routers, 2 workers.
     cluster: bool = False
     # `copier up --cluster`: nats-1..3 take NATS_PORT, NATS_MONITOR_PORT and
     # NATS_CLUSTER_PORT + 0, 1, 2; the Valkey replica REDIS_PORT + 1, the Sentinels

@@ -2,7 +2,7 @@
 fan-out of 2,000 subscriptions: a crash costs a delay, never a trade.
 
 One stack for the module — 3 NATS nodes with every stream at R3 and a NATS user per
-service, Valkey primary + replica + 3 Sentinels, 2 routers, 2 Deriv workers, the API,
+service, Valkey primary + 2 replicas + 3 Sentinels, 2 routers, 2 Deriv workers, the API,
 the ledger and the simulator — started and supervised by `copier up --cluster --detach`
 exactly as ops run it; the supervisor restarts whatever a test kills. Each test sends one
 signal through the API to a channel of its own with 2,000 subscriptions (one broker
