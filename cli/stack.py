@@ -266,11 +266,14 @@ def build_children(settings: Settings) -> list[Child]:
     host = socket.gethostname()
     for offset, (name, module, nice) in enumerate(_services(settings)):
         if _module_exists(module):
-            child_env = {**env, **nats_env(settings, _user_of(name))}
-            # A stable name per worker: a restarted worker picks up its own pending
-            # settlements, and two workers never share one.
-            if "worker" in name:
-                child_env["WORKER_ID"] = f"{host}-{name}"
+            # A stable name per process: a restarted worker picks up its own pending
+            # settlements, two workers never share one, and every process's JSON log
+            # lines name it ("instance").
+            child_env = {
+                **env,
+                **nats_env(settings, _user_of(name)),
+                "WORKER_ID": f"{host}-{name}",
+            }
             metrics_port = settings.metrics_port + offset
             metrics_url = ""
             ports: tuple[int, ...] = ()

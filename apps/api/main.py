@@ -28,7 +28,7 @@ async def _nats_accepts(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    setup_logging(settings.log_level, settings.log_format, "api")
+    setup_logging(settings.log_level, settings.log_format, "api", settings.worker_id)
     if settings.redis_sentinels:
         require_sentinels(settings.redis_sentinels, settings.redis_master_name)
     try:

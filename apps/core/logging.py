@@ -92,9 +92,10 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (see the module docstring)."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, instance: str = "") -> None:
         super().__init__()
         self.service = service
+        self.instance = instance
 
     def format(self, record: logging.LogRecord) -> str:
         created = time.gmtime(record.created)
@@ -102,6 +103,7 @@ class JsonFormatter(logging.Formatter):
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", created) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "service": self.service,
+            **({"instance": self.instance} if self.instance else {}),
             "logger": record.name,
             "event": redact(record.getMessage()),
         }
@@ -129,14 +131,15 @@ def _plain(value: Any) -> Any:
     return redact(str(value))
 
 
-def setup_logging(level: str, format: str = "text", service: str = "") -> None:
+def setup_logging(level: str, format: str = "text", service: str = "", instance: str = "") -> None:
     """Log ``level`` and above to stdout in ``format`` (``text`` or ``json``), the json
-    objects naming ``service`` (the process's name if none is given)."""
+    objects naming ``service`` (the process's name if none is given) and, when given, the
+    ``instance`` of it (two workers or routers of one deployment tell apart by it)."""
     if format not in LOG_FORMATS:
         raise ValueError(f"LOG_FORMAT={format!r} is not one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        JsonFormatter(service or sys.argv[0]) if format == "json" else TextFormatter()
+        JsonFormatter(service or sys.argv[0], instance) if format == "json" else TextFormatter()
     )
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # Per-request access logs from uvicorn drown the signal path's own lines.

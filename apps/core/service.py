@@ -41,7 +41,7 @@ def run_service(name: str, main: ServiceMain, settings: Settings | None = None) 
     """Run ``main(settings, stop)``; ``stop`` is set on SIGTERM/SIGINT and ``main`` is
     expected to finish its in-flight work and return."""
     settings = settings or Settings.from_env()
-    setup_logging(settings.log_level, settings.log_format, name)
+    setup_logging(settings.log_level, settings.log_format, name, settings.worker_id)
     log = logging.getLogger(name)
     if settings.redis_sentinels:
         require_sentinels(settings.redis_sentinels, settings.redis_master_name)

@@ -111,8 +111,8 @@ class Settings:
 
     # Broker workers
     # Names this worker on in-flight markers and pending settlements (ops can tell who
-    # was placing an order). Set it explicitly when several workers share a host and pid
-    # namespace (containers).
+    # was placing an order), and every process's JSON log lines ("instance"). Set it
+    # explicitly when several workers share a host and pid namespace (containers).
     worker_id: str = field(default_factory=_default_worker_id)
     # Deriv worker processes `copier up` starts (they share the broker-deriv consumer).
     worker_processes: int = 1

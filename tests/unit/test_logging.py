@@ -30,7 +30,7 @@ def lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
 def test_json_lines_carry_time_level_service_event_and_the_ids(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    setup_logging("INFO", "json", "router")
+    setup_logging("INFO", "json", "router", "host-router-2")
 
     async def work() -> None:
         set_log_ids(signal_id="sig1", channel_id="chan1")
@@ -40,6 +40,7 @@ def test_json_lines_carry_time_level_service_event_and_the_ids(
     logging.getLogger("router").info("after the task")
     first, after = (json.loads(line) for line in lines(capsys))
     assert first["level"] == "INFO" and first["service"] == "router"
+    assert first["instance"] == "host-router-2"  # which of the routers
     assert first["logger"] == "router" and first["event"] == "routed 3"
     assert (first["signal_id"], first["channel_id"], first["order_id"]) == ("sig1", "chan1", "o1")
     assert first["time"].endswith("Z") and len(first["time"]) == len("2026-01-01T00:00:00.000Z")
