@@ -1,5 +1,5 @@
 """What prevents a second placement when a marker written just before a failover is
-lost (issue #24): with REDIS_WAIT_REPLICAS=1 a claim counts only once the replica holds
+lost: with REDIS_WAIT_REPLICAS=1 a claim counts only once the replica holds
 it, so the broker is not called while it does not, and a claim the failover loses is
 written again on the promoted primary before the order goes to the broker — once.
 

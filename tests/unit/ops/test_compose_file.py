@@ -22,6 +22,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from apps.core.nats_users import SERVICE_USERS as NATS_USERS
+from apps.core.nats_users import password_variable
 from tests.fixtures.compose_file import ROOT, bind_mounts, host_path, load_compose
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -36,7 +38,7 @@ CLUSTER_CONF = ROOT / "nats" / "cluster.conf"
 VALKEY_CONF = ROOT / "ops" / "valkey" / "valkey.conf"
 SENTINEL_CONF = ROOT / "ops" / "valkey" / "sentinel.conf"
 
-# The names of the contract of issue #24 (the one `copier up --cluster` follows too).
+# The names compose and `copier up --cluster` share.
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
 SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
 MONGO_NODES = ("mongo-1", "mongo-2", "mongo-3")
@@ -47,7 +49,6 @@ MONITOR_PORT = 8222
 VALKEY_PORT = 6379
 SENTINEL_PORT = 26379
 MASTER_NAME = "copier"
-NATS_USERS = ("api", "router", "worker-deriv", "ledger", "ops", "admin")
 # Copier service → its NATS user.
 APP_SERVICES = {
     "api": "api",
@@ -64,11 +65,6 @@ DERIV_ENDPOINT = "wss://ws.derivws.com/websockets/v3"
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # `${NAME}`, `${NAME:-default}`, `${NAME:?error}` and the like.
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?+])([^}]*))?\}")
-
-
-def password_variable(user: str) -> str:
-    """The environment variable holding a NATS user's password (the contract's rule)."""
-    return f"NATS_{user.upper().replace('-', '_')}_PASSWORD"
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +141,9 @@ def test_compose_file_is_valid_against_the_compose_specification(compose: dict[s
     assert paths == {"services/api/depends_on", "services/router"}
 
 
-def test_the_services_are_those_of_the_contract(services: dict[str, dict[str, Any]]) -> None:
+def test_the_services_are_those_the_deployment_documents(
+    services: dict[str, dict[str, Any]],
+) -> None:
     assert set(services) == SERVICES
 
 
