@@ -91,6 +91,12 @@ class NatsStartError(NatsSetupError):
     """No connection: credentials refused, or no server reached in time."""
 
 
+class JetStreamUnavailableError(NatsSetupError):
+    """JetStream did not answer within ``API_UNAVAILABLE_PATIENCE``: on a cluster, no meta
+    leader (a node that cannot reach its routes stays alone, and a lone node of three
+    elects none)."""
+
+
 class NatsPermissionError(NatsSetupError):
     """The connection's user may not make a JetStream API call it needs."""
 
@@ -306,7 +312,7 @@ async def _api(nc: NATS, subject: str, body: Mapping[str, Any] | None = None) ->
             wait = min(wait * 2, API_TIMEOUT)
             # Repeating is safe: reads, and creates/updates to the same configuration.
             if asyncio.get_running_loop().time() > deadline:
-                raise
+                raise _unavailable(subject, "no answer") from None
             continue
         error = reply.get("error")
         if not error:
@@ -314,9 +320,19 @@ async def _api(nc: NATS, subject: str, body: Mapping[str, Any] | None = None) ->
         exc = JetStreamApiError(
             int(error.get("code", 0)), int(error.get("err_code", 0)), error.get("description", "")
         )
-        if exc.err_code != _UNAVAILABLE or asyncio.get_running_loop().time() > deadline:
+        if exc.err_code != _UNAVAILABLE:
             raise exc
+        if asyncio.get_running_loop().time() > deadline:
+            raise _unavailable(subject, exc.description) from exc
         await asyncio.sleep(0.25)
+
+
+def _unavailable(subject: str, seen: str) -> JetStreamUnavailableError:
+    return JetStreamUnavailableError(
+        f"JetStream did not serve {subject} within {API_UNAVAILABLE_PATIENCE:.0f} s ({seen}): "
+        f"is the NATS cluster formed? A node that cannot reach its routes has no meta "
+        f"leader (check NATS_URL and each node's --routes)"
+    )
 
 
 async def _request(nc: NATS, subject: str, payload: bytes, timeout: float) -> dict[str, Any]:
