@@ -75,30 +75,14 @@ from apps.brokers.markers import (
     unpack_marker,
 )
 from apps.brokers.orders import abandoned, broker_chunks, request_for, usable_account
-from apps.brokers.ownership import (
-    ProcessLease,
-    Unbooked,
-    Verdict,
-    after_reconciliation,
-    decide,
-)
-from apps.brokers.reporting import (
-    ExecutionPublisher,
-    execution_for_outcome,
-    execution_of,
-)
+from apps.brokers.ownership import ProcessLease, Unbooked, Verdict, after_reconciliation, decide
+from apps.brokers.reporting import ExecutionPublisher, execution_for_outcome, execution_of
 from apps.brokers.runner_config import RunnerConfig
 from apps.brokers.settlement import SettlementFollowers
 from apps.brokers.worker_meter import WorkerMeter
 from apps.core import metrics
 from apps.core.logging import set_log_ids
-from apps.core.messages import (
-    Execution,
-    ExecutionState,
-    Order,
-    OrderBatch,
-    order_batch_decoder,
-)
+from apps.core.messages import Execution, ExecutionState, Order, OrderBatch, order_batch_decoder
 from apps.core.nats import fetch_ready, fetched
 from apps.core.outage import backoff, hold
 from apps.core.topology import Topology
