@@ -76,10 +76,17 @@ class PrimaryConnection(SentinelManagedConnection):
     address it had (``send_packed_command`` → ``connect_check_health``), which after a
     failover is the old primary — restarted, it would take writes no replica confirms."""
 
+    _addressed = False  # connect_to has just asked the Sentinels
+
+    async def connect_to(self, address: tuple[str, int]) -> None:
+        self._addressed = True
+        await super().connect_to(address)  # type: ignore[no-untyped-call]
+
     async def connect_check_health(
         self, check_health: bool = True, retry_socket_connect: bool = True
     ) -> None:
-        if not self.is_connected and self.connection_pool.is_master:
+        addressed, self._addressed = self._addressed, False
+        if not self.is_connected and self.connection_pool.is_master and not addressed:
             self.host, self.port = await self.connection_pool.get_master_address()
         await super().connect_check_health(
             check_health=check_health, retry_socket_connect=retry_socket_connect
@@ -129,7 +136,22 @@ class NewestEpochSentinel(Sentinel):
     """redis-py's Sentinel client, finding the primary by :func:`newest_master` over every
     Sentinel's answer rather than the first Sentinel's."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._asking: dict[str, asyncio.Future[tuple[str, int]]] = {}
+
     async def discover_master(self, service_name: str) -> tuple[str, int]:
+        """The primary's address. Callers asking while a search is under way share it: a
+        pool that opens a hundred connections at once asks the Sentinels once, not a
+        hundred times (nothing is kept once the search is over)."""
+        asking = self._asking
+        search = asking.get(service_name)
+        if search is None:
+            search = asking[service_name] = asyncio.ensure_future(self._search(service_name))
+            search.add_done_callback(lambda _: asking.pop(service_name, None))
+        return await asyncio.shield(search)
+
+    async def _search(self, service_name: str) -> tuple[str, int]:
         answers = await asyncio.gather(
             *(sentinel.sentinel_masters() for sentinel in self.sentinels),
             return_exceptions=True,
@@ -150,9 +172,7 @@ class NewestEpochSentinel(Sentinel):
 
 async def master_address(sentinels: str, master_name: str) -> tuple[str, int] | None:
     """Where the Sentinels say ``master_name``'s primary is (:func:`newest_master`)."""
-    manager = NewestEpochSentinel(  # type: ignore[no-untyped-call]
-        parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
-    )
+    manager = NewestEpochSentinel(parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS)
     try:
         host, port = await manager.discover_master(master_name)
     except MasterNotFoundError:
@@ -217,9 +237,7 @@ def connect_redis(
     }
     if not sentinels:
         return redis.Redis.from_pool(BlockingConnectionPool.from_url(url, **options))
-    manager = NewestEpochSentinel(  # type: ignore[no-untyped-call]
-        parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS
-    )
+    manager = NewestEpochSentinel(parse_sentinels(sentinels), sentinel_kwargs=_SENTINEL_OPTIONS)
     client: redis.Redis = manager.master_for(
         master_name,
         connection_pool_class=BlockingSentinelConnectionPool,
