@@ -217,6 +217,9 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         await page.get_by_test_id("delegate-email").fill(trader.email)
         await page.get_by_test_id("add-delegate").click()
         await expect(page.get_by_test_id("delegates")).to_contain_text(trader.email)
+        # Opened again, the settings list the delegates the channel has.
+        await page.reload()
+        await expect(page.get_by_test_id("delegates")).to_contain_text(trader.email)
         await provider.shot(shots, "09-channel-settings")
 
         # The trader reloads: the session comes back from the refresh cookie alone, and the

@@ -17,6 +17,9 @@ export const createChannel = (body) => api.post(`${V1}/channels`, body, { auth: 
 /** Change a channel's name, description or plan (owner only). */
 export const updateChannel = (id, body) => api.patch(channel(id), body, { auth: true })
 
+/** Who may send signals for the channel (owner only); resolves with {delegates}. */
+export const listDelegates = (channelId) => api.get(`${channel(channelId)}/delegates`, { auth: true })
+
 /** Let a user send signals for the channel; resolves with {delegates}. */
 export const addDelegate = (channelId, email) =>
   api.post(`${channel(channelId)}/delegates`, { email }, { auth: true })

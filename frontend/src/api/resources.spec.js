@@ -18,6 +18,7 @@ const CALLS = [
   ['getChannel', () => channels.getChannel('c1'), 'GET', '/api/v1/channels/c1', undefined, false],
   ['createChannel', () => channels.createChannel({ name: 'A' }), 'POST', '/api/v1/channels', { name: 'A' }, true],
   ['updateChannel', () => channels.updateChannel('c1', { name: 'B' }), 'PATCH', '/api/v1/channels/c1', { name: 'B' }, true],
+  ['listDelegates', () => channels.listDelegates('c1'), 'GET', '/api/v1/channels/c1/delegates', undefined, true],
   ['addDelegate', () => channels.addDelegate('c1', 't@example.test'), 'POST', '/api/v1/channels/c1/delegates', { email: 't@example.test' }, true],
   ['removeDelegate', () => channels.removeDelegate('c1', 'u2'), 'DELETE', '/api/v1/channels/c1/delegates/u2', undefined, true],
   ['listSubscribers', () => channels.listSubscribers('c1'), 'GET', '/api/v1/channels/c1/subscribers', undefined, true],
