@@ -111,12 +111,20 @@ class Person:
         await self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
+async def navbar_height(person: Person, width: int) -> float:
+    """The main navigation's height with the window ``width`` px wide (one row: ~56 px)."""
+    await person.page.set_viewport_size({"width": width, "height": 900})
+    box = await person.page.get_by_role("navigation", name="Main navigation").bounding_box()
+    assert box is not None
+    return float(box["height"])
+
+
 async def sign_up(browser: Browser, base: str, kind: str, name: str, phone: bool = False) -> Person:
     viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
     context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
-    email = f"{name.lower()}-{time.time_ns()}@example.test"
+    email = f"{name.lower().replace(' ', '.')}-{time.time_ns()}@example.test"
     person = Person(context, page, base, email)
     await person.goto(f"/signup?as={kind}")
     await page.get_by_label("Display name").fill(name)
@@ -169,8 +177,15 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         await expect(provider.page.get_by_test_id("ws-status").first).to_have_text("live")
 
         # A subscriber signs up, links a simulator account, verifies it and subscribes.
-        subscriber = await sign_up(browser, base, "subscriber", "Sam")
+        subscriber = await sign_up(browser, base, "subscriber", "Samantha Featherstonehaugh")
         people.append(subscriber)
+        # The navigation is one row on a 1366 px laptop with a subscriber's five links and a
+        # long name, and collapses into the menu button (one row too) on a narrow window.
+        for width in (1366, 1024, 800):
+            assert await navbar_height(subscriber, width) < 64, width
+        assert await navbar_height(provider, 1366) < 64
+        await subscriber.page.set_viewport_size({"width": 1280, "height": 900})
+        await provider.page.set_viewport_size({"width": 1280, "height": 900})
         await subscriber.shot(shots, "02-channels")
         account = await sim.account(balance="1000")
         await subscriber.goto("/accounts")
