@@ -308,6 +308,21 @@ async def spawn(spec: ProcessSpec, *, stdout: int | None = None) -> asyncio.subp
     )
 
 
+async def stop_all(processes: Sequence[asyncio.subprocess.Process], grace: float = 10.0) -> None:
+    """SIGTERM to every process (each in its own process group, :func:`spawn`), then
+    SIGKILL to the group of any still running ``grace`` seconds later."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
 # --- health checks -------------------------------------------------------------------
 
 

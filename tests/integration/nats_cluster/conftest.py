@@ -5,9 +5,7 @@ each on free ports with passwords generated as `copier up --cluster` generates t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,25 +70,22 @@ class AuthNats:
         )
 
     async def stop(self) -> None:
-        for process in self.processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+        await embedded.stop_all(self.processes)
 
 
-@pytest.fixture
-async def nats_cluster(tmp_path: Path) -> AsyncIterator[AuthNats]:
-    root = tmp_path / "cluster"
+def cluster_of_three(root: Path, *, started: int = 3) -> AuthNats:
+    """The first ``started`` nodes of a 3-node cluster on free ports, routed to all three
+    (not yet started); ready once they follow a meta leader when they are a quorum."""
     root.mkdir()
     passwords = ensure_passwords(root)
     ports, monitors, routes = ([embedded.free_port() for _ in range(3)] for _ in range(3))
     specs = embedded.nats_cluster_specs(root, ports, monitors, routes, server_env(passwords))
-    servers = AuthNats(root, specs, monitors, passwords, clustered=True)
+    return AuthNats(root, specs[:started], monitors[:started], passwords, clustered=started >= 2)
+
+
+@pytest.fixture
+async def nats_cluster(tmp_path: Path) -> AsyncIterator[AuthNats]:
+    servers = cluster_of_three(tmp_path / "cluster")
     try:
         await servers.start()
         yield servers

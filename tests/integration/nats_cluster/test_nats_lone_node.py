@@ -12,22 +12,17 @@ import pytest
 
 from apps.core import embedded, nats
 from apps.core.nats import JetStreamUnavailableError, declare_topology
-from apps.core.nats_users import ensure_passwords, server_env
 from apps.core.settings import Settings
-from tests.integration.nats_cluster.conftest import AuthNats
+from tests.integration.nats_cluster.conftest import AuthNats, cluster_of_three
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
 async def lone_node(tmp_path: Path) -> AsyncIterator[AuthNats]:
-    """nats-1 of three, the other two never started: its routes lead nowhere."""
-    root = tmp_path / "lone"
-    root.mkdir()
-    passwords = ensure_passwords(root)
-    ports, monitors, routes = ([embedded.free_port() for _ in range(3)] for _ in range(3))
-    first = embedded.nats_cluster_specs(root, ports, monitors, routes, server_env(passwords))[0]
-    node = AuthNats(root, [first], monitors[:1], passwords)  # healthy: serving clients
+    """nats-1 of three, the other two never started: its routes lead nowhere (healthy as
+    a server of clients, never as a cluster node)."""
+    node = cluster_of_three(tmp_path / "lone", started=1)
     try:
         await node.start()
         yield node
