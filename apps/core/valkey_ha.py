@@ -20,13 +20,11 @@ from typing import Any, cast
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from apps.core.embedded import PROJECT_ROOT, ProcessSpec, find_binary
-from apps.core.redis import master_address
+from apps.core.embedded import PROJECT_ROOT, VALKEY_CONF, ProcessSpec, find_binary
 
 __all__ = [
     "VALKEY_DIR",
     "data_node_config",
-    "master_address",
     "sentinel_config",
     "sentinel_healthy",
     "valkey_ha_specs",
@@ -60,7 +58,7 @@ def data_node_config(port: int, store: Path, *, replica_of: int | None = None) -
     """``ops/valkey/valkey.conf`` for a node on this machine; ``replica_of``: the port of
     the primary it starts as a replica of."""
     text = _render(
-        (VALKEY_DIR / "valkey.conf").read_text(),
+        VALKEY_CONF.read_text(),
         {"port": str(port), "bind": HOST, "dir": str(store)},
     )
     if replica_of is not None:
