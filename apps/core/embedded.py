@@ -23,9 +23,6 @@ from pathlib import Path
 from apps.core.nats import NATS_DIR
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# A Valkey data node's settings, one file for every deployment (its comments say why
-# each is set).
-VALKEY_CONF = PROJECT_ROOT / "ops" / "valkey" / "valkey.conf"
 HealthCheck = Callable[[], Awaitable[bool]]
 
 
@@ -183,20 +180,31 @@ def nats_cluster_specs(
 
 
 def valkey_spec(data_dir: Path, port: int, name: str = "valkey") -> ProcessSpec:
-    """The single-node Valkey: the deployment's data-node file (ops/valkey/valkey.conf:
-    the append-only file, fsynced every second, no snapshots), with this machine's port,
-    loopback address and directory given on the command line, which overrides the file."""
     store = data_dir / "valkey"
     store.mkdir(parents=True, exist_ok=True)
     argv = [
         find_binary("valkey-server"),
-        str(VALKEY_CONF),
         "--bind",
         "127.0.0.1",
         "--port",
         str(port),
         "--dir",
         str(store),
+        # The append-only file makes risk counters and placement markers survive a
+        # restart; fsync every second bounds the loss, and markers are re-checked
+        # against the broker on doubt anyway.
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--protected-mode",
+        "no",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
     ]
     return ProcessSpec(name, argv, ports=(port,), address=f"redis://127.0.0.1:{port}/0")
 

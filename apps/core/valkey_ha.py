@@ -20,11 +20,13 @@ from typing import Any, cast
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from apps.core.embedded import PROJECT_ROOT, VALKEY_CONF, ProcessSpec, find_binary
+from apps.core.embedded import PROJECT_ROOT, ProcessSpec, find_binary
+from apps.core.redis import master_address
 
 __all__ = [
     "VALKEY_DIR",
     "data_node_config",
+    "master_address",
     "sentinel_config",
     "sentinel_healthy",
     "valkey_ha_specs",
@@ -58,7 +60,7 @@ def data_node_config(port: int, store: Path, *, replica_of: int | None = None) -
     """``ops/valkey/valkey.conf`` for a node on this machine; ``replica_of``: the port of
     the primary it starts as a replica of."""
     text = _render(
-        VALKEY_CONF.read_text(),
+        (VALKEY_DIR / "valkey.conf").read_text(),
         {"port": str(port), "bind": HOST, "dir": str(store)},
     )
     if replica_of is not None:
