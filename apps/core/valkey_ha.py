@@ -21,12 +21,10 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from apps.core.embedded import PROJECT_ROOT, ProcessSpec, find_binary
-from apps.core.redis import master_address
 
 __all__ = [
     "VALKEY_DIR",
     "data_node_config",
-    "master_address",
     "sentinel_config",
     "sentinel_healthy",
     "valkey_ha_specs",

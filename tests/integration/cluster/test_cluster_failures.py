@@ -40,10 +40,9 @@ from nats.errors import TimeoutError as NatsTimeout
 from apps.core import nats_users
 from apps.core.embedded import PROJECT_ROOT
 from apps.core.nats import connect, connect_from
-from apps.core.redis import connect_redis_from
+from apps.core.redis import connect_redis_from, master_address
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.core.valkey_ha import master_address
 from benchmarks.fanout.seeding import SIGNAL, Provider, auth, new_channel, provider, seed
 from cli.stack import embedded_settings, free_ports_env
 from cli.supervisor import STATE_FILE

@@ -17,7 +17,8 @@ import pytest
 import redis.asyncio as redis
 
 from apps.core import embedded
-from apps.core.valkey_ha import master_address, sentinel_healthy, valkey_ha_specs
+from apps.core.redis import master_address
+from apps.core.valkey_ha import sentinel_healthy, valkey_ha_specs
 from tests.fixtures.waiting import PATIENCE, wait_for
 
 MASTER = "copier"
