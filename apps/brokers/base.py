@@ -25,13 +25,18 @@ Direction = Literal["CALL", "PUT"]
 class BrokerAccount(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """A subscriber's account at a broker, with the credential that opens a session.
 
-    ``login`` is the broker's account id when known (Deriv ``loginid``); it is learnt at
-    authorisation otherwise. ``token`` is a secret and never goes into logs or passthrough.
+    ``login`` is the broker's account id when known (Deriv ``loginid``; IQ Option the
+    e-mail the account logs in with); it is learnt at authorisation otherwise. ``token``
+    (Deriv's API token, IQ Option's ssid when one was given) and ``password`` are secrets
+    and never go into logs or passthrough. ``balance_type`` says which of an IQ Option
+    account's balances to trade ("practice" or "real"); Deriv accounts have one.
     """
 
-    token: str
+    token: str = ""
     login: str = ""
+    password: str = ""
     currency: str = "USD"
+    balance_type: str = ""
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return f"BrokerAccount(login={self.login!r}, currency={self.currency!r})"
@@ -47,6 +52,9 @@ class OrderRequest(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     asset: str  # canonical name, see apps.core.assets
     direction: Direction
     expiry: Expiry
+    # Epoch seconds the contract ends, for brokers whose contracts end at a set instant
+    # (IQ Option): chosen by the router's per-broker rules, carried on the order.
+    expiry_at: int | None = None
     stake: Decimal
     currency: str = "USD"
     valid_until: float  # epoch seconds; nothing is placed after it
@@ -63,11 +71,17 @@ class Placed(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="placed"):
 
 
 class Rejected(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="rejected"):
-    """Permanent: retrying cannot help (bad token, stake too low, market closed...)."""
+    """Permanent: retrying cannot help (bad token, stake too low, market closed...).
+
+    ``account_refused``: the broker refused the account's credentials (a revoked token, a
+    changed password), so every later order on the account would fail the same way until
+    the subscriber links it again.
+    """
 
     order_id: str
     code: str
     message: str
+    account_refused: bool = False
 
 
 class TransientFailure(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="transient"):

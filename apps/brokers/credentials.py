@@ -53,12 +53,17 @@ def sealed_record(
     broker_account_id: str,
     *,
     kind: str,
-    token: str,
-    login: str,
-    currency: str,
+    token: str = "",
+    login: str = "",
+    password: str = "",
+    currency: str = "USD",
+    balance_type: str = "",
 ) -> bytes:
     """The packed record for an account, as the API's projection writes it."""
-    sealed = cipher.seal(broker_account_id, kind, BrokerCredentials(token=token))
+    credentials = BrokerCredentials(
+        token=token or None, login=login or None, password=password or None
+    )
+    sealed = cipher.seal(broker_account_id, kind, credentials)
     return pack_account_record(
         WorkerAccountRecord(
             kind=kind,
@@ -67,6 +72,7 @@ def sealed_record(
             key_id=sealed.key_id,
             login=login,
             currency=currency,
+            balance_type=balance_type,
         )
     )
 
@@ -80,9 +86,15 @@ def open_record(
         credentials = cipher.open(broker_account_id, record.kind, record.sealed)
     except (msgspec.DecodeError, msgspec.ValidationError, CredentialsError) as exc:
         raise CredentialsUnreadable(f"broker account {broker_account_id}: {exc}") from exc
-    if not credentials.token:
-        raise CredentialsUnreadable(f"broker account {broker_account_id} has no API token")
-    account = BrokerAccount(token=credentials.token, login=record.login, currency=record.currency)
+    if not credentials.token and not (credentials.login and credentials.password):
+        raise CredentialsUnreadable(f"broker account {broker_account_id} has no credentials")
+    account = BrokerAccount(
+        token=credentials.token or "",
+        login=credentials.login or record.login,
+        password=credentials.password or "",
+        currency=record.currency,
+        balance_type=record.balance_type,
+    )
     return record.kind, account
 
 
@@ -166,7 +178,14 @@ class RedisCredentialStore:
         return account
 
     async def put(
-        self, broker_account_id: str, *, token: str, login: str = "", currency: str = "USD"
+        self,
+        broker_account_id: str,
+        *,
+        token: str = "",
+        login: str = "",
+        password: str = "",
+        currency: str = "USD",
+        balance_type: str = "",
     ) -> None:
         """Store an account of this store's kind (the writer side, for tools and tests)."""
         record = sealed_record(
@@ -175,7 +194,9 @@ class RedisCredentialStore:
             kind=self.kind,
             token=token,
             login=login,
+            password=password,
             currency=currency,
+            balance_type=balance_type,
         )
         await self.redis.set(self.redis_key(broker_account_id), record)
         self._cache.pop(broker_account_id, None)

@@ -72,6 +72,7 @@ def request_for(order: Order, account: BrokerAccount) -> OrderRequest:
         asset=order.asset,
         direction=order.direction.value,
         expiry=Expiry(amount=order.expiry_seconds),
+        expiry_at=order.expiry_at,
         stake=order.stake,
         currency=order.currency,
         valid_until=order.valid_until,

@@ -110,6 +110,9 @@ class WorkerAccountRecord(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str
     login: str = ""
     currency: str = "USD"
+    # Which of the account's balances to trade, for brokers with several (IQ Option
+    # "practice" or "real"); empty for Deriv.
+    balance_type: str = ""
 
     @property
     def sealed(self) -> SealedCredentials:

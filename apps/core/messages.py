@@ -85,6 +85,9 @@ class Order(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     currency: str
     signal_created_at: float
     valid_until: float
+    # Epoch seconds the contract ends, for brokers whose contracts end at a set instant
+    # (IQ Option): the legal expiry the router's per-broker rules chose for this order.
+    expiry_at: int | None = None
 
 
 class OrderBatch(msgspec.Struct, gc=False, frozen=True, kw_only=True):

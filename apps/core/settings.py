@@ -73,6 +73,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     deriv_sim_port: int = 8701
+    iqoption_sim_port: int = 8702
     # How long verifying a broker account may wait for the broker.
     broker_verify_timeout_seconds: float = 10.0
 
@@ -152,6 +153,21 @@ class Settings:
     # early spreads that cost. A time-scaled simulator ends contracts before their nominal
     # end: set it above their length (tests).
     deriv_watch_lead_seconds: float = 60.0
+    # IQ Option's HTTP login and WebSocket; empty → the local simulator on
+    # iqoption_sim_port (the real ones: https://auth.iqoption.com/api/v2/login and
+    # wss://iqoption.com/echo/websocket).
+    iqoption_login_url: str = ""
+    iqoption_ws_url: str = ""
+    # IQ Option worker processes `copier up` starts (they share the broker-iqoption
+    # consumer).
+    iqoption_worker_processes: int = 1
+    # Purchases in flight on one IQ Option account at once: it has one socket and no
+    # batch buy, so a fan-out's orders on one account queue behind each other.
+    iqoption_account_concurrency: int = 4
+    # How far (seconds) a broker's legal expiry may be from the signal's when the broker
+    # cannot take the signal's exactly (IQ Option's whole minutes), unless the signal
+    # states its own tolerance.
+    expiry_tolerance_seconds: int = 30
 
     # `copier up`: the niceness of NATS, Redis and the API against the router, workers and
     # simulator at 0. Everything waits for the first two, a signal's accept for all three;
@@ -188,6 +204,14 @@ class Settings:
     @property
     def deriv_endpoint(self) -> str:
         return self.deriv_url or f"ws://127.0.0.1:{self.deriv_sim_port}/websockets/v3"
+
+    @property
+    def iqoption_login_endpoint(self) -> str:
+        return self.iqoption_login_url or f"http://127.0.0.1:{self.iqoption_sim_port}/api/v2/login"
+
+    @property
+    def iqoption_ws_endpoint(self) -> str:
+        return self.iqoption_ws_url or f"ws://127.0.0.1:{self.iqoption_sim_port}/echo/websocket"
 
     @property
     def allowed_origins(self) -> list[str]:
