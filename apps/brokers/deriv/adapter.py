@@ -47,7 +47,6 @@ from apps.brokers.deriv.protocol import (
     BuyReceipt,
     DerivContract,
     ErrorClass,
-    MappingError,
     MultiBuyResult,
     PortfolioContract,
     ProfitTableRow,
@@ -64,6 +63,7 @@ from apps.brokers.deriv.session import (
 from apps.brokers.deriv.watch import AccountWatches
 from apps.brokers.orders import BookingDelay, too_late
 from apps.brokers.sessions import SessionPool
+from apps.core.brokers.deriv import MappingError
 
 # Why an order whose session took until too close to its signal's end was not bought.
 TOO_LATE = "signal expired before the broker could book it"

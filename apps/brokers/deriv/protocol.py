@@ -1,4 +1,4 @@
-"""Deriv API v3 facts as data and pure functions: message shapes, error classes, mapping.
+"""Deriv API v3 facts as data and pure functions: message shapes, error classes, contract terms.
 
 Sources: shared/brokers/deriv.md (binary-com/deriv-api-docs send/receive schemas and the
 official python-deriv-api client). Nothing here does I/O, so it is unit-tested directly.
@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from apps.core.assets import CANONICAL_ASSETS, AssetClass, Expiry
+from apps.core.assets import Expiry
+from apps.core.brokers.deriv import MappingError, deriv_duration, deriv_symbol
 
 DEFAULT_URL = "ws://127.0.0.1:8701/websockets/v3"
 PASSTHROUGH_MAX_BYTES = 3500
@@ -57,12 +58,7 @@ def classify_error(code: str) -> ErrorClass:
     return ERROR_CLASSES.get(code, ErrorClass.PERMANENT)
 
 
-# --- asset and expiry mapping -----------------------------------------------------------
-
-
-class MappingError(msgspec.Struct, frozen=True, kw_only=True):
-    code: Literal["UnsupportedAsset", "UnsupportedExpiry"]
-    message: str
+# --- contract terms (the asset and expiry mapping is apps.core.brokers.deriv's) ---------
 
 
 class DerivContract(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,62 +71,6 @@ class DerivContract(msgspec.Struct, frozen=True, kw_only=True):
     basis: Literal["stake"] = "stake"
     duration: int
     duration_unit: Literal["t", "s"]
-
-
-# Legal Rise/Fall durations per asset class (Deriv contracts_for, kept in one place so the
-# simulator's defaults and the adapter's checks cannot drift apart). Forex has no tick
-# contracts and nothing shorter than a minute on Rise/Fall.
-TICK_RANGE: dict[AssetClass, tuple[int, int] | None] = {
-    AssetClass.SYNTHETIC: (1, 10),
-    AssetClass.FOREX: None,
-    AssetClass.COMMODITY: None,
-}
-SECONDS_RANGE: dict[AssetClass, tuple[int, int]] = {
-    AssetClass.SYNTHETIC: (15, 86_400),
-    AssetClass.FOREX: (60, 86_400),
-    AssetClass.COMMODITY: (60, 86_400),
-}
-
-
-def deriv_symbol(asset: str) -> str | MappingError:
-    """Canonical asset → Deriv symbol (``EURUSD`` → ``frxEURUSD``, ``R_100`` unchanged)."""
-    asset_class = CANONICAL_ASSETS.get(asset)
-    if asset_class is None:
-        return MappingError(code="UnsupportedAsset", message=f"no Deriv symbol for {asset!r}")
-    if asset_class in (AssetClass.FOREX, AssetClass.COMMODITY):
-        return f"frx{asset}"
-    return asset
-
-
-def deriv_duration(asset: str, expiry: Expiry) -> tuple[int, Literal["t", "s"]] | MappingError:
-    """The copier's expiry → Deriv ``duration``/``duration_unit``, or why it has none.
-
-    Seconds map exactly to ``s`` (Deriv accepts any whole number of seconds in range), so
-    no rounding ever changes a provider's expiry; out-of-range expiries are rejected.
-    """
-    asset_class = CANONICAL_ASSETS.get(asset)
-    if asset_class is None:
-        return MappingError(code="UnsupportedAsset", message=f"no Deriv symbol for {asset!r}")
-    if expiry.unit == "ticks":
-        ticks = TICK_RANGE[asset_class]
-        if ticks is None:
-            return MappingError(
-                code="UnsupportedExpiry", message=f"Deriv has no tick contracts on {asset}"
-            )
-        low, high = ticks
-        if not low <= expiry.amount <= high:
-            return MappingError(
-                code="UnsupportedExpiry",
-                message=f"{expiry.amount} ticks on {asset}: Deriv allows {low}-{high}",
-            )
-        return expiry.amount, "t"
-    low, high = SECONDS_RANGE[asset_class]
-    if not low <= expiry.amount <= high:
-        return MappingError(
-            code="UnsupportedExpiry",
-            message=f"{expiry.amount}s on {asset}: Deriv allows {low}-{high} seconds",
-        )
-    return expiry.amount, "s"
 
 
 def contract_for(

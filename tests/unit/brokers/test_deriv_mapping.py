@@ -28,14 +28,12 @@ from apps.brokers.base import (
 from apps.brokers.deriv.protocol import (
     DOCUMENTED_ERROR_CODES,
     ErrorClass,
-    MappingError,
     classify_error,
     contract_for,
-    deriv_duration,
-    deriv_symbol,
     symbol_of_shortcode,
 )
 from apps.core.assets import CANONICAL_ASSETS, AssetClass, Expiry
+from apps.core.brokers.deriv import MappingError, deriv_duration, deriv_symbol
 
 
 def test_forex_and_metals_get_the_frx_prefix_and_synthetics_keep_their_name() -> None:

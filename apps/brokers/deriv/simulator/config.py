@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
 from apps.brokers.simulation import RateLimits
+from apps.core.assets import AssetClass
+from apps.core.brokers.deriv import MAX_STAKE, MIN_STAKE, SECONDS_RANGE, TICK_RANGE
+
+# Synthetic indices always have tick contracts, so their range is never None.
+_SYNTHETIC_TICKS = cast(tuple[int, int], TICK_RANGE[AssetClass.SYNTHETIC])
 
 
 class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,16 +32,17 @@ class AccountConfig(msgspec.Struct, frozen=True, kw_only=True):
 class SymbolConfig(msgspec.Struct, frozen=True, kw_only=True):
     market: Literal["synthetic_index", "forex", "commodities"] = "synthetic_index"
     display_name: str = ""
-    min_stake: Decimal = Decimal("0.35")
-    max_stake: Decimal = Decimal("50000")
+    min_stake: Decimal = MIN_STAKE
+    max_stake: Decimal = MAX_STAKE
     start_price: float = 1000.0
     volatility: float = 0.001  # relative standard deviation of one tick
     decimals: int = 2
     tick_seconds: float = 2.0
-    min_ticks: int | None = 1  # None: no tick contracts (forex)
-    max_ticks: int = 10
-    min_seconds: int = 15
-    max_seconds: int = 86_400
+    # Offerings default to a synthetic index's (apps.core.brokers.deriv's ranges).
+    min_ticks: int | None = _SYNTHETIC_TICKS[0]  # None: no tick contracts (forex)
+    max_ticks: int = _SYNTHETIC_TICKS[1]
+    min_seconds: int = SECONDS_RANGE[AssetClass.SYNTHETIC][0]
+    max_seconds: int = SECONDS_RANGE[AssetClass.SYNTHETIC][1]
 
 
 def _default_symbols() -> dict[str, SymbolConfig]:
@@ -57,7 +63,7 @@ def _default_symbols() -> dict[str, SymbolConfig]:
             decimals=5,
             tick_seconds=1.0,
             min_ticks=None,
-            min_seconds=60,
+            min_seconds=SECONDS_RANGE[AssetClass.FOREX][0],
         )
         for pair, price in (
             ("EURUSD", 1.08),
@@ -77,7 +83,7 @@ def _default_symbols() -> dict[str, SymbolConfig]:
             decimals=2,
             tick_seconds=1.0,
             min_ticks=None,
-            min_seconds=60,
+            min_seconds=SECONDS_RANGE[AssetClass.COMMODITY][0],
         )
     }
     return (
