@@ -65,6 +65,10 @@ class Signal(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     created_at: float  # epoch seconds, stamped by the API
     valid_until: float  # nothing is placed after this instant
     client_id: str | None = None
+    # How far (seconds) a broker's expiry may be from created_at + expiry_seconds when the
+    # broker cannot take it exactly (IQ Option's whole minutes); None: the router's
+    # setting (expiry_tolerance_seconds).
+    expiry_tolerance_seconds: int | None = None
 
 
 class Order(msgspec.Struct, gc=False, frozen=True, kw_only=True):

@@ -1,4 +1,9 @@
-"""Routing records + risk rules → orders and refusals for one signal. Pure: no I/O."""
+"""Routing records + risk rules + broker rules → orders and refusals for one signal. Pure.
+
+Every record yields exactly one order or one refusal: the subscriber's own rules first
+(:mod:`apps.router.risk`), then the rules of the record's broker
+(:mod:`apps.router.broker_rules`), whose signal-wide part is decided once per broker kind.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from apps.core.messages import (
     Signal,
     order_id_for,
 )
-from apps.core.routing import RoutingRecord
+from apps.core.routing import BrokerKind, RoutingRecord
+from apps.router.broker_rules import BrokerTerms, broker_stake, broker_terms
 from apps.router.risk import Refused, check_static_rules, size_stake
 
 
@@ -48,7 +54,9 @@ def refusal(
     )
 
 
-def order_for(signal: Signal, record: RoutingRecord, stake: Decimal) -> Order:
+def order_for(
+    signal: Signal, record: RoutingRecord, stake: Decimal, terms: BrokerTerms = BrokerTerms()
+) -> Order:
     return Order(
         order_id=order_id_for(signal.signal_id, record.subscription_id),
         signal_id=signal.signal_id,
@@ -64,6 +72,7 @@ def order_for(signal: Signal, record: RoutingRecord, stake: Decimal) -> Order:
         currency=record.currency,
         signal_created_at=signal.created_at,
         valid_until=signal.valid_until,
+        expiry_at=terms.expiry_at,
     )
 
 
@@ -73,14 +82,17 @@ def plan_fanout(
     balances: Mapping[str, Decimal],
     now: float,
     *,
+    expiry_tolerance_seconds: int,
     expire_stale: bool = True,
 ) -> Plan:
     """Apply the stateless rules; every record yields an order or a refusal.
 
+    ``expiry_tolerance_seconds`` is the router's setting, for signals that state none.
     ``expire_stale=False`` routes even a stale signal, for redeliveries: the workers then
     expire each order they have not placed, and re-report those they have.
     """
     plan = Plan()
+    terms_of: dict[BrokerKind, BrokerTerms | Refused] = {}
     for record in records:
         if expire_stale and now >= signal.valid_until:
             plan.refusals.append(
@@ -89,16 +101,44 @@ def plan_fanout(
                 )
             )
             continue
-        refused = check_static_rules(record, signal, now)
-        if refused is None:
-            sized = size_stake(record, signal.stake, balances.get(record.broker_account_id))
-            if isinstance(sized, Refused):
-                refused = sized
-            else:
-                plan.orders.append(order_for(signal, record, sized.stake))
-                continue
-        plan.refusals.append(refusal(signal, record, ExecutionState.REJECTED, refused.reason, now))
+        outcome = _order_or_refusal(
+            signal, record, balances, now, terms_of, expiry_tolerance_seconds
+        )
+        if isinstance(outcome, Refused):
+            plan.refusals.append(
+                refusal(signal, record, ExecutionState.REJECTED, outcome.reason, now)
+            )
+        else:
+            plan.orders.append(outcome)
     return plan
+
+
+def _order_or_refusal(
+    signal: Signal,
+    record: RoutingRecord,
+    balances: Mapping[str, Decimal],
+    now: float,
+    terms_of: dict[BrokerKind, BrokerTerms | Refused],
+    expiry_tolerance_seconds: int,
+) -> Order | Refused:
+    """The subscriber's rules, then the broker's; ``terms_of`` keeps each broker kind's
+    verdict on the signal, so a fan-out decides it once per kind, not once per record."""
+    refused = check_static_rules(record, signal, now)
+    if refused is not None:
+        return refused
+    sized = size_stake(record, signal.stake, balances.get(record.broker_account_id))
+    if isinstance(sized, Refused):
+        return sized
+    terms = terms_of.get(record.broker_kind)
+    if terms is None:
+        terms = broker_terms(record.broker_kind, signal, expiry_tolerance_seconds)
+        terms_of[record.broker_kind] = terms
+    if isinstance(terms, Refused):
+        return terms
+    within = broker_stake(record.broker_kind, sized.stake, record.currency)
+    if isinstance(within, Refused):
+        return within
+    return order_for(signal, record, within.stake, terms)
 
 
 def group_orders(

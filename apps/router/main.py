@@ -248,7 +248,14 @@ class Router:
     ) -> Plan:
         """Risk rules for some of the signal's subscriptions: the stateless ones, then the
         daily counters (one script call) for those that have limits."""
-        plan = plan_fanout(signal, records, balances, now, expire_stale=not redelivered)
+        plan = plan_fanout(
+            signal,
+            records,
+            balances,
+            now,
+            expiry_tolerance_seconds=self.settings.expiry_tolerance_seconds,
+            expire_stale=not redelivered,
+        )
         by_id = {r.subscription_id: r for r in records}
         limited = [o for o in plan.orders if needs_counters(by_id[o.subscription_id])]
         if not limited:
