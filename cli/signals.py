@@ -201,6 +201,16 @@ def send(
     ] = None,
     expiry: Annotated[int, typer.Option(help="Expiry in seconds (15..86400).")] = 60,
     stake: Annotated[str, typer.Option(help="Stake in the account currency.")] = "10",
+    tolerance: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=300,
+            help="How far (seconds, 0..300) a broker's expiry may be from --expiry when the"
+            " broker sells only whole minutes (IQ Option); default: the router's setting.",
+            show_default=False,
+        ),
+    ] = None,
     client_id: Annotated[
         str | None,
         typer.Option(
@@ -222,6 +232,7 @@ def send(
     Examples:
       copier signal send -c CHANNEL --asset EURUSD --call --expiry 60 --stake 10
       copier signal send -c CHANNEL --asset R_100 --put --stake 2 --wait
+      copier signal send -c CHANNEL --asset EURUSD --call --expiry 90 --tolerance 30
     """
     if call is None:
         raise typer.BadParameter("choose a direction: --call or --put", param_hint="--call/--put")
@@ -231,6 +242,8 @@ def send(
         "expiry_seconds": expiry,
         "stake": stake,
     }
+    if tolerance is not None:
+        body["expiry_tolerance_seconds"] = tolerance
     # Always one: a resend after a lost answer then gets the first signal, never a second.
     body["client_id"] = client_id or f"cli-{uuid.uuid4().hex}"
     with ApiClient(api) as client:
@@ -276,7 +289,11 @@ class Pacer:
             await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
-ALIASES = {"channel": "channel_id", "expiry": "expiry_seconds"}
+ALIASES = {
+    "channel": "channel_id",
+    "expiry": "expiry_seconds",
+    "tolerance": "expiry_tolerance_seconds",
+}
 
 
 def signal_from_line(line: str, channel: str | None) -> dict[str, Any]:
@@ -446,7 +463,8 @@ def stream(
 
     One JSON result per input line, in input order (ref = line number); exit 1 if any failed.
 
-    Fields: asset, direction (CALL|PUT), expiry_seconds|expiry, stake, client_id, channel_id.
+    Fields: asset, direction (CALL|PUT), expiry_seconds|expiry, stake, client_id, channel_id,
+    expiry_tolerance_seconds|tolerance.
 
     Examples:
       echo '{"asset":"R_100","direction":"PUT","expiry":60,"stake":2}' | copier signal stream -c C

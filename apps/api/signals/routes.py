@@ -41,6 +41,7 @@ async def send_signal(
         expiry_seconds=data.expiry_seconds,
         stake=data.stake,
         client_id=data.client_id,
+        expiry_tolerance_seconds=data.expiry_tolerance_seconds,
     )
 
 

@@ -14,6 +14,19 @@ from apps.core.messages import Direction
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Asset = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
 ExpirySeconds = Annotated[int, msgspec.Meta(ge=15, le=86_400)]
+ExpiryTolerance = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=300,
+        description=(
+            "How far (seconds) a broker's expiry may be from expiry_seconds when the broker"
+            " cannot take it exactly (IQ Option's whole minutes); default: the router's"
+            " setting. A subscriber whose broker has none that near gets a refusal that"
+            " says so."
+        ),
+    ),
+]
 
 MIN_STAKE = Decimal("0.35")
 MAX_STAKE = Decimal("50000")
@@ -25,6 +38,7 @@ class SignalIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     expiry_seconds: ExpirySeconds
     stake: Money  # at most two decimals (checked by intake)
     client_id: ClientId | None = None
+    expiry_tolerance_seconds: ExpiryTolerance | None = None
 
 
 class SignalAccepted(msgspec.Struct, kw_only=True):
@@ -94,6 +108,7 @@ class WsSignal(msgspec.Struct, tag="signal", kw_only=True, forbid_unknown_fields
     expiry_seconds: ExpirySeconds
     stake: Money
     client_id: ClientId | None = None
+    expiry_tolerance_seconds: ExpiryTolerance | None = None
     ref: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # echoed in the answer
 
 

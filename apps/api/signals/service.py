@@ -175,6 +175,7 @@ class SignalIntake:
         expiry_seconds: int,
         stake: Decimal,
         client_id: str | None,
+        expiry_tolerance_seconds: int | None,
     ) -> SignalAccepted:
         """:meth:`_accept`, counted in ``copier_signals_total`` by outcome."""
         try:
@@ -186,6 +187,7 @@ class SignalIntake:
                 expiry_seconds=expiry_seconds,
                 stake=stake,
                 client_id=client_id,
+                expiry_tolerance_seconds=expiry_tolerance_seconds,
             )
         except ApiError as exc:
             if self.settings.metrics_enabled:
@@ -207,6 +209,7 @@ class SignalIntake:
         expiry_seconds: int,
         stake: Decimal,
         client_id: str | None,
+        expiry_tolerance_seconds: int | None,
     ) -> SignalAccepted:
         """Check and queue one signal of the caller of ``claims`` (a verified access token).
 
@@ -227,7 +230,14 @@ class SignalIntake:
             None
             if invalid
             else self._signal(
-                claims.subject, channel_id, asset, direction, expiry_seconds, stake, client_id
+                claims.subject,
+                channel_id,
+                asset,
+                direction,
+                expiry_seconds,
+                stake,
+                client_id,
+                expiry_tolerance_seconds,
             )
         )
         auth_keys = self.authenticator.lookup_keys(claims)
@@ -390,6 +400,7 @@ class SignalIntake:
         expiry_seconds: int,
         stake: Decimal,
         client_id: str | None,
+        expiry_tolerance_seconds: int | None,
     ) -> Signal:
         now = time.time()
         return Signal(
@@ -403,6 +414,7 @@ class SignalIntake:
             created_at=now,
             valid_until=now + self.settings.signal_validity_seconds,
             client_id=client_id,
+            expiry_tolerance_seconds=expiry_tolerance_seconds,
         )
 
     async def _take_back(self, signal: Signal, reserved: bool) -> None:

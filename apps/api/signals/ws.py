@@ -272,6 +272,7 @@ class Session:
                 expiry_seconds=message.expiry_seconds,
                 stake=message.stake,
                 client_id=message.client_id,
+                expiry_tolerance_seconds=message.expiry_tolerance_seconds,
             )
         except Unauthorized as exc:
             raise SessionEnded(CLOSE_UNAUTHORIZED, exc.message) from exc

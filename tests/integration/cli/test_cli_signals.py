@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+from nats.aio.client import Client as NATS
+
+from apps.core.messages import signal_decoder
+from apps.core.settings import Settings
+from apps.core.topology import Topology
 from tests.fixtures.live_api import Api
 from tests.integration.cli.conftest import Cli
 
@@ -34,6 +39,23 @@ async def test_send_prints_the_signal_id_and_refuses_wrong_channels(cli: Cli, ht
     await cli.login(outsider)
     message = await cli.fails("signal", "send", "-c", channel, *SEND)
     assert "owner and its delegates" in message and "forbidden" in message
+
+
+async def test_send_takes_an_expiry_tolerance_within_0_to_300_seconds(
+    cli: Cli, http: Api, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    await cli.login(owner)
+    await cli.ok("signal", "send", "-c", channel, *SEND, "--tolerance", "15")
+    await cli.ok("signal", "send", "-c", channel, *SEND)
+    stream = Topology(settings.namespace).stream("SIGNALS")
+    js = nc.jetstream()
+    sent = [signal_decoder.decode((await js.get_msg(stream, seq)).data) for seq in (1, 2)]
+    assert [s.expiry_tolerance_seconds for s in sent] == [15, None]
+
+    usage = await cli.run("signal", "send", "-c", channel, *SEND, "--tolerance", "301")
+    assert usage.exit_code == 2 and "--tolerance" in usage.stderr and "300" in usage.stderr
 
 
 async def test_stream_sends_100_signals_in_order_over_one_socket(cli: Cli, http: Api) -> None:

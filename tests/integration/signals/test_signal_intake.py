@@ -148,6 +148,10 @@ async def test_a_refused_signal_does_not_use_up_its_client_id(
         ({"stake": " 10 "}, "validation_failed"),
         ({"expiry_seconds": "60"}, "validation_failed"),
         ({"expiry_seconds": 5}, None),
+        ({"expiry_tolerance_seconds": 301}, "validation_failed"),
+        ({"expiry_tolerance_seconds": -1}, "validation_failed"),
+        ({"expiry_tolerance_seconds": "30"}, "validation_failed"),
+        ({"expiry_tolerance_seconds": 2.5}, "validation_failed"),
         ({"direction": "UP"}, None),
         ({"stake": None}, None),
         ({"client_id": "x" * 500}, None),
@@ -168,6 +172,43 @@ async def test_bad_signals_get_a_clear_400(
     if code:
         assert error["code"] == code
     assert await stream_signals(nc, settings) == []
+
+
+async def test_a_signal_may_state_its_expiry_tolerance_over_http_and_websocket(
+    api_server: ApiServer, http: Api, nc: NATS, settings: Settings
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    path = f"/api/v1/channels/{channel}/signals"
+    await http.ok("POST", path, owner, json=SIGNAL)
+    await http.ok("POST", path, owner, json={**SIGNAL, "expiry_tolerance_seconds": 0})
+    ws = await connect_ws(api_server, owner.access_token)
+    body = {"type": "signal", "channel_id": channel, "expiry_tolerance_seconds": 300, **SIGNAL}
+    await ws.send(json.dumps(body))
+    assert json.loads(await ws.recv())["type"] == "accepted"
+    await ws.send(json.dumps({**body, "expiry_tolerance_seconds": 301, "ref": "r2"}))
+    error = json.loads(await ws.recv())
+    assert (error["type"], error["error"]["code"]) == ("error", "invalid_request")
+    assert "300" in error["error"]["message"]
+    await ws.close()
+    signals = [signal_decoder.decode(m.data) for m in await stream_signals(nc, settings)]
+    assert [s.expiry_tolerance_seconds for s in signals] == [None, 0, 300]
+
+
+async def test_an_out_of_range_tolerance_is_a_400_that_names_the_field_and_the_range(
+    http: Api, nc: NATS
+) -> None:
+    owner = await http.user("provider", "owner")
+    channel = await http.channel(owner)
+    response = await http.call(
+        "POST",
+        f"/api/v1/channels/{channel}/signals",
+        owner,
+        json={**SIGNAL, "expiry_tolerance_seconds": 301},
+    )
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "expiry_tolerance_seconds" in message and "300" in message
 
 
 # --- WebSocket -------------------------------------------------------------------------

@@ -31,3 +31,10 @@ def test_a_line_keeps_money_as_text_and_fills_the_channel() -> None:
 def test_unusable_lines_say_why(line: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         signal_from_line(line, None)
+
+
+def test_a_line_may_state_its_expiry_tolerance_by_either_name() -> None:
+    short = signal_from_line('{"asset":"EURUSD","tolerance":20}', "c1")
+    assert short["expiry_tolerance_seconds"] == 20 and "tolerance" not in short
+    long = signal_from_line('{"asset":"EURUSD","expiry_tolerance_seconds":0}', "c1")
+    assert long["expiry_tolerance_seconds"] == 0
