@@ -280,12 +280,7 @@ async def test_lost_and_equal_outcomes(iqoption_sim: IQOptionSim, iq_connect: Co
     ):
         await iqoption_sim.set_faults(force_outcome=outcome)
         option = await client.buy(outcome, account.real_balance_id, price=10, direction="put")
-        closed = await client.expect(
-            lambda m, i=option["msg"]["id"]: (
-                m.get("name") == "socket-option-closed" and m["msg"]["id"] == i
-            ),
-            f"{outcome} closing",
-        )
+        closed = await client.closing(option["msg"]["id"])
         assert closed["msg"]["win"] == win and closed["msg"]["win_amount"] == amount
         assert (await iqoption_sim.balances(account.user_id))[1] == balance
     statuses = [(r["status"], r["profit"]) for r in await iqoption_sim.ledger()]
