@@ -70,7 +70,9 @@ def _credentials(data: BrokerAccountCreate) -> BrokerCredentials:
     if not given.login or not given.password or given.token:
         raise BadRequest(
             "an IQ Option account takes an e-mail and a password, or an ssid",
-            details=[{"key": "credentials", "message": "expected {login, password} or {token}"}],
+            details=[
+                {"key": "credentials", "message": "give an e-mail and a password, or an ssid"}
+            ],
         )
     return BrokerCredentials(login=given.login, password=given.password)
 

@@ -126,6 +126,7 @@ async def my_orders(
                 signal_id=doc.get("signal_id", ""),
                 channel_id=doc.get("channel_id", ""),
                 subscription_id=doc.get("subscription_id", ""),
+                broker_kind=doc.get("broker_kind") or "",
                 state=doc.get("state", "pending"),
                 reason=doc.get("reason"),
                 stake=_dec(doc.get("stake")),

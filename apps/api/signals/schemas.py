@@ -68,6 +68,8 @@ class OrderOut(msgspec.Struct, kw_only=True):
     signal_id: str
     channel_id: str
     subscription_id: str
+    # "deriv" | "iqoption"; empty for an order recorded before the ledger kept it.
+    broker_kind: str = ""
     state: str
     reason: str | None = None
     stake: Decimal | None = None

@@ -1,0 +1,30 @@
+// Broker kinds as people read them, and the body that links an account of each kind
+// (apps/api/brokers/schemas.py BrokerAccountCreate). Pure: the view only binds a form.
+
+export const BROKERS = [
+  { kind: 'deriv', name: 'Deriv' },
+  { kind: 'iqoption', name: 'IQ Option' },
+]
+
+/** "Deriv", "IQ Option"; an unknown or missing kind as given ("" for none). */
+export function brokerName(kind) {
+  return BROKERS.find((b) => b.kind === kind)?.name ?? (kind || '')
+}
+
+/**
+ * The POST /api/v1/broker-accounts body for a link form:
+ * {kind, label, token, signIn: 'password' | 'ssid', login, password, ssid, balanceType}.
+ * Deriv takes an API token; IQ Option an e-mail and password, or an ssid (for accounts with
+ * two-factor sign-in), and the balance it trades ("practice" unless "real" is chosen).
+ * Only the fields of the chosen kind and sign-in are sent, trimmed (a password as typed).
+ */
+export function linkBody(form) {
+  const label = (form.label ?? '').trim() || brokerName(form.kind)
+  if (form.kind !== 'iqoption') {
+    return { kind: 'deriv', label, credentials: { token: (form.token ?? '').trim() } }
+  }
+  const credentials = form.signIn === 'ssid'
+    ? { token: (form.ssid ?? '').trim() }
+    : { login: (form.login ?? '').trim(), password: form.password ?? '' }
+  return { kind: 'iqoption', label, credentials, balance_type: form.balanceType === 'real' ? 'real' : 'practice' }
+}
