@@ -75,6 +75,7 @@ def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
         lost=stats["lost"],
         pnl=Decimal(stats["pnl"]),
         latency_ms=stats["latency_ms"],
+        brokers=stats.get("brokers") or {},
     )
 
 

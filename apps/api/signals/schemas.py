@@ -61,6 +61,8 @@ class SignalOut(msgspec.Struct, kw_only=True):
     lost: int
     pnl: Decimal
     latency_ms: dict[str, int | None]
+    # The counts per broker kind ("deriv", "iqoption"): placed, rejected, expired, …
+    brokers: dict[str, dict[str, int]] = {}
 
 
 class OrderOut(msgspec.Struct, kw_only=True):

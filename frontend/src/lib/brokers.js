@@ -28,3 +28,21 @@ export function linkBody(form) {
     : { login: (form.login ?? '').trim(), password: form.password ?? '' }
   return { kind: 'iqoption', label, credentials, balance_type: form.balanceType === 'real' ? 'real' : 'practice' }
 }
+
+/**
+ * A signal's counts per broker kind ({deriv: {placed, rejected, …}, …}, as the API sends
+ * them) as lines to show: [{kind, name, parts: ['3 placed', '1 rejected']}], states with
+ * no order left out, kinds in the order of BROKERS then any other.
+ */
+export function brokerLines(brokers) {
+  const kinds = Object.keys(brokers || {})
+  const known = BROKERS.map((b) => b.kind)
+  kinds.sort((a, b) => (known.indexOf(a) + 1 || 99) - (known.indexOf(b) + 1 || 99) || a.localeCompare(b))
+  return kinds
+    .map((kind) => ({
+      kind,
+      name: brokerName(kind),
+      parts: Object.entries(brokers[kind] || {}).filter(([, n]) => Number(n) > 0).map(([state, n]) => `${n} ${state}`),
+    }))
+    .filter((line) => line.parts.length)
+}
