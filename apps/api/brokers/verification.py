@@ -152,6 +152,8 @@ class DerivVerifier:
 def _wait_text(seconds: float) -> str:
     """``seconds`` as people say it: "in 40 seconds", "in 32 minutes", "in 2 hours"."""
     whole = max(1, math.ceil(seconds))
+    if whole == 1:
+        return "in 1 second"
     if whole < 120:
         return f"in {whole} seconds"
     if whole < 2 * 3600:
