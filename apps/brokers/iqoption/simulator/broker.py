@@ -12,16 +12,19 @@ Time: timestamps are real epoch seconds and an option's ``expired`` is a real wh
 minute; ``time_scale`` only shortens how long options run (an option bought 90 s before
 its expiry settles 1.5 s after the purchase at scale 60), so tests stay fast.
 
-Sockets: the server sends ``timeSync`` every ``time_sync_seconds`` and a ``heartbeat``
-every ``heartbeat_seconds`` to every socket from one ticker (no task per socket), and
-closes a socket that leaves ``heartbeat_misses`` of them unanswered in a row.
+Sockets: the server sends ``timeSync`` every ``time_sync_seconds`` to every socket and a
+``heartbeat`` every ``heartbeat_seconds`` to every logged-in one (before its ssid a client
+may send nothing else, so it is not asked to answer), from one ticker (no task per
+socket), and closes a socket that leaves ``heartbeat_misses`` of them unanswered in a
+row. A socket that never logs in is closed by the idle timeout.
 
 Secrets: passwords and ssids are kept as hashes only (memory and journal alike); the
 ledger, the logs and the admin's listings never show them. The only clear password is in
 the admin's answer to opening an account.
 
 State: with a journal (a data dir) the accounts, ssids, balances, options and ledger are
-replayed from it and survive a restart; options open at the restart settle when due.
+replayed from it and survive a restart; options open at the restart settle when due at
+this run's time scale (at once if that has passed).
 """
 
 from __future__ import annotations
@@ -192,7 +195,9 @@ class IQOptionSimulator:
         now = time.time()
         for option in self.ledger:
             if not option.win:
-                due = option.created_ms / 1000 + option.real_seconds
+                due = option.created_ms / 1000 + self._real_seconds(
+                    option.created_ms / 1000, option.expired
+                )
                 self._settle_later(option, max(0.0, due - now))
 
     def _restore_option(self, record: Bought) -> None:
@@ -399,7 +404,8 @@ class IQOptionSimulator:
         while attempts and attempts[0] <= now - window:
             attempts.popleft()
         if len(attempts) >= limit:
-            return max(1, math.ceil(attempts[0] + window - now))
+            oldest = attempts[0] if attempts else now  # a limit of 0 refuses every login
+            return max(1, math.ceil(oldest + window - now))
         attempts.append(now)
         return None
 
@@ -484,6 +490,8 @@ class IQOptionSimulator:
     def _heartbeat(self, now_ms: int) -> None:
         beat = encode(message("heartbeat", now_ms))
         for conn in list(self.connections):
+            if conn.user_id is None:  # a client answers only once logged in
+                continue
             if len(conn.unanswered) >= self.config.heartbeat_misses:
                 conn.drop(1000, "heartbeats unanswered")
                 continue
@@ -544,7 +552,6 @@ class IQOptionSimulator:
             price=terms.price,
             profit_income=100 + self.config.actives[terms.active_id].payout_percent,
             created_ms=created_ms,
-            real_seconds=max(0.0, terms.expired - now) / self.config.time_scale,
             value=self.feed.spot(terms.active_id),
             balance_type=balance_type,
         )
@@ -553,8 +560,12 @@ class IQOptionSimulator:
         self.stats["buys"] += 1
         if self.journal is not None:
             self.journal.append(bought_record(option))
-        self._settle_later(option, option.real_seconds)
+        self._settle_later(option, self._real_seconds(now, option.expired))
         return option
+
+    def _real_seconds(self, created: float, expired: int) -> float:
+        """How long an option runs: its nominal length at this run's time scale."""
+        return max(0.0, expired - created) / self.config.time_scale
 
     def _file(self, option: Option) -> None:
         self.ledger.append(option)
