@@ -425,7 +425,9 @@ def subs_delete(
 
 # --- broker accounts -----------------------------------------------------------------
 
-BROKER_COLUMNS = ["id", "kind", "label", "login", "currency", "balance", "verified"]
+BROKER_COLUMNS = ["id", "kind", "label", "login", "balance type", "currency", "balance", "verified"]
+BROKER_KINDS = ("deriv", "iqoption")
+BALANCE_TYPES = ("practice", "real")
 
 
 def broker_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
@@ -435,12 +437,49 @@ def broker_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
             b["kind"],
             b["label"],
             b.get("loginid"),
+            b.get("balance_type") or "",
             b.get("currency"),
             b.get("balance"),
             b.get("verified_at") or "no",
         ]
         for b in items
     ]
+
+
+def broker_body(
+    kind: str,
+    label: str,
+    *,
+    token: str | None,
+    login: str | None,
+    password: str | None,
+    ssid: str | None,
+    balance: str | None,
+) -> dict[str, Any]:
+    """The create body for the options given; options of the other kind are a usage error
+    (exit 2), everything else (a missing password, a malformed ssid) is the API's to say."""
+    if kind not in BROKER_KINDS:
+        raise CliError(f"--kind is one of {', '.join(BROKER_KINDS)}, not {kind!r}", 2)
+    if balance is not None and balance not in BALANCE_TYPES:
+        raise CliError(f"--balance is one of {', '.join(BALANCE_TYPES)}, not {balance!r}", 2)
+    if kind == "deriv":
+        given = [f for f, v in (("--login", login), ("--ssid", ssid), ("--balance", balance)) if v]
+        if given:
+            raise CliError(f"{', '.join(given)}: only for --kind iqoption", 2)
+        return {"kind": kind, "label": label, "credentials": {"token": token} if token else {}}
+    if token:
+        raise CliError("an IQ Option account takes --login and --password, or --ssid", 2)
+    if ssid and (login or password):
+        raise CliError("give --ssid, or --login and --password, not both", 2)
+    credentials = (
+        {"token": ssid}
+        if ssid
+        else {k: v for k, v in (("login", login), ("password", password)) if v}
+    )
+    body: dict[str, Any] = {"kind": kind, "label": label, "credentials": credentials}
+    if balance:
+        body["balance_type"] = balance
+    return body
 
 
 @brokers.command("list")
@@ -462,9 +501,20 @@ def brokers_create(
     token: Annotated[
         str | None, typer.Option(envvar="COPIER_BROKER_TOKEN", help="Deriv API token.")
     ] = None,
-    login: Annotated[str | None, typer.Option(help="IQ Option login.")] = None,
+    login: Annotated[str | None, typer.Option(help="IQ Option e-mail.")] = None,
     password: Annotated[
         str | None, typer.Option(envvar="COPIER_BROKER_PASSWORD", help="IQ Option password.")
+    ] = None,
+    ssid: Annotated[
+        str | None,
+        typer.Option(
+            envvar="COPIER_BROKER_SSID",
+            help="IQ Option session id, instead of e-mail and password (two-factor accounts).",
+        ),
+    ] = None,
+    balance: Annotated[
+        str | None,
+        typer.Option(help="IQ Option balance to trade: practice | real (default practice)."),
     ] = None,
     verify: Annotated[bool, typer.Option(help="Check the credentials with the broker.")] = True,
     api: ApiOption = None,
@@ -472,18 +522,29 @@ def brokers_create(
 ) -> None:
     """Link a broker account (credentials are sealed by the API); prints its id.
 
+    When the broker refuses the credentials the account stays linked, unverified, and the
+    error line says how to check it again or remove it.
+
     Examples:
       COPIER_BROKER_TOKEN=... copier brokers create --label main
-      copier brokers create --kind iqoption --label iq --login me@example.com --password ...
+      COPIER_BROKER_PASSWORD=... copier brokers create --kind iqoption --label iq --login me@x.io
+      COPIER_BROKER_SSID=... copier brokers create --kind iqoption --label iq --balance real
     """
-    credentials = {
-        k: v for k, v in (("token", token), ("login", login), ("password", password)) if v
-    }
-    body = {"kind": kind, "label": label, "credentials": credentials}
+    body = broker_body(
+        kind, label, token=token, login=login, password=password, ssid=ssid, balance=balance
+    )
     with ApiClient(api) as client:
         item = client.post("/api/v1/broker-accounts", json=body)
         if verify:
-            item = client.post(f"/api/v1/broker-accounts/{item['id']}/verify")
+            try:
+                item = client.post(f"/api/v1/broker-accounts/{item['id']}/verify")
+            except CliError as exc:
+                raise CliError(
+                    f"{exc.message} — account {item['id']} is linked but not verified: "
+                    f"copier brokers verify {item['id']} to check again, "
+                    f"copier brokers delete {item['id']} to remove it",
+                    exc.code,
+                ) from exc
     done(item, as_json, item["id"])
 
 

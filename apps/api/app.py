@@ -18,7 +18,12 @@ from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
 from apps.api.bodies import StrictJsonRequest
 from apps.api.brokers.routes import broker_router
-from apps.api.brokers.verification import BrokerVerifier, DefaultVerifier, DerivVerifier
+from apps.api.brokers.verification import (
+    BrokerVerifier,
+    DefaultVerifier,
+    DerivVerifier,
+    IQOptionVerifier,
+)
 from apps.api.channels.routes import channel_router, my_channel_router
 from apps.api.dependencies import (
     Infra,
@@ -119,7 +124,12 @@ def create_app(
             DerivVerifier(
                 endpoint_url(settings.deriv_endpoint, settings.deriv_app_id),
                 settings.broker_verify_timeout_seconds,
-            )
+            ),
+            IQOptionVerifier(
+                settings.iqoption_login_endpoint,
+                settings.iqoption_ws_endpoint,
+                settings.broker_verify_timeout_seconds,
+            ),
         ),
     )
 

@@ -18,6 +18,8 @@ from apps.core.ids import new_id
 
 AccountType = Literal["provider", "subscriber"]
 BrokerKind = Literal["deriv", "iqoption"]
+# Which of an IQ Option account's balances it trades; Deriv accounts have one (None).
+BalanceType = Literal["practice", "real"]
 StakeMode = Literal["fixed", "multiplier", "percent"]
 ChannelStatus = Literal["active", "deleted"]
 SubscriptionStatus = Literal["active", "cancelled"]
@@ -89,6 +91,7 @@ class BrokerAccount(Model):
     currency: str | None = None
     balance: Decimal128 | None = None  # see optional_decimal()
     loginid: str | None = None
+    balance_type: BalanceType | None = None
     verified_at: datetime | None = None
     ciphertext: bytes
     nonce: bytes

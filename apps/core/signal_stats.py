@@ -1,10 +1,11 @@
 """How a signal's counts read: the ledger keeps them, the API shows them.
 
 The ledger's book writes one Redis hash per signal (:meth:`Topology.signal_stats_key`):
-a count per order state, the fan-out's shard totals, outcomes, profit in hundredths and
-the first and last placement times. :func:`signal_counts_from` turns that hash (or an
-empty one, for a signal not counted yet) into the figures every reader shows, so the
-ledger's MongoDB copy, the REST answer and the live feed agree field for field.
+a count per order state (in all and per broker kind, ``by:<kind>:<state>``), the fan-out's
+shard totals, outcomes, profit in hundredths and the first and last placement times.
+:func:`signal_counts_from` turns that hash (or an empty one, for a signal not counted yet)
+into the figures every reader shows, so the ledger's MongoDB copy, the REST answer and the
+live feed agree field for field.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
     total = int(values["total"]) if complete else None
     created = int(values.get("created_ms", 0)) or None
     first, last = values.get("first_placed_ms"), values.get("last_placed_ms")
+    brokers: dict[str, dict[str, int]] = {}
+    for key, value in values.items():
+        if key.startswith("by:"):
+            kind, _, state = key[3:].rpartition(":")
+            if kind and state in COUNTED_STATES and int(value):
+                brokers.setdefault(kind, dict.fromkeys(COUNTED_STATES, 0))[state] = int(value)
     return {
         "counts": {"total": total, **counts},
+        # Counts per broker kind ("deriv", "iqoption"), for kinds with an order so far.
+        "brokers": dict(sorted(brokers.items())),
         "done": total is not None and sum(counts.values()) >= total,
         "won": int(values.get("won", 0)),
         "lost": int(values.get("lost", 0)),

@@ -48,7 +48,9 @@ PER_CALL = 128
 
 _APPLY = """
 -- KEYS: states, outcomes, signal stats, channel stats
--- ARGV: ttl, then 5 per execution: order_id, state, at_ms, outcome, profit_minor
+-- ARGV: ttl, then 6 per execution: order_id, state, at_ms, outcome, profit_minor,
+-- broker_kind (the signal's hash also counts states per broker kind, "by:<kind>:<state>":
+-- an order has one broker, so moving it between states moves it within its kind)
 -- Returns {changed, current} (0-based indexes): first-time changes, which move the
 -- counts, and every execution that is what the book now holds, to be written to MongoDB.
 -- Orders' states and outcomes are read with one HMGET and written with one HSET per hash
@@ -56,7 +58,7 @@ _APPLY = """
 -- costs a script much more than the command does.
 local ttl = tonumber(ARGV[1])
 local ids = {{}, {}}  -- order ids whose state (1) / outcome (2) is looked up
-for i = 2, #ARGV, 5 do
+for i = 2, #ARGV, 6 do
   local which = ARGV[i + 1] == 'settled' and 2 or 1
   ids[which][#ids[which] + 1] = ARGV[i]
 end
@@ -68,11 +70,12 @@ for which = 1, 2 do
   end
 end
 local writes = {{}, {}}
-local changed, current, delta = {}, {}, {}
+local changed, current, delta, by_kind = {}, {}, {}, {}
 local pnl, first, last = 0, nil, nil
-for i = 2, #ARGV, 5 do
-  local n = (i - 2) / 5
+for i = 2, #ARGV, 6 do
+  local n = (i - 2) / 6
   local oid, st, at, outcome, pm = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], ARGV[i+4]
+  local kind = ARGV[i+5]
   if st == 'settled' then
     local prev = known[2][oid]
     if not prev then
@@ -96,6 +99,14 @@ for i = 2, #ARGV, 5 do
       writes[1][#writes[1] + 1] = st
       if old then delta[old] = (delta[old] or 0) - 1 end
       delta[st] = (delta[st] or 0) + 1
+      if kind ~= '' then
+        if old then
+          local f = 'by:' .. kind .. ':' .. old
+          by_kind[f] = (by_kind[f] or 0) - 1
+        end
+        local f = 'by:' .. kind .. ':' .. st
+        by_kind[f] = (by_kind[f] or 0) + 1
+      end
       if st == 'placed' then
         if (not first) or at < first then first = at end
         if (not last) or at > last then last = at end
@@ -117,6 +128,9 @@ for state, d in pairs(delta) do
     redis.call('HINCRBY', KEYS[3], state, d)
     redis.call('HINCRBY', KEYS[4], state, d)
   end
+end
+for f, d in pairs(by_kind) do
+  if d ~= 0 then redis.call('HINCRBY', KEYS[3], f, d) end
 end
 if pnl ~= 0 then
   redis.call('HINCRBY', KEYS[3], 'pnl_minor', pnl)
@@ -260,6 +274,7 @@ class Book:
                     int(e.at * 1000),
                     e.outcome.value if e.outcome else "",
                     to_minor(e.profit),
+                    e.broker_kind,
                 ]
             with _APPLY_SECONDS.time():
                 part_changed, part_current = await self._apply(keys=keys, args=args)

@@ -4,7 +4,9 @@ live API serving frontend/dist, the router, ledger and Deriv worker, and the sim
 A provider signs up and creates a channel; a subscriber signs up, links and verifies a
 simulator account and subscribes; the provider sends a CALL and watches its fan-out
 reach 1 placed; the subscriber sees the trade, then its outcome. A delegated trader
-sends a PUT and cannot open the channel's settings. Screenshots of each main page go to
+sends a PUT and cannot open the channel's settings. A subscriber links IQ Option accounts
+(e-mail and password on the real balance, an ssid, a two-factor account the broker
+refuses) at the IQ Option simulator. Screenshots of each main page go to
 test-artifacts/screenshots/ for a person to look at.
 """
 
@@ -17,12 +19,15 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from apps.core.brokers.iqoption import login_form
 from apps.core.embedded import free_port
 from apps.core.settings import Settings
 from tests.fixtures.deriv_sim import SimHandle
+from tests.fixtures.iqoption_sim import IQOptionSim
 from tests.fixtures.live_api import PASSWORD, ApiServer
 from tests.fixtures.pipeline import Pipeline
 
@@ -57,9 +62,16 @@ def dashboard_port() -> int:
 
 
 @pytest.fixture
-def api_settings(pipeline_settings: Settings, dashboard_port: int) -> Settings:
+def api_settings(
+    pipeline_settings: Settings, dashboard_port: int, iqoption_sim: IQOptionSim
+) -> Settings:
     # The WebSocket's Origin allowlist must name the page's own origin.
-    return replace(pipeline_settings, cors_origins=f"http://127.0.0.1:{dashboard_port}")
+    return replace(
+        pipeline_settings,
+        cors_origins=f"http://127.0.0.1:{dashboard_port}",
+        iqoption_login_url=iqoption_sim.login_url,
+        iqoption_ws_url=iqoption_sim.ws_url,
+    )
 
 
 @pytest.fixture
@@ -206,6 +218,7 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         await expect(panel.get_by_test_id("count-placed")).to_have_text(re.compile(r"1 placed"))
         await expect(panel.get_by_test_id("count-total")).to_have_text("of 1")
         await expect(panel.get_by_test_id("last-placed")).to_contain_text("ms")
+        await expect(panel.get_by_test_id("broker-deriv")).to_have_text("Deriv: 1 placed")
         await expect(page.get_by_test_id("signal-history")).to_contain_text("CALL")
         await provider.shot(shots, "05-provider-console")
 
@@ -213,6 +226,7 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         await subscriber.goto("/trades")
         trades = subscriber.page.get_by_test_id("trades")
         await expect(trades.get_by_test_id("trade-state").first).to_have_text("placed")
+        await expect(trades.get_by_test_id("trade-broker").first).to_have_text("Deriv")
         await subscriber.shot(shots, "06-trades-open")
         await expect(trades.get_by_test_id("trade-outcome").first).to_have_text(
             re.compile("won|lost"), timeout=40_000
@@ -275,3 +289,59 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         for name in ("router", "ledger", "worker"):
             print(f"--- {name} log ---\n{services.log(name)[-2000:]}")
         raise
+
+
+async def test_iq_option_accounts_are_linked_in_the_browser(
+    api_server: ApiServer, iqoption_sim: IQOptionSim, browser: Browser, shots: Path
+) -> None:
+    base = api_server.url
+    subscriber = await sign_up(browser, base, "subscriber", "Ivo")
+    page = subscriber.page
+    try:
+        account, two_factor, by_ssid = (
+            (await iqoption_sim.create_accounts(1, balance="750"))[0],
+            (await iqoption_sim.create_accounts(1, two_factor=True))[0],
+            (await iqoption_sim.create_accounts(1))[0],
+        )
+        await subscriber.goto("/accounts")
+        await page.locator("label[for=acc-kind-iqoption]").click()  # the button of the radio
+        await expect(page.get_by_test_id("account-token")).to_have_count(0)
+
+        # E-mail and password, trading the real balance: verified, as the broker reports it.
+        await page.get_by_test_id("account-label").fill("IQ real")
+        await page.get_by_test_id("account-login").fill(account.email)
+        await page.get_by_test_id("account-password").fill(account.password)
+        await page.get_by_test_id("account-balance").select_option("real")
+        await page.get_by_test_id("link-account").click()
+        await expect(page.get_by_test_id("verified")).to_have_count(1)
+        row = page.get_by_test_id("accounts").locator("li", has_text="IQ real")
+        await expect(row.get_by_test_id("account-kind")).to_contain_text("IQ Option · real")
+        await expect(row).to_contain_text("750")
+
+        # A two-factor account: the broker's refusal, in plain words, under the account.
+        await page.get_by_test_id("account-label").fill("IQ 2fa")
+        await page.get_by_test_id("account-login").fill(two_factor.email)
+        await page.get_by_test_id("account-password").fill(two_factor.password)
+        await page.get_by_test_id("link-account").click()
+        refused = page.get_by_test_id("accounts").locator("li", has_text="IQ 2fa")
+        await expect(refused.get_by_test_id("account-error")).to_contain_text("two-factor sign-in")
+        await expect(refused.get_by_test_id("account-error")).to_contain_text("ssid")
+
+        # The same person links another account by its ssid, on its practice balance.
+        async with httpx.AsyncClient() as http:
+            login = await http.post(
+                iqoption_sim.login_url, data=login_form(by_ssid.email, by_ssid.password)
+            )
+        await page.get_by_test_id("account-signin").select_option("ssid")
+        await page.get_by_test_id("account-balance").select_option("practice")
+        await page.get_by_test_id("account-label").fill("IQ ssid")
+        await page.get_by_test_id("account-ssid").fill(login.json()["data"]["ssid"])
+        await page.get_by_test_id("link-account").click()
+        await expect(page.get_by_test_id("verified")).to_have_count(2)
+        by_ssid_row = page.get_by_test_id("accounts").locator("li", has_text="IQ ssid")
+        await expect(by_ssid_row.get_by_test_id("account-kind")).to_contain_text(
+            "IQ Option · practice"
+        )
+        await subscriber.shot(shots, "12-iq-option-accounts")
+    finally:
+        await subscriber.context.close()

@@ -24,6 +24,7 @@ def account_view(account: BrokerAccount) -> BrokerAccountView:
         currency=account.currency,
         balance=optional_decimal(account.balance),
         loginid=account.loginid,
+        balance_type=account.balance_type,
         verified_at=account.verified_at,
         created_at=account.created_at,
     )

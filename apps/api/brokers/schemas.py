@@ -15,9 +15,11 @@ Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{3,8}$")]
 
 
 class CredentialsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """``{token}`` for Deriv, ``{login, password}`` for IQ Option (checked against kind)."""
+    """``{token}`` for Deriv; ``{login, password}`` or ``{token}`` (an ssid) for IQ Option
+    (checked against kind)."""
 
-    # Deriv tokens match ^[\w\-]{1,128}$ (authorize's schema).
+    # Deriv tokens match ^[\w\-]{1,128}$ (authorize's schema); an IQ Option ssid is
+    # checked more narrowly by the service.
     token: Annotated[str, msgspec.Meta(pattern=r"^[\w\-]{1,128}$")] | None = None
     login: Annotated[str, msgspec.Meta(min_length=1, max_length=254)] | None = None
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
@@ -30,8 +32,10 @@ class BrokerAccountCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     kind: Literal["deriv", "iqoption"]
     label: Label
     credentials: CredentialsIn
-    # Known after `verify` for Deriv; IQ Option accounts (no verify yet) state it here.
+    # Learnt from the broker by `verify`; stating it only fills the gap until then.
     currency: Currency | None = None
+    # IQ Option only: which balance the account trades (default "practice").
+    balance_type: Literal["practice", "real"] | None = None
 
     def __post_init__(self) -> None:
         check_plain_text("label", self.label)
@@ -44,5 +48,6 @@ class BrokerAccountView(msgspec.Struct, kw_only=True):
     currency: str | None
     balance: Decimal | None
     loginid: str | None
+    balance_type: Literal["practice", "real"] | None
     verified_at: datetime | None
     created_at: datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
 
 from odmantic import AIOEngine
@@ -39,6 +41,11 @@ class BrokerRejectedCredentials(ApiError):
     code = "broker_rejected"
 
 
+# An IQ Option ssid is 32 hex digits today; any plain alphanumeric run of a sane length
+# is accepted so a format change at the broker does not lock users out.
+_SSID = re.compile(r"^[A-Za-z0-9]{16,128}$")
+
+
 def _credentials(data: BrokerAccountCreate) -> BrokerCredentials:
     given = data.credentials
     if data.kind == "deriv":
@@ -47,11 +54,25 @@ def _credentials(data: BrokerAccountCreate) -> BrokerCredentials:
                 "a Deriv account takes an API token",
                 details=[{"key": "credentials", "message": "expected {token}"}],
             )
+        if data.balance_type is not None:
+            raise BadRequest(
+                "a Deriv account has one balance; balance_type is for IQ Option accounts",
+                details=[{"key": "balance_type", "message": "only for kind iqoption"}],
+            )
+        return BrokerCredentials(token=given.token)
+    if given.token and not given.login and not given.password:
+        if not _SSID.fullmatch(given.token):
+            raise BadRequest(
+                "an IQ Option ssid is 16 to 128 letters and digits",
+                details=[{"key": "credentials.token", "message": "not an ssid"}],
+            )
         return BrokerCredentials(token=given.token)
     if not given.login or not given.password or given.token:
         raise BadRequest(
-            "an IQ Option account takes a login and a password",
-            details=[{"key": "credentials", "message": "expected {login, password}"}],
+            "an IQ Option account takes an e-mail and a password, or an ssid",
+            details=[
+                {"key": "credentials", "message": "give an e-mail and a password, or an ssid"}
+            ],
         )
     return BrokerCredentials(login=given.login, password=given.password)
 
@@ -68,6 +89,7 @@ async def create(
         kind=data.kind,
         label=data.label.strip(),
         currency=data.currency.upper() if data.currency else None,
+        balance_type=(data.balance_type or "practice") if data.kind == "iqoption" else None,
         ciphertext=sealed.ciphertext,
         nonce=sealed.nonce,
         key_id=sealed.key_id,
@@ -145,13 +167,16 @@ async def verify(
             code="credentials_unreadable",
         ) from exc
     try:
-        verified = await verifier.verify(account.kind, credentials)
+        verified = await verifier.verify(
+            account.kind, credentials, balance_type=account.balance_type or ""
+        )
     except UnsupportedBroker as exc:
         raise BadRequest(exc.message, code="broker_not_supported") from exc
     except BrokerRejected as exc:
         raise BrokerRejectedCredentials(exc.message, details={"broker_code": exc.code}) from exc
     except BrokerUnavailable as exc:
-        raise BadGateway(exc.message) from exc
+        wait = {} if exc.retry_after is None else {"Retry-After": str(math.ceil(exc.retry_after))}
+        raise BadGateway(exc.message, headers=wait) from exc
     account.currency = verified.currency.upper() or account.currency
     account.balance = Decimal128(verified.balance)
     account.loginid = verified.loginid

@@ -76,6 +76,7 @@ def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
         lost=stats["lost"],
         pnl=Decimal(stats["pnl"]),
         latency_ms=stats["latency_ms"],
+        brokers=stats.get("brokers") or {},
     )
 
 
@@ -127,6 +128,7 @@ async def my_orders(
                 signal_id=doc.get("signal_id", ""),
                 channel_id=doc.get("channel_id", ""),
                 subscription_id=doc.get("subscription_id", ""),
+                broker_kind=doc.get("broker_kind") or "",
                 state=doc.get("state", "pending"),
                 reason=doc.get("reason"),
                 stake=_dec(doc.get("stake")),

@@ -75,6 +75,8 @@ class SignalOut(msgspec.Struct, kw_only=True):
     lost: int
     pnl: Decimal
     latency_ms: dict[str, int | None]
+    # The counts per broker kind ("deriv", "iqoption"): placed, rejected, expired, …
+    brokers: dict[str, dict[str, int]] = {}
 
 
 class OrderOut(msgspec.Struct, kw_only=True):
@@ -82,6 +84,8 @@ class OrderOut(msgspec.Struct, kw_only=True):
     signal_id: str
     channel_id: str
     subscription_id: str
+    # "deriv" | "iqoption"; empty for an order recorded before the ledger kept it.
+    broker_kind: str = ""
     state: str
     reason: str | None = None
     stake: Decimal | None = None

@@ -73,7 +73,11 @@ async def write_subscriptions(
 
 async def write_broker_account(redis: Redis, topology: Topology, account: BrokerAccount) -> None:
     """Give the broker workers what they need to trade on ``account`` (sealed credentials,
-    login, currency) and the router its balance."""
+    login, currency, balance type) and the router its balance.
+
+    ``login`` is the broker's id of the account once verified (Deriv's loginid, IQ Option's
+    user id); an IQ Option worker logs in with the e-mail sealed in the credentials, which
+    it prefers, so the e-mail never sits outside the ciphertext."""
     record = WorkerAccountRecord(
         kind=account.kind,
         ciphertext=account.ciphertext,
@@ -81,6 +85,7 @@ async def write_broker_account(redis: Redis, topology: Topology, account: Broker
         key_id=account.key_id,
         login=account.loginid or "",
         currency=account.currency or "USD",
+        balance_type=account.balance_type or "",
     )
     balance = optional_decimal(account.balance)
     async with redis.pipeline(transaction=True) as pipe:

@@ -19,6 +19,15 @@ describe('FanoutProgress', () => {
     expect(w.get('[data-testid=count-total]').text()).toBe('of 4')
     expect(w.get('[data-testid=last-placed]').text()).toBe('last placement 412 ms')
     expect(w.findAll('.progress')[0].attributes('style')).toContain('width: 75%')
+    expect(w.find('[data-testid=fanout-brokers]').exists()).toBe(false)
+  })
+
+  it('splits the counts by broker when the signal reached several', () => {
+    const w = mount(FanoutProgress, {
+      props: { progress: { counts: { total: 3, placed: 2, rejected: 1 }, brokers: { deriv: { placed: 1 }, iqoption: { placed: 1, rejected: 1 } } } },
+    })
+    expect(w.get('[data-testid=broker-deriv]').text()).toBe('Deriv: 1 placed')
+    expect(w.get('[data-testid=broker-iqoption]').text()).toBe('IQ Option: 1 placed, 1 rejected')
   })
 })
 

@@ -1,8 +1,11 @@
 """Fixtures for the accounts tests: the API app in process on the real servers, a Deriv
-peer, and the shared driver (tests/fixtures/live_api.py) over a Litestar test client."""
+peer, the IQ Option simulator in a thread of its own, and the shared driver
+(tests/fixtures/live_api.py) over a Litestar test client."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -20,11 +24,18 @@ from redis.asyncio import Redis
 from websockets.sync.server import ServerConnection, serve
 
 from apps.api.app import create_app
+from apps.brokers.iqoption.simulator import (
+    IQOptionSimulator,
+    RunningSimulator,
+    SimConfig,
+    running_simulator,
+)
 from apps.core.db import connect_db
 from apps.core.embedded import free_port
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from tests.fixtures.iqoption_sim import TIME_SCALE, IQOptionSim
 from tests.fixtures.live_api import Api
 
 
@@ -79,6 +90,55 @@ def running_fake_deriv() -> Iterator[FakeDeriv]:
 def fake_deriv() -> Iterator[FakeDeriv]:
     with running_fake_deriv() as peer:
         yield peer
+
+
+@contextlib.contextmanager
+def iqoption_sim_in_thread() -> Iterator[RunningSimulator[IQOptionSimulator]]:
+    """The real IQ Option simulator on an event loop of its own thread: the test client
+    blocks the test's loop while the API verifies an account at the simulator."""
+    loop = asyncio.new_event_loop()
+    started: concurrent.futures.Future[tuple[RunningSimulator[IQOptionSimulator], asyncio.Event]]
+    started = concurrent.futures.Future()
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        try:
+            async with running_simulator(SimConfig(time_scale=TIME_SCALE)) as serving:
+                started.set_result((serving, stop))
+                await stop.wait()
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc)
+            raise
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    serving, stop = started.result(timeout=30)
+    try:
+        yield serving
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+        loop.close()
+
+
+@pytest.fixture
+async def iq_sim() -> AsyncIterator[IQOptionSim]:
+    """The simulator (its admin API driven from the test's loop) for the API to verify
+    IQ Option accounts at; ``accounts_settings`` of a test that uses it point there."""
+    with iqoption_sim_in_thread() as serving:
+        async with httpx.AsyncClient(base_url=serving.admin_url, timeout=10) as admin:
+            yield IQOptionSim(serving, admin)
+
+
+def with_iqoption(settings: Settings, sim: IQOptionSim) -> Settings:
+    """``settings`` with the API verifying IQ Option accounts at ``sim``."""
+    return replace(
+        settings,
+        iqoption_login_url=sim.login_url,
+        iqoption_ws_url=sim.ws_url,
+        broker_verify_timeout_seconds=5.0,
+    )
 
 
 def with_peer(settings: Settings, peer: FakeDeriv) -> Settings:

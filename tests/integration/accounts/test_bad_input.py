@@ -173,7 +173,38 @@ BAD_INPUT = [
             ("kind-binance", {"kind": "binance", "label": "x", "credentials": {"token": "t"}}),
             ("no-token", {"kind": "deriv", "label": "x", "credentials": {}}),
             ("bad-token", {"kind": "deriv", "label": "x", "credentials": {"token": "bad token!"}}),
-            ("kind-iqoption", {"kind": "iqoption", "label": "x", "credentials": {"token": "t"}}),
+            ("iq-ssid-short", {"kind": "iqoption", "label": "x", "credentials": {"token": "t"}}),
+            (
+                "iq-ssid-not-hex",
+                {"kind": "iqoption", "label": "x", "credentials": {"token": "ab-cd" * 8}},
+            ),
+            ("iq-no-password", {"kind": "iqoption", "label": "x", "credentials": {"login": "a@b"}}),
+            (
+                "iq-ssid-and-password",
+                {
+                    "kind": "iqoption",
+                    "label": "x",
+                    "credentials": {"token": "a" * 32, "login": "a@b", "password": "p"},
+                },
+            ),
+            (
+                "iq-balance-bogus",
+                {
+                    "kind": "iqoption",
+                    "label": "x",
+                    "credentials": {"token": "a" * 32},
+                    "balance_type": "tournament",
+                },
+            ),
+            (
+                "deriv-balance-type",
+                {
+                    "kind": "deriv",
+                    "label": "x",
+                    "credentials": {"token": "t"},
+                    "balance_type": "real",
+                },
+            ),
             ("huge-label", {"kind": "deriv", "label": HUGE, "credentials": {"token": "t"}}),
         ]
     ),

@@ -5,27 +5,43 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from apps.api.app import create_app
 from apps.api.models import BrokerAccount
+from apps.core.brokers.iqoption import login_form
 from apps.core.embedded import free_port
 from apps.core.settings import Settings
+from tests.fixtures.iqoption_sim import IQOptionSim
 from tests.fixtures.live_api import Api
-from tests.integration.accounts.conftest import FakeDeriv, Stores
+from tests.integration.accounts.conftest import FakeDeriv, Stores, with_iqoption, with_peer
 
 DERIV_TOKEN = "a1-SeCrEtDerivToken987"
-IQ_PASSWORD = "iq-Pa55word-NeverShown"
-IQ_LOGIN = "trader.login@iq.example"
+
+
+@pytest.fixture
+def accounts_settings(settings: Settings, fake_deriv: FakeDeriv, iq_sim: IQOptionSim) -> Settings:
+    return with_iqoption(with_peer(settings, fake_deriv), iq_sim)
 
 
 async def test_credentials_never_leave_in_clear(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv, caplog: pytest.LogCaptureFixture
+    api: Api,
+    stores: Stores,
+    fake_deriv: FakeDeriv,
+    iq_sim: IQOptionSim,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake_deriv.accounts[DERIV_TOKEN] = {"loginid": "CR7", "currency": "USD", "balance": "99.5"}
+    [iq_account, iq_by_ssid] = await iq_sim.create_accounts(2)
+    async with httpx.AsyncClient() as http:
+        login = await http.post(
+            iq_sim.login_url, data=login_form(iq_by_ssid.email, iq_by_ssid.password)
+        )
+    iq_ssid = login.json()["data"]["ssid"]
     user = await api.user("subscriber", "secret")
     bodies = []
 
@@ -39,36 +55,53 @@ async def test_credentials_never_leave_in_clear(
         json={
             "kind": "iqoption",
             "label": "iq",
-            "currency": "USD",
-            "credentials": {"login": IQ_LOGIN, "password": IQ_PASSWORD},
+            "credentials": {"login": iq_account.email, "password": iq_account.password},
         },
         headers=user.headers,
     )
-    assert created.status_code == iq.status_code == 201
+    iq_ssid_linked = await api.client.post(
+        "/api/v1/broker-accounts",
+        json={"kind": "iqoption", "label": "iq2", "credentials": {"token": iq_ssid}},
+        headers=user.headers,
+    )
+    assert created.status_code == iq.status_code == iq_ssid_linked.status_code == 201
     deriv_id, iq_id = created.json()["id"], iq.json()["id"]
+    iq_ssid_id = iq_ssid_linked.json()["id"]
     verified = await api.client.post(
         f"/api/v1/broker-accounts/{deriv_id}/verify", headers=user.headers
     )
     assert verified.status_code == 200
     assert verified.json()["balance"] == "99.5"
     assert fake_deriv.received[-1]["authorize"] == DERIV_TOKEN  # it really was sent
-    unsupported = await api.client.post(
+    # IQ Option: the API logs in with the password, or opens the socket with the ssid.
+    iq_verified = await api.client.post(
         f"/api/v1/broker-accounts/{iq_id}/verify", headers=user.headers
     )
-    assert unsupported.status_code == 400
-    assert unsupported.json()["error"]["code"] == "broker_not_supported"
+    iq_ssid_verified = await api.client.post(
+        f"/api/v1/broker-accounts/{iq_ssid_id}/verify", headers=user.headers
+    )
+    assert iq_verified.status_code == iq_ssid_verified.status_code == 200
     listing = await api.client.get("/api/v1/broker-accounts", headers=user.headers)
-    bodies = [created.text, iq.text, verified.text, unsupported.text, listing.text]
+    bodies = [
+        created.text,
+        iq.text,
+        iq_ssid_linked.text,
+        verified.text,
+        iq_verified.text,
+        iq_ssid_verified.text,
+        listing.text,
+    ]
 
     raw_docs = await stores.db.get_collection(BrokerAccount).find({}).to_list(None)
-    assert len(raw_docs) == 2
+    assert len(raw_docs) == 3
     for doc in raw_docs:
         assert set(doc) >= {"ciphertext", "nonce", "key_id"}
         assert "credentials" not in doc and "token" not in doc and "password" not in doc
 
     log_text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert caplog.records, "DEBUG logging was captured"
-    for secret in (DERIV_TOKEN, IQ_PASSWORD, IQ_LOGIN):
+    secrets = (DERIV_TOKEN, iq_account.password, iq_account.email, iq_by_ssid.password, iq_ssid)
+    for secret in secrets:
         for doc in raw_docs:
             assert secret.encode() not in doc["ciphertext"]
             assert secret not in repr(doc)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig
@@ -271,6 +272,40 @@ async def test_one_batch_that_repeats_orders_counts_each_order_once(settings: Se
     assert written[: 1 + len(others)] == ["placed"] * (1 + len(others))
     rest = ["placed", "failed", "placed", "rejected", "settled", "settled"]
     assert written[1 + len(others) :] == rest
+    await redis.aclose()
+    mongo.close()
+
+
+async def test_a_signal_counts_its_orders_per_broker_kind(settings: Settings) -> None:
+    """Orders of one signal go to Deriv and IQ Option workers; each kind's counts follow its
+    own orders exactly, under the same redelivery and state rules as the totals."""
+    redis = connect_redis(settings.redis_url)
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    book = Book(redis, mongo[settings.mongodb_database], Topology(settings.namespace))
+
+    def iq(i: int, state: ExecutionState, **extra: object) -> Execution:
+        return replace(execution(i, state, **extra), broker_kind="iqoption")
+
+    batches = [
+        [
+            execution(1, ExecutionState.PLACED),
+            iq(2, ExecutionState.FAILED, reason="reply lost"),
+            iq(3, ExecutionState.REJECTED, reason="no legal expiry"),
+        ],
+        [
+            execution(1, ExecutionState.PLACED),  # redelivered
+            iq(2, ExecutionState.PLACED),  # the broker sold it after all
+            iq(4, ExecutionState.PLACED),
+        ],
+    ]
+    for executions in batches:
+        await book.record(
+            [ExecutionBatch(signal_id="sig1", channel_id="ch1", executions=executions)]
+        )
+    stats = await book.signal_counts("sig1")
+    by_kind = {kind: {k: v for k, v in c.items() if v} for kind, c in stats["brokers"].items()}
+    assert by_kind == {"deriv": {"placed": 1}, "iqoption": {"placed": 2, "rejected": 1}}
+    assert {k: v for k, v in stats["counts"].items() if v} == {"placed": 3, "rejected": 1}
     await redis.aclose()
     mongo.close()
 

@@ -110,6 +110,8 @@ async def test_one_signal_reaches_1000_subscribers_exactly_once_with_live_progre
         "unknown": 0,
     }, (final, pipeline.log("worker")[-3000:])
     assert len(progress) >= 2  # it moved while the fan-out ran, not only at the end
+    # Every subscriber trades on Deriv: the per-broker counts are the totals.
+    assert final["brokers"] == {"deriv": {k: v for k, v in final["counts"].items() if k != "total"}}
     assert final["latency_ms"]["last_placed"] is not None
 
     # The broker's own books: one contract per order, none twice, none missing.

@@ -1,0 +1,88 @@
+import { beforeEach, describe, expect, it } from 'vitest'
+import { flushPromises, mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import AccountsView from './AccountsView.vue'
+import TradesView from './TradesView.vue'
+import { useAuthStore } from '@/stores/auth'
+import { jsonResponse, routeFetch } from '@/test/helpers'
+
+const IQ = { id: 'b2', kind: 'iqoption', label: 'IQ', loginid: '7001', balance_type: 'real', balance: '10000', currency: 'USD', verified_at: null }
+
+let pinia
+beforeEach(() => {
+  pinia = createPinia()
+  setActivePinia(pinia)
+  Object.assign(useAuthStore(), { user: { id: 'u1', account_type: 'subscriber' }, accessToken: 'a1', expiresAt: Date.now() + 600_000, restored: true })
+})
+
+const mountView = async (view) => {
+  const wrapper = mount(view, { global: { plugins: [pinia], stubs: { RouterLink: { template: '<a><slot /></a>' } } } })
+  await flushPromises()
+  return wrapper
+}
+const body = (fetch, method, url) => JSON.parse(fetch.mock.calls.find(([u, init]) => u === url && init.method === method)[1].body)
+
+describe('AccountsView', () => {
+  it('links an IQ Option account by e-mail and password on the chosen balance, then verifies it', async () => {
+    let listed = []
+    const fetch = routeFetch({
+      'GET /api/v1/broker-accounts': () => jsonResponse(listed),
+      'POST /api/v1/broker-accounts': () => { listed = [IQ]; return jsonResponse(IQ, { status: 201 }) },
+      'POST /api/v1/broker-accounts/b2/verify': () => { listed = [{ ...IQ, verified_at: '2026-01-01T00:00:00Z' }]; return jsonResponse(listed[0]) },
+    })
+    const w = await mountView(AccountsView)
+    await w.get('[data-testid=account-kind-iqoption]').setValue(true)
+    expect(w.find('[data-testid=account-token]').exists()).toBe(false)
+    await w.get('[data-testid=account-login]').setValue('me@x.io')
+    await w.get('[data-testid=account-password]').setValue('pw')
+    await w.get('[data-testid=account-balance]').setValue('real')
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(body(fetch, 'POST', '/api/v1/broker-accounts')).toEqual({
+      kind: 'iqoption', label: 'IQ Option', credentials: { login: 'me@x.io', password: 'pw' }, balance_type: 'real',
+    })
+    expect(fetch.mock.calls.some(([u]) => u === '/api/v1/broker-accounts/b2/verify')).toBe(true)
+    expect(w.get('[data-testid=account-kind]').text()).toContain('IQ Option · real')
+    expect(w.find('[data-testid=verified]').exists()).toBe(true)
+  })
+
+  it("links by ssid and shows the broker's refusal under the account", async () => {
+    const refusal = 'this IQ Option account uses two-factor sign-in, which the copier cannot answer; link it with an ssid instead'
+    const fetch = routeFetch({
+      'GET /api/v1/broker-accounts': [IQ],
+      'POST /api/v1/broker-accounts': () => jsonResponse(IQ, { status: 201 }),
+      'POST /api/v1/broker-accounts/b2/verify': () => jsonResponse({ error: { code: 'broker_rejected', message: refusal } }, { status: 422 }),
+    })
+    const w = await mountView(AccountsView)
+    await w.get('[data-testid=account-kind-iqoption]').setValue(true)
+    await w.get('[data-testid=account-signin]').setValue('ssid')
+    await w.get('[data-testid=account-ssid]').setValue('0123456789abcdef0123456789abcdef')
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(body(fetch, 'POST', '/api/v1/broker-accounts').credentials).toEqual({ token: '0123456789abcdef0123456789abcdef' })
+    expect(w.get('[data-testid=account-error]').text()).toBe(refusal)
+  })
+
+  it("shows the API's refusal of the credentials' shape above the list", async () => {
+    const message = 'an IQ Option account takes an e-mail and a password, or an ssid'
+    routeFetch({
+      'GET /api/v1/broker-accounts': [],
+      'POST /api/v1/broker-accounts': () => jsonResponse({ error: { code: 'invalid_request', message, details: [{ key: 'credentials', message: 'give an e-mail and a password, or an ssid' }] } }, { status: 400 }),
+    })
+    const w = await mountView(AccountsView)
+    await w.get('[data-testid=account-kind-iqoption]').setValue(true)
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(w.get('[data-testid=link-error]').text()).toBe('give an e-mail and a password, or an ssid')
+  })
+})
+
+describe('TradesView', () => {
+  it('names the broker of every trade', async () => {
+    const trade = (id, kind) => ({ order_id: id, signal_id: `s${id}`, channel_id: '', subscription_id: 'x', broker_kind: kind, state: 'placed', stake: '1', currency: 'USD', at: 1 })
+    routeFetch({ 'GET /api/v1/orders?limit=200': [trade('1', 'iqoption'), trade('2', 'deriv'), trade('3', '')] })
+    const w = await mountView(TradesView)
+    expect(w.findAll('[data-testid=trade-broker]').map((c) => c.text())).toEqual(['IQ Option', 'Deriv', '—'])
+    w.unmount()
+  })
+})
