@@ -35,3 +35,31 @@ def deriv(
     if time_scale is not None:
         settings.time_scale = time_scale
     asyncio.run(serve_forever(settings, host, port, data_dir))
+
+
+@app.command()
+def iqoption(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port for the login, the WebSocket and the admin API.")
+    ] = 8702,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="JSON file with actives, payout and timing.", exists=True),
+    ] = None,
+    time_scale: Annotated[
+        float | None, typer.Option(help="Run options this many times faster.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep accounts and options here across restarts (default: memory)."),
+    ] = None,
+) -> None:
+    """IQ Option simulator: login on http://HOST:PORT/api/v2/login, WebSocket on
+    ws://HOST:PORT/echo/websocket (admin API on /admin)."""
+    from apps.brokers.iqoption.simulator import load_config, serve_forever
+
+    settings = load_config(config)
+    if time_scale is not None:
+        settings.time_scale = time_scale
+    asyncio.run(serve_forever(settings, host, port, data_dir))

@@ -81,6 +81,7 @@ PORTS = {
     "MONGODB_PORT": 1,
     "API_PORT": 1,
     "DERIV_SIM_PORT": 1,
+    "IQOPTION_SIM_PORT": 1,
     "METRICS_PORT": 6,
 }
 
@@ -264,6 +265,25 @@ def build_children(settings: Settings) -> list[Child]:
             env=env,
         )
         add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{port}/health"), False)
+    if _module_exists("apps.brokers.iqoption.simulator"):
+        iq_port = settings.iqoption_sim_port
+        spec = ProcessSpec(
+            "sim-iqoption",
+            [
+                py,
+                "-m",
+                "apps.brokers.iqoption.simulator",
+                "--port",
+                str(iq_port),
+                # Its accounts, sessions and options outlive a restart, like the broker's.
+                "--data-dir",
+                str(data / "iqoption-sim"),
+            ],
+            ports=(iq_port,),
+            address=f"ws://127.0.0.1:{iq_port}/echo/websocket",
+            env=env,
+        )
+        add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{iq_port}/health"), False)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     api = ProcessSpec(
         "api",
@@ -366,6 +386,7 @@ def _preflight(settings: Settings, children: list[Child]) -> None:
         settings.mongodb_port: "MONGODB_PORT",
         settings.api_port: "API_PORT",
         settings.deriv_sim_port: "DERIV_SIM_PORT",
+        settings.iqoption_sim_port: "IQOPTION_SIM_PORT",
         settings.metrics_port: "METRICS_PORT",
     }
     embedded.check_ports_free([c.spec for c in children], env_names)

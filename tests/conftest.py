@@ -25,6 +25,7 @@ from apps.core.topology import Topology
 # Shared fixtures for every test folder: the Deriv simulator (`sim`) and the live API.
 pytest_plugins = [
     "tests.fixtures.deriv_sim",
+    "tests.fixtures.iqoption_sim",
     "tests.fixtures.live_api",
     "tests.fixtures.pipeline",
 ]

@@ -33,7 +33,7 @@ PHASE_SECONDS = 300
 # Processes told to stop exit within this: they drain and close on SIGTERM.
 EXIT_SECONDS = 240
 
-# Each start launches eight processes (three servers, five services) on two cores.
+# Each start launches nine processes (three servers, six services) on two cores.
 pytestmark = pytest.mark.timeout(1800)
 
 
@@ -48,6 +48,7 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         "MONGODB_PORT": str(free_port()),
         "API_PORT": str(free_port()),
         "DERIV_SIM_PORT": str(free_port()),
+        "IQOPTION_SIM_PORT": str(free_port()),
         "LOG_LEVEL": "INFO",
     }
     yield env
@@ -162,6 +163,10 @@ async def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
         mongo.copier.probe.insert_one({"_id": "restart", "kept": True})
     sim_admin = f"http://127.0.0.1:{stack_env['DERIV_SIM_PORT']}/admin/accounts"
     broker_account = httpx.post(sim_admin, json={"balance": "50"}, timeout=30).json()
+    iq_sim = f"http://127.0.0.1:{stack_env['IQOPTION_SIM_PORT']}"
+    (iq_account,) = httpx.post(
+        f"{iq_sim}/admin/accounts", json={"balance": "75"}, timeout=30
+    ).json()["accounts"]
 
     pids = {name: s["pid"] for name, s in services.items()}
     copier(stack_env, "down")
@@ -174,6 +179,13 @@ async def test_stack_starts_healthy_keeps_data_across_restart_and_stops_clean(
     # The Deriv simulator's accounts too: linked broker accounts keep working.
     kept = {a["loginid"]: a for a in httpx.get(sim_admin, timeout=30).json()["accounts"]}
     assert kept[broker_account["loginid"]]["balance"] == 50
+    # And the IQ Option simulator's: the same password still logs in.
+    login = httpx.post(
+        f"{iq_sim}/api/v2/login",
+        data={"identifier": iq_account["email"], "password": iq_account["password"]},
+        timeout=30,
+    )
+    assert login.status_code == 200 and login.json()["data"]["ssid"]
 
     pids = service_pids(stack_env)
     copier(stack_env, "down")

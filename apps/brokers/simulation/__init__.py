@@ -17,7 +17,15 @@ any broker the same way. A broker kind supplies, in ``apps/brokers/<kind>/simula
 Dropped connections after N messages and idle timeouts are applied here, for every kind.
 """
 
-from apps.brokers.simulation.admin import NewAccount, NewAccounts, SimulatedBroker, route
+from apps.brokers.simulation.admin import (
+    HttpReply,
+    HttpRequest,
+    NewAccount,
+    NewAccounts,
+    OwnRoutes,
+    SimulatedBroker,
+    route,
+)
 from apps.brokers.simulation.faults import Faults
 from apps.brokers.simulation.journal import JournalFile
 from apps.brokers.simulation.limits import RateLimiter, RateLimits
@@ -32,9 +40,12 @@ from apps.brokers.simulation.server import (
 
 __all__ = [
     "Faults",
+    "HttpReply",
+    "HttpRequest",
     "JournalFile",
     "NewAccount",
     "NewAccounts",
+    "OwnRoutes",
     "Peer",
     "RateLimiter",
     "RateLimits",

@@ -13,7 +13,9 @@ One shape for every kind, so tests, the demo and the benchmark drive any simulat
 - ``PUT /admin/limits`` → replaces rate-limit categories
 - ``GET /admin/stats`` → counters, with the open connections
 
-A broker kind supplies the rows (:class:`SimulatedBroker`); their fields are its own.
+A broker kind supplies the rows (:class:`SimulatedBroker`); their fields are its own. A
+kind whose protocol has HTTP calls of its own (a login) or admin calls of its own also
+implements :class:`OwnRoutes`: its routes are asked first, the shared ones answer the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -69,6 +71,29 @@ class SimulatedBroker(Protocol):
         ...
 
     def connection_count(self) -> int: ...
+
+
+class HttpRequest(msgspec.Struct, frozen=True, kw_only=True):
+    method: str
+    path: str  # without a trailing slash
+    body: bytes
+    query: dict[str, list[str]]
+    content_type: str
+
+
+class HttpReply(msgspec.Struct, frozen=True, kw_only=True):
+    status: int
+    body: Any  # encoded as JSON
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@runtime_checkable
+class OwnRoutes(Protocol):
+    """A broker kind's own HTTP routes, asked before the shared admin API."""
+
+    def own_route(self, request: HttpRequest) -> HttpReply | None:
+        """The reply to ``request``, or None when it is not one of the kind's routes."""
+        ...
 
 
 def route(
@@ -121,8 +146,21 @@ async def serve_http(broker: SimulatedBroker, scope: Scope, receive: Receive, se
             break
     method, path = scope["method"], scope["path"].rstrip("/")
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode())
+    extra: tuple[tuple[str, str], ...] = ()
     try:
-        status, payload = route(broker, method, path, body, query)
+        own = None
+        if isinstance(broker, OwnRoutes):
+            headers = dict(scope.get("headers") or [])
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            own = broker.own_route(
+                HttpRequest(
+                    method=method, path=path, body=body, query=query, content_type=content_type
+                )
+            )
+        if own is not None:
+            status, payload, extra = own.status, own.body, own.headers
+        else:
+            status, payload = route(broker, method, path, body, query)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         status, payload = 400, {"error": str(exc)}
     data = encoder.encode(payload)
@@ -133,6 +171,7 @@ async def serve_http(broker: SimulatedBroker, scope: Scope, receive: Receive, se
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),
+                *((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra),
             ],
         }
     )

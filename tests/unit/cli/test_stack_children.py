@@ -45,13 +45,42 @@ def test_book_keeping_runs_behind_the_signal_path(tmp_path: Path) -> None:
 
     assert by_name["mongodb"].background
     assert by_name["ledger"].nice > 0
-    for name in ("router", "worker-deriv", "sim-deriv"):
+    for name in ("router", "worker-deriv", "sim-deriv", "sim-iqoption"):
         assert by_name[name].nice == 0 and not by_name[name].background
     # What everything waits for runs ahead of the fan-out's processes.
     for name in ("api", "nats", "valkey"):
         assert by_name[name].nice < 0 and not by_name[name].background
     level = Settings.from_env({"ACCEPT_PATH_NICE": "0"}, data_dir=tmp_path)
     assert {c.spec.nice for c in build_children(level) if c.spec.name in ("api", "nats")} == {0}
+
+
+def test_each_broker_simulator_runs_on_its_port_with_its_own_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"DERIV_SIM_PORT": "18701", "IQOPTION_SIM_PORT": "18702"}, data_dir=tmp_path
+    )
+    by_name = {c.spec.name: c.spec for c in build_children(settings)}
+
+    for name, module, port, data_dir, path in (
+        ("sim-deriv", "apps.brokers.deriv.simulator", 18701, "deriv-sim", "/websockets/v3"),
+        (
+            "sim-iqoption",
+            "apps.brokers.iqoption.simulator",
+            18702,
+            "iqoption-sim",
+            "/echo/websocket",
+        ),
+    ):
+        spec = by_name[name]
+        assert tuple(spec.ports) == (port,)
+        assert list(spec.argv[1:]) == [
+            "-m",
+            module,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / data_dir),
+        ]
+        assert spec.address == f"ws://127.0.0.1:{port}{path}"
 
 
 def test_restarts_wait_longer_for_each_death_in_a_row_up_to_a_cap() -> None:

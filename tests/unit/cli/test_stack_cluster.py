@@ -29,7 +29,7 @@ def test_the_cluster_runs_three_nats_nodes_valkey_with_sentinels_and_two_of_each
         "sentinel-2",
         "sentinel-3",
     ]
-    for name in ("mongodb", "sim-deriv", "api", "router-1", "router-2", "ledger"):
+    for name in ("mongodb", "sim-deriv", "sim-iqoption", "api", "router-1", "router-2", "ledger"):
         assert name in names
     assert {"worker-deriv", "worker-deriv-2"} <= set(names)
     assert len(names) == len(set(names))
