@@ -54,6 +54,7 @@ from apps.brokers.base import (
     Undecidable,
 )
 from apps.brokers.iqoption.protocol import (
+    RATE_LIMITED,
     ListedOption,
     OptionOpened,
     OptionRefused,
@@ -63,6 +64,7 @@ from apps.brokers.iqoption.protocol import (
     option_type_for,
     read_open_option,
     read_options,
+    read_refusal,
     same_terms,
 )
 from apps.brokers.iqoption.session import (
@@ -227,6 +229,11 @@ class IQOptionAdapter(BrokerAdapter):
         async with self._slots[account_key(order.account)]:
             if self._too_late(order):  # connecting or waiting for a slot took that long
                 return Expired(order_id=order.order_id, last_message=TOO_LATE)
+            pause = session.cooldown.remaining()
+            if pause > 0:
+                return _transient(
+                    order, RATE_LIMITED, "account cooling down after a rate limit", pause
+                )
             now = session.server_now()
             if not purchasable(expiry_at, now):
                 return Rejected(
@@ -258,7 +265,10 @@ class IQOptionAdapter(BrokerAdapter):
                 self.booking_delay.observe(self.clock() - sent)
                 match read_open_option(reply):
                     case OptionOpened() as opened:
+                        session.cooldown.reset()
                         return self._record(order, balance.id, opened.placed(order.order_id))
+                    case OptionRefused(code=code, message=message) if code == RATE_LIMITED:
+                        return _transient(order, code, message, session.cooldown.start())
                     case OptionRefused(code=code, message=message):
                         return Rejected(order_id=order.order_id, code=code, message=message)
                     case ReplyUnreadable():
@@ -429,6 +439,10 @@ class IQOptionAdapter(BrokerAdapter):
                 continue
             except (ConnectionLost, TimeoutError):
                 await asyncio.sleep(0.1)
+                continue
+            refused = read_refusal(reply)
+            if refused is not None and refused.code == RATE_LIMITED:
+                await asyncio.sleep(min(session.cooldown.start(), max(remaining, 0.0)))
                 continue
             options = read_options(reply)
             if isinstance(options, ReplyUnreadable):

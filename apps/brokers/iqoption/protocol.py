@@ -51,6 +51,9 @@ REJECTION_CODES: dict[int, str] = {
 }
 # A failure status not in the table: still a refusal with nothing bought.
 UNKNOWN_REJECTION = "OpenOptionFailed"
+# A call refused for the account's request rate (``result`` ``success: false``, "Too many
+# requests"): nothing was done, and the same call may pass after a pause.
+RATE_LIMITED = "RateLimit"
 
 # The codes of Rejected.account_refused rejections (contract-26).
 CREDENTIALS_REFUSED = "credentials_refused"
@@ -200,14 +203,27 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
+def read_refusal(message: Mapping[str, Any]) -> OptionRefused | None:
+    """A ``result`` with ``success: false``: the call was refused and nothing was done
+    (code RATE_LIMITED when it was the account's request rate)."""
+    msg = message.get("msg")
+    if message.get("name") != "result" or not isinstance(msg, Mapping):
+        return None
+    if msg.get("success") is not False:
+        return None
+    text = str(msg.get("message") or "the broker refused the call")
+    code = RATE_LIMITED if "too many" in text.lower() else UNKNOWN_REJECTION
+    return OptionRefused(code=code, message=text)
+
+
 def read_open_option(message: Mapping[str, Any]) -> OpenAnswer:
     """The answer to ``open-option``: the final ``option`` message, or a ``result`` that
     says the call itself failed."""
     msg = message.get("msg")
     if message.get("name") == "result":
-        if isinstance(msg, Mapping) and msg.get("success") is False:
-            text = msg.get("message") or "the broker refused the buy"
-            return OptionRefused(code=UNKNOWN_REJECTION, message=str(text))
+        refused = read_refusal(message)
+        if refused is not None:
+            return refused
         return ReplyUnreadable(reason="the broker acknowledged the buy without its option")
     if message.get("name") != "option" or not isinstance(msg, Mapping):
         return ReplyUnreadable(reason=f"unexpected reply {message.get('name')!r} to a buy")

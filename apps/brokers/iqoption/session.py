@@ -43,6 +43,7 @@ from apps.brokers.iqoption.protocol import (
 )
 from apps.brokers.sessions import (
     ConnectionLost,
+    Cooldown,
     ReconnectBackoff,
     SessionRejected,
     SessionUnavailable,
@@ -101,6 +102,8 @@ class IQSession:
         self._ssid = ssid
         self._connect_timeout = connect_timeout
         self._backoff = ReconnectBackoff(backoff_base, backoff_max)
+        # Set after a "Too many requests" refusal: this account's calls pause.
+        self.cooldown = Cooldown()
         self._clock = clock
         self.profile: Profile | None = None
         self.authorized = False
