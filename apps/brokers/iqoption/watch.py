@@ -99,6 +99,8 @@ class AccountWatches:
         self.reply_timeout = reply_timeout
         self.clock = clock
         self._watches: dict[str, _AccountWatch] = {}
+        self.lookups = 0  # api_game_betinfo calls made (observability)
+        self.pushed = 0  # options settled from a push (observability)
 
     @property
     def following(self) -> int:
@@ -146,6 +148,8 @@ class AccountWatches:
                 return
             closed = read_option_closed(msg)
             if isinstance(closed, OptionClosed):
+                if closed.option_id in watch.contracts:
+                    self.pushed += 1
                 self._settle(watch, closed)
             else:
                 log.warning("IQ Option pushed %s", closed.reason)
@@ -223,6 +227,7 @@ class AccountWatches:
     async def _look_up(
         self, watch: _AccountWatch, session: IQSession, option_id: int, currency: str
     ) -> None:
+        self.lookups += 1
         try:
             reply = await session.request(
                 betinfo(session.new_request_id(), option_id, currency or "USD"),
