@@ -9,16 +9,10 @@ switch. A repeated purchase is a second option: the simulator has no client orde
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
-
-import httpx
-import pytest
-import websockets
 
 from apps.core.brokers.iqoption import (
     BINARY,
@@ -38,119 +32,21 @@ from apps.core.brokers.iqoption import (
     SsidRefused,
     TwoFactorRequired,
     legal_expiries,
-    login_form,
     read_login,
     read_profile,
     ssid_message,
 )
 from tests.fixtures.iqoption_sim import (
-    IQAccount,
+    REPLY_TIMEOUT,
+    Connect,
     IQOptionSim,
+    login,
     open_option_message,
+    ssid_of,
+    status_body,
     turbo_expiry,
 )
 from tests.fixtures.waiting import wait_for
-
-REPLY_TIMEOUT = 30.0
-
-
-class Client:
-    """One raw socket: replies by request_id, pushes by name, every message kept."""
-
-    def __init__(self, ws: websockets.ClientConnection) -> None:
-        self.ws = ws
-        self.received: list[dict[str, Any]] = []
-        self._arrived = asyncio.Event()
-        self.closed = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                self.received.append(json.loads(raw))
-                self._arrived.set()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed.set()
-            self._arrived.set()
-
-    async def send(self, payload: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(payload))
-
-    async def expect(
-        self, match: Callable[[dict[str, Any]], bool], what: str, start: int = 0
-    ) -> dict[str, Any]:
-        """The first message from ``start`` on that ``match`` accepts, waiting for it."""
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        seen = start
-        while True:
-            for message in self.received[seen:]:
-                if match(message):
-                    return message
-            seen = len(self.received)
-            if self.closed.is_set():
-                raise AssertionError(f"closed before {what}")
-            self._arrived.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {what} within {REPLY_TIMEOUT}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), left)
-
-    def replies(self, request_id: str) -> list[dict[str, Any]]:
-        return [m for m in self.received if m.get("request_id") == request_id]
-
-    async def reply(self, request_id: str, name: str) -> dict[str, Any]:
-        return await self.expect(
-            lambda m: m.get("request_id") == request_id and m.get("name") == name,
-            f"{name} for {request_id}",
-        )
-
-    async def buy(self, request_id: str, balance_id: int, **terms: Any) -> dict[str, Any]:
-        """The ``option`` message answering a purchase."""
-        await self.send(open_option_message(request_id, balance_id, **terms))
-        return await self.reply(request_id, "option")
-
-    async def close(self) -> None:
-        await self.ws.close()
-        self._reader.cancel()
-
-
-async def login(sim: IQOptionSim, email: str, password: str) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=10) as http:
-        return await http.post(sim.login_url, data=login_form(email, password))
-
-
-async def ssid_of(sim: IQOptionSim, account: IQAccount) -> str:
-    answer = read_login(*_status_body(await login(sim, account.email, account.password)))
-    assert isinstance(answer, LoggedIn), answer
-    return answer.ssid
-
-
-def _status_body(reply: httpx.Response) -> tuple[int, Any]:
-    return reply.status_code, reply.json()
-
-
-Connect = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-async def connect(iqoption_sim: IQOptionSim) -> AsyncIterator[Connect]:
-    """Open a socket; with an account, logged in (its ``profile`` awaited)."""
-    clients: list[Client] = []
-
-    async def open_client(account: IQAccount | None = None, ssid: str | None = None) -> Client:
-        client = Client(await websockets.connect(iqoption_sim.ws_url))
-        clients.append(client)
-        if account is not None or ssid is not None:
-            await client.send(ssid_message(ssid or await ssid_of(iqoption_sim, account)))  # type: ignore[arg-type]
-            await client.expect(lambda m: m.get("name") == "profile", "profile")
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
 
 
 async def test_login_gives_an_ssid_in_the_body_and_a_cookie(iqoption_sim: IQOptionSim) -> None:
@@ -175,7 +71,7 @@ async def test_a_wrong_password_is_refused_403(iqoption_sim: IQOptionSim) -> Non
             "code": "invalid_credentials",
             "errors": [{"code": 202, "title": "Invalid credentials"}],
         }
-        assert isinstance(read_login(*_status_body(reply)), LoginRefused)
+        assert isinstance(read_login(*status_body(reply)), LoginRefused)
 
 
 async def test_a_two_factor_account_is_asked_to_verify(iqoption_sim: IQOptionSim) -> None:
@@ -184,7 +80,7 @@ async def test_a_two_factor_account_is_asked_to_verify(iqoption_sim: IQOptionSim
     assert reply.status_code == 200
     body = reply.json()
     assert body["code"] == "verify" and body["method"] == "push" and body["token"]
-    assert read_login(*_status_body(reply)) == TwoFactorRequired(method="push")
+    assert read_login(*status_body(reply)) == TwoFactorRequired(method="push")
     assert "ssid" not in reply.cookies
 
 
@@ -200,7 +96,7 @@ async def test_the_login_limit_answers_429_with_a_ttl_per_identifier(
     body = limited.json()
     assert body["errors"] == [{"code": 301, "title": "Login limit exceeded"}]
     assert 0 < body["data"]["ttl"] <= 60
-    assert isinstance(read_login(*_status_body(limited)), LoginLimited)
+    assert isinstance(read_login(*status_body(limited)), LoginLimited)
     # Per identifier: another account still logs in.
     assert (await login(iqoption_sim, second.email, second.password)).status_code == 200
     await iqoption_sim.set_faults(login_limit=None)
@@ -208,10 +104,10 @@ async def test_the_login_limit_answers_429_with_a_ttl_per_identifier(
 
 
 async def test_the_ssid_is_answered_by_the_profile_with_both_balances(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1, balance="250.50")
-    client = await connect()
+    client = await iq_connect()
     await client.send(ssid_message(await ssid_of(iqoption_sim, account)))
     message = await client.expect(lambda m: m.get("name") == "profile", "profile")
     profile = read_profile(message["msg"])
@@ -224,8 +120,8 @@ async def test_the_ssid_is_answered_by_the_profile_with_both_balances(
     assert message["msg"]["balance_id"] == account.real_balance_id
 
 
-async def test_a_bad_ssid_is_answered_false_and_closed(connect: Connect) -> None:
-    client = await connect()
+async def test_a_bad_ssid_is_answered_false_and_closed(iq_connect: Connect) -> None:
+    client = await iq_connect()
     await client.send(ssid_message("0" * 32))
     message = await client.expect(lambda m: m.get("name") == "profile", "profile")
     assert read_profile(message["msg"]) == SsidRefused()
@@ -233,18 +129,18 @@ async def test_a_bad_ssid_is_answered_false_and_closed(connect: Connect) -> None
     assert client.ws.close_code == 1000
 
 
-async def test_anything_before_the_ssid_closes_the_socket(connect: Connect) -> None:
-    client = await connect()
+async def test_anything_before_the_ssid_closes_the_socket(iq_connect: Connect) -> None:
+    client = await iq_connect()
     await client.send({"name": "api_game_betinfo", "request_id": "1", "msg": {"id[0]": 1}})
     await asyncio.wait_for(client.closed.wait(), REPLY_TIMEOUT)
     assert not client.replies("1")
 
 
 async def test_a_purchase_is_answered_result_then_option_by_request_id(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1, balance="100")
-    client = await connect(account)
+    client = await iq_connect(account)
     expiry = turbo_expiry()
     before = time.time()
     option = await client.buy("order-1", account.practice_balance_id, price=2.5, expiry=expiry)
@@ -268,10 +164,10 @@ async def test_a_purchase_is_answered_result_then_option_by_request_id(
 
 
 async def test_a_repeated_purchase_is_a_second_option(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1)
-    client = await connect(account)
+    client = await iq_connect(account)
     first = await client.buy("same", account.real_balance_id)
     await client.send(open_option_message("same", account.real_balance_id))
     second = await client.expect(
@@ -285,10 +181,10 @@ async def test_a_repeated_purchase_is_a_second_option(
 
 
 async def test_a_binary_expiry_is_bought_as_binary(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1)
-    client = await connect(account)
+    client = await iq_connect(account)
     binary = next(e for e in legal_expiries(time.time()) if e.option_type_id == BINARY)
     option = await client.buy("b", account.practice_balance_id, expiry=binary)
     assert option["status"] == STATUS_OK and option["msg"]["type"] == "binary"
@@ -298,10 +194,10 @@ async def test_a_binary_expiry_is_bought_as_binary(
 
 
 async def test_each_refusal_has_its_status_and_books_nothing(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     account, other = await iqoption_sim.create_accounts(2, balance="10")
-    client = await connect(account)
+    client = await iq_connect(account)
     practice = account.practice_balance_id
     now = time.time()
     soon = LegalExpiry(at=(int(now) // 60 + 1) * 60, option_type_id=TURBO)
@@ -331,10 +227,10 @@ async def test_each_refusal_has_its_status_and_books_nothing(
 
 
 async def test_the_time_over_refusal_has_the_brokers_text(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1)
-    client = await connect(account)
+    client = await iq_connect(account)
     # The minute just begun ends in 30 s or less only in its last half: buy one that has.
     now = time.time()
     past = LegalExpiry(at=(int(now) // 60) * 60, option_type_id=TURBO)
@@ -346,12 +242,12 @@ async def test_the_time_over_refusal_has_the_brokers_text(
 
 
 async def test_an_option_settles_with_pushes_to_subscribed_sockets_and_polling(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1, balance="100")
-    subscribed = await connect(account)
+    subscribed = await iq_connect(account)
     await subscribed.send(_subscribe("turbo-option", account.practice_balance_id))
-    unsubscribed = await connect(account)
+    unsubscribed = await iq_connect(account)
     await iqoption_sim.set_faults(force_outcome="won")
     option = await subscribed.buy("w", account.practice_balance_id, price=10)
     option_id = option["msg"]["id"]
@@ -374,9 +270,9 @@ async def test_an_option_settles_with_pushes_to_subscribed_sockets_and_polling(
     assert not [m for m in unsubscribed.received if "closed" in m.get("name", "")]
 
 
-async def test_lost_and_equal_outcomes(iqoption_sim: IQOptionSim, connect: Connect) -> None:
+async def test_lost_and_equal_outcomes(iqoption_sim: IQOptionSim, iq_connect: Connect) -> None:
     (account,) = await iqoption_sim.create_accounts(1, balance="100")
-    client = await connect(account)
+    client = await iq_connect(account)
     await client.send(_subscribe("turbo-option", None))
     for outcome, win, amount, balance in (
         ("lost", "loose", 0, Decimal("90.00")),
@@ -384,12 +280,7 @@ async def test_lost_and_equal_outcomes(iqoption_sim: IQOptionSim, connect: Conne
     ):
         await iqoption_sim.set_faults(force_outcome=outcome)
         option = await client.buy(outcome, account.real_balance_id, price=10, direction="put")
-        closed = await client.expect(
-            lambda m, i=option["msg"]["id"]: (
-                m.get("name") == "socket-option-closed" and m["msg"]["id"] == i
-            ),
-            f"{outcome} closing",
-        )
+        closed = await client.closing(option["msg"]["id"])
         assert closed["msg"]["win"] == win and closed["msg"]["win_amount"] == amount
         assert (await iqoption_sim.balances(account.user_id))[1] == balance
     statuses = [(r["status"], r["profit"]) for r in await iqoption_sim.ledger()]
@@ -397,10 +288,10 @@ async def test_lost_and_equal_outcomes(iqoption_sim: IQOptionSim, connect: Conne
 
 
 async def test_get_options_lists_newest_first_without_request_ids(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     (account,) = await iqoption_sim.create_accounts(1)
-    client = await connect(account)
+    client = await iq_connect(account)
     ids = [(await client.buy(f"g{i}", account.practice_balance_id))["msg"]["id"] for i in range(3)]
     await client.buy("other-balance", account.real_balance_id)
     await client.send(_get_options("list", account.practice_balance_id, limit=2))
@@ -420,12 +311,12 @@ async def test_get_options_lists_newest_first_without_request_ids(
 
 
 async def test_bet_info_of_an_unknown_or_foreign_option_is_unsuccessful(
-    iqoption_sim: IQOptionSim, connect: Connect
+    iqoption_sim: IQOptionSim, iq_connect: Connect
 ) -> None:
     mine, theirs = await iqoption_sim.create_accounts(2)
-    other = await connect(theirs)
+    other = await iq_connect(theirs)
     foreign = (await other.buy("f", theirs.practice_balance_id))["msg"]["id"]
-    client = await connect(mine)
+    client = await iq_connect(mine)
     for request_id, option_id in (("u", 1), ("x", foreign)):
         await client.send(_bet_info(request_id, option_id))
         info = await client.reply(request_id, "api_game_betinfo_result")

@@ -21,7 +21,8 @@ ledger, the logs and the admin's listings never show them. The only clear passwo
 the admin's answer to opening an account.
 
 State: with a journal (a data dir) the accounts, ssids, balances, options and ledger are
-replayed from it and survive a restart; options open at the restart settle when due.
+replayed from it and survive a restart; options open at the restart settle when due at
+this run's time scale (at once if that has passed).
 """
 
 from __future__ import annotations
@@ -192,7 +193,9 @@ class IQOptionSimulator:
         now = time.time()
         for option in self.ledger:
             if not option.win:
-                due = option.created_ms / 1000 + option.real_seconds
+                due = option.created_ms / 1000 + self._real_seconds(
+                    option.created_ms / 1000, option.expired
+                )
                 self._settle_later(option, max(0.0, due - now))
 
     def _restore_option(self, record: Bought) -> None:
@@ -544,7 +547,6 @@ class IQOptionSimulator:
             price=terms.price,
             profit_income=100 + self.config.actives[terms.active_id].payout_percent,
             created_ms=created_ms,
-            real_seconds=max(0.0, terms.expired - now) / self.config.time_scale,
             value=self.feed.spot(terms.active_id),
             balance_type=balance_type,
         )
@@ -553,8 +555,12 @@ class IQOptionSimulator:
         self.stats["buys"] += 1
         if self.journal is not None:
             self.journal.append(bought_record(option))
-        self._settle_later(option, option.real_seconds)
+        self._settle_later(option, self._real_seconds(now, option.expired))
         return option
+
+    def _real_seconds(self, created: float, expired: int) -> float:
+        """How long an option runs: its nominal length at this run's time scale."""
+        return max(0.0, expired - created) / self.config.time_scale
 
     def _file(self, option: Option) -> None:
         self.ledger.append(option)

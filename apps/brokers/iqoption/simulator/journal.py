@@ -67,7 +67,6 @@ class Bought(msgspec.Struct, array_like=True, tag="buy"):
     price: Decimal
     profit_income: int
     created_ms: int
-    real_seconds: float
     value: float
 
 

@@ -129,7 +129,6 @@ class Option:
     price: Decimal
     profit_income: int
     created_ms: int
-    real_seconds: float
     value: float  # the entry spot
     balance_type: str = "practice"
     win: str = ""
