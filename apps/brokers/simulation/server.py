@@ -175,11 +175,29 @@ async def running[B: SimulatedWebSocketBroker[Any]](
         sock.close()
 
 
+class _StoppingServer(uvicorn.Server):
+    """A process's uvicorn server that stops its broker as part of its own shutdown.
+
+    uvicorn re-raises the SIGINT/SIGTERM it caught once ``serve`` returns, which ends the
+    process there: the broker's stop (its journal's last batch) must run before that.
+    """
+
+    def __init__(self, config: uvicorn.Config, broker: SimulatedWebSocketBroker[Any]) -> None:
+        super().__init__(config)
+        self.broker = broker
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().shutdown(sockets)
+        finally:
+            await self.broker.stop()
+
+
 async def serve_until_stopped[P: Peer](
     broker: SimulatedWebSocketBroker[P], *, host: str, port: int, compression: bool
 ) -> None:
-    """Run as the process's server until SIGINT/SIGTERM (uvicorn handles the signals)."""
-    server = uvicorn_server(broker, embedded=False, compression=compression)
-    server.config.host, server.config.port = host, port
-    await server.serve()
-    await broker.stop()
+    """Run as the process's server until SIGINT/SIGTERM (uvicorn handles the signals);
+    the broker is stopped before the process ends."""
+    config = uvicorn_server(broker, embedded=False, compression=compression).config
+    config.host, config.port = host, port
+    await _StoppingServer(config, broker).serve()

@@ -12,9 +12,11 @@ Time: timestamps are real epoch seconds and an option's ``expired`` is a real wh
 minute; ``time_scale`` only shortens how long options run (an option bought 90 s before
 its expiry settles 1.5 s after the purchase at scale 60), so tests stay fast.
 
-Sockets: the server sends ``timeSync`` every ``time_sync_seconds`` and a ``heartbeat``
-every ``heartbeat_seconds`` to every socket from one ticker (no task per socket), and
-closes a socket that leaves ``heartbeat_misses`` of them unanswered in a row.
+Sockets: the server sends ``timeSync`` every ``time_sync_seconds`` to every socket and a
+``heartbeat`` every ``heartbeat_seconds`` to every logged-in one (before its ssid a client
+may send nothing else, so it is not asked to answer), from one ticker (no task per
+socket), and closes a socket that leaves ``heartbeat_misses`` of them unanswered in a
+row. A socket that never logs in is closed by the idle timeout.
 
 Secrets: passwords and ssids are kept as hashes only (memory and journal alike); the
 ledger, the logs and the admin's listings never show them. The only clear password is in
@@ -402,7 +404,8 @@ class IQOptionSimulator:
         while attempts and attempts[0] <= now - window:
             attempts.popleft()
         if len(attempts) >= limit:
-            return max(1, math.ceil(attempts[0] + window - now))
+            oldest = attempts[0] if attempts else now  # a limit of 0 refuses every login
+            return max(1, math.ceil(oldest + window - now))
         attempts.append(now)
         return None
 
@@ -487,6 +490,8 @@ class IQOptionSimulator:
     def _heartbeat(self, now_ms: int) -> None:
         beat = encode(message("heartbeat", now_ms))
         for conn in list(self.connections):
+            if conn.user_id is None:  # a client answers only once logged in
+                continue
             if len(conn.unanswered) >= self.config.heartbeat_misses:
                 conn.drop(1000, "heartbeats unanswered")
                 continue
