@@ -13,8 +13,9 @@ order id (IQ Option has no batch buy). Guarantees:
   (:func:`apps.brokers.orders.too_late` with the broker's recent answer times);
 - the option ends at the order's ``expiry_at`` (the router chose it on IQ Option's grid);
   an order without one is rejected, never guessed;
-- per account at most ``account_concurrency`` buys are in flight at a time (IQ Option
-  serves one account's socket one call at a time); the runner bounds the worker's;
+- per account at most ``account_concurrency`` buys are in flight at a time, so one
+  account's many orders do not queue on its one socket ahead of everything else it
+  carries; the runner bounds the worker's;
 - refused credentials (wrong password, a refused ssid of an ssid-only account, a
   two-factor account) reject the order with ``account_refused``: the account needs
   linking again, and retrying cannot help;

@@ -120,6 +120,7 @@ class IQSession:
         self._server_offset: float | None = None
         self.connects = 0  # sockets opened (observability; watches resubscribe on change)
         self.logins = 0  # HTTP logins made (observability; the ssid is reused otherwise)
+        self.heartbeats = 0  # the server's heartbeats answered (observability)
 
     def __repr__(self) -> str:  # the password and ssid stay out of logs
         return f"IQSession(login={self._login!r}, open={self.is_open})"
@@ -346,6 +347,7 @@ class IQSession:
             answer = heartbeat_answer(self.new_request_id(), msg, int(self._clock() * 1000))
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(_encoder.encode(answer).decode())
+                self.heartbeats += 1
             return
         if name == "timeSync":
             if isinstance(msg, int | Decimal):

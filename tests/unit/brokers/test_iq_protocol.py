@@ -11,6 +11,7 @@ import pytest
 from apps.brokers.base import BrokerAccount, OrderRequest
 from apps.brokers.iqoption.adapter import account_key, balance_type_of, terms_of
 from apps.brokers.iqoption.protocol import (
+    RATE_LIMITED,
     REJECTION_CODES,
     UNKNOWN_REJECTION,
     ListedOption,
@@ -30,6 +31,7 @@ from apps.brokers.iqoption.protocol import (
     read_open_option,
     read_option_closed,
     read_options,
+    read_refusal,
     same_terms,
     subscribe_positions,
 )
@@ -167,6 +169,16 @@ def test_named_statuses_and_unknown_ones() -> None:
     assert read_open_option(odd) == OptionRefused(code=UNKNOWN_REJECTION, message="odd")
     failed = {"name": "result", "msg": {"success": False, "message": "no"}}
     assert read_open_option(failed) == OptionRefused(code=UNKNOWN_REJECTION, message="no")
+
+
+def test_a_rate_limited_call_is_told_apart_from_a_refusal() -> None:
+    limited = {"name": "result", "msg": {"success": False, "message": "Too many requests"}}
+    assert read_open_option(limited) == OptionRefused(
+        code=RATE_LIMITED, message="Too many requests"
+    )
+    assert read_refusal(limited) == read_open_option(limited)
+    assert read_refusal({"name": "result", "msg": {"success": True}}) is None
+    assert read_refusal({"name": "options", "msg": {"options": []}}) is None
 
 
 def test_unreadable_buy_replies_are_not_guessed() -> None:
