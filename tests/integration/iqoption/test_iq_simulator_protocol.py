@@ -212,7 +212,10 @@ async def test_each_refusal_has_its_status_and_books_nothing(
         ({"price": 20001}, STATUS_BAD_STAKE),
         ({"price": 1.005}, STATUS_BAD_STAKE),
         ({"active_id": 9999}, STATUS_SUSPENDED),
-        ({"expiry": LegalExpiry(at=turbo_expiry().at + 30, option_type_id=TURBO)}, 4103),
+        (
+            {"expiry": LegalExpiry(at=turbo_expiry().at + 30, option_type_id=TURBO)},
+            STATUS_BAD_EXPIRY,
+        ),
         ({"expiry": soon}, time_over_status),
     ]
     for i, (terms, status) in enumerate(cases):
