@@ -143,7 +143,7 @@ class IQOptionAdapter(BrokerAdapter):
         self.watches = AccountWatches(
             self.session,
             self.balance,
-            account_key,
+            watch_key,
             grace=watch_grace,
             reply_timeout=reply_timeout,
             clock=clock,
@@ -488,6 +488,12 @@ type _Listing = tuple[int, list[ListedOption]] | Undecidable
 def account_key(account: BrokerAccount) -> str:
     """The session key of an account: its login, or its ssid when it has no login."""
     return f"login:{account.login}" if account.login and account.password else account.token
+
+
+def watch_key(account: BrokerAccount) -> str:
+    """One settlement watch per balance traded: a login linked twice (practice and real)
+    shares its socket, and each balance has its own subscription."""
+    return f"{account_key(account)}|{balance_type_of(account)}"
 
 
 def balance_type_of(account: BrokerAccount) -> BalanceType:

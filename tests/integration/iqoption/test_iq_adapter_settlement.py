@@ -151,3 +151,23 @@ async def test_refused_credentials_end_the_watch_as_unavailable(
     (result,) = settled.results[placed.contract_id]
     assert isinstance(result, SettlementUnavailable)
     assert "changed" not in result.message
+
+
+async def test_both_balances_of_one_login_are_settled_from_pushes(
+    iqoption_sim: IQOptionSim, iq_adapter: IQOptionAdapter
+) -> None:
+    (account,) = await iqoption_sim.create_accounts(1)
+    practice = broker_account(account)
+    real = broker_account(account, balance_type="real")
+    placed = [await iq_adapter.place(make_iq_order(a)) for a in (practice, real)]
+    settled = Settled()
+    later = time.time() + 3600
+
+    for linked, p in zip((practice, real), placed, strict=True):
+        assert isinstance(p, Placed), p
+        iq_adapter.watch_settlement(linked, p.contract_id, later, settled)
+
+    await wait_for(lambda: len(settled.results) == 2, what="both settlements")
+    assert all(isinstance(r, Settlement) for [r] in settled.results.values())
+    assert iq_adapter.watches.lookups == 0  # one socket, a subscription per balance
+    assert iq_adapter.session(practice).connects == 1
