@@ -57,7 +57,13 @@ def _module_exists(module: str) -> bool:
 CLUSTER_SIZE = 3
 # The NATS user each process of the stack connects as (nats/auth.conf); the supervisor
 # declares the topology as the admin user.
-NATS_USERS = {"api": "api", "router": "router", "worker-deriv": "worker-deriv", "ledger": "ledger"}
+NATS_USERS = {
+    "api": "api",
+    "router": "router",
+    "worker-deriv": "worker-deriv",
+    "worker-iqoption": "worker-iqoption",
+    "ledger": "ledger",
+}
 
 
 def cluster_ports(base: int) -> list[int]:
@@ -65,7 +71,7 @@ def cluster_ports(base: int) -> list[int]:
 
 
 # Each port setting of the stack and how many ports from it the stack may take (a
-# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 4).
+# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 5).
 PORTS = {
     "NATS_PORT": 3,
     "NATS_MONITOR_PORT": 3,
@@ -76,7 +82,7 @@ PORTS = {
     "API_PORT": 1,
     "DERIV_SIM_PORT": 1,
     "IQOPTION_SIM_PORT": 1,
-    "METRICS_PORT": 5,
+    "METRICS_PORT": 6,
 }
 
 
@@ -191,8 +197,9 @@ def _valkey_check(spec: ProcessSpec, settings: Settings) -> HealthCheck:
 
 def _services(settings: Settings) -> list[tuple[str, str, int]]:
     """(name, module, nice) of every service process; each one's place in this list is
-    its metrics port's offset from METRICS_PORT (router 0, ledger 1, workers 2, ...), so
-    the ports stay the same from one `up` to the next."""
+    its metrics port's offset from METRICS_PORT (router 0, ledger 1, Deriv workers 2, ...,
+    the other routers, then the IQ Option workers), so the ports stay the same from one
+    `up` to the next and no two processes share one."""
     routers = CLUSTER_SIZE - 1 if settings.cluster else 1
     workers = max(settings.worker_processes, 2 if settings.cluster else 1)
     services = [
@@ -205,6 +212,11 @@ def _services(settings: Settings) -> list[tuple[str, str, int]]:
         for i in range(1, workers + 1)
     ]
     services += [(f"router-{i}", "apps.router.main", 0) for i in range(2, routers + 1)]
+    # The IQ Option workers share the broker-iqoption consumer (IQOPTION_WORKER_PROCESSES).
+    services += [
+        ("worker-iqoption" if i == 1 else f"worker-iqoption-{i}", "apps.brokers.iqoption.worker", 0)
+        for i in range(1, settings.iqoption_worker_processes + 1)
+    ]
     return services
 
 

@@ -99,6 +99,7 @@ SERVICES = {
     "router": ("apps.router.main", "SIGNALS", "router"),
     "ledger": ("apps.ledger.main", "EXECUTIONS", "ledger"),
     "worker-deriv": ("apps.brokers.deriv.worker", "ORDERS", "broker-deriv"),
+    "worker-iqoption": ("apps.brokers.iqoption.worker", "ORDERS", "broker-iqoption"),
 }
 
 

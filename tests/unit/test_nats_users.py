@@ -32,7 +32,16 @@ USER_LINE = re.compile(r"\{user = ([\w-]+), password = \$(\w+)")
 def test_password_variables() -> None:
     assert password_variable("worker-deriv") == "NATS_WORKER_DERIV_PASSWORD"
     assert password_variable("api") == "NATS_API_PASSWORD"
-    assert SERVICE_USERS == ("api", "router", "worker-deriv", "ledger", "ops", "admin")
+    assert password_variable("worker-iqoption") == "NATS_WORKER_IQOPTION_PASSWORD"
+    assert SERVICE_USERS == (
+        "api",
+        "router",
+        "worker-deriv",
+        "worker-iqoption",
+        "ledger",
+        "ops",
+        "admin",
+    )
 
 
 def test_auth_conf_names_every_user_with_its_variable() -> None:
@@ -48,7 +57,7 @@ def test_auth_conf_names_every_user_with_its_variable() -> None:
 
 
 def test_each_service_subscribes_to_its_own_inbox() -> None:
-    for user in ("api", "router", "worker-deriv", "ledger"):
+    for user in ("api", "router", "worker-deriv", "worker-iqoption", "ledger"):
         assert f'"{inbox_prefix(user)}.>"' in AUTH
 
 

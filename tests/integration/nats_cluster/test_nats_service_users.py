@@ -2,7 +2,8 @@
 and Deriv worker run as processes against a node with users, the admin declared the
 topology, the API's user sends one signal to 20 subscribers — every order is placed and
 recorded, and neither a process nor the server logged a permissions violation (the
-metrics' JetStream reads included)."""
+metrics' JetStream reads included). The IQ Option worker likewise places what the router
+publishes on ``orders.iqoption.*``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from apps.core import embedded
-from apps.core.messages import encode
+from apps.core.messages import ExecutionState, encode
 from apps.core.nats import connect, declare_topology
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
@@ -25,6 +26,8 @@ from apps.core.signal_stats import signal_counts_from
 from apps.core.topology import Topology
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.factories import make_signal
+from tests.fixtures.iq_orders import IQCopier, iq_signals
+from tests.fixtures.iqoption_sim import IQOptionSim
 from tests.fixtures.pipeline import Pipeline, seed_subscribers
 from tests.fixtures.waiting import wait_for
 from tests.integration.nats_cluster.conftest import AuthNats
@@ -110,4 +113,52 @@ async def test_each_service_works_under_its_own_user(
 
     for name in USERS:
         assert "violation" not in pipeline.log(name).lower(), pipeline.log(name)
+    assert "violation" not in auth_node.log().lower(), auth_node.log()
+
+
+async def test_the_iqoption_worker_works_under_its_own_user(
+    auth_node: AuthNats, valkey: str, settings: Settings, iqoption_sim: IQOptionSim, tmp_path: Path
+) -> None:
+    base = replace(auth_node.settings_for(settings, "ops"), redis_url=valkey)
+    await declare_topology(auth_node.settings_for(base, "admin"))
+    ops = await connect(base.nats_url, "pytest-ops", user="ops", password=base.nats_password)
+    router = await connect(
+        base.nats_url, "pytest-router", user="router", password=auth_node.passwords["router"]
+    )
+    redis = connect_redis(valkey)
+    copier = IQCopier(base, ops, redis, iqoption_sim)
+    worker = None
+    try:
+        accounts = await copier.subscribers(5)
+        [orders] = iq_signals(accounts, 1, "chan-iq-users")
+        worker = await copier.spawn_worker(
+            "iq-user",
+            tmp_path,
+            NATS_USER="worker-iqoption",
+            NATS_PASSWORD=auth_node.passwords["worker-iqoption"],
+            METRICS_PORT=str(embedded.free_port()),
+        )
+        await copier.publish(orders, as_router=router)
+
+        async def all_placed() -> bool:
+            finals = await copier.final_states([orders[0].signal_id])
+            return len(finals) == len(orders)
+
+        await wait_for(all_placed, what="every IQ Option order final")
+        finals = await copier.final_states([orders[0].signal_id])
+        assert all(states == {ExecutionState.PLACED} for states in finals.values()), finals
+        assert {row["request_id"] for row in await iqoption_sim.ledger()} == {
+            o.order_id for o in orders
+        }
+    finally:
+        if worker is not None:
+            with contextlib.suppress(ProcessLookupError):
+                worker.send_signal(signal.SIGTERM)
+            await worker.wait()
+        await redis.aclose()
+        await router.close()
+        await ops.close()
+
+    log = (tmp_path / "iq-user.log").read_text(errors="replace")
+    assert "violation" not in log.lower(), log
     assert "violation" not in auth_node.log().lower(), auth_node.log()

@@ -25,6 +25,20 @@ def test_worker_processes_start_that_many_workers_each_with_its_own_id(tmp_path:
     assert all(i.endswith(w.name) for i, w in zip(ids, workers, strict=True))
 
 
+def test_iqoption_worker_processes_start_that_many_iqoption_workers(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, data_dir=tmp_path, iqoption_worker_processes=2)
+    children = build_children(settings)
+
+    workers = [c.spec for c in children if c.spec.name.startswith("worker-iqoption")]
+    assert [w.name for w in workers] == ["worker-iqoption", "worker-iqoption-2"]
+    assert all(w.argv[-1] == "apps.brokers.iqoption.worker" for w in workers)
+    ids = [w.env["WORKER_ID"] for w in workers]
+    assert len(set(ids)) == 2
+    # Their metrics ports are their own, after every Deriv worker's.
+    ports = [p for c in children for p in c.spec.ports if c.metrics_url]
+    assert len(ports) == len(set(ports))
+
+
 def test_book_keeping_runs_behind_the_signal_path(tmp_path: Path) -> None:
     children = build_children(Settings.from_env({}, data_dir=tmp_path))
     by_name = {c.spec.name: c.spec for c in children}

@@ -69,6 +69,7 @@ def test_every_service_connects_as_its_own_nats_user(tmp_path: Path) -> None:
         "router-2": "router",
         "worker-deriv": "worker-deriv",
         "worker-deriv-2": "worker-deriv",
+        "worker-iqoption": "worker-iqoption",
         "ledger": "ledger",
     }
     for name, user in expected.items():

@@ -11,10 +11,22 @@ from cli.supervisor import STATE_FILE, Supervisor
 
 
 def test_router_ledger_and_each_worker_get_a_metrics_port_of_their_own(tmp_path: Path) -> None:
-    settings = Settings.from_env({"METRICS_PORT": "9600"}, data_dir=tmp_path, worker_processes=2)
+    settings = Settings.from_env(
+        {"METRICS_PORT": "9600"},
+        data_dir=tmp_path,
+        worker_processes=2,
+        iqoption_worker_processes=2,
+    )
     by_name = {c.spec.name: c for c in build_children(settings)}
 
-    expected = {"router": 9600, "ledger": 9601, "worker-deriv": 9602, "worker-deriv-2": 9603}
+    expected = {
+        "router": 9600,
+        "ledger": 9601,
+        "worker-deriv": 9602,
+        "worker-deriv-2": 9603,
+        "worker-iqoption": 9604,
+        "worker-iqoption-2": 9605,
+    }
     for name, port in expected.items():
         child = by_name[name]
         assert child.spec.env["METRICS_PORT"] == str(port)

@@ -54,14 +54,19 @@ APP_SERVICES = {
     "api": "api",
     "router": "router",
     "worker-deriv": "worker-deriv",
+    "worker-iqoption": "worker-iqoption",
     "ledger": "ledger",
 }
 SERVICES = {
     *NATS_NODES, "nats-setup", "valkey-1", "valkey-2", "valkey-3", *SENTINELS, *MONGO_NODES,
-    "mongo-init", "api", "proxy", "router", "worker-deriv", "ledger", "sim-deriv", "nats-box",
-    "prometheus", "grafana",
+    "mongo-init", "api", "proxy", "router", "worker-deriv", "worker-iqoption", "ledger",
+    "sim-deriv", "sim-iqoption", "nats-box", "prometheus", "grafana",
 }  # fmt: skip
 DERIV_ENDPOINT = "wss://ws.derivws.com/websockets/v3"
+IQOPTION_ENDPOINTS = {
+    "IQOPTION_LOGIN_URL": "https://auth.iqoption.com/api/v2/login",
+    "IQOPTION_WS_URL": "wss://iqoption.com/echo/websocket",
+}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # `${NAME}`, `${NAME:-default}`, `${NAME:?error}` and the like.
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?+])([^}]*))?\}")
@@ -413,8 +418,15 @@ def test_brokers_are_reached_at_their_real_endpoints_and_simulators_only_in_dev(
         environment = services[name]["environment"]
         assert interpolated(environment["DERIV_URL"]) == ("DERIV_URL", ":-", DERIV_ENDPOINT)
         assert interpolated(environment["DERIV_APP_ID"])[:2] == ("DERIV_APP_ID", ":?")  # type: ignore[index]
+    for name in ("api", "worker-iqoption"):
+        environment = services[name]["environment"]
+        for variable, endpoint in IQOPTION_ENDPOINTS.items():
+            assert interpolated(environment[variable]) == (variable, ":-", endpoint)
+    assert services["worker-iqoption"]["command"][-1] == "apps.brokers.iqoption.worker"
     assert services["sim-deriv"]["profiles"] == ["dev"]
-    assert [name for name, s in services.items() if s.get("profiles")] == ["sim-deriv"]
+    assert services["sim-iqoption"]["profiles"] == ["dev"]
+    profiled = [name for name, s in services.items() if s.get("profiles")]
+    assert profiled == ["sim-deriv", "sim-iqoption"]
 
 
 def test_api_replicas_are_reached_only_through_the_proxy(
@@ -443,7 +455,7 @@ def test_api_replicas_are_reached_only_through_the_proxy(
 def test_routers_and_workers_run_as_replicas_with_ids_of_their_own(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    for name in ("router", "worker-deriv"):
+    for name in ("router", "worker-deriv", "worker-iqoption"):
         service = services[name]
         assert service["deploy"]["replicas"] == 2, name
         assert "container_name" not in service and "hostname" not in service, name
@@ -451,7 +463,8 @@ def test_routers_and_workers_run_as_replicas_with_ids_of_their_own(
         # own: it is left to the default, hostname (the container's id) and pid.
         assert "WORKER_ID" not in service["environment"], name
     for replica in ("valkey-2", "valkey-3"):
-        assert services["worker-deriv"]["depends_on"][replica]["condition"] == "service_healthy"
+        for worker in ("worker-deriv", "worker-iqoption"):
+            assert services[worker]["depends_on"][replica]["condition"] == "service_healthy"
 
 
 # --- the image ------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The IQ Option broker: its worker's adapter (protocol, session, settlement watch)."""
