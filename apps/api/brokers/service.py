@@ -147,19 +147,7 @@ async def verify(
             code="credentials_unreadable",
         ) from exc
     verified = await _verified(verifier, account.kind, credentials)
-    account.currency = verified.currency.upper() or account.currency
-    account.balance = Decimal128(verified.balance)
-    account.loginid = verified.loginid
-    account.verified_at = datetime.now(UTC)
-    await db.save(account)
-    # The currency is part of every routing record on this account.
-    active = await db.find(
-        Subscription,
-        (Subscription.broker_account_id == account.id) & (Subscription.status == "active"),
-    )
-    await write_subscriptions(redis, topology, active, account)
-    await write_broker_account(redis, topology, account)
-    return account
+    return await _accepted(db, redis, topology, account, verified)
 
 
 async def _verified(
@@ -210,10 +198,23 @@ async def relink(
         sealed.nonce,
         sealed.key_id,
     )
+    return await _accepted(db, redis, topology, account, verified)
+
+
+async def _accepted(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    account: BrokerAccount,
+    verified: VerifiedAccount,
+) -> BrokerAccount:
+    """The broker accepted the account's credentials: store what it said, make the account
+    active, resume the subscriptions paused because it needed re-linking, and rewrite the
+    workers' record before the routing records, so no order goes out on the old ones."""
     account.currency = verified.currency.upper() or account.currency
     account.balance = Decimal128(verified.balance)
     account.loginid = verified.loginid or account.loginid
-    # After every refusal of the old credentials: the ledger ignores refusals before it.
+    # After every refusal of the credentials replaced: the ledger ignores refusals before it.
     account.verified_at = datetime.now(UTC)
     account.status = ACTIVE
     account.relink_reason = ""
@@ -229,5 +230,6 @@ async def relink(
             subscription.paused_reason = ""
             await db.save(subscription)
     await write_broker_account(redis, topology, account)
+    # The currency is part of every routing record on this account.
     await write_subscriptions(redis, topology, active, account)
     return account
