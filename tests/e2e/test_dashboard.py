@@ -282,8 +282,10 @@ async def test_a_revoked_token_is_shown_and_relinked_in_the_browser(
     services: Pipeline,
     sim: SimHandle,
     browser: Browser,
-    shots: Path,
 ) -> None:
+    # Beside the first journey's screenshots (its fixture starts the folder afresh).
+    shots = SHOTS
+    shots.mkdir(parents=True, exist_ok=True)
     base = api_server.url
     provider = await sign_up(browser, base, "provider", "Paula")
     subscriber = await sign_up(browser, base, "subscriber", "Sam")
