@@ -15,6 +15,7 @@ from odmantic import Field, Index, Model
 from odmantic.bson import Decimal128
 
 from apps.core.ids import new_id
+from apps.core.relink import AccountStatus
 
 AccountType = Literal["provider", "subscriber"]
 BrokerKind = Literal["deriv", "iqoption"]
@@ -93,6 +94,11 @@ class BrokerAccount(Model):
     loginid: str | None = None
     balance_type: BalanceType | None = None
     verified_at: datetime | None = None
+    # needs_relink: the broker refused the credentials (apps.core.relink); the reason is
+    # the broker's, ``relink_since`` when the ledger saw it.
+    status: AccountStatus = "active"
+    relink_reason: str = ""
+    relink_since: datetime | None = None
     ciphertext: bytes
     nonce: bytes
     key_id: str
@@ -114,6 +120,9 @@ class Subscription(Model):
     daily_loss_limit: Decimal128 | None = None  # see optional_decimal()
     assets: list[str] = Field(default_factory=list)
     paused: bool = False
+    # Why it is paused: "" when the subscriber paused it, else the reason the ledger gave
+    # (apps.core.relink.relink_pause_reason), which re-linking the account lifts.
+    paused_reason: str = ""
     created_at: datetime
     expires_at: datetime
     cancelled_at: datetime | None = None

@@ -43,6 +43,11 @@ class CredentialStore(Protocol):
         is returned as its error, so one bad account never fails the others."""
         ...
 
+    def forget(self, broker_account_id: str) -> None:
+        """Drop what is known of the account: the broker refused its credentials, and the
+        next order must read the ones a re-link stores, not the refused ones again."""
+        ...
+
 
 class CredentialsUnreadable(Exception):
     """The record exists but cannot be opened (wrong key, tampered, malformed)."""
@@ -102,7 +107,9 @@ class RedisCredentialStore:
     """Sealed records in Redis, opened once and kept for ``ttl`` seconds in this process.
 
     The cache keeps the hot path (thousands of orders per signal over the same accounts)
-    off Redis and off AES; the TTL bounds how long a revoked or rotated token is used.
+    off Redis and off AES; the TTL bounds how long a rotated token is used, and an
+    account whose credentials the broker refused is dropped at once (:meth:`forget`), so
+    the order after a re-link reads the new ones.
     Misses are not cached: an account added a moment ago must work on the next order.
     """
 
@@ -160,6 +167,9 @@ class RedisCredentialStore:
                 except CredentialsUnreadable as exc:
                     found[account_id] = exc
         return found
+
+    def forget(self, broker_account_id: str) -> None:
+        self._cache.pop(broker_account_id, None)
 
     def _opened(
         self, broker_account_id: str, packed: bytes | None, now: float

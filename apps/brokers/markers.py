@@ -116,6 +116,8 @@ class _Result(msgspec.Struct, array_like=True, gc=False, frozen=True):
     latency_ms: float | None
     outcome: Outcome | None
     profit: SignedMoney | None
+    # Last and defaulted: a result stored before the field existed still reads.
+    account_refused: bool = False
 
 
 # _Result's fields, read off an Execution in one C call (pack runs twice per placed order).

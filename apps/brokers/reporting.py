@@ -83,9 +83,14 @@ def execution_for_outcome(
                 if outcome.reconciled
                 else round((at - order.signal_created_at) * 1000, 1),
             )
-        case Rejected(code=code, message=message):
+        case Rejected(code=code, message=message, account_refused=refused):
             return execution_of(
-                order, ExecutionState.REJECTED, at, broker_kind, reason=f"{code}: {message}"
+                order,
+                ExecutionState.REJECTED,
+                at,
+                broker_kind,
+                reason=f"{code}: {message}",
+                account_refused=refused,
             )
         case Expired(last_code=code, last_message=message):
             reason = f"{code}: {message}" if code else message or "signal expired"

@@ -599,6 +599,8 @@ class Runner:
             )
         if isinstance(outcome, Rejected):
             self.meter.rejected(outcome)
+            if outcome.account_refused:
+                self.credentials.forget(order.broker_account_id)
         return execution_for_outcome(order, outcome, self.clock(), self.kind)
 
     def _execution(self, order: Order, state: ExecutionState, *, reason: str) -> Execution:

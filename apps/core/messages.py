@@ -130,6 +130,9 @@ class Execution(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     latency_ms: float | None = None  # signal accepted → this state, for placements
     outcome: Outcome | None = None
     profit: SignedMoney | None = None
+    # The broker refused the account's credentials: the ledger marks the broker account
+    # as needing re-linking and pauses its subscriptions (apps.ledger.relink).
+    account_refused: bool = False
 
 
 class ExecutionBatch(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="executions"):

@@ -38,6 +38,8 @@ class RoutingRecord(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     # Empty means every asset is allowed.
     assets: tuple[str, ...] = ()
     paused: bool = False
+    # Why it is paused, the router's rejection reason ("" for a pause the subscriber chose).
+    paused_reason: str = ""
     # Unix seconds; the router rejects the order once now >= expires_at.
     expires_at: int
 

@@ -1,5 +1,7 @@
 """The ledger service: EXECUTIONS → the books in Redis, then MongoDB; and SIGNALS → the
-signals' records (:mod:`apps.ledger.signals`).
+signals' records (:mod:`apps.ledger.signals`). Executions whose broker refused the
+account's credentials mark that account as needing re-linking (:mod:`apps.ledger.relink`)
+before their message can be acked.
 
 ``python -m apps.ledger.main``; any number of instances share the durable `ledger`.
 
@@ -32,6 +34,7 @@ from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.book import Book, Pending
+from apps.ledger.relink import mark_refused_accounts
 from apps.ledger.signals import keep_signal_records
 
 log = logging.getLogger("ledger")
@@ -170,7 +173,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await ensure_topology(nc, topology, replicas=settings.nats_replicas)
     mongo, engine = connect_db(settings.mongodb_uri, settings.mongodb_database)
     redis = connect_redis_from(settings)
-    book = Book(redis, mongo[settings.mongodb_database], topology)
+    database = mongo[settings.mongodb_database]
+    book = Book(redis, database, topology)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())
     if settings.metrics_enabled:
@@ -206,6 +210,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     await msg.term()
             try:
                 pending = await book.record(events)
+                await mark_refused_accounts(
+                    database,
+                    redis,
+                    topology,
+                    (e for b in events if isinstance(b, ExecutionBatch) for e in b.executions),
+                )
             except Exception:
                 log.exception(
                     "could not record %d executions; they will be redelivered", len(events)

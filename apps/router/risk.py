@@ -48,7 +48,7 @@ def size_stake(
 def check_static_rules(record: RoutingRecord, signal: Signal, now: float) -> Refused | None:
     """The rules that need nothing but the record and the signal."""
     if record.paused:
-        return Refused("subscription paused")
+        return Refused(record.paused_reason or "subscription paused")
     if now >= record.expires_at:
         return Refused("subscription expired")
     if record.assets and signal.asset not in record.assets:

@@ -345,3 +345,70 @@ async def test_iq_option_accounts_are_linked_in_the_browser(
         await subscriber.shot(shots, "12-iq-option-accounts")
     finally:
         await subscriber.context.close()
+
+
+async def test_a_revoked_token_is_shown_and_relinked_in_the_browser(
+    api_server: ApiServer,
+    services: Pipeline,
+    sim: SimHandle,
+    browser: Browser,
+) -> None:
+    # Beside the first journey's screenshots (its fixture starts the folder afresh).
+    shots = SHOTS
+    shots.mkdir(parents=True, exist_ok=True)
+    base = api_server.url
+    provider = await sign_up(browser, base, "provider", "Paula")
+    subscriber = await sign_up(browser, base, "subscriber", "Sam")
+    try:
+        await provider.page.get_by_test_id("new-channel").click()
+        await provider.page.get_by_label("Name").fill("Paula's Calls")
+        await provider.page.get_by_test_id("channel-submit").click()
+        await expect(provider.page).to_have_url(re.compile(r"/channels/[^/]+$"))
+        channel_id = provider.page.url.rsplit("/", 1)[-1]
+        await expect(provider.page.get_by_test_id("ws-status").first).to_have_text("live")
+        linked = await sim.account(balance="1000")
+        await subscriber.goto("/accounts")
+        await subscriber.page.get_by_test_id("account-token").fill(linked.token)
+        await subscriber.page.get_by_test_id("link-account").click()
+        await expect(subscriber.page.get_by_test_id("verified")).to_be_visible()
+        await subscriber.goto(f"/channels/{channel_id}")
+        await subscriber.page.get_by_test_id("risk-submit").click()
+        await expect(subscriber.page.get_by_test_id("subscribed")).to_be_visible()
+
+        # The token is revoked at the broker; the next signal's order is refused.
+        fresh = await sim.revoke(linked)
+        await provider.page.get_by_test_id("call").click()
+        panel = provider.page.get_by_test_id("last-signal")
+        await expect(panel.get_by_test_id("count-rejected")).to_have_text(re.compile("1 rejected"))
+
+        # The subscriber is told on every page, and re-links on the accounts page.
+        await subscriber.goto("/subscriptions")
+        await expect(subscriber.page.get_by_test_id("relink-banner")).to_contain_text(
+            "needs re-linking", timeout=40_000
+        )
+        await expect(subscriber.page.get_by_test_id("paused-reason")).to_contain_text(
+            "broker account needs re-linking"
+        )
+        await subscriber.shot(shots, "21-subscription-paused-for-relink")
+        await subscriber.page.get_by_test_id("relink-banner").get_by_role("link").click()
+        await expect(subscriber.page.get_by_test_id("needs-relink")).to_be_visible()
+        await expect(subscriber.page.get_by_test_id("relink-reason")).to_contain_text(
+            "InvalidToken"
+        )
+        await subscriber.shot(shots, "22-account-needs-relink")
+        await subscriber.page.get_by_test_id("relink-token").fill(fresh.token)
+        await subscriber.page.get_by_test_id("relink").click()
+        await expect(subscriber.page.get_by_test_id("needs-relink")).to_have_count(0)
+        await subscriber.goto("/subscriptions")
+        await expect(subscriber.page.get_by_test_id("status")).to_have_text("active")
+        await expect(subscriber.page.get_by_test_id("relink-banner")).to_have_count(0)
+
+        # The next signal is placed again.
+        await provider.page.get_by_test_id("call").click()
+        await expect(panel.get_by_test_id("count-placed")).to_have_text(re.compile("1 placed"))
+    except Exception:
+        for i, person in enumerate((provider, subscriber)):
+            await person.shot(shots, f"FAILED-relink-{i}")
+        for name in ("router", "ledger", "worker"):
+            print(f"--- {name} log ---\n{services.log(name)[-2000:]}")
+        raise

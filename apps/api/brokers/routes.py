@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import Router, delete, get, post
+from litestar import Router, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apps.api.brokers import service
-from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountView
+from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountRelink, BrokerAccountView
 from apps.api.brokers.verification import BrokerVerifier
 from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import BrokerAccount, optional_decimal
@@ -26,6 +26,9 @@ def account_view(account: BrokerAccount) -> BrokerAccountView:
         loginid=account.loginid,
         balance_type=account.balance_type,
         verified_at=account.verified_at,
+        status=account.status,
+        relink_reason=account.relink_reason,
+        relink_since=account.relink_since,
         created_at=account.created_at,
     )
 
@@ -69,6 +72,25 @@ async def verify_broker_account(
     return account_view(account)
 
 
+@put("/{account_id:str}/credentials", responses=errors(404, 409, 422, 502))
+async def relink_broker_account(
+    account_id: PathStr,
+    data: JSONBody[BrokerAccountRelink],
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    cipher: NamedDependency[CredentialsCipher],
+    verifier: NamedDependency[BrokerVerifier],
+) -> BrokerAccountView:
+    """Replace the account's credentials once the broker accepts them: the account is
+    active again and the subscriptions paused because it needed re-linking resume."""
+    account = await service.relink(
+        db, redis, topology, cipher, verifier, principal, account_id, data
+    )
+    return account_view(account)
+
+
 broker_router = Router(
     path="/api/v1/broker-accounts",
     route_handlers=[
@@ -76,6 +98,7 @@ broker_router = Router(
         list_broker_accounts,
         delete_broker_account,
         verify_broker_account,
+        relink_broker_account,
     ],
     tags=["broker accounts"],
 )

@@ -41,6 +41,12 @@ class BrokerAccountCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
         check_plain_text("label", self.label)
 
 
+class BrokerAccountRelink(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """New credentials for an account, of the shape its kind takes when it is linked."""
+
+    credentials: CredentialsIn
+
+
 class BrokerAccountView(msgspec.Struct, kw_only=True):
     id: str
     kind: Literal["deriv", "iqoption"]
@@ -50,4 +56,9 @@ class BrokerAccountView(msgspec.Struct, kw_only=True):
     loginid: str | None
     balance_type: Literal["practice", "real"] | None
     verified_at: datetime | None
+    # needs_relink: the broker refused the credentials; its subscriptions are paused
+    # until new ones are given (PUT .../credentials).
+    status: Literal["active", "needs_relink"]
+    relink_reason: str
+    relink_since: datetime | None
     created_at: datetime

@@ -1,4 +1,4 @@
-"""Broker accounts: store sealed credentials, verify them at the broker, delete."""
+"""Broker accounts: store sealed credentials, verify them at the broker, re-link, delete."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from odmantic.bson import Decimal128
 from redis.asyncio import Redis
 
 from apps.api.auth.guards import Principal
-from apps.api.brokers.schemas import BrokerAccountCreate
+from apps.api.brokers.schemas import BrokerAccountCreate, BrokerAccountRelink
 from apps.api.brokers.verification import (
     BrokerRejected,
     BrokerUnavailable,
     BrokerVerifier,
     UnsupportedBroker,
+    VerifiedAccount,
 )
 from apps.api.channels.service import refresh_subscriber_counts
 from apps.api.errors import ApiError, BadGateway, BadRequest, Conflict, NotFound
@@ -33,6 +34,7 @@ from apps.core.credentials import (
     SealedCredentials,
 )
 from apps.core.ids import new_id
+from apps.core.relink import ACTIVE, paused_for_relink
 from apps.core.topology import Topology
 
 
@@ -166,10 +168,16 @@ async def verify(
             "stored credentials cannot be read; add the account again",
             code="credentials_unreadable",
         ) from exc
+    verified = await _verified(verifier, account.kind, credentials, account.balance_type or "")
+    return await _accepted(db, redis, topology, account, verified)
+
+
+async def _verified(
+    verifier: BrokerVerifier, kind: str, credentials: BrokerCredentials, balance_type: str
+) -> VerifiedAccount:
+    """The broker's word on ``credentials``, its refusal or outage as the API's errors."""
     try:
-        verified = await verifier.verify(
-            account.kind, credentials, balance_type=account.balance_type or ""
-        )
+        return await verifier.verify(kind, credentials, balance_type=balance_type)
     except UnsupportedBroker as exc:
         raise BadRequest(exc.message, code="broker_not_supported") from exc
     except BrokerRejected as exc:
@@ -177,16 +185,74 @@ async def verify(
     except BrokerUnavailable as exc:
         wait = {} if exc.retry_after is None else {"Retry-After": str(math.ceil(exc.retry_after))}
         raise BadGateway(exc.message, headers=wait) from exc
+
+
+async def relink(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    cipher: CredentialsCipher,
+    verifier: BrokerVerifier,
+    principal: Principal,
+    account_id: str,
+    data: BrokerAccountRelink,
+) -> BrokerAccount:
+    """New credentials for the account, stored only once the broker accepts them.
+
+    The account becomes active, and the subscriptions paused because it needed
+    re-linking resume (those the subscriber paused stay paused); the routing records and
+    the workers' record are rewritten, so the next signal trades on the new credentials.
+    """
+    account = await get_owned(db, principal, account_id)
+    credentials = _credentials(
+        BrokerAccountCreate(kind=account.kind, label=account.label, credentials=data.credentials)
+    )
+    verified = await _verified(verifier, account.kind, credentials, account.balance_type or "")
+    if account.loginid and verified.loginid and verified.loginid != account.loginid:
+        # The account's trades and open contracts belong to its broker login.
+        raise Conflict(
+            f"these credentials open another broker account ({verified.loginid}), not "
+            f"{account.loginid}: link it as a new broker account",
+            code="other_broker_account",
+        )
+    sealed = cipher.seal(account.id, account.kind, credentials)
+    account.ciphertext, account.nonce, account.key_id = (
+        sealed.ciphertext,
+        sealed.nonce,
+        sealed.key_id,
+    )
+    return await _accepted(db, redis, topology, account, verified)
+
+
+async def _accepted(
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    account: BrokerAccount,
+    verified: VerifiedAccount,
+) -> BrokerAccount:
+    """The broker accepted the account's credentials: store what it said, make the account
+    active, resume the subscriptions paused because it needed re-linking, and rewrite the
+    workers' record before the routing records, so no order goes out on the old ones."""
     account.currency = verified.currency.upper() or account.currency
     account.balance = Decimal128(verified.balance)
-    account.loginid = verified.loginid
+    account.loginid = verified.loginid or account.loginid
+    # After every refusal of the credentials replaced: the ledger ignores refusals before it.
     account.verified_at = datetime.now(UTC)
+    account.status = ACTIVE
+    account.relink_reason = ""
+    account.relink_since = None
     await db.save(account)
-    # The currency is part of every routing record on this account.
     active = await db.find(
         Subscription,
         (Subscription.broker_account_id == account.id) & (Subscription.status == "active"),
     )
-    await write_subscriptions(redis, topology, active, account)
+    for subscription in active:
+        if subscription.paused and paused_for_relink(subscription.paused_reason):
+            subscription.paused = False
+            subscription.paused_reason = ""
+            await db.save(subscription)
     await write_broker_account(redis, topology, account)
+    # The currency is part of every routing record on this account.
+    await write_subscriptions(redis, topology, active, account)
     return account

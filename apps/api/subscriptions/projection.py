@@ -38,6 +38,7 @@ def routing_record(subscription: Subscription, account: BrokerAccount) -> Routin
         daily_loss_limit=optional_decimal(subscription.daily_loss_limit),
         assets=tuple(subscription.assets),
         paused=subscription.paused,
+        paused_reason=subscription.paused_reason,
         expires_at=int(subscription.expires_at.timestamp()),
     )
 

@@ -31,6 +31,7 @@ def subscription_view(subscription: Subscription) -> SubscriptionView:
         daily_loss_limit=optional_decimal(subscription.daily_loss_limit),
         assets=list(subscription.assets),
         paused=subscription.paused,
+        paused_reason=subscription.paused_reason,
         status=service.subscription_status(subscription, datetime.now(UTC)),
         created_at=subscription.created_at,
         expires_at=subscription.expires_at,

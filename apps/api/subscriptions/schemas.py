@@ -59,6 +59,8 @@ class SubscriptionView(msgspec.Struct, kw_only=True):
     daily_loss_limit: Decimal | None
     assets: list[str]
     paused: bool
+    # Why it is paused: "" when the subscriber paused it (or it is not paused).
+    paused_reason: str
     status: Literal["active", "paused", "expired", "cancelled"]
     created_at: datetime
     expires_at: datetime

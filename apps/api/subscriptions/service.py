@@ -17,6 +17,7 @@ from apps.api.models import BrokerAccount, Subscription, optional_decimal
 from apps.api.subscriptions.projection import write_subscription
 from apps.api.subscriptions.risk import check_risk
 from apps.api.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
+from apps.core.relink import ACTIVE, NEEDS_RELINK, paused_for_relink, relink_pause_reason
 from apps.core.topology import Topology
 
 Status = Literal["active", "paused", "expired", "cancelled"]
@@ -47,6 +48,16 @@ async def _subscribers_account(db: AIOEngine, subscriber_id: str, account_id: st
     return account
 
 
+def _refuse_if_needs_relink(account: BrokerAccount) -> None:
+    """No subscription copies onto an account whose credentials the broker refuses: each
+    of its orders would fail at the broker."""
+    if account.status == NEEDS_RELINK:
+        raise Conflict(
+            f"{relink_pause_reason(account.relink_reason)}; give it new credentials first",
+            code="broker_account_needs_relink",
+        )
+
+
 async def subscribe(
     db: AIOEngine,
     redis: Redis,
@@ -59,6 +70,7 @@ async def subscribe(
     if channel.owner_id == principal.id:
         raise Conflict("you cannot subscribe to your own channel", code="own_channel")
     account = await _subscribers_account(db, principal.id, data.broker_account_id)
+    _refuse_if_needs_relink(account)
     duplicate = await db.find_one(
         Subscription,
         (Subscription.channel_id == channel.id)
@@ -135,6 +147,12 @@ async def update(
     except ValueError as exc:
         raise BadRequest(str(exc), code="validation_failed") from exc
     account = await _subscribers_account(db, subscription.subscriber_id, merged.broker_account_id)
+    if "paused" in changes:
+        changes["paused_reason"] = ""  # the subscriber's own decision from now on
+    elif paused_for_relink(merged.paused_reason) and account.status == ACTIVE:
+        changes |= {"paused": False, "paused_reason": ""}  # moved to a working account
+    if not changes.get("paused", merged.paused):
+        _refuse_if_needs_relink(account)
     for name, value in changes.items():
         if name == "daily_loss_limit" and value is not None:
             value = Decimal128(value)

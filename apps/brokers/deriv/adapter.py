@@ -67,6 +67,8 @@ from apps.core.brokers.deriv import MappingError
 
 # Why an order whose session took until too close to its signal's end was not bought.
 TOO_LATE = "signal expired before the broker could book it"
+# A buy's error code for a token Deriv no longer accepts (a revoked or deleted token).
+REFUSED_TOKEN_CODE = "InvalidToken"  # noqa: S105 - an error code, not a secret
 # How far before valid_until a buy for an order can have happened when this process has
 # no record of sending it (a worker that died mid-call): signals live a few seconds.
 RECONCILE_LOOKBACK_SECONDS = 120.0
@@ -144,7 +146,9 @@ class DerivAdapter(BrokerAdapter):
         try:
             await self.session(account).ensure_open()
         except SessionRejected as exc:
-            return Rejected(order_id="", code=exc.code, message=exc.message)
+            # The token is refused for good: every order on the account fails until the
+            # subscriber links it again, so the account is marked (account_refused).
+            return Rejected(order_id="", code=exc.code, message=exc.message, account_refused=True)
         except SessionUnavailable as exc:
             return TransientFailure(
                 order_id="", code="ConnectionFailed", message=str(exc), retry_after=exc.retry_after
@@ -252,7 +256,13 @@ class DerivAdapter(BrokerAdapter):
         text = str(message or code)
         match classify_error(code):
             case ErrorClass.PERMANENT:
-                return Rejected(order_id=order.order_id, code=code, message=text)
+                # InvalidToken on a buy: a batch's row for a token Deriv no longer accepts.
+                return Rejected(
+                    order_id=order.order_id,
+                    code=code,
+                    message=text,
+                    account_refused=code == REFUSED_TOKEN_CODE,
+                )
             case ErrorClass.REAUTHORISE:
                 session.authorized = False
                 return _transient(order, code, text, 0.0)

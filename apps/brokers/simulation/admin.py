@@ -6,6 +6,8 @@ One shape for every kind, so tests, the demo and the benchmark drive any simulat
 - ``POST /admin/accounts`` {currency, balance} → the new account's credentials (201)
 - ``POST /admin/accounts/batch`` {count, currency, balance} → ``{"accounts": [...]}``
 - ``GET /admin/accounts`` → ``{"accounts": [...]}`` with each balance
+- ``POST /admin/accounts/{id}/revoke`` → revokes the account's credentials (its sessions
+  close, the broker refuses them from now on) and answers the new ones; 404 if unknown
 - ``GET /admin/ledger?since=N`` → ``{"contracts": [...], "total": T}``: every contract
   sold, in booking order, each with the request that bought it (the record against which
   "placed exactly once" is checked); ``since`` skips the first N
@@ -72,6 +74,10 @@ class SimulatedBroker(Protocol):
 
     def connection_count(self) -> int: ...
 
+    def revoke(self, account_id: str) -> dict[str, Any] | None:
+        """Revoke the account's credentials; the new ones, or ``None`` if no such account."""
+        ...
+
 
 class HttpRequest(msgspec.Struct, frozen=True, kw_only=True):
     method: str
@@ -117,6 +123,12 @@ def route(
         return 201, {"accounts": broker.open_accounts(batch.count, batch.currency, batch.balance)}
     if (method, path) == ("GET", "/admin/accounts"):
         return 200, {"accounts": broker.account_rows()}
+    if method == "POST" and path.startswith("/admin/accounts/") and path.endswith("/revoke"):
+        account_id = path.removeprefix("/admin/accounts/").removesuffix("/revoke")
+        revoked = broker.revoke(account_id)
+        if revoked is None:
+            return 404, {"error": f"no account {account_id}"}
+        return 200, revoked
     if (method, path) == ("GET", "/admin/ledger"):
         # ?since=N: only contracts booked after the first N (benchmarks poll per run).
         since = int((query or {}).get("since", ["0"])[0])

@@ -15,3 +15,11 @@ export const verifyBrokerAccount = (id) => api.post(`${ACCOUNTS}/${segment(id)}/
 
 /** Unlink an account. */
 export const unlinkBrokerAccount = (id) => api.delete(`${ACCOUNTS}/${segment(id)}`, { auth: true })
+
+/**
+ * Re-link an account whose credentials the broker refused: {token} for Deriv,
+ * {login, password} (or {token}: an ssid) for IQ Option. The broker checks them first;
+ * resolves with the account, active again.
+ */
+export const relinkBrokerAccount = (id, credentials) =>
+  api.put(`${ACCOUNTS}/${segment(id)}/credentials`, { credentials }, { auth: true })

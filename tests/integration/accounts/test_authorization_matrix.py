@@ -184,6 +184,13 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         fixed("/api/v1/broker-accounts/{w.account_id}/verify"),
         statuses(401, 404, 404, 404, 200, 200),
     ),
+    ("PUT", "/api/v1/broker-accounts/{account_id}/credentials"): (
+        fixed(
+            "/api/v1/broker-accounts/{w.account_id}/credentials",
+            {"credentials": {"token": "tok123"}},
+        ),
+        statuses(401, 404, 404, 404, 200, 200),
+    ),
     ("POST", "/api/v1/channels/{channel_id}/signals"): (
         fixed(CHANNEL + "/signals", SIGNAL),
         statuses(401, 202, 202, 403, 403, 202),

@@ -65,6 +65,25 @@ async def test_invalid_token_is_rejected(sim: SimHandle, adapter: DerivAdapter) 
     assert isinstance(outcome, Rejected)
     assert outcome.code == "InvalidToken"
     assert outcome.message == "The token is invalid."
+    assert outcome.account_refused  # the account needs re-linking, not only this order
+
+
+async def test_a_token_revoked_mid_session_refuses_the_account_alone(
+    sim: SimHandle, adapter: DerivAdapter
+) -> None:
+    kept, revoked = await sim.account(), await sim.account()
+    for account in (kept, revoked):
+        assert isinstance(await adapter.place(make_order(account)), Placed)
+    await sim.revoke(revoked)
+
+    alone = await place_until_valid(adapter, make_order(revoked))  # the close may be news
+    # In one multi-account buy led by the account that still works.
+    batch = await adapter.place_many([make_order(kept), make_order(revoked)])
+
+    assert isinstance(alone, Rejected) and alone.account_refused, alone
+    assert isinstance(batch[0], Placed), batch
+    assert isinstance(batch[1], Rejected) and batch[1].account_refused, batch
+    assert len(await sim.ledger()) == 3
 
 
 async def test_broker_rules_reject_with_the_brokers_reason(
@@ -82,6 +101,7 @@ async def test_broker_rules_reject_with_the_brokers_reason(
     assert isinstance(too_small, Rejected) and too_small.code == "ContractBuyValidationError"
     assert "0.35" in too_small.message
     assert isinstance(closed, Rejected) and closed.code == "MarketIsClosed"
+    assert not any(r.account_refused for r in (too_poor, too_small, closed))  # orders, not accounts
     assert await sim.ledger() == []
 
 

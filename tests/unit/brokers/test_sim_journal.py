@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from apps.brokers.deriv.simulator import SimConfig
+from apps.brokers.deriv.simulator.broker import DerivSimulator
 from apps.brokers.deriv.simulator.journal import JOURNAL_FILE, Journal, Opened, Sold
 
 
@@ -26,3 +28,18 @@ async def test_records_come_back_in_order_and_a_torn_last_line_is_cut_off(
     again.append(opened)
     await again.close()
     assert Journal(tmp_path).replay() == [opened, sold, opened]
+
+
+async def test_a_revoked_token_stays_revoked_after_a_restart(tmp_path: Path) -> None:
+    config = SimConfig()
+    first = DerivSimulator(config, Journal(tmp_path))
+    account = first.create_account("USD", Decimal(100))
+    old_token = account.token
+    new_token = (first.revoke(account.loginid) or {})["token"]
+    assert first.journal is not None
+    await first.journal.close()
+
+    again = DerivSimulator(SimConfig(), Journal(tmp_path))
+    assert old_token not in again.by_token
+    assert again.by_token[new_token].loginid == account.loginid
+    assert first.revoke("CR-none") is None

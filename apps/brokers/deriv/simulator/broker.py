@@ -51,7 +51,7 @@ from apps.brokers.deriv.simulator.contracts import (
     journal_record,
 )
 from apps.brokers.deriv.simulator.handlers import CATEGORY_OF, HANDLERS, NO_REPLY, UNCOUNTED
-from apps.brokers.deriv.simulator.journal import Bought, Journal, Opened, Record, Sold
+from apps.brokers.deriv.simulator.journal import Bought, Journal, Opened, Record, Revoked, Sold
 from apps.brokers.deriv.simulator.market import PriceFeed
 from apps.brokers.deriv.simulator.wire import ApiFailure, error_reply, reply
 from apps.brokers.simulation import Faults, RateLimiter, RateLimits, encode
@@ -117,6 +117,9 @@ class DerivSimulator:
                 )
                 if record.loginid[2:].isdigit():
                     self._next_login = max(self._next_login, int(record.loginid[2:]) + 1)
+            elif isinstance(record, Revoked):
+                if record.loginid in self.accounts:
+                    self._replace_token(self.accounts[record.loginid], record.token)
             elif isinstance(record, Bought):
                 account = self.accounts.get(record.loginid)
                 if account is None:  # an account of a former SimConfig
@@ -164,6 +167,26 @@ class DerivSimulator:
         if self.journal is not None:
             self.journal.append(Opened(loginid, account.token, currency, account.balance, True))
         return account
+
+    def _replace_token(self, account: Account, token: str) -> None:
+        del self.by_token[account.token]
+        account.token = token
+        self.by_token[token] = account
+
+    def revoke(self, account_id: str) -> dict[str, Any] | None:
+        """Revoke the account's token, as a user deleting it at Deriv would: its sockets
+        close and the token is refused from now on; a new token (what the user would
+        create next) replaces it. ``None`` if there is no such account."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return None
+        self._replace_token(account, secrets.token_urlsafe(18))
+        if self.journal is not None:
+            self.journal.append(Revoked(account.loginid, account.token))
+        for conn in list(self._connections_of.get(account.loginid, ())):
+            self.set_login(conn, None)
+            conn.drop(1000, "token revoked")
+        return {"loginid": account.loginid, "token": account.token}
 
     # transport and admin API (apps.brokers.simulation) -----------------------------------
 

@@ -1,4 +1,5 @@
-"""The Deriv simulator's journal records: an account opened, a contract bought, a contract sold.
+"""The Deriv simulator's journal records: an account opened, its token replaced, a contract
+bought, a contract sold.
 
 Each is a compact JSON array in the data dir's journal file
 (:class:`apps.brokers.simulation.JournalFile`). Replaying them in order rebuilds every
@@ -26,6 +27,13 @@ class Opened(msgspec.Struct, array_like=True, tag="account"):
     currency: str
     balance: Decimal  # the opening balance
     is_virtual: bool
+
+
+class Revoked(msgspec.Struct, array_like=True, tag="revoke"):
+    """The account's token was revoked; ``token`` is the one that replaced it."""
+
+    loginid: str
+    token: str
 
 
 class Bought(msgspec.Struct, array_like=True, tag="buy"):
@@ -59,7 +67,7 @@ class Sold(msgspec.Struct, array_like=True, tag="sell"):
     exit_tick: float
 
 
-Record = Opened | Bought | Sold
+Record = Opened | Revoked | Bought | Sold
 
 
 class Journal(JournalFile[Record]):

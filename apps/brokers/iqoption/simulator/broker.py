@@ -281,14 +281,16 @@ class IQOptionSimulator:
             conn.drop(1000, "password changed")
         return True
 
-    def revoke(self, user_id: int) -> bool:
-        """Revoke the user's ssids: later sockets are refused; open ones stay."""
-        if user_id not in self.accounts:
-            return False
+    def revoke(self, account_id: str) -> dict[str, Any] | None:
+        """Revoke the user's ssids (the shared ``POST /admin/accounts/{id}/revoke``): later
+        sockets are refused, open ones stay; the password still logs in."""
+        user_id = int(account_id) if account_id.isdigit() else None
+        if user_id is None or user_id not in self.accounts:
+            return None
         self._forget_ssids(user_id)
         if self.journal is not None:
             self.journal.append(Revoked(user_id))
-        return True
+        return {"user_id": user_id}
 
     def _forget_ssids(self, user_id: int) -> None:
         for ssid_hash in [h for h, user in self.ssids.items() if user == user_id]:
@@ -326,17 +328,13 @@ class IQOptionSimulator:
 
     def _account_call(self, request: HttpRequest) -> HttpReply | None:
         parts = request.path.split("/")  # "", "admin", "accounts", id, call
-        if len(parts) != 5 or not parts[3].isdigit() or parts[4] not in ("password", "revoke"):
-            return None
+        if len(parts) != 5 or not parts[3].isdigit() or parts[4] != "password":
+            return None  # the shared admin API answers the rest (revoke among them)
         user_id = int(parts[3])
-        if parts[4] == "password":
-            new = msgspec.json.decode(request.body or b"{}", type=NewPassword)
-            if not new.password:
-                return bad_request("the password must not be empty")
-            done = self.change_password(user_id, new.password)
-        else:
-            done = self.revoke(user_id)
-        if not done:
+        new = msgspec.json.decode(request.body or b"{}", type=NewPassword)
+        if not new.password:
+            return bad_request("the password must not be empty")
+        if not self.change_password(user_id, new.password):
             return HttpReply(status=404, body={"error": f"no account {user_id}"})
         return HttpReply(status=200, body={"user_id": user_id})
 
