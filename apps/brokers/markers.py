@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT
 
+from apps.brokers.orders import contract_end
 from apps.core import metrics
 from apps.core.messages import Execution, ExecutionState, Money, Order, Outcome, SignedMoney
 from apps.core.redis import confirmed
@@ -86,7 +87,7 @@ class PendingSettlement(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     @property
     def due(self) -> float:
         if self.order is not None:
-            return self.placed.at + self.order.expiry_seconds
+            return contract_end(self.order, self.placed.at)
         return self.expires_at
 
 

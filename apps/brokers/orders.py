@@ -79,6 +79,14 @@ def request_for(order: Order, account: BrokerAccount) -> OrderRequest:
     )
 
 
+def contract_end(order: Order, placed_at: float) -> float:
+    """When the order's contract is due to end (epoch seconds): the broker's set instant
+    when the router chose one (IQ Option), else its duration from the placement."""
+    return (
+        float(order.expiry_at) if order.expiry_at is not None else placed_at + order.expiry_seconds
+    )
+
+
 def abandoned(request: OrderRequest) -> Uncertain:
     return Uncertain(
         order_id=request.order_id,

@@ -74,7 +74,13 @@ from apps.brokers.markers import (
     PendingSettlement,
     unpack_marker,
 )
-from apps.brokers.orders import abandoned, broker_chunks, request_for, usable_account
+from apps.brokers.orders import (
+    abandoned,
+    broker_chunks,
+    contract_end,
+    request_for,
+    usable_account,
+)
 from apps.brokers.ownership import ProcessLease, Unbooked, Verdict, after_reconciliation, decide
 from apps.brokers.reporting import ExecutionPublisher, execution_for_outcome, execution_of
 from apps.brokers.runner_config import RunnerConfig
@@ -625,7 +631,7 @@ class Runner:
                     owner=self.config.worker_id,
                     placed=execution,
                     broker_account_id=item.order.broker_account_id,
-                    expires_at=execution.at + item.order.expiry_seconds,
+                    expires_at=contract_end(item.order, execution.at),
                 )
             writes.append((item, marker, pending))
         async with self.leases.lock:
