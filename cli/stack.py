@@ -259,6 +259,7 @@ def build_children(settings: Settings) -> list[Child]:
                 # Its accounts and contracts outlive a restart, like the brokers' own.
                 "--data-dir",
                 str(data / "deriv-sim"),
+                *(["--config", settings.deriv_sim_config] if settings.deriv_sim_config else []),
             ],
             ports=(port,),
             address=f"ws://127.0.0.1:{port}/websockets/v3",
@@ -278,6 +279,11 @@ def build_children(settings: Settings) -> list[Child]:
                 # Its accounts, sessions and options outlive a restart, like the broker's.
                 "--data-dir",
                 str(data / "iqoption-sim"),
+                *(
+                    ["--config", settings.iqoption_sim_config]
+                    if settings.iqoption_sim_config
+                    else []
+                ),
             ],
             ports=(iq_port,),
             address=f"ws://127.0.0.1:{iq_port}/echo/websocket",

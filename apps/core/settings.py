@@ -74,6 +74,10 @@ class Settings:
     api_port: int = 8000
     deriv_sim_port: int = 8701
     iqoption_sim_port: int = 8702
+    # JSON configuration files of the simulators `copier up` starts (symbols, limits,
+    # trading hours, time scale: apps/brokers/<kind>/simulator/config.py); empty: defaults.
+    deriv_sim_config: str = ""
+    iqoption_sim_config: str = ""
     # How long verifying a broker account may wait for the broker.
     broker_verify_timeout_seconds: float = 10.0
 

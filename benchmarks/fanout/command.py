@@ -56,6 +56,15 @@ def bench(
             help="Keep the started stack's DATA_DIR and logs (kept anyway if the run fails).",
         ),
     ] = False,
+    iqoption_share: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Percent of the subscribers on IQ Option accounts, the rest on Deriv "
+            "(the signal is then EURUSD, 120 s, which both take).",
+        ),
+    ] = 0,
     vary: Annotated[
         list[str] | None,
         typer.Option(
@@ -85,6 +94,7 @@ def bench(
     opts.out = out
     opts.use_running = use_running
     opts.keep_data = keep_data
+    opts.iqoption_share = iqoption_share
     for item in setting or []:
         key, sep, value = item.partition("=")
         if not sep or not key:

@@ -126,6 +126,28 @@ async def buys(sim: httpx.AsyncClient) -> int:
     return int((await sim.get("/admin/stats")).json()["buys"])
 
 
+async def buys_of(sims: dict[str, httpx.AsyncClient]) -> dict[str, int]:
+    """Contracts sold so far by each broker kind's simulator."""
+    return {kind: await buys(sim) for kind, sim in sims.items()}
+
+
+def bookings(kind: str, contracts: list[dict[str, Any]], signal_id: str) -> list[float]:
+    """Epoch ms of each booking of ``signal_id`` in a simulator's ledger rows: Deriv's
+    passthrough names the signal, IQ Option's request id is the order's (``<signal>.…``
+    from the copier, ``<signal>-<n>`` from the baseline)."""
+    if kind == "deriv":
+        return [
+            float(c["purchase_time_ms"])
+            for c in contracts
+            if (c.get("passthrough") or {}).get("signal_id") == signal_id
+        ]
+    return [
+        float(c["created_ms"])
+        for c in contracts
+        if str(c.get("order_id", "")).startswith(signal_id)
+    ]
+
+
 BUSY = ("router", "ledger", "worker", "extra", "baseline", "sim", "mongodb", "valkey", "nats")
 
 

@@ -99,6 +99,18 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "probe_ws_p99_run_median_ms": med(lambda r: r["probe_accept_ms"]["ws_p99"]),
         "counted_ms": med(lambda r: r.get("counted_ms")),
         "ledger_lag_ms": med(lambda r: r.get("ledger_lag_ms")),
+        # Each broker kind's medians, when the subscribers were split between kinds.
+        "by_broker": {
+            kind: {
+                "placed": med(lambda r, k=kind: r["by_broker"][k]["placed"]),
+                "last_placed_ms": med(lambda r, k=kind: r["by_broker"][k]["last_placed_ms"]),
+                "p50_ms": med(lambda r, k=kind: r["by_broker"][k]["placement_ms"]["p50"]),
+                "p95_ms": med(lambda r, k=kind: r["by_broker"][k]["placement_ms"]["p95"]),
+                "p99_ms": med(lambda r, k=kind: r["by_broker"][k]["placement_ms"]["p99"]),
+            }
+            for kind in (runs[0].get("by_broker") or {})
+        }
+        or None,
     }
 
 

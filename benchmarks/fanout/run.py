@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from apps.api.models import BrokerKind
 from apps.core.embedded import PROJECT_ROOT
 from apps.core.ids import new_id
 from apps.core.redis import connect_redis
@@ -27,7 +28,8 @@ from benchmarks.fanout.meters import (
     LedgerLag,
     Probes,
     ProcessMeter,
-    buys,
+    bookings,
+    buys_of,
     counted,
     ledger_since,
     quiesce,
@@ -45,7 +47,15 @@ from benchmarks.fanout.report import (
     targets,
     write,
 )
-from benchmarks.fanout.seeding import SIGNAL, Provider, auth, new_channel, provider, seed
+from benchmarks.fanout.seeding import (
+    MIXED_SIGNAL,
+    SIGNAL,
+    Provider,
+    auth,
+    new_channel,
+    provider,
+    seed,
+)
 from benchmarks.fanout.stack import Stack, running_stack, start_stack
 from benchmarks.probe import ws_authorised
 
@@ -62,6 +72,8 @@ class Scenario:
     accounts: int
     latency_ms: int
     label: str = ""
+    # Subscribers per broker kind (an empty map: all on Deriv).
+    split: dict[str, int] = field(default_factory=dict)
 
 
 class SignalRefused(RuntimeError):
@@ -74,7 +86,7 @@ async def one_run(
     scenario: Scenario,
     stack: Stack,
     client: httpx.AsyncClient,
-    sim: httpx.AsyncClient,
+    sims: dict[str, httpx.AsyncClient],
     who: Provider,
     channel_id: str,
     probe_channel: str,
@@ -84,11 +96,12 @@ async def one_run(
     progress: Progress,
     timeout: float,
     lag: LedgerLag | None = None,
+    signal_body: dict[str, str | int] = SIGNAL,
 ) -> dict[str, Any]:
     meter = ProcessMeter(stack.pids())
     quiet_after_s = await quiesce(meter, limit=60 + scenario.n / 100)
     await who.fresh(client)
-    start = await buys(sim)
+    start = await buys_of(sims)
     meter.start()
     probes = Probes(stack, who, probe_channel, stack.settings.accept_path_nice)
     await probes.start()
@@ -113,7 +126,9 @@ async def one_run(
         elif main_ws is not None:
             ws = main_ws
             await ws.send(
-                json.dumps({"type": "signal", "channel_id": channel_id, "ref": "main", **SIGNAL})
+                json.dumps(
+                    {"type": "signal", "channel_id": channel_id, "ref": "main", **signal_body}
+                )
             )
             while True:
                 message = json.loads(await ws.recv())
@@ -125,7 +140,7 @@ async def one_run(
             signal_id = message["signal_id"]
         else:
             reply = await client.post(
-                f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=auth(who)
+                f"/api/v1/channels/{channel_id}/signals", json=signal_body, headers=auth(who)
             )
             if reply.is_error:
                 raise SignalRefused(f"signal refused: HTTP {reply.status_code} {reply.text[:300]}")
@@ -139,7 +154,8 @@ async def one_run(
         deadline = time.monotonic() + timeout
         done, last_change, seen = 0, time.monotonic(), -1
         while done < scenario.n and time.monotonic() < deadline:
-            done = await buys(sim) - start
+            now_sold = await buys_of(sims)
+            done = sum(now_sold[kind] - start[kind] for kind in sims)
             if done != seen:
                 seen, last_change = done, time.monotonic()
             elif time.monotonic() - last_change > STALL_SECONDS:
@@ -169,14 +185,15 @@ async def one_run(
     restarted = sorted(name for name, pid in stack.pids().items() if meter.pids.get(name) != pid)
     progress.remove_task(task)
 
-    contracts = [
-        c
-        for c in await ledger_since(sim, start)
-        if (c.get("passthrough") or {}).get("signal_id") == signal_id
-    ]
     accept_ms = t_accept * 1000
-    booked = sorted(float(c["purchase_time_ms"]) - accept_ms for c in contracts)
-    placed = len(contracts)
+    per_broker: dict[str, list[float]] = {
+        kind: sorted(
+            ms - accept_ms for ms in bookings(kind, await ledger_since(sim, start[kind]), signal_id)
+        )
+        for kind, sim in sims.items()
+    }
+    booked = sorted(ms for kind_booked in per_broker.values() for ms in kind_booked)
+    placed = len(booked)
     last = booked[-1] if booked else float("nan")
     ledger_lag_ms = (
         round(books_done * 1000 - (accept_ms + last), 1) if books_done and booked else None
@@ -199,6 +216,13 @@ async def one_run(
             "p99": round(pct(booked, 99), 1),
         },
         "orders_per_s": round(placed / (last / 1000), 1) if booked and last > 0 else None,
+        # Each broker kind's own bookings, when the subscribers are split between kinds.
+        "by_broker": {
+            kind: broker_figures(kind_booked, scenario.split.get(kind, 0))
+            for kind, kind_booked in per_broker.items()
+        }
+        if len(sims) > 1
+        else None,
         "cpu_s_per_1000_orders": cpu_per_k,
         # Last booking → the ledger acked the last execution (MongoDB holds every order).
         "ledger_lag_ms": ledger_lag_ms,
@@ -207,6 +231,21 @@ async def one_run(
         "counted_ms": counted_ms,
         "sent_at": t_send,  # epoch s, to find the run in the services' logs
         "probe_accept_ms": probe_figures(samples, t_send),
+    }
+
+
+def broker_figures(booked: list[float], expected: int) -> dict[str, Any]:
+    """One broker kind's placements in a run: how many, and when (ms after the 202)."""
+    return {
+        "placed": len(booked),
+        "expected": expected,
+        "first_placed_ms": round(booked[0], 1) if booked else None,
+        "last_placed_ms": round(booked[-1], 1) if booked else None,
+        "placement_ms": {
+            "p50": round(pct(booked, 50), 1),
+            "p95": round(pct(booked, 95), 1),
+            "p99": round(pct(booked, 99), 1),
+        },
     }
 
 
@@ -230,6 +269,9 @@ class Options:
     # Settings run once per value, together: the i-th values of every key make one stack.
     vary: dict[str, list[str]] | None = None
     keep_data: bool = False  # leave the started stack's DATA_DIR (and logs) behind
+    # Percent of each scenario's subscribers on IQ Option accounts (the rest on Deriv);
+    # above 0 the signal is one both brokers take (seeding.MIXED_SIGNAL).
+    iqoption_share: int = 0
 
 
 def run_timeout(n: int, latency: int) -> float:
@@ -253,6 +295,10 @@ def start_baseline(stack: Stack, opts: Options) -> list[subprocess.Popen[bytes]]
                     stack.settings.deriv_endpoint,
                     "--tasks",
                     str(opts.baseline_tasks),
+                    "--iqoption-login",
+                    stack.settings.iqoption_login_endpoint,
+                    "--iqoption-ws",
+                    stack.settings.iqoption_ws_endpoint,
                 ],
                 cwd=PROJECT_ROOT,
                 env=stack.env(),
@@ -272,8 +318,11 @@ async def bench(opts: Options) -> dict[str, Any]:
         async with (
             httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client,
             httpx.AsyncClient(base_url=stack.sim_http, timeout=60) as sim,
+            httpx.AsyncClient(base_url=stack.iq_sim_http, timeout=60) as iq_sim,
             LedgerLag(stack) as lag,
         ):
+            sims = {"deriv": sim} | ({"iqoption": iq_sim} if opts.iqoption_share else {})
+            signal_body = MIXED_SIGNAL if opts.iqoption_share else SIGNAL
             # Deriv's per-account rate limits would throttle the benchmark, not the copier.
             huge = [[10_000_000, 60.0]]
             await sim.put("/admin/limits", json={"general": huge, "outcome": huge, "pricing": huge})
@@ -297,18 +346,30 @@ async def bench(opts: Options) -> dict[str, Any]:
                     plan += [(opts.scale_out_n, 0, "scale-out")]
                 for n, latency, label in plan:
                     accounts = opts.accounts or max(1, n // opts.accounts_ratio)
-                    await sim.put("/admin/faults", json={"latency_ms": latency})
+                    for one in sims.values():
+                        await one.put("/admin/faults", json={"latency_ms": latency})
                     channel_id = await new_channel(client, who, f"bench-{n}-{latency}")
                     progress.console.print(
                         f"seeding {n:,} subscriptions over {accounts:,} accounts"
                     )
-                    subs = await seed(stack.settings, sim, channel_id, n, accounts)
+                    split = split_of(n, opts.iqoption_share)
+                    subs = []
+                    for kind, kind_n in split.items():
+                        subs += await seed(
+                            stack.settings,
+                            sims[kind],
+                            channel_id,
+                            kind_n,
+                            max(1, round(accounts * kind_n / n)),
+                            kind=kind,
+                            signal=signal_body,
+                        )
                     runs = opts.runs_for.get(n, opts.runs)
                     if label == "scale-out":
                         scenarios += await scale_out(
                             stack,
                             client,
-                            sim,
+                            sims,
                             who,
                             channel_id,
                             probe_channel,
@@ -317,10 +378,17 @@ async def bench(opts: Options) -> dict[str, Any]:
                             opts.scale_out_runs,
                             progress,
                             lag,
+                            signal_body,
                         )
                         continue
                     for system in ("copier", "baseline") if opts.baseline else ("copier",):
-                        scenario = Scenario(system, n, accounts, latency)
+                        scenario = Scenario(
+                            system,
+                            n,
+                            accounts,
+                            latency,
+                            split={str(k): v for k, v in split.items()},
+                        )
                         results = []
                         refused: list[dict[str, Any]] = []
                         for i in range(runs if system == "copier" else max(1, min(runs, 3))):
@@ -330,7 +398,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                                     scenario=scenario,
                                     stack=stack,
                                     client=client,
-                                    sim=sim,
+                                    sims=sims,
                                     who=who,
                                     channel_id=channel_id,
                                     probe_channel=probe_channel,
@@ -340,6 +408,7 @@ async def bench(opts: Options) -> dict[str, Any]:
                                     progress=progress,
                                     timeout=run_timeout(n, latency),
                                     lag=lag,
+                                    signal_body=signal_body,
                                 )
                             except SignalRefused as exc:
                                 # What a provider would have seen: reported, not retried.
@@ -358,13 +427,15 @@ async def bench(opts: Options) -> dict[str, Any]:
                                 "n": n,
                                 "accounts": accounts,
                                 "broker_latency_ms": latency,
+                                "split": split,
                                 "runs": results,
                                 "refused": refused,
                                 "median": median_of(results),
                             }
                         )
                         checkpoint(opts.out, scenarios)
-            await sim.put("/admin/faults", json={"latency_ms": 0})
+            for one in sims.values():
+                await one.put("/admin/faults", json={"latency_ms": 0})
         failed = False
     finally:
         for process in baseline_procs:
@@ -386,6 +457,8 @@ async def bench(opts: Options) -> dict[str, Any]:
             "signal_validity_seconds": stack.settings.signal_validity_seconds,
             "baseline_processes": opts.baseline_procs,
             "baseline_tasks_per_process": opts.baseline_tasks,
+            "iqoption_share_percent": opts.iqoption_share,
+            "signal": MIXED_SIGNAL if opts.iqoption_share else SIGNAL,
         },
         "scenarios": scenarios,
         "comparison": comparison(scenarios),
@@ -397,7 +470,7 @@ async def bench(opts: Options) -> dict[str, Any]:
 async def scale_out(
     stack: Stack,
     client: httpx.AsyncClient,
-    sim: httpx.AsyncClient,
+    sims: dict[str, httpx.AsyncClient],
     who: Provider,
     channel_id: str,
     probe_channel: str,
@@ -406,6 +479,7 @@ async def scale_out(
     runs: int,
     progress: Progress,
     lag: LedgerLag,
+    signal_body: dict[str, str | int],
 ) -> list[dict[str, Any]]:
     """The same fan-out with 1 and 2 routers x 1 and 2 Deriv workers (extras beside the
     stack's own router and worker)."""
@@ -425,7 +499,7 @@ async def scale_out(
                     scenario=scenario,
                     stack=stack,
                     client=client,
-                    sim=sim,
+                    sims=sims,
                     who=who,
                     channel_id=channel_id,
                     probe_channel=probe_channel,
@@ -435,6 +509,7 @@ async def scale_out(
                     progress=progress,
                     timeout=run_timeout(n, 0),
                     lag=lag,
+                    signal_body=signal_body,
                 )
                 results.append(result)
                 progress.console.print(one_line(scenario, result))
@@ -456,6 +531,13 @@ async def scale_out(
     return out
 
 
+def split_of(n: int, iqoption_share: int) -> dict[BrokerKind, int]:
+    """Subscribers per broker kind for ``n`` with ``iqoption_share`` percent on IQ Option."""
+    on_iqoption = round(n * iqoption_share / 100)
+    split: dict[BrokerKind, int] = {"deriv": n - on_iqoption, "iqoption": on_iqoption}
+    return {kind: count for kind, count in split.items() if count}
+
+
 def one_line(scenario: Scenario, r: dict[str, Any]) -> str:
     """A run's figures as rich markup (the transport's brackets escaped, so they show)."""
     label = f" {scenario.label}" if scenario.label else ""
@@ -465,6 +547,11 @@ def one_line(scenario: Scenario, r: dict[str, Any]) -> str:
         f"{r['accept_ms']} ms, last {r['last_placed_ms']} ms, {r['orders_per_s']} orders/s, "
         f"probe p99 http {r['probe_accept_ms']['http_p99']} / "
         f"ws {r['probe_accept_ms']['ws_p99']} / ping {r['probe_accept_ms']['ping_p99']} ms"
+        + "".join(
+            f"; {kind} {b['placed']:,}/{b['expected']:,} last {b['last_placed_ms']} ms "
+            f"p50 {b['placement_ms']['p50']} ms"
+            for kind, b in (r.get("by_broker") or {}).items()
+        )
     )
 
 

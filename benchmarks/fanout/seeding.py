@@ -12,15 +12,30 @@ from typing import Any
 
 import httpx
 
-from apps.api.models import BrokerAccount, Subscription
+from apps.api.models import BrokerAccount, BrokerKind, Subscription
 from apps.api.subscriptions.projection import write_broker_account, write_subscriptions
+from apps.core.brokers.deriv import deriv_symbol
 from apps.core.credentials import BrokerCredentials, cipher_from_settings
 from apps.core.ids import new_id
 from apps.core.redis import connect_redis_from
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 
-SIGNAL = {"asset": "R_100", "direction": "CALL", "expiry_seconds": 15, "stake": "1"}
+SIGNAL: dict[str, str | int] = {
+    "asset": "R_100",
+    "direction": "CALL",
+    "expiry_seconds": 15,
+    "stake": "1",
+}
+# A signal both brokers take, for subscribers split between them: IQ Option lists no
+# synthetic index, and sells whole minutes (the router picks the turbo expiry nearest to
+# 120 s, which leaves a fan-out a minute at least before IQ Option's purchase cut-off).
+MIXED_SIGNAL: dict[str, str | int] = {
+    "asset": "EURUSD",
+    "direction": "CALL",
+    "expiry_seconds": 120,
+    "stake": "1",
+}
 PASSWORD = "bench-Password-1234"  # a throwaway user on a throwaway stack
 
 
@@ -67,13 +82,27 @@ def auth(who: Provider) -> dict[str, str]:
 
 
 async def seed(
-    settings: Settings, sim: httpx.AsyncClient, channel_id: str, count: int, accounts: int
+    settings: Settings,
+    sim: httpx.AsyncClient,
+    channel_id: str,
+    count: int,
+    accounts: int,
+    *,
+    kind: BrokerKind = "deriv",
+    signal: dict[str, str | int] = SIGNAL,
 ) -> list[dict[str, Any]]:
-    """``count`` subscriptions over ``accounts`` fresh simulator accounts, projected into
-    Redis by the API's own functions; returns the baseline's view of the same subscribers."""
-    made = await sim.post(
-        "/admin/accounts/batch", json={"count": accounts, "currency": "USD", "balance": "1000000"}
-    )
+    """``count`` subscriptions over ``accounts`` fresh accounts of the ``kind`` simulator
+    ``sim``, projected into Redis by the API's own functions; returns the baseline's view
+    of the same subscribers."""
+    if kind == "deriv":
+        made = await sim.post(
+            "/admin/accounts/batch",
+            json={"count": accounts, "currency": "USD", "balance": "1000000"},
+        )
+    else:
+        made = await sim.post(
+            "/admin/accounts", json={"count": accounts, "currency": "USD", "balance": "1000000"}
+        )
     made.raise_for_status()
     sim_accounts = made.json()["accounts"]
     cipher = cipher_from_settings(settings)
@@ -83,17 +112,36 @@ async def seed(
     baseline: list[dict[str, Any]] = []
     for i, sim_account in enumerate(sim_accounts):
         account_id = new_id()
-        sealed = cipher.seal(account_id, "deriv", BrokerCredentials(token=sim_account["token"]))
+        job: dict[str, Any]
+        if kind == "deriv":
+            credentials = BrokerCredentials(token=sim_account["token"])
+            loginid = sim_account["loginid"]
+            # The baseline buys with Deriv's own symbol (frxEURUSD for EURUSD).
+            symbol = deriv_symbol(str(signal["asset"]))
+            assert isinstance(symbol, str), f"Deriv has no symbol for {signal['asset']}"
+            job = {"token": sim_account["token"], "symbol": symbol}
+        else:
+            credentials = BrokerCredentials(
+                login=sim_account["email"], password=sim_account["password"]
+            )
+            loginid = str(sim_account["user_id"])
+            job = {
+                "email": sim_account["email"],
+                "password": sim_account["password"],
+                "symbol": signal["asset"],
+            }
+        sealed = cipher.seal(account_id, kind, credentials)
         account = BrokerAccount(
             id=account_id,
             owner_id=new_id(),
-            kind="deriv",
+            kind=kind,
             label="bench",
             currency="USD",
-            loginid=sim_account["loginid"],
+            loginid=loginid,
             ciphertext=sealed.ciphertext,
             nonce=sealed.nonce,
             key_id=sealed.key_id,
+            balance_type=None if kind == "deriv" else "practice",
             created_at=now,
         )
         await write_broker_account(redis, topology, account)
@@ -104,7 +152,7 @@ async def seed(
                 subscriber_id=new_id(),
                 broker_account_id=account.id,
                 stake_mode="fixed",
-                stake=Decimal(str(SIGNAL["stake"])),
+                stake=Decimal(str(signal["stake"])),
                 max_stake=Decimal("100"),
                 created_at=now,
                 expires_at=now + timedelta(days=30),
@@ -114,11 +162,11 @@ async def seed(
         await write_subscriptions(redis, topology, subs, account)
         baseline.extend(
             {
-                "token": sim_account["token"],
-                "stake": SIGNAL["stake"],
-                "direction": SIGNAL["direction"],
-                "symbol": SIGNAL["asset"],
-                "duration": SIGNAL["expiry_seconds"],
+                "kind": kind,
+                **job,
+                "stake": signal["stake"],
+                "direction": signal["direction"],
+                "duration": signal["expiry_seconds"],
             }
             for _ in range(mine)
         )

@@ -39,6 +39,10 @@ class Stack:
         return f"http://127.0.0.1:{self.settings.deriv_sim_port}"
 
     @property
+    def iq_sim_http(self) -> str:
+        return f"http://127.0.0.1:{self.settings.iqoption_sim_port}"
+
+    @property
     def ws_url(self) -> str:
         return self.api_url.replace("http", "ws", 1) + "/api/v1/ws"
 
@@ -104,10 +108,15 @@ class Stack:
 
 def start_stack(overrides: dict[str, str]) -> Stack:
     data_dir = Path(tempfile.mkdtemp(prefix="copier-bench-"))
+    # Deriv closes forex at weekends and IQ Option's simulator has no trading hours: a
+    # signal both brokers take (seeding.MIXED_SIGNAL, forex) is measured any day.
+    deriv_sim_config = data_dir / "deriv-sim.json"
+    deriv_sim_config.write_text(json.dumps({"forex_closed_at_weekends": False}))
     env = {
         "DATA_DIR": str(data_dir),
         **free_ports_env(),
         "LOG_LEVEL": "WARNING",
+        "DERIV_SIM_CONFIG": str(deriv_sim_config),
         **BENCH_ENV,
         **overrides,
     }

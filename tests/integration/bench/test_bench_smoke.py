@@ -62,6 +62,46 @@ def test_smoke_benchmark_places_every_order_and_runs_the_baseline(tmp_path: Path
     assert report["targets"] == []
 
 
+def test_smoke_benchmark_splits_subscribers_between_brokers(tmp_path: Path) -> None:
+    """`--iqoption-share 50`: half the subscribers on IQ Option, both worker kinds and the
+    baseline place every order, and each broker's placements are reported on their own."""
+    out = tmp_path / "mixed.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "bench",
+            "--smoke",
+            "--iqoption-share",
+            "50",
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["settings"]["signal"]["asset"] == "EURUSD"
+    for system in report["scenarios"]:
+        assert system["split"] == {"deriv": 100, "iqoption": 100}
+        (run,) = system["runs"]
+        assert run["placed"] == 200, (system["system"], run)
+        for kind in ("deriv", "iqoption"):
+            broker = run["by_broker"][kind]
+            assert broker["placed"] == broker["expected"] == 100, (system["system"], kind)
+            assert 0 <= broker["first_placed_ms"] <= broker["last_placed_ms"] < 60_000
+            assert broker["last_placed_ms"] <= run["last_placed_ms"]
+    copier = next(s for s in report["scenarios"] if s["system"] == "copier")
+    cpu = copier["runs"][0]["cpu_s_per_1000_orders"]
+    assert cpu["worker-deriv"] > 0 and cpu["worker-iqoption"] > 0
+
+
 @pytest.mark.parametrize(
     ("varied", "says"),
     [
