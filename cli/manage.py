@@ -425,7 +425,17 @@ def subs_delete(
 
 # --- broker accounts -----------------------------------------------------------------
 
-BROKER_COLUMNS = ["id", "kind", "label", "login", "balance type", "currency", "balance", "verified"]
+BROKER_COLUMNS = [
+    "id",
+    "kind",
+    "label",
+    "login",
+    "balance type",
+    "currency",
+    "balance",
+    "verified",
+    "status",
+]
 BROKER_KINDS = ("deriv", "iqoption")
 BALANCE_TYPES = ("practice", "real")
 
@@ -441,9 +451,17 @@ def broker_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
             b.get("currency"),
             b.get("balance"),
             b.get("verified_at") or "no",
+            account_status(b),
         ]
         for b in items
     ]
+
+
+def account_status(account: dict[str, Any]) -> str:
+    """ "active", or why the account's subscriptions are paused until it is linked again."""
+    if account.get("status") == "needs_relink":
+        return f"needs re-linking: {account.get('relink_reason') or 'the broker refused it'}"
+    return str(account.get("status") or "active")
 
 
 def broker_body(
