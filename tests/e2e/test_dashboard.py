@@ -7,152 +7,26 @@ reach 1 placed; the subscriber sees the trade, then its outcome. A delegated tra
 sends a PUT and cannot open the channel's settings. A subscriber links IQ Option accounts
 (e-mail and password on the real balance, an ssid, a two-factor account the broker
 refuses) at the IQ Option simulator. Screenshots of each main page go to
-test-artifacts/screenshots/ for a person to look at.
+test-artifacts/screenshots/<test>/ for a person to look at.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from apps.core.brokers.iqoption import login_form
-from apps.core.embedded import free_port
-from apps.core.settings import Settings
+from tests.fixtures.dashboard import WAIT_MS, Person, navbar_height, sign_up
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.iqoption_sim import IQOptionSim
-from tests.fixtures.live_api import PASSWORD, ApiServer
+from tests.fixtures.live_api import ApiServer
 from tests.fixtures.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-DIST = ROOT / "frontend" / "dist" / "index.html"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT_MS = 20_000
-expect.set_options(timeout=WAIT_MS)
-
-if not CHROMIUM.exists() or not DIST.exists():
-    pytest.skip(
-        "needs /usr/bin/chromium (apt-get install chromium) and frontend/dist (npm run build);"
-        " ./dev test provides both",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture
-def dashboard_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def api_settings(
-    pipeline_settings: Settings, dashboard_port: int, iqoption_sim: IQOptionSim
-) -> Settings:
-    # The WebSocket's Origin allowlist must name the page's own origin.
-    return replace(
-        pipeline_settings,
-        cors_origins=f"http://127.0.0.1:{dashboard_port}",
-        iqoption_login_url=iqoption_sim.login_url,
-        iqoption_ws_url=iqoption_sim.ws_url,
-    )
-
-
-@pytest.fixture
-def api_server(api_settings: Settings, dashboard_port: int) -> Iterator[ApiServer]:
-    server = ApiServer(api_settings)
-    # Serve on the port the settings' origin names (uvicorn binds config.port at start).
-    server.port = dashboard_port
-    server.url = f"http://127.0.0.1:{dashboard_port}"
-    server.ws_url = f"ws://127.0.0.1:{dashboard_port}/api/v1/ws"
-    server.server.config.port = dashboard_port
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-def shots(capsys: pytest.CaptureFixture[str]) -> Iterator[Path]:
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True)
-    yield SHOTS
-    with capsys.disabled():
-        count = len(list(SHOTS.glob("*.png")))
-        print(f"\ndashboard screenshots: {SHOTS.relative_to(ROOT)}/ ({count} files)")
-
-
-class Person:
-    def __init__(self, context: BrowserContext, page: Page, base: str, email: str) -> None:
-        self.context = context
-        self.page = page
-        self.base = base
-        self.email = email
-
-    async def goto(self, path: str) -> None:
-        await self.page.goto(self.base + path)
-
-    async def shot(self, folder: Path, name: str) -> None:
-        await self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-async def navbar_height(person: Person, width: int) -> float:
-    """The main navigation's height with the window ``width`` px wide (one row: ~56 px)."""
-    await person.page.set_viewport_size({"width": width, "height": 900})
-    box = await person.page.get_by_role("navigation", name="Main navigation").bounding_box()
-    assert box is not None
-    return float(box["height"])
-
-
-async def sign_up(browser: Browser, base: str, kind: str, name: str, phone: bool = False) -> Person:
-    viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
-    context = await browser.new_context(viewport=viewport)
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    email = f"{name.lower().replace(' ', '.')}-{time.time_ns()}@example.test"
-    person = Person(context, page, base, email)
-    await person.goto(f"/signup?as={kind}")
-    await page.get_by_label("Display name").fill(name)
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_test_id("submit").click()
-    await expect(page.get_by_test_id("whoami")).to_contain_text(f"{name} · {kind}")
-    return person
-
-
-@pytest.fixture
-async def services(pipeline: Pipeline) -> Pipeline:
-    """Router, ledger and Deriv worker, as `copier up` runs them."""
-    for name in ("router", "ledger", "worker"):
-        await pipeline.start(name)
-    return pipeline
 
 
 async def test_provider_subscriber_and_delegate_in_the_browser(
@@ -352,10 +226,8 @@ async def test_a_revoked_token_is_shown_and_relinked_in_the_browser(
     services: Pipeline,
     sim: SimHandle,
     browser: Browser,
+    shots: Path,
 ) -> None:
-    # Beside the first journey's screenshots (its fixture starts the folder afresh).
-    shots = SHOTS
-    shots.mkdir(parents=True, exist_ok=True)
     base = api_server.url
     provider = await sign_up(browser, base, "provider", "Paula")
     subscriber = await sign_up(browser, base, "subscriber", "Sam")
