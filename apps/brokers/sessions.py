@@ -14,7 +14,8 @@ kind's session and adapter need alike:
   simulator restart is not met by a thundering herd of accounts;
 - :class:`Cooldown`: the pause after a rate-limit reply, longer each time in a row;
 - :class:`SessionPool`: one session per account credential, made on first use and
-  closed together.
+  closed together;
+- :func:`ready`: a session opened (or reused) as the runner's outcome values.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import random
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from apps.brokers.base import Rejected, TransientFailure
 
 
 class ConnectionLost(Exception):
@@ -114,6 +117,25 @@ class Cooldown:
 
 class Session(Protocol):
     async def close(self) -> None: ...
+
+
+class Opens(Protocol):
+    async def ensure_open(self) -> object: ...
+
+
+async def ready(session: Opens) -> Rejected | TransientFailure | None:
+    """Open (or reuse) ``session``; ``None`` when it is ready. Refused credentials are
+    refused for good: every order on the account fails until the subscriber links it
+    again, so the rejection marks the account (``account_refused``)."""
+    try:
+        await session.ensure_open()
+    except SessionRejected as exc:
+        return Rejected(order_id="", code=exc.code, message=exc.message, account_refused=True)
+    except SessionUnavailable as exc:
+        return TransientFailure(
+            order_id="", code="ConnectionFailed", message=str(exc), retry_after=exc.retry_after
+        )
+    return None
 
 
 class SessionPool[S: Session]:

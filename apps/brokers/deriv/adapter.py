@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -62,18 +63,19 @@ from apps.brokers.deriv.session import (
 )
 from apps.brokers.deriv.watch import AccountWatches
 from apps.brokers.orders import BookingDelay, too_late
-from apps.brokers.sessions import SessionPool
+from apps.brokers.reconciliation import (
+    PlacementMemory,
+    SharedListings,
+    lost_reply_outcome,
+    pick_match,
+)
+from apps.brokers.sessions import SessionPool, ready
 from apps.core.brokers.deriv import MappingError
 
 # Why an order whose session took until too close to its signal's end was not bought.
 TOO_LATE = "signal expired before the broker could book it"
 # A buy's error code for a token Deriv no longer accepts (a revoked or deleted token).
 REFUSED_TOKEN_CODE = "InvalidToken"  # noqa: S105 - an error code, not a secret
-# How far before valid_until a buy for an order can have happened when this process has
-# no record of sending it (a worker that died mid-call): signals live a few seconds.
-RECONCILE_LOOKBACK_SECONDS = 120.0
-# How long a finished listing of an account's contracts may serve other reconciliations.
-LISTING_REUSE_SECONDS = 0.5
 # A batch's passthrough names every order (batch_passthrough) and Deriv caps passthrough
 # at 3,500 bytes: 64 orders with the copier's ids take ~3,200 even with 16-character
 # loginids (26-character subscription ids, ULIDs). Each batch call costs the worker, the
@@ -82,7 +84,6 @@ LISTING_REUSE_SECONDS = 0.5
 BATCH_MAX_ORDERS = 64
 # Loginids are CR/VRTC and 7 - 8 digits; one not known yet is counted this long.
 _LOGINID_BOUND = 16
-_PLACED_MEMORY = 100_000
 
 
 class DerivAdapter(BrokerAdapter):
@@ -112,17 +113,14 @@ class DerivAdapter(BrokerAdapter):
         self.use_batch = use_batch
         self.clock = clock
         self._sessions = SessionPool(self._open_session)
-        # loginid → contract_id → order_id: contracts known to belong to an order, so
-        # reconciliation never hands one contract to two orders.
-        self._claims: defaultdict[str, dict[int, str]] = defaultdict(dict)
-        self._sent_at: OrderedDict[str, float] = OrderedDict()
+        # Orders placed and sent by this process, contracts known to be an order's, by
+        # loginid.
+        self.memory = PlacementMemory[str](clock)
         # A buy is sent only if the broker's recent answers say it is booked in time.
         self.booking_delay = BookingDelay()
-        self._placed: OrderedDict[str, Placed] = OrderedDict()
-        # One listing of an account's contracts serves every order of that account being
-        # reconciled at the same moment (after a worker crash that is many orders, and
-        # one portfolio + profit_table per order would run into the broker's rate limit).
-        self._listings: dict[str, tuple[float, float, asyncio.Future[_Listing]]] = {}
+        # One portfolio + profit_table per account at a time, whatever the number of its
+        # orders being reconciled.
+        self.listings = SharedListings[str, _Listing]()
         self.bursts = Bursts()
         self.watches = AccountWatches(
             self.session,
@@ -143,17 +141,7 @@ class DerivAdapter(BrokerAdapter):
         return DerivSession(self.url, token, app_id=self.app_id, ping_interval=self.ping_interval)
 
     async def connect(self, account: BrokerAccount) -> Rejected | TransientFailure | None:
-        try:
-            await self.session(account).ensure_open()
-        except SessionRejected as exc:
-            # The token is refused for good: every order on the account fails until the
-            # subscriber links it again, so the account is marked (account_refused).
-            return Rejected(order_id="", code=exc.code, message=exc.message, account_refused=True)
-        except SessionUnavailable as exc:
-            return TransientFailure(
-                order_id="", code="ConnectionFailed", message=str(exc), retry_after=exc.retry_after
-            )
-        return None
+        return await ready(self.session(account))
 
     async def close(self) -> None:
         await self.watches.close()
@@ -169,7 +157,7 @@ class DerivAdapter(BrokerAdapter):
     ) -> PlaceOutcome | DerivContract:
         """What stops ``order`` before the broker, else its contract (``contract``: the
         one already mapped for orders of the same terms)."""
-        known = self._placed.get(order.order_id)
+        known = self.memory.placed(order.order_id)
         if known is not None:  # placed by this process already: report, never rebuy
             return known
         if self._too_late(order):
@@ -220,7 +208,7 @@ class DerivAdapter(BrokerAdapter):
                 "channel_id": order.channel_id,
             },
         }
-        self._remember_sent(order.order_id)
+        self.memory.sent(order.order_id)
         sent = self.clock()
         try:
             reply = await session.request(request, reply_within=self.reply_timeout)
@@ -237,9 +225,9 @@ class DerivAdapter(BrokerAdapter):
             return self._failure(order, session, str(error.get("code")), error.get("message"))
         session.cooled()
         receipt = msgspec.convert(reply["buy"], BuyReceipt, strict=False)
-        return self._record(
-            order,
+        return self.memory.record(
             session.loginid or order.account.login,
+            order.order_id,
             Placed(
                 order_id=order.order_id,
                 contract_id=str(receipt.contract_id),
@@ -271,36 +259,9 @@ class DerivAdapter(BrokerAdapter):
             case _:
                 return _transient(order, code, text, 0.1)
 
-    def _record(self, order: OrderRequest, loginid: str, placed: Placed) -> Placed:
-        self._claims[loginid][int(placed.contract_id)] = order.order_id
-        self._placed[order.order_id] = placed
-        if len(self._placed) > _PLACED_MEMORY:
-            self._placed.popitem(last=False)
-        return placed
-
-    def _remember_sent(self, order_id: str) -> None:
-        self._sent_at.setdefault(order_id, self.clock())
-        if len(self._sent_at) > _PLACED_MEMORY:
-            self._sent_at.popitem(last=False)
-
     async def _after_lost_reply(self, order: OrderRequest, *, timed_out: bool) -> PlaceOutcome:
         result = await self.reconcile(order)
-        match result:
-            case Found(placed=placed):
-                return placed
-            case NotFound() if not timed_out:
-                # The socket closed with the buy unanswered and no contract exists: Deriv
-                # handles a request within its connection, so retrying cannot duplicate.
-                return _transient(order, "ReplyLost", "buy reply lost; no contract booked", 0.0)
-            case NotFound():
-                return Uncertain(
-                    order_id=order.order_id,
-                    message="buy reply timed out and no contract is listed yet; "
-                    "it may still be booked, so it is not retried",
-                )
-            case Undecidable(reason=reason):
-                return Uncertain(order_id=order.order_id, message=reason)
-        raise AssertionError(result)  # pragma: no cover - match is exhaustive
+        return lost_reply_outcome(order.order_id, result, timed_out=timed_out, noun="contract")
 
     # batch ------------------------------------------------------------------------------
 
@@ -472,7 +433,7 @@ class DerivAdapter(BrokerAdapter):
             ),
         }
         for order in batch:
-            self._remember_sent(order.order_id)
+            self.memory.sent(order.order_id)
         sent = self.clock()
         try:
             reply = await lead.request(request, reply_within=self.reply_timeout)
@@ -505,9 +466,9 @@ class DerivAdapter(BrokerAdapter):
                     order, self.session(order.account), code, row.message_to_client
                 )
                 continue
-            outcomes[order.order_id] = self._record(
-                order,
+            outcomes[order.order_id] = self.memory.record(
                 self._loginid(order.account),
+                order.order_id,
                 Placed(
                     order_id=order.order_id,
                     contract_id=str(row.contract_id),
@@ -529,7 +490,7 @@ class DerivAdapter(BrokerAdapter):
     async def reconcile(
         self, order: OrderRequest, claims: ContractClaims | None = None
     ) -> ReconcileResult:
-        known = self._placed.get(order.order_id)
+        known = self.memory.placed(order.order_id)
         if known is not None:
             return Found(placed=known)
         contract = contract_for(
@@ -539,34 +500,28 @@ class DerivAdapter(BrokerAdapter):
             return NotFound()  # it could never have been sent
         session = self.session(order.account)
         deadline = time.monotonic() + self.reconcile_timeout
-        since = self._sent_at.get(order.order_id, order.valid_until - RECONCILE_LOOKBACK_SECONDS)
+        since = self.memory.since(order.order_id, order.valid_until)
         for attempt in range(2):
-            listed = await self._shared_listing(session, order, since - 2, deadline, attempt)
+            key = session.loginid or order.account.login or order.account.token[-8:]
+            listed = await self.listings.take(
+                key,
+                since - 2,
+                # A buy this process sent itself may be newer than a listing running.
+                joinable=attempt == 0 and not self.memory.sent_here(order.order_id),
+                list_now=partial(self._list_contracts, session, since - 2, deadline),
+            )
             if isinstance(listed, Undecidable):
                 return listed
             loginid = session.loginid or order.account.login
-            owned = self._claims[loginid]
-            matches = {
-                cid: row
-                for cid, row in listed.items()
-                if owned.get(cid, order.order_id) == order.order_id
-                and _same_terms(row, contract, order)
+            candidates = {
+                cid: row for cid, row in listed.items() if _same_terms(row, contract, order)
             }
-            if claims is not None and matches:
-                owners = await claims.owners([str(cid) for cid in matches])
-                matches = {
-                    cid: row
-                    for cid, row in matches.items()
-                    if owners.get(str(cid), order.order_id) == order.order_id
-                }
-            if len(matches) > 1:
-                return Undecidable(
-                    reason=f"{len(matches)} unclaimed contracts match the order's terms"
-                )
-            if len(matches) == 1:
-                hit = next(iter(matches.values()))
-                if claims is not None and not await claims.claim(str(hit.contract_id)):
-                    return Undecidable(reason="another order claimed the matching contract")
+            hit = await pick_match(
+                order.order_id, candidates, self.memory.owners(loginid), claims, "contract"
+            )
+            if isinstance(hit, Undecidable):
+                return hit
+            if hit is not None:
                 placed = Placed(
                     order_id=order.order_id,
                     contract_id=hit.contract_id,
@@ -576,42 +531,11 @@ class DerivAdapter(BrokerAdapter):
                     broker_ref=hit.broker_ref,
                     reconciled=True,
                 )
-                return Found(placed=self._record(order, loginid, placed))
+                return Found(placed=self.memory.record(loginid, order.order_id, placed))
             if attempt == 0:
                 # A buy racing the dropped socket may be listed a moment later.
                 await asyncio.sleep(self.reconcile_grace)
         return NotFound()
-
-    async def _shared_listing(
-        self,
-        session: DerivSession,
-        order: OrderRequest,
-        since: float,
-        deadline: float,
-        attempt: int,
-    ) -> _Listing:
-        """A listing taken no earlier than this call (or joined while in flight) that
-        covers ``since``; a second attempt always takes a fresh one."""
-        key = session.loginid or order.account.login or order.account.token[-8:]
-        now = time.monotonic()
-        shared = self._listings.get(key)
-        # A buy this process sent itself may be newer than a listing already running.
-        if shared is not None and attempt == 0 and order.order_id not in self._sent_at:
-            started, covers_since, running = shared
-            fresh = not running.done() or now - started < LISTING_REUSE_SECONDS
-            if fresh and covers_since <= since:
-                return await asyncio.shield(running)
-        future: asyncio.Future[_Listing] = asyncio.get_running_loop().create_future()
-        self._listings[key] = (now, since, future)
-        try:
-            listed = await self._list_contracts(session, since, deadline)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: joiners get it through their own await
-            self._listings.pop(key, None)
-            raise
-        future.set_result(listed)
-        return listed
 
     async def _list_contracts(
         self, session: DerivSession, since: float, deadline: float

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import httpx
 import msgspec
@@ -42,7 +43,6 @@ from apps.brokers.base import (
     NotFound,
     OnSettled,
     OrderRequest,
-    Placed,
     PlaceOutcome,
     ReconcileResult,
     Rejected,
@@ -51,7 +51,6 @@ from apps.brokers.base import (
     SettlementUnavailable,
     SettlementWatch,
     TransientFailure,
-    Uncertain,
     Undecidable,
 )
 from apps.brokers.iqoption.protocol import (
@@ -76,7 +75,13 @@ from apps.brokers.iqoption.session import (
 )
 from apps.brokers.iqoption.watch import AccountWatches
 from apps.brokers.orders import BookingDelay, too_late
-from apps.brokers.sessions import SessionPool
+from apps.brokers.reconciliation import (
+    PlacementMemory,
+    SharedListings,
+    lost_reply_outcome,
+    pick_match,
+)
+from apps.brokers.sessions import SessionPool, ready
 from apps.core.brokers.iqoption import (
     ACTIVE_IDS,
     Balance,
@@ -88,16 +93,10 @@ DEFAULT_LOGIN_URL = "http://127.0.0.1:8702/api/v2/login"
 DEFAULT_WS_URL = "ws://127.0.0.1:8702/echo/websocket"
 # Why an order whose session took until too close to its signal's end was not bought.
 TOO_LATE = "signal expired before the broker could book it"
-# How far before valid_until a buy for an order can have happened when this process has
-# no record of sending it (a worker that died mid-call): signals live a few seconds.
-RECONCILE_LOOKBACK_SECONDS = 120.0
-# How long a finished listing of a balance's options may serve other reconciliations.
-LISTING_REUSE_SECONDS = 0.5
 # Orders the runner claims and finishes together. IQ Option has no batch buy, so a chunk
 # is bookkeeping only: large enough that claims and finishes take few Valkey round trips,
 # small enough that a chunk's slowest buy holds back few answered ones.
 PLACE_CHUNK = 32
-_PLACED_MEMORY = 100_000
 
 
 class IQOptionAdapter(BrokerAdapter):
@@ -130,16 +129,14 @@ class IQOptionAdapter(BrokerAdapter):
         self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.account_concurrency)
         )
-        # balance id → option id → order id: options known to belong to an order, so
-        # reconciliation never hands one option to two orders.
-        self._claims: defaultdict[int, dict[int, str]] = defaultdict(dict)
-        self._sent_at: OrderedDict[str, float] = OrderedDict()
+        # Orders placed and sent by this process, options known to be an order's, by
+        # balance id.
+        self.memory = PlacementMemory[int](clock)
         # A buy is sent only if the broker's recent answers say it is booked in time.
         self.booking_delay = BookingDelay()
-        self._placed: OrderedDict[str, Placed] = OrderedDict()
-        # One listing of a balance's options serves every order of it being reconciled at
-        # the same moment (after a worker crash that is many orders).
-        self._listings: dict[int, tuple[float, float, asyncio.Future[_Listing]]] = {}
+        # One get-options per balance at a time, whatever the number of its orders being
+        # reconciled.
+        self.listings = SharedListings[int, _Listing]()
         self.watches = AccountWatches(
             self.session,
             self.balance,
@@ -178,15 +175,7 @@ class IQOptionAdapter(BrokerAdapter):
         return session.profile.balance(balance_type_of(account))
 
     async def connect(self, account: BrokerAccount) -> Rejected | TransientFailure | None:
-        try:
-            await self.session(account).ensure_open()
-        except SessionRejected as exc:
-            return Rejected(order_id="", code=exc.code, message=exc.message, account_refused=True)
-        except SessionUnavailable as exc:
-            return TransientFailure(
-                order_id="", code="ConnectionFailed", message=str(exc), retry_after=exc.retry_after
-            )
-        return None
+        return await ready(self.session(account))
 
     async def close(self) -> None:
         await self.watches.close()
@@ -200,7 +189,7 @@ class IQOptionAdapter(BrokerAdapter):
 
     def _precheck(self, order: OrderRequest) -> PlaceOutcome | tuple[int, int]:
         """What stops ``order`` before the broker, else its active id and expiry."""
-        known = self._placed.get(order.order_id)
+        known = self.memory.placed(order.order_id)
         if known is not None:  # placed by this process already: report, never rebuy
             return known
         if self._too_late(order):
@@ -251,7 +240,7 @@ class IQOptionAdapter(BrokerAdapter):
                 expired=expiry_at,
                 price=order.stake,
             )
-            self._remember_sent(order.order_id)
+            self.memory.sent(order.order_id)
             sent = self.clock()
             try:
                 reply = await session.request(request, reply_within=self.reply_timeout)
@@ -267,7 +256,9 @@ class IQOptionAdapter(BrokerAdapter):
                 match read_open_option(reply):
                     case OptionOpened() as opened:
                         session.cooldown.reset()
-                        return self._record(order, balance.id, opened.placed(order.order_id))
+                        return self.memory.record(
+                            balance.id, order.order_id, opened.placed(order.order_id)
+                        )
                     case OptionRefused(code=code, message=message) if code == RATE_LIMITED:
                         return _transient(order, code, message, session.cooldown.start())
                     case OptionRefused(code=code, message=message):
@@ -281,43 +272,16 @@ class IQOptionAdapter(BrokerAdapter):
         each account's buys in flight."""
         return list(await asyncio.gather(*(self.place(o) for o in orders)))
 
-    def _record(self, order: OrderRequest, balance_id: int, placed: Placed) -> Placed:
-        self._claims[balance_id][int(placed.contract_id)] = order.order_id
-        self._placed[order.order_id] = placed
-        if len(self._placed) > _PLACED_MEMORY:
-            self._placed.popitem(last=False)
-        return placed
-
-    def _remember_sent(self, order_id: str) -> None:
-        self._sent_at.setdefault(order_id, self.clock())
-        if len(self._sent_at) > _PLACED_MEMORY:
-            self._sent_at.popitem(last=False)
-
     async def _after_lost_reply(self, order: OrderRequest, *, timed_out: bool) -> PlaceOutcome:
         result = await self.reconcile(order)
-        match result:
-            case Found(placed=placed):
-                return placed
-            case NotFound() if not timed_out:
-                # The socket closed with the buy unanswered and no option exists: the
-                # broker handles a call within its connection, so retrying cannot duplicate.
-                return _transient(order, "ReplyLost", "buy reply lost; no option booked", 0.0)
-            case NotFound():
-                return Uncertain(
-                    order_id=order.order_id,
-                    message="buy reply timed out and no option is listed yet; "
-                    "it may still be booked, so it is not retried",
-                )
-            case Undecidable(reason=reason):
-                return Uncertain(order_id=order.order_id, message=reason)
-        raise AssertionError(result)  # pragma: no cover - match is exhaustive
+        return lost_reply_outcome(order.order_id, result, timed_out=timed_out, noun="option")
 
     # reconciliation ---------------------------------------------------------------------
 
     async def reconcile(
         self, order: OrderRequest, claims: ContractClaims | None = None
     ) -> ReconcileResult:
-        known = self._placed.get(order.order_id)
+        known = self.memory.placed(order.order_id)
         if known is not None:
             return Found(placed=known)
         terms = terms_of(order)
@@ -326,18 +290,25 @@ class IQOptionAdapter(BrokerAdapter):
         active_id, expiry_at = terms
         session = self.session(order.account)
         deadline = time.monotonic() + self.reconcile_timeout
-        since = self._sent_at.get(order.order_id, order.valid_until - RECONCILE_LOOKBACK_SECONDS)
+        since = self.memory.since(order.order_id, order.valid_until)
         for attempt in range(2):
-            listed = await self._shared_listing(session, order, since, deadline, attempt)
+            balance = await self._reconcile_balance(session, order, deadline)
+            if isinstance(balance, Undecidable):
+                return balance
+            listed = await self.listings.take(
+                balance.id,
+                since,
+                # A buy this process sent itself may be newer than a listing running.
+                joinable=attempt == 0 and not self.memory.sent_here(order.order_id),
+                list_now=partial(self._list_options, session, balance.id, deadline),
+            )
             if isinstance(listed, Undecidable):
                 return listed
             balance_id, options = listed
-            owned = self._claims[balance_id]
-            matches = {
+            candidates = {
                 option.option_id: option
                 for option in options
-                if owned.get(option.option_id, order.order_id) == order.order_id
-                and same_terms(
+                if same_terms(
                     option,
                     active_id=active_id,
                     direction=order.direction,
@@ -346,60 +317,18 @@ class IQOptionAdapter(BrokerAdapter):
                     since=since - 2,  # the broker's clock may run a little behind ours
                 )
             }
-            if claims is not None and matches:
-                owners = await claims.owners([str(oid) for oid in matches])
-                matches = {
-                    oid: option
-                    for oid, option in matches.items()
-                    if owners.get(str(oid), order.order_id) == order.order_id
-                }
-            if len(matches) > 1:
-                return Undecidable(
-                    reason=f"{len(matches)} unclaimed options match the order's terms"
-                )
-            if len(matches) == 1:
-                hit = next(iter(matches.values()))
-                if claims is not None and not await claims.claim(str(hit.option_id)):
-                    return Undecidable(reason="another order claimed the matching option")
+            hit = await pick_match(
+                order.order_id, candidates, self.memory.owners(balance_id), claims, "option"
+            )
+            if isinstance(hit, Undecidable):
+                return hit
+            if hit is not None:
                 placed = hit.opened().placed(order.order_id, reconciled=True)
-                return Found(placed=self._record(order, balance_id, placed))
+                return Found(placed=self.memory.record(balance_id, order.order_id, placed))
             if attempt == 0:
                 # A buy racing the dropped socket may be listed a moment later.
                 await asyncio.sleep(self.reconcile_grace)
         return NotFound()
-
-    async def _shared_listing(
-        self,
-        session: IQSession,
-        order: OrderRequest,
-        since: float,
-        deadline: float,
-        attempt: int,
-    ) -> _Listing:
-        """A listing taken no earlier than this call (or joined while in flight) that
-        covers ``since``; a second attempt always takes a fresh one."""
-        balance = await self._reconcile_balance(session, order, deadline)
-        if isinstance(balance, Undecidable):
-            return balance
-        now = time.monotonic()
-        shared = self._listings.get(balance.id)
-        # A buy this process sent itself may be newer than a listing already running.
-        if shared is not None and attempt == 0 and order.order_id not in self._sent_at:
-            started, covers_since, running = shared
-            fresh = not running.done() or now - started < LISTING_REUSE_SECONDS
-            if fresh and covers_since <= since:
-                return await asyncio.shield(running)
-        future: asyncio.Future[_Listing] = asyncio.get_running_loop().create_future()
-        self._listings[balance.id] = (now, since, future)
-        try:
-            listed = await self._list_options(session, balance.id, deadline)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: joiners get it through their own await
-            self._listings.pop(balance.id, None)
-            raise
-        future.set_result(listed)
-        return listed
 
     async def _reconcile_balance(
         self, session: IQSession, order: OrderRequest, deadline: float

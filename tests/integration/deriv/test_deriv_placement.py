@@ -12,6 +12,7 @@ from apps.brokers.deriv.adapter import DerivAdapter
 from apps.brokers.deriv.protocol import DOCUMENTED_ERROR_CODES, ErrorClass, classify_error
 from apps.brokers.deriv.simulator import SimConfig
 from tests.fixtures.deriv_sim import SimHandle, make_order
+from tests.fixtures.waiting import wait_for
 
 
 async def test_order_is_placed_once_and_traceable_in_the_ledger(
@@ -75,8 +76,12 @@ async def test_a_token_revoked_mid_session_refuses_the_account_alone(
     for account in (kept, revoked):
         assert isinstance(await adapter.place(make_order(account)), Placed)
     await sim.revoke(revoked)
+    # The simulator closes the revoked token's socket; a buy sent before the adapter saw
+    # the close would be in doubt (reconciling needs a login the token no longer has).
+    session = adapter.session(revoked)
+    await wait_for(lambda: not session.is_open, what="the revoked token's socket closed")
 
-    alone = await place_until_valid(adapter, make_order(revoked))  # the close may be news
+    alone = await place_until_valid(adapter, make_order(revoked))
     # In one multi-account buy led by the account that still works.
     batch = await adapter.place_many([make_order(kept), make_order(revoked)])
 
