@@ -135,12 +135,19 @@ class TrackKeeper:
         self.channel_stats = mongo_db["channel_stats"]
 
     async def record_signals(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """The facts of newly stored signals (called as the ledger writes their records)."""
-        writes = [
-            UpdateOne({"_id": r["_id"]}, {"$set": signal_facts(r)}, upsert=True) for r in records
-        ]
-        if writes:
-            await self.results.bulk_write(writes, ordered=False)
+        """The facts of stored signals (called as the ledger writes their records): a
+        signal counts as sent from now on, and one whose executions came first gets its
+        result now."""
+        facts = {r["_id"]: signal_facts(r) for r in records}
+        if not facts:
+            return
+        await self.results.bulk_write(
+            [UpdateOne({"_id": i}, {"$set": f}, upsert=True) for i, f in facts.items()],
+            ordered=False,
+        )
+        await self._derive(list(facts))
+        for channel_id in {f["channel_id"] for f in facts.values()}:
+            await self.refresh_channel(channel_id)
 
     async def update(
         self,
@@ -158,8 +165,9 @@ class TrackKeeper:
         writes = []
         for signal_id, channel_id in touched.items():
             fields: dict[str, Any] = {"channel_id": channel_id}
-            if signal_id in delays:
-                fields["delays"] = delays[signal_id].doc()
+            # An empty histogram is a book Redis has let go of, not a signal without delays.
+            if (held := delays.get(signal_id)) is not None and held.n:
+                fields["delays"] = held.doc()
             if (record := records.get(signal_id)) is not None:
                 fields |= signal_facts(record)
             writes.append(UpdateOne({"_id": signal_id}, {"$set": fields}, upsert=True))
@@ -176,6 +184,12 @@ class TrackKeeper:
                 {"_id": signal_id, **_earlier(s)}, {"$set": {"first": settlement_doc(s)}}
             )
 
+        await self._derive(ids)
+        for channel_id in set(touched.values()):
+            await self.refresh_channel(channel_id)
+
+    async def _derive(self, ids: list[str]) -> None:
+        """Write what the facts make of each signal (outcome, profit at stake)."""
         derived = []
         async for doc in self.results.find({"_id": {"$in": ids}}):
             result = result_from_doc(doc)
@@ -202,8 +216,6 @@ class TrackKeeper:
             )
         if derived:
             await self.results.bulk_write(derived, ordered=False)
-        for channel_id in set(touched.values()):
-            await self.refresh_channel(channel_id)
 
     async def channel_results(self, channel_id: str) -> list[SignalResult]:
         cursor = self.results.find({"channel_id": channel_id}, _PROJECTION)
