@@ -190,6 +190,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     redis = connect_redis_from(settings)
     database = mongo[settings.mongodb_database]
     book = Book(redis, database, topology)
+    try:
+        await book.track.ensure_indexes()
+    except Exception:
+        # Reads are slower without it, never wrong; it is created on the next start.
+        log.warning("could not create the signal results' index", exc_info=True)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())
     if settings.metrics_enabled:

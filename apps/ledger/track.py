@@ -134,6 +134,10 @@ class TrackKeeper:
         self.signals = mongo_db["signals"]
         self.channel_stats = mongo_db["channel_stats"]
 
+    async def ensure_indexes(self) -> None:
+        """The index a channel's recompute reads its results by."""
+        await self.results.create_index([("channel_id", 1), ("created_at", 1)])
+
     async def record_signals(self, records: Iterable[Mapping[str, Any]]) -> None:
         """The facts of stored signals (called as the ledger writes their records): a
         signal counts as sent from now on, and one whose executions came first gets its
@@ -177,8 +181,9 @@ class TrackKeeper:
         for e in executions:
             s = settlement_of(e)
             if s is not None and e.signal_id in touched:
-                held = firsts.get(e.signal_id)
-                firsts[e.signal_id] = s if held is None or s.key() < held.key() else held
+                earliest = firsts.get(e.signal_id)
+                if earliest is None or s.key() < earliest.key():
+                    firsts[e.signal_id] = s
         for signal_id, s in firsts.items():
             await self.results.update_one(
                 {"_id": signal_id, **_earlier(s)}, {"$set": {"first": settlement_doc(s)}}

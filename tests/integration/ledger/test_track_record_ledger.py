@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from msgspec.structs import replace
 from nats.aio.client import Client as NATS
 
 from apps.core.db import connect_db
@@ -24,10 +25,12 @@ from apps.core.messages import (
     Signal,
     encode,
 )
+from apps.core.records import record_of
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.core.track_record import Settlement, delays_of, result_of, windows
+from apps.core.track_record import DAY, Settlement, delays_of, result_of, windows
 from apps.ledger.main import run
+from apps.ledger.track import TRACK_MAX_AGE, TrackKeeper
 from tests.fixtures.factories import make_signal
 from tests.fixtures.waiting import wait_for
 
@@ -213,3 +216,28 @@ async def test_the_channels_track_is_the_definitions_numbers_and_redelivery_coun
     assert results[plans[4].signal.signal_id]["outcome"] is None
     # Another channel's signals stay out of this record.
     assert other_doc is not None and other_doc["track"]["all"]["signals"] == 1
+
+
+async def test_time_moves_signals_out_of_the_short_windows(settings: Settings) -> None:
+    """Windows move with time: a record older than TRACK_MAX_AGE is recomputed without
+    any execution arriving, and a signal sent 6.99 days ago leaves the 7-day window."""
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    db = mongo[settings.mongodb_database]
+    keeper = TrackKeeper(db)
+    await keeper.ensure_indexes()
+    sent = time.time() - 6.99 * DAY
+    s = replace(make_signal("chAging", stake="10"), created_at=sent, valid_until=sent + 30)
+    try:
+        await keeper.record_signals([{"_id": s.signal_id, **record_of(s).model_dump_doc()}])
+        doc = await db.channel_stats.find_one({"_id": "chAging"})
+        assert doc is not None and doc["track"]["7d"]["signals"] == 1
+        # Fresh records are left alone; an hour later the record is recomputed.
+        assert await keeper.refresh_stale(now=time.time()) == 0
+        later = time.time() + 2 * TRACK_MAX_AGE
+        assert await keeper.refresh_stale(now=later) == 1
+        doc = await db.channel_stats.find_one({"_id": "chAging"})
+        assert doc is not None
+        assert (doc["track"]["7d"]["signals"], doc["track"]["30d"]["signals"]) == (0, 1)
+        assert doc["track_updated_at"] == later
+    finally:
+        mongo.close()
