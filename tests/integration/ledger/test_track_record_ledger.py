@@ -241,3 +241,39 @@ async def test_time_moves_signals_out_of_the_short_windows(settings: Settings) -
         assert doc["track_updated_at"] == later
     finally:
         mongo.close()
+
+
+async def test_the_earliest_settlement_decides_whatever_the_order_they_arrive_in(
+    settings: Settings,
+) -> None:
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    db = mongo[settings.mongodb_database]
+    keeper = TrackKeeper(db)
+    s = make_signal("chOrder", stake="10")
+    at = s.created_at + 60
+
+    def settled(k: int, when: float, won: bool) -> Execution:
+        return order(
+            s,
+            k,
+            ExecutionState.SETTLED,
+            when,
+            stake=Decimal("4"),
+            outcome=Outcome.WON if won else Outcome.LOST,
+            profit=Decimal("3.40") if won else Decimal("-4"),
+        )
+
+    late, early, tie = settled(1, at + 5, False), settled(2, at, True), settled(3, at, False)
+    touched = {s.signal_id: s.channel_id}
+    try:
+        await keeper.record_signals([{"_id": s.signal_id, **record_of(s).model_dump_doc()}])
+        for batch in ([late], [tie], [early], [late, tie]):  # sub2 < sub3 breaks the tie
+            await keeper.update(touched, {}, batch)
+        result = await db.signal_results.find_one({"_id": s.signal_id})
+        assert result is not None
+        assert result["first"]["order_id"] == early.order_id
+        assert (result["outcome"], result["profit_at_stake"]) == ("won", "8.50")
+        doc = await db.channel_stats.find_one({"_id": "chOrder"})
+        assert doc is not None and doc["track"]["all"]["won"] == 1
+    finally:
+        mongo.close()
