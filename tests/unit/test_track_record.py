@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.core.track_record import (
@@ -140,6 +140,9 @@ def test_daily_series_keeps_a_count_until_it_changes() -> None:
 
 # --- properties ---------------------------------------------------------------------
 
+# No deadline: a busy machine's pauses are not a property of the code.
+PROPERTY = settings(deadline=None)
+
 profits = st.decimals(
     min_value=-100, max_value=100, places=2, allow_nan=False, allow_infinity=False
 )
@@ -181,6 +184,7 @@ def signals(draw: st.DrawFn) -> list[SignalResult]:
     return out
 
 
+@PROPERTY
 @given(
     outcomes=st.lists(st.booleans(), min_size=1, max_size=20),
     subscribers=st.integers(min_value=1, max_value=50),
@@ -223,6 +227,7 @@ def test_a_signal_counts_once_whatever_its_subscribers(
     )
 
 
+@PROPERTY
 @given(signals())
 def test_windows_nest(results: list[SignalResult]) -> None:
     ws = windows(results, NOW)
@@ -238,17 +243,20 @@ def test_windows_nest(results: list[SignalResult]) -> None:
             assert 0 <= w.win_rate <= 1
 
 
+@PROPERTY
 @given(st.lists(profits.filter(lambda p: p >= 0), max_size=40))
 def test_drawdown_is_zero_for_a_curve_that_never_falls(gains: list[Decimal]) -> None:
     assert max_drawdown(gains) == 0
 
 
+@PROPERTY
 @given(st.lists(profits, max_size=40))
 def test_drawdown_is_never_negative_and_bounded_by_the_losses(steps: list[Decimal]) -> None:
     dd = max_drawdown(steps)
     assert 0 <= dd <= -sum((s for s in steps if s < 0), Decimal(0))
 
 
+@PROPERTY
 @given(st.lists(latencies, max_size=10))
 def test_delays_merge_as_if_kept_together(parts: list[list[float]]) -> None:
     merged = Delays()
