@@ -133,6 +133,15 @@ async def provide_principal(
     return await authenticator.authenticate(bearer_token(request))
 
 
+async def provide_viewer(
+    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
+) -> Principal | None:
+    """The caller of a public route that shows more to some callers: None without a
+    token; a token that is sent must be valid (401 otherwise)."""
+    token = bearer_token(request)
+    return None if token is None else await authenticator.authenticate(token)
+
+
 def provide_claims(
     request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
 ) -> TokenClaims:
@@ -152,6 +161,7 @@ dependencies = {
     "live": Provide(provide_live, sync_to_thread=False),
     "intake": Provide(provide_intake, sync_to_thread=False),
     "principal": Provide(provide_principal),
+    "viewer": Provide(provide_viewer),
     "claims": Provide(provide_claims, sync_to_thread=False),
 }
 
@@ -166,6 +176,8 @@ Live = NamedDependency[LiveRelay]
 AuthenticatorDep = NamedDependency[Authenticator]
 # How handlers ask for the caller: an explicit dependency (Litestar 3 drops inference).
 CurrentUser = NamedDependency[Principal]
+# The caller when there is one, on a public route (None: anonymous).
+Viewer = NamedDependency[Principal | None]
 # Only the verified token, for a handler that looks up the rest itself in its own round
 # trip (signal intake reads the caller's facts together with the channel's ACL).
 AccessClaims = NamedDependency[TokenClaims]

@@ -2,7 +2,8 @@
 
 The ledger's book writes one Redis hash per signal (:meth:`Topology.signal_stats_key`):
 a count per order state (in all and per broker kind, ``by:<kind>:<state>``), the fan-out's
-shard totals, outcomes, profit in hundredths and the first and last placement times.
+shard totals, outcomes, profit in hundredths, the first and last placement times and the
+histogram of the copy delays (:func:`apps.core.track_record.delays_from_hash`).
 :func:`signal_counts_from` turns that hash (or an empty one, for a signal not counted yet)
 into the figures every reader shows, so the ledger's MongoDB copy, the REST answer and the
 live feed agree field for field.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+
+from apps.core.track_record import delays_from_hash
 
 # The order states a signal's book counts, in the order they are shown.
 COUNTED_STATES = ("placed", "rejected", "expired", "failed", "unknown")
@@ -44,6 +47,8 @@ def signal_counts_from(raw: dict[Any, Any]) -> dict[str, Any]:
             "first_placed": int(first) - created if first and created else None,
             "last_placed": int(last) - created if last and created else None,
         },
+        # Every placement's copy delay, as a histogram (the track record's average and p95).
+        "delays": delays_from_hash(values).doc(),
     }
 
 

@@ -34,6 +34,8 @@ from apps.core.messages import (
 )
 from apps.core.signal_stats import COUNTED_STATES, signal_counts_from
 from apps.core.topology import Topology
+from apps.core.track_record import Delays, delay_bucket, delays_from_doc
+from apps.ledger.track import TrackKeeper
 
 log = logging.getLogger("ledger.book")
 
@@ -48,9 +50,12 @@ PER_CALL = 128
 
 _APPLY = """
 -- KEYS: states, outcomes, signal stats, channel stats
--- ARGV: ttl, then 6 per execution: order_id, state, at_ms, outcome, profit_minor,
+-- ARGV: ttl, then 8 per execution: order_id, state, at_ms, outcome, profit_minor,
 -- broker_kind (the signal's hash also counts states per broker kind, "by:<kind>:<state>":
--- an order has one broker, so moving it between states moves it within its kind)
+-- an order has one broker, so moving it between states moves it within its kind),
+-- latency_ms and its histogram bucket (both '' when unmeasured: the copy delay of a
+-- placement, counted once per order into "delay_n", "delay_sum_ms", "delay_max_ms" and
+-- "delay:b<bucket>", see apps.core.track_record)
 -- Returns {changed, current} (0-based indexes): first-time changes, which move the
 -- counts, and every execution that is what the book now holds, to be written to MongoDB.
 -- Orders' states and outcomes are read with one HMGET and written with one HSET per hash
@@ -58,7 +63,7 @@ _APPLY = """
 -- costs a script much more than the command does.
 local ttl = tonumber(ARGV[1])
 local ids = {{}, {}}  -- order ids whose state (1) / outcome (2) is looked up
-for i = 2, #ARGV, 6 do
+for i = 2, #ARGV, 8 do
   local which = ARGV[i + 1] == 'settled' and 2 or 1
   ids[which][#ids[which] + 1] = ARGV[i]
 end
@@ -72,10 +77,11 @@ end
 local writes = {{}, {}}
 local changed, current, delta, by_kind = {}, {}, {}, {}
 local pnl, first, last = 0, nil, nil
-for i = 2, #ARGV, 6 do
-  local n = (i - 2) / 6
+local delay_n, delay_sum, delay_max, delay_buckets = 0, 0, nil, {}
+for i = 2, #ARGV, 8 do
+  local n = (i - 2) / 8
   local oid, st, at, outcome, pm = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3], ARGV[i+4]
-  local kind = ARGV[i+5]
+  local kind, latency, bucket = ARGV[i+5], ARGV[i+6], ARGV[i+7]
   if st == 'settled' then
     local prev = known[2][oid]
     if not prev then
@@ -110,6 +116,14 @@ for i = 2, #ARGV, 6 do
       if st == 'placed' then
         if (not first) or at < first then first = at end
         if (not last) or at > last then last = at end
+        if latency ~= '' then
+          local ms = tonumber(latency)
+          delay_n = delay_n + 1
+          delay_sum = delay_sum + ms
+          if (not delay_max) or ms > delay_max then delay_max = ms end
+          local f = 'delay:b' .. bucket
+          delay_buckets[f] = (delay_buckets[f] or 0) + 1
+        end
       end
       changed[#changed + 1] = n
       current[#current + 1] = n
@@ -135,6 +149,13 @@ end
 if pnl ~= 0 then
   redis.call('HINCRBY', KEYS[3], 'pnl_minor', pnl)
   redis.call('HINCRBY', KEYS[4], 'pnl_minor', pnl)
+end
+if delay_n > 0 then
+  redis.call('HINCRBY', KEYS[3], 'delay_n', delay_n)
+  redis.call('HINCRBYFLOAT', KEYS[3], 'delay_sum_ms', delay_sum)
+  for f, d in pairs(delay_buckets) do redis.call('HINCRBY', KEYS[3], f, d) end
+  local held = tonumber(redis.call('HGET', KEYS[3], 'delay_max_ms'))
+  if (not held) or delay_max > held then redis.call('HSET', KEYS[3], 'delay_max_ms', delay_max) end
 end
 if first then
   local held = tonumber(redis.call('HGET', KEYS[3], 'first_placed_ms'))
@@ -195,6 +216,7 @@ class Book:
         self.signal_stats = mongo_db["signal_stats"]
         self.channel_stats = mongo_db["channel_stats"]
         self.topology = topology
+        self.track = TrackKeeper(mongo_db)
         self._apply = redis.register_script(_APPLY)
         self._fanout = redis.register_script(_FANOUT)
 
@@ -255,7 +277,7 @@ class Book:
         for start in range(0, len(pending.executions), MONGO_CHUNK):
             writes = [order_write(e) for e in pending.executions[start : start + MONGO_CHUNK]]
             await self.orders.bulk_write(writes, ordered=False)
-        await self._copy_stats(pending.touched)
+        await self._copy_stats(pending.touched, pending.executions)
 
     async def _record(
         self, pair: tuple[str, str], executions: Sequence[Execution]
@@ -275,6 +297,7 @@ class Book:
                     e.outcome.value if e.outcome else "",
                     to_minor(e.profit),
                     e.broker_kind,
+                    *_delay_args(e),
                 ]
             with _APPLY_SECONDS.time():
                 part_changed, part_current = await self._apply(keys=keys, args=args)
@@ -282,10 +305,14 @@ class Book:
             current += [start + int(i) for i in part_current]
         return changed, current
 
-    async def _copy_stats(self, touched: set[tuple[str, str]]) -> None:
+    async def _copy_stats(
+        self, touched: set[tuple[str, str]], executions: Sequence[Execution]
+    ) -> None:
         channels = {channel for _, channel in touched}
+        delays: dict[str, Delays] = {}
         for signal_id, channel_id in touched:
             stats = await self.signal_counts(signal_id)
+            delays[signal_id] = delays_from_doc(stats["delays"])
             await self.signal_stats.update_one(
                 {"_id": signal_id},
                 {"$set": {"channel_id": channel_id, **stats, "updated_at": time.time()}},
@@ -300,7 +327,6 @@ class Book:
         for channel_id in channels:
             raw = await self.redis.hgetall(self.topology.channel_stats_key(channel_id))
             values = {_text(k): int(v) for k, v in raw.items() if _text(v).lstrip("-").isdigit()}
-            won, lost = values.get("won", 0), values.get("lost", 0)
             await self.channel_stats.update_one(
                 {"_id": channel_id},
                 {
@@ -308,20 +334,31 @@ class Book:
                         "signals": values.get("signals", 0),
                         "orders": values.get("orders", 0),
                         **{state: values.get(state, 0) for state in COUNTED_STATES},
-                        "won": won,
-                        "lost": lost,
-                        "win_rate": (won / (won + lost)) if won + lost else None,
+                        # Orders won and lost; the per-signal figures are in "track".
+                        "won": values.get("won", 0),
+                        "lost": values.get("lost", 0),
                         "pnl": str(Decimal(values.get("pnl_minor", 0)).scaleb(-2)),
                         "updated_at": time.time(),
-                    }
+                    },
+                    # The per-trade win rate is gone: the one win rate is per signal.
+                    "$unset": {"win_rate": ""},
                 },
                 upsert=True,
             )
+        # The signals' results and their channels' track records, once the counts are in.
+        await self.track.update(dict(touched), delays, executions)
 
     async def signal_counts(self, signal_id: str) -> dict[str, Any]:
         """Counts per state, the total, outcomes and latency figures of one signal."""
         raw = await self.redis.hgetall(self.topology.signal_stats_key(signal_id))
         return signal_counts_from(raw)
+
+
+def _delay_args(e: Execution) -> tuple[str, str]:
+    """The copy delay of a placement and its histogram bucket ('' when not measured)."""
+    if e.state is not ExecutionState.PLACED or e.latency_ms is None:
+        return ("", "")
+    return (repr(float(e.latency_ms)), str(delay_bucket(e.latency_ms)))
 
 
 def _text(value: bytes | str) -> str:

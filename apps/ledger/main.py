@@ -36,6 +36,7 @@ from apps.core.topology import Topology
 from apps.ledger.book import Book, Pending
 from apps.ledger.relink import mark_refused_accounts
 from apps.ledger.signals import keep_signal_records
+from apps.ledger.track import TrackKeeper
 
 log = logging.getLogger("ledger")
 FETCH_BATCH = 2000
@@ -51,6 +52,8 @@ PROGRESS_INTERVAL = 10.0
 # orders, and fewer, larger bulk writes cost MongoDB less than many small ones.
 WRITE_AT_MOST = 5.0
 WRITE_AT = MAX_QUEUED // 2
+# How often the ledger looks for track records that time has aged (TRACK_MAX_AGE).
+TRACK_CHECK_INTERVAL = 60.0
 
 
 class MongoWriter:
@@ -167,6 +170,18 @@ class MongoWriter:
             await asyncio.gather(*(m.in_progress() for m in waiting), return_exceptions=True)
 
 
+async def keep_tracks_fresh(track: TrackKeeper, stop: asyncio.Event) -> None:
+    """Until ``stop``: recompute the channels' track records that time has aged (a
+    window loses its oldest signals without any execution arriving)."""
+    while not stop.is_set():
+        try:
+            await track.refresh_stale()
+        except Exception:
+            log.exception("could not refresh the channels' track records; trying again later")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TRACK_CHECK_INTERVAL)
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     topology = Topology(settings.namespace)
     nc = await connect_from(settings, "copier-ledger")
@@ -175,13 +190,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     redis = connect_redis_from(settings)
     database = mongo[settings.mongodb_database]
     book = Book(redis, database, topology)
+    try:
+        await book.track.ensure_indexes()
+    except Exception:
+        # Reads are slower without it, never wrong; it is created on the next start.
+        log.warning("could not create the signal results' index", exc_info=True)
     writer = MongoWriter(book, at_most=WRITE_AT_MOST, write_at=WRITE_AT)  # as set at start
     writing = asyncio.create_task(writer.run())
     if settings.metrics_enabled:
         metrics.ledger_lag_seconds.set_function(writer.lag)
     js = nc.jetstream()
     signals = engine.get_collection(SignalRecord)
-    recording = asyncio.create_task(keep_signal_records(js, topology, signals, stop))
+    recording = asyncio.create_task(keep_signal_records(js, topology, signals, stop, book.track))
+    refreshing = asyncio.create_task(keep_tracks_fresh(book.track, stop))
     sub = await js.pull_subscribe_bind("ledger", topology.stream("EXECUTIONS"))
     watching = metrics.watch_jetstream_soon(
         settings.metrics_enabled,
@@ -235,6 +256,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             stop.set()  # the executions loop may have ended on an error of its own
         with contextlib.suppress(Exception):
             await recording
+        refreshing.cancel()
+        with contextlib.suppress(BaseException):
+            await refreshing
         await close_nats(nc)
         await redis.aclose()
         mongo.close()

@@ -28,6 +28,7 @@ from apps.core.messages import signal_decoder
 from apps.core.nats import fetched
 from apps.core.records import SignalRecord, record_of
 from apps.core.topology import Topology
+from apps.ledger.track import TrackKeeper
 
 log = logging.getLogger("ledger.signals")
 
@@ -42,15 +43,19 @@ def record_write(record: SignalRecord) -> UpdateOne:
     return UpdateOne({"_id": record.id}, {"$setOnInsert": document}, upsert=True)
 
 
-async def write_records(signals: Any, msgs: Sequence[Msg]) -> int:
-    """Write the records of ``msgs`` into the ``signals`` collection and ack them; the
-    number written. A message that is not a signal is terminated (it stays in the stream
+async def write_records(signals: Any, msgs: Sequence[Msg], track: TrackKeeper | None = None) -> int:
+    """Write the records of ``msgs`` into the ``signals`` collection (and, with
+    ``track``, their facts into the signals' results) and ack them; the number written.
+    A message that is not a signal is terminated (it stays in the stream
     for inspection); when MongoDB refuses, every message is redelivered a second later."""
     writes: list[UpdateOne] = []
+    facts: list[dict[str, Any]] = []
     readable: list[Msg] = []
     for msg in msgs:
         try:
-            writes.append(record_write(record_of(signal_decoder.decode(msg.data))))
+            record = record_of(signal_decoder.decode(msg.data))
+            writes.append(record_write(record))
+            facts.append({"_id": record.id, **record.model_dump_doc()})
             readable.append(msg)
         except (msgspec.ValidationError, msgspec.DecodeError):
             log.error("undecodable signal on %s: %r", msg.subject, msg.data[:200])
@@ -59,6 +64,8 @@ async def write_records(signals: Any, msgs: Sequence[Msg]) -> int:
         return 0
     try:
         await signals.bulk_write(writes, ordered=False)
+        if track is not None:
+            await track.record_signals(facts)
     except Exception:
         log.exception("MongoDB did not take %d signal records; redelivering", len(writes))
         await asyncio.gather(*(m.nak(delay=1) for m in readable), return_exceptions=True)
@@ -68,7 +75,11 @@ async def write_records(signals: Any, msgs: Sequence[Msg]) -> int:
 
 
 async def keep_signal_records(
-    js: JetStreamContext, topology: Topology, signals: Any, stop: asyncio.Event
+    js: JetStreamContext,
+    topology: Topology,
+    signals: Any,
+    stop: asyncio.Event,
+    track: TrackKeeper | None = None,
 ) -> None:
     """Until ``stop`` is set: the `ledger` consumer of SIGNALS into ``signals``."""
     sub = await js.pull_subscribe_bind("ledger", topology.stream("SIGNALS"))
@@ -77,7 +88,7 @@ async def keep_signal_records(
             # Nothing on a timeout, an outage or a consumer between leaders.
             msgs = await fetched(partial(sub.fetch, FETCH_BATCH, timeout=FETCH_WAIT), FETCH_WAIT)
             if msgs:
-                await write_records(signals, msgs)
+                await write_records(signals, msgs, track)
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

@@ -21,6 +21,7 @@ from apps.api.channels.schemas import (
     ProviderView,
     SubscriberView,
 )
+from apps.api.channels.track import get_track_record
 from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
 from apps.api.models import Channel, Subscription
 from apps.api.openapi import errors
@@ -178,6 +179,7 @@ channel_router = Router(
         add_delegate,
         remove_delegate,
         list_subscribers,
+        get_track_record,
     ],
     tags=["channels"],
 )

@@ -68,9 +68,10 @@ class PerformanceView(msgspec.Struct, kw_only=True):
 
     signals: int
     orders_placed: int
+    # Signals won and lost, each by its own outcome (the track record's, all time).
     wins: int
     losses: int
-    # wins / (wins + losses), None until a trade has settled.
+    # wins / (wins + losses), per signal; None until a signal has settled.
     win_rate: Decimal | None
     # Sum of all subscribers' settled profit and loss, in the accounts' currencies.
     pnl: Decimal

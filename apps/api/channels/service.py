@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +25,11 @@ from apps.api.errors import Conflict, Forbidden, NotFound
 from apps.api.models import Channel, Subscription, User
 from apps.api.subscriptions.projection import drop_channel
 from apps.core.topology import Topology
+from apps.core.track_record import day_of
+
+# One document per channel and day ({channel_id, day, count}): the subscribers over time
+# a channel's track record shows.
+SUBSCRIBERS = "channel_subscribers"
 
 
 async def get_active(db: AIOEngine, channel_id: str) -> Channel:
@@ -137,9 +143,12 @@ def public_view(
     channel: Channel, owner: User | None, stats: dict[str, Any] | None = None
 ) -> ChannelView:
     stats = stats or {}
-    wins, losses = int(stats.get("won", 0)), int(stats.get("lost", 0))
-    settled = wins + losses
-    win_rate = (Decimal(wins) / settled).quantize(Decimal("0.0001")) if settled else None
+    # Signals won and lost and the win rate per signal: the ledger's all-time track record
+    # (apps.core.track_record), the same numbers as the channel's track-record page.
+    record = (stats.get("track") or {}).get("all") or {}
+    wins, losses = int(record.get("won", 0)), int(record.get("lost", 0))
+    rate = record.get("win_rate")
+    win_rate = None if rate is None else Decimal(str(rate)).quantize(Decimal("0.0001"))
     return ChannelView(
         id=channel.id,
         name=channel.name,
@@ -164,11 +173,19 @@ def public_view(
 
 
 async def refresh_subscriber_counts(db: AIOEngine, channel_ids: Iterable[str]) -> None:
-    """Recount rather than $inc: a crash between writes cannot leave the count wrong."""
+    """Recount rather than $inc: a crash between writes cannot leave the count wrong.
+    The day's count joins the channel's subscriber series (the last count of a day stays)."""
     collection = db.get_collection(Channel)
+    series = db.database[SUBSCRIBERS]
     for channel_id in set(channel_ids):
         count = await db.count(
             Subscription,
             (Subscription.channel_id == channel_id) & (Subscription.status == "active"),
         )
         await collection.update_one({"_id": channel_id}, {"$set": {"subscriber_count": count}})
+        day = day_of(time.time())
+        await series.update_one(
+            {"_id": f"{channel_id}:{day}"},
+            {"$set": {"channel_id": channel_id, "day": day, "count": count}},
+            upsert=True,
+        )

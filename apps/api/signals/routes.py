@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -11,10 +13,13 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from odmantic import AIOEngine, query
 from redis.asyncio import Redis
 
-from apps.api.dependencies import AccessClaims, CurrentUser, Intake, PathStr
-from apps.api.errors import Forbidden, NotFound
+from apps.api.auth.principals import Principal
+from apps.api.dependencies import AccessClaims, CurrentUser, Intake, PathStr, Viewer
+from apps.api.errors import NotFound
+from apps.api.models import Channel, Subscription
 from apps.api.openapi import errors
 from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
+from apps.api.signals.service import SignalIntake
 from apps.api.signals.ws import signal_socket
 from apps.core.records import SignalRecord
 from apps.core.signal_stats import signal_counts_from
@@ -58,7 +63,21 @@ async def _counts(
     return stored or signal_counts_from({})
 
 
-def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
+async def _results(db: AIOEngine, signal_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The ledger's per-signal results (outcome, profit at stake) of ``signal_ids``."""
+    if not signal_ids:
+        return {}
+    cursor = db.database["signal_results"].find(
+        {"_id": {"$in": signal_ids}}, {"outcome": 1, "profit_at_stake": 1}
+    )
+    return {doc["_id"]: doc async for doc in cursor}
+
+
+def _out(
+    record: SignalRecord, stats: dict[str, Any], result: dict[str, Any] | None = None
+) -> SignalOut:
+    result = result or {}
+    profit = result.get("profit_at_stake")
     return SignalOut(
         signal_id=record.id,
         channel_id=record.channel_id,
@@ -77,30 +96,78 @@ def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
         pnl=Decimal(stats["pnl"]),
         latency_ms=stats["latency_ms"],
         brokers=stats.get("brokers") or {},
+        outcome=result.get("outcome"),
+        profit_at_stake=None if profit is None else Decimal(profit),
     )
 
 
-@get("/channels/{channel_id:str}/signals", responses=errors(403))
+async def _sees_current(intake: SignalIntake, viewer: Principal | None, channel_id: str) -> bool:
+    """Whether ``viewer`` sees the channel's signals before they expire: its owner,
+    delegates and admins, and its active subscribers."""
+    if viewer is None:
+        return False
+    if await intake.may_signal(viewer, channel_id):
+        return True
+    subscription = await intake.db.find_one(
+        Subscription,
+        (Subscription.channel_id == channel_id)
+        & (Subscription.subscriber_id == viewer.id)
+        & (Subscription.status == "active")
+        & (Subscription.expires_at > datetime.now(UTC)),
+    )
+    return subscription is not None
+
+
+async def _history(
+    db: AIOEngine, channel_id: str, limit: int, before: str | None, expired_by: float | None
+) -> list[SignalRecord]:
+    """Up to ``limit`` of the channel's signals before ``before``, newest first; with
+    ``expired_by``, only those whose expiry (created_at + expiry_seconds) had passed then."""
+    found: list[SignalRecord] = []
+    while len(found) < limit:
+        conditions = [SignalRecord.channel_id == channel_id]
+        if before:
+            conditions.append(SignalRecord.id < before)
+        if expired_by is not None:
+            conditions.append(SignalRecord.created_at <= expired_by)
+        batch = await db.find(
+            SignalRecord,
+            query.and_(*conditions) if len(conditions) > 1 else conditions[0],
+            sort=query.desc(SignalRecord.id),
+            limit=limit,
+        )
+        found += [
+            r for r in batch if expired_by is None or r.created_at + r.expiry_seconds <= expired_by
+        ]
+        # Skipped signals are the current ones: at most a day's (the longest expiry).
+        if expired_by is None or len(batch) < limit:
+            break
+        before = batch[-1].id
+    return found[:limit]
+
+
+@get("/channels/{channel_id:str}/signals", responses=errors(401, 404))
 async def list_signals(
     channel_id: PathStr,
-    principal: CurrentUser,
+    viewer: Viewer,
     intake: Intake,
     limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     before: Annotated[str | None, Parameter(max_length=64)] = None,
 ) -> list[SignalOut]:
-    """The channel's signals, newest first, with their counts (owner, delegates, admin)."""
-    if not await intake.may_signal(principal, channel_id):
-        raise Forbidden("only the channel's owner and its delegates see its signals")
-    conditions = [SignalRecord.channel_id == channel_id]
-    if before:
-        conditions.append(SignalRecord.id < before)
-    records = await intake.db.find(
-        SignalRecord,
-        query.and_(*conditions) if len(conditions) > 1 else conditions[0],
-        sort=query.desc(SignalRecord.id),
-        limit=limit,
-    )
-    return [_out(r, await _counts(intake.redis, intake.topology, intake.db, r.id)) for r in records]
+    """The channel's signals, newest first, with their counts and results. Public once
+    expired (created_at + expiry_seconds passed); the current ones only to the owner, the
+    delegates, admins and the channel's active subscribers. A token, when sent, must be
+    valid."""
+    channel = await intake.db.find_one(Channel, Channel.id == channel_id)
+    if channel is None or channel.status != "active":
+        raise NotFound("no such channel")
+    current = await _sees_current(intake, viewer, channel_id)
+    records = await _history(intake.db, channel_id, limit, before, None if current else time.time())
+    results = await _results(intake.db, [r.id for r in records])
+    return [
+        _out(r, await _counts(intake.redis, intake.topology, intake.db, r.id), results.get(r.id))
+        for r in records
+    ]
 
 
 @get("/signals/{signal_id:str}", responses=errors(404))
@@ -108,7 +175,12 @@ async def get_signal(signal_id: PathStr, principal: CurrentUser, intake: Intake)
     record = await intake.find(signal_id)
     if record is None or not await intake.may_signal(principal, record.channel_id):
         raise NotFound("signal not found")
-    return _out(record, await _counts(intake.redis, intake.topology, intake.db, signal_id))
+    results = await _results(intake.db, [signal_id])
+    return _out(
+        record,
+        await _counts(intake.redis, intake.topology, intake.db, signal_id),
+        results.get(signal_id),
+    )
 
 
 @get("/orders")

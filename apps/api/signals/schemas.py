@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -77,6 +77,10 @@ class SignalOut(msgspec.Struct, kw_only=True):
     latency_ms: dict[str, int | None]
     # The counts per broker kind ("deriv", "iqoption"): placed, rejected, expired, …
     brokers: dict[str, dict[str, int]] = {}
+    # The signal's own result (apps.core.track_record): the outcome of its first settled
+    # order, and that order's profit scaled to the signal's stake; null until settled.
+    outcome: Literal["won", "lost"] | None = None
+    profit_at_stake: Decimal | None = None
 
 
 class OrderOut(msgspec.Struct, kw_only=True):

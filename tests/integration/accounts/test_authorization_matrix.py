@@ -195,9 +195,15 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         fixed(CHANNEL + "/signals", SIGNAL),
         statuses(401, 202, 202, 403, 403, 202),
     ),
+    # Public: expired signals to everyone, the current ones to owner, delegates, admins
+    # and active subscribers (tests/integration/accounts/test_track_record_api.py).
     ("GET", "/api/v1/channels/{channel_id}/signals"): (
         fixed(CHANNEL + "/signals"),
-        statuses(401, 200, 200, 403, 403, 200),
+        statuses(200, 200, 200, 200, 200, 200),
+    ),
+    ("GET", "/api/v1/channels/{channel_id}/track-record"): (
+        fixed(CHANNEL + "/track-record"),
+        statuses(200, 200, 200, 200, 200, 200),
     ),
     ("GET", "/api/v1/signals/{signal_id}"): (
         fixed("/api/v1/signals/{w.signal_id}"),
