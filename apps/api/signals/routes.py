@@ -14,7 +14,14 @@ from redis.asyncio import Redis
 from apps.api.dependencies import AccessClaims, CurrentUser, Intake, PathStr
 from apps.api.errors import Forbidden, NotFound
 from apps.api.openapi import errors
-from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
+from apps.api.signals.schemas import (
+    Counts,
+    OrderOut,
+    SentByOut,
+    SignalAccepted,
+    SignalIn,
+    SignalOut,
+)
 from apps.api.signals.ws import signal_socket
 from apps.core.records import SignalRecord
 from apps.core.signal_stats import signal_counts_from
@@ -77,6 +84,13 @@ def _out(record: SignalRecord, stats: dict[str, Any]) -> SignalOut:
         pnl=Decimal(stats["pnl"]),
         latency_ms=stats["latency_ms"],
         brokers=stats.get("brokers") or {},
+        sent_by=None
+        if record.sent_by is None
+        else SentByOut(
+            id=record.sent_by["id"],
+            display_name=record.sent_by["display_name"],
+            role=record.sent_by["role"],  # type: ignore[arg-type]
+        ),
     )
 
 

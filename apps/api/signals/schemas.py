@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -58,6 +58,14 @@ class Counts(msgspec.Struct, kw_only=True):
     unknown: int
 
 
+class SentByOut(msgspec.Struct, kw_only=True):
+    """Who sent a signal, as recorded when it was accepted."""
+
+    id: str
+    display_name: str
+    role: Literal["owner", "delegate", "admin"]
+
+
 class SignalOut(msgspec.Struct, kw_only=True):
     signal_id: str
     channel_id: str
@@ -77,6 +85,8 @@ class SignalOut(msgspec.Struct, kw_only=True):
     latency_ms: dict[str, int | None]
     # The counts per broker kind ("deriv", "iqoption"): placed, rejected, expired, …
     brokers: dict[str, dict[str, int]] = {}
+    # Null only for a signal accepted before senders were recorded.
+    sent_by: SentByOut | None = None
 
 
 class OrderOut(msgspec.Struct, kw_only=True):
