@@ -100,6 +100,7 @@ describe('SignalPanel', () => {
 
     await w.get('[data-testid=arm-toggle]').setValue(true)
     expect(w.get('[data-testid=arm-state]').text()).toBe('Armed')
+    expect(w.find('[data-testid=arm-hint]').exists()).toBe(false)
     await press('p')
     expect(w.get('[data-testid=confirm-signal]').text()).toContain('PUT R_100')
     await press('Escape')
