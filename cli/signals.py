@@ -1,4 +1,4 @@
-"""`copier signal send|stream|watch`: signals in, fan-out progress out.
+"""`copier signal send|stream|watch|list`: signals in, fan-out progress out, the history.
 
 `send` uses plain HTTP unless asked to `--wait`; waiting and streaming use the API's
 WebSocket (protocol in apps/api/signals/ws.py), so the live view sees progress from the
@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from cli.client import AnswerLost, ApiClient, ApiRefused, unreachable
-from cli.output import ApiOption, CliError, JsonOption, console, print_json, table
+from cli.output import ApiOption, CliError, JsonOption, console, print_json, table, when
 
 app = typer.Typer(
     help="Send signals and follow their fan-out.", no_args_is_help=True, rich_markup_mode=None
@@ -570,6 +570,61 @@ def watch(
     """
     with ApiClient(api) as client:
         asyncio.run(watch_channels(client, channel, max_events, timeout, as_json))
+
+
+# --- list ----------------------------------------------------------------------------
+
+
+def sender(signal: dict[str, Any]) -> str:
+    """ "Paula (owner)", "Tom (delegate)": who sent it, as recorded when it was accepted."""
+    sent_by = signal.get("sent_by")
+    if not sent_by:
+        return "—"
+    return f"{sent_by.get('display_name') or sent_by.get('id')} ({sent_by.get('role')})"
+
+
+def history_table(channel: str, signals: list[dict[str, Any]]) -> RenderableType:
+    columns = ["signal", "sent", "sent by", "signal", "stake", "placed", "won", "lost", "pnl"]
+    rows = [
+        [
+            s.get("signal_id"),
+            when(s.get("created_at")),
+            sender(s),
+            f"{s.get('direction')} {s.get('asset')} {s.get('expiry_seconds')}s",
+            s.get("stake"),
+            f"{(s.get('counts') or {}).get('placed')}/{(s.get('counts') or {}).get('total')}",
+            s.get("won"),
+            s.get("lost"),
+            s.get("pnl"),
+        ]
+        for s in signals
+    ]
+    return table(f"signals of {channel}", columns, rows)
+
+
+@app.command("list")
+def list_signals(
+    channel: Annotated[str, typer.Option("--channel", "-c", help="The channel's id.")],
+    limit: Annotated[
+        int, typer.Option(help="At most this many, newest first.", min=1, max=200)
+    ] = 50,
+    api: ApiOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A channel's signals, newest first: who sent each, its fan-out and outcomes.
+
+    For the channel's owner and delegates.
+
+    Examples:
+      copier signal list -c CHANNEL
+      copier signal list -c CHANNEL --limit 10 --json
+    """
+    with ApiClient(api) as client:
+        signals = client.get(f"/api/v1/channels/{channel}/signals", params={"limit": limit})
+    if as_json:
+        print_json(signals)
+    else:
+        console().print(history_table(channel, signals))
 
 
 def register(root: typer.Typer) -> None:

@@ -3,9 +3,13 @@ that channel (its owner's and delegates' dashboards and CLIs).
 
 Executions are only the trigger; the numbers come from the ledger's per-signal books in
 Redis (exact under redelivery), so every API instance shows the same counts and a
-missed trigger is repaired by the next poll. A core NATS subscription (not JetStream)
-is enough: live views need no history, and a reconnecting client re-reads
-`GET /api/v1/signals/{id}`.
+missed trigger is repaired by the next poll. Each progress message also carries the
+channel's running figures (``channel``: signals, placed, won, lost, pnl) from the ledger's
+per-channel book in the same round trip, so a provider's page shows them moving without
+re-reading MongoDB, whose copy the ledger brings up to date only after Redis.
+
+A core NATS subscription (not JetStream) is enough: live views need no history, and a
+reconnecting client re-reads `GET /api/v1/signals/{id}`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -35,6 +40,27 @@ Listener = Callable[[dict[str, Any]], Awaitable[None]]
 PUSH_INTERVAL = 0.1
 # After the fan-out is complete, keep following outcomes this long without news.
 SETTLEMENT_PATIENCE = 15 * 60
+
+
+def channel_figures(raw: dict[bytes, bytes] | dict[str, str]) -> dict[str, Any]:
+    """The headline figures of a channel from its Redis book (``channel_stats_key``)."""
+    values = {_text(k): _text(v) for k, v in raw.items()}
+
+    def count(name: str) -> int:
+        text = values.get(name, "0")
+        return int(text) if text.lstrip("-").isdigit() else 0
+
+    return {
+        "signals": count("signals"),
+        "placed": count("placed"),
+        "won": count("won"),
+        "lost": count("lost"),
+        "pnl": str(Decimal(count("pnl_minor")).scaleb(-2)),
+    }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class LiveRelay:
@@ -105,12 +131,16 @@ class LiveRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(dirty.wait(), 1.0)
                 dirty.clear()
-                raw = await self.redis.hgetall(self.topology.signal_stats_key(signal_id))
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.hgetall(self.topology.signal_stats_key(signal_id))
+                    pipe.hgetall(self.topology.channel_stats_key(channel_id))
+                    raw, channel_raw = await pipe.execute()
                 progress = {
                     "type": "progress",
                     "channel_id": channel_id,
                     "signal_id": signal_id,
                     **signal_counts_from(raw),
+                    "channel": channel_figures(channel_raw),
                 }
                 if progress != last:
                     last = progress

@@ -51,6 +51,24 @@ class Outcome(StrEnum):
 # are kept out of the cyclic collector (``gc=False``): a worker following a large
 # fan-out holds hundreds of thousands of them, and every tracked object lengthens each
 # collection's pause (see apps.core.gc_pacing). The same holds for the broker structs.
+class SenderRole(StrEnum):
+    OWNER = "owner"
+    DELEGATE = "delegate"
+    ADMIN = "admin"  # an administrator who is neither the owner nor a delegate
+
+
+class Sender(msgspec.Struct, gc=False, frozen=True, kw_only=True):
+    """Who sent a signal, as the API knew them when it accepted it: the audit trail.
+
+    Carried in the signal itself so that every record of it (the API's, or the ledger's
+    from the stream when the API died after the PubAck) names the same sender, and a later
+    rename or a removed delegate does not rewrite the history."""
+
+    id: str
+    display_name: str
+    role: SenderRole
+
+
 class Signal(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     """A provider's trade idea for one channel, as accepted by the API."""
 
@@ -69,6 +87,8 @@ class Signal(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     # broker cannot take it exactly (IQ Option's whole minutes); None: the router's
     # setting (expiry_tolerance_seconds).
     expiry_tolerance_seconds: int | None = None
+    # Who sent it; None only in signals accepted before the API stamped it.
+    sent_by: Sender | None = None
 
 
 class Order(msgspec.Struct, gc=False, frozen=True, kw_only=True):

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from odmantic import Field, Index, Model
 
-from apps.core.messages import Signal
+from apps.core.messages import Sender, Signal
 
 
 class SignalRecord(Model):
@@ -29,6 +29,9 @@ class SignalRecord(Model):
     created_at: float
     valid_until: float
     client_id: str | None = None
+    # Who sent it: {"id", "display_name", "role"} (a plain mapping: odmantic cannot dump an
+    # optional embedded model), as :func:`sent_by_of` makes it; None before it was kept.
+    sent_by: dict[str, str] | None = None
 
     model_config = {
         "collection": "signals",
@@ -48,4 +51,12 @@ def record_of(signal: Signal) -> SignalRecord:
         created_at=signal.created_at,
         valid_until=signal.valid_until,
         client_id=signal.client_id,
+        sent_by=sent_by_of(signal.sent_by),
     )
+
+
+def sent_by_of(sender: Sender | None) -> dict[str, str] | None:
+    """The record's form of who sent a signal (fixed when it was accepted)."""
+    if sender is None:
+        return None
+    return {"id": sender.id, "display_name": sender.display_name, "role": sender.role.value}

@@ -7,7 +7,9 @@ stream may hold the signal, and the subscribers trade it) would leave orders poi
 a signal the provider's history does not show. So the ledger has a durable consumer of
 its own on SIGNALS and acks a signal once MongoDB holds its record. `$setOnInsert`
 leaves a record that is already there as it is: the API's, or the ledger's own from an
-earlier delivery — the same signal, the same fields.
+earlier delivery — the same signal, the same fields. That includes who sent it
+(``sent_by``): the API stamps it into the published signal, so this record names the
+sender without asking anyone, exactly as the API's would have.
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         # The provider sends a CALL; the fan-out bar reaches 1 placed of 1, in place.
         page = provider.page
         await page.get_by_test_id("call").click()
+        await page.get_by_test_id("confirm-send").click()
         panel = page.get_by_test_id("last-signal")
         await expect(panel.get_by_test_id("count-placed")).to_have_text(re.compile(r"1 placed"))
         await expect(panel.get_by_test_id("count-total")).to_have_text("of 1")
@@ -137,6 +138,7 @@ async def test_provider_subscriber_and_delegate_in_the_browser(
         await expect(trader.page.get_by_test_id("settings-link")).to_have_count(0)
         await expect(trader.page.get_by_test_id("ws-status").first).to_have_text("live")
         await trader.page.get_by_test_id("put").click()
+        await trader.page.get_by_test_id("confirm-send").click()
         trader_panel = trader.page.get_by_test_id("last-signal")
         await expect(trader_panel).to_contain_text("PUT R_100")
         await expect(trader_panel.get_by_test_id("count-placed")).to_have_text(
@@ -250,6 +252,7 @@ async def test_a_revoked_token_is_shown_and_relinked_in_the_browser(
         # The token is revoked at the broker; the next signal's order is refused.
         fresh = await sim.revoke(linked)
         await provider.page.get_by_test_id("call").click()
+        await provider.page.get_by_test_id("confirm-send").click()
         panel = provider.page.get_by_test_id("last-signal")
         await expect(panel.get_by_test_id("count-rejected")).to_have_text(re.compile("1 rejected"))
 
@@ -277,6 +280,7 @@ async def test_a_revoked_token_is_shown_and_relinked_in_the_browser(
 
         # The next signal is placed again.
         await provider.page.get_by_test_id("call").click()
+        await provider.page.get_by_test_id("confirm-send").click()
         await expect(panel.get_by_test_id("count-placed")).to_have_text(re.compile("1 placed"))
     except Exception:
         for i, person in enumerate((provider, subscriber)):

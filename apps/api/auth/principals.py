@@ -30,8 +30,9 @@ no MongoDB read; MongoDB is asked only when the facts are not cached.
 There is deliberately no in-process layer: the revocation check is a Redis round trip
 on every request anyway, so the facts ride along at no extra latency and stay shared by
 every instance; a per-process copy would add its own staleness window to save a
-MessagePack decode. Only the facts the permission rules need are cached (id, role), not
-the e-mail, name or password hash; ``/me`` reads the document itself.
+MessagePack decode. Only the facts the permission rules and signal intake need are cached
+(id, role, display name — a signal records who sent it), not the e-mail or password hash;
+``/me`` reads the document itself.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class UserFacts(msgspec.Struct, frozen=True, kw_only=True):
     account_type: AccountType
     is_admin: bool = False
     read_at: float = 0.0  # when these facts were read from MongoDB (epoch s)
+    # The name a signal's audit record carries (``sent_by``); "" in an entry cached before
+    # it was kept, which lives at most USER_FACTS_TTL_SECONDS.
+    display_name: str = ""
 
     @classmethod
     def of(cls, user: User) -> UserFacts:
@@ -70,6 +74,7 @@ class UserFacts(msgspec.Struct, frozen=True, kw_only=True):
             account_type=user.account_type,
             is_admin=user.is_admin,
             read_at=time.time(),
+            display_name=user.display_name,
         )
 
 

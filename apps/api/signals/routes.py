@@ -18,7 +18,14 @@ from apps.api.dependencies import AccessClaims, CurrentUser, Intake, PathStr, Vi
 from apps.api.errors import NotFound
 from apps.api.models import Channel, Subscription
 from apps.api.openapi import errors
-from apps.api.signals.schemas import Counts, OrderOut, SignalAccepted, SignalIn, SignalOut
+from apps.api.signals.schemas import (
+    Counts,
+    OrderOut,
+    SentByOut,
+    SignalAccepted,
+    SignalIn,
+    SignalOut,
+)
 from apps.api.signals.service import SignalIntake
 from apps.api.signals.ws import signal_socket
 from apps.core.records import SignalRecord
@@ -98,6 +105,13 @@ def _out(
         brokers=stats.get("brokers") or {},
         outcome=result.get("outcome"),
         profit_at_stake=None if profit is None else Decimal(profit),
+        sent_by=None
+        if record.sent_by is None
+        else SentByOut(
+            id=record.sent_by["id"],
+            display_name=record.sent_by["display_name"],
+            role=record.sent_by["role"],  # type: ignore[arg-type]
+        ),
     )
 
 

@@ -58,6 +58,14 @@ class Counts(msgspec.Struct, kw_only=True):
     unknown: int
 
 
+class SentByOut(msgspec.Struct, kw_only=True):
+    """Who sent a signal, as recorded when it was accepted."""
+
+    id: str
+    display_name: str
+    role: Literal["owner", "delegate", "admin"]
+
+
 class SignalOut(msgspec.Struct, kw_only=True):
     signal_id: str
     channel_id: str
@@ -81,6 +89,8 @@ class SignalOut(msgspec.Struct, kw_only=True):
     # order, and that order's profit scaled to the signal's stake; null until settled.
     outcome: Literal["won", "lost"] | None = None
     profit_at_stake: Decimal | None = None
+    # Null only for a signal accepted before senders were recorded.
+    sent_by: SentByOut | None = None
 
 
 class OrderOut(msgspec.Struct, kw_only=True):

@@ -8,6 +8,11 @@ per insert and the accept latency budget is 10 ms. That write only makes the sig
 listed at once: the ledger writes the record of every signal the stream holds
 (:mod:`apps.ledger.signals`), so one whose PubAck was lost, or whose API died after it,
 is recorded too.
+
+Every signal names who sent it (``sent_by``: id, display name, owner / delegate / admin),
+stamped here from the caller's cached facts and the channel's ACL once the checks pass,
+and carried in the published message: the ledger's record of a signal whose API died
+after the PubAck names the same sender, and a later rename or removal rewrites nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +47,14 @@ from apps.api.signals.schemas import MAX_STAKE, MIN_STAKE, SignalAccepted
 from apps.core import metrics
 from apps.core.assets import is_canonical_asset
 from apps.core.ids import new_id
-from apps.core.messages import Direction, Signal, encode, signal_decoder
+from apps.core.messages import (
+    Direction,
+    Sender,
+    SenderRole,
+    Signal,
+    encode,
+    signal_decoder,
+)
 from apps.core.records import SignalRecord, record_of
 from apps.core.settings import Settings
 from apps.core.topology import Topology
@@ -276,9 +288,16 @@ class SignalIntake:
                 await self._take_back(signal, reserved)
             raise
         assert signal is not None
+        sender = sender_of(principal, acl)
         if first is not None:
             _background(self.redis.delete(self.topology.signal_copy_key(signal.signal_id)))
             earlier = signal_decoder.decode(first)
+            if earlier.sent_by is None:
+                # The reservation is written before the verdict names the sender; the key
+                # is this sender's, and the signal was not stored if this publish is not
+                # dropped as a duplicate, so this request's sender is the signal's.
+                earlier = msgspec.structs.replace(earlier, sent_by=sender)
+                first = encode(earlier)
             if earlier.channel_id == channel_id and earlier.valid_until > time.time():
                 # The earlier request may have ended without knowing whether JetStream
                 # holds its signal (a late PubAck), or may still be waiting: publishing
@@ -301,6 +320,9 @@ class SignalIntake:
                 valid_until=earlier.valid_until,
                 duplicate=True,
             )
+        # Who sent it travels in the signal, so every record of it names the same sender.
+        signal = msgspec.structs.replace(signal, sent_by=sender)
+        payload = encode(signal)
         try:
             await self._publish(signal, payload)
         except NotStored as exc:
@@ -367,6 +389,16 @@ class SignalIntake:
 
         def start() -> None:
             _background(self._store(signal))
+            # The cached copy (written before the verdict) gains the sender, for reads
+            # that come before the record.
+            _background(
+                self.redis.set(
+                    self.topology.signal_copy_key(signal.signal_id),
+                    encode(signal),
+                    xx=True,
+                    keepttl=True,
+                )
+            )
             if watch and self.live is not None:
                 self.live.watch(signal.channel_id, signal.signal_id)
 
@@ -451,6 +483,18 @@ class SignalIntake:
                 exc,
                 extra=_ids(signal),
             )
+
+
+def sender_of(principal: Principal, acl: ChannelAcl) -> Sender:
+    """The audit record of who sends a signal to the channel of ``acl``: its owner, a
+    delegate, or an administrator who is neither."""
+    if principal.id == acl.owner_id:
+        role = SenderRole.OWNER
+    elif principal.id in acl.delegates:
+        role = SenderRole.DELEGATE
+    else:
+        role = SenderRole.ADMIN
+    return Sender(id=principal.id, display_name=principal.facts.display_name, role=role)
 
 
 def validate_stake(stake: Decimal) -> Decimal:

@@ -57,17 +57,76 @@ describe('SignalPanel', () => {
     return { w, live }
   }
 
-  it('sends CALL and PUT from the big buttons and the keyboard', async () => {
-    const { w, live } = mounted()
+  const press = async (key) => {
+    window.dispatchEvent(new KeyboardEvent('keydown', { key, cancelable: true }))
+    await flushPromises()
+  }
+  // A click on CALL / PUT, then on the confirmation's Send.
+  const clickSend = async (w, which = 'call') => {
+    await w.get(`[data-testid=${which}]`).trigger('click')
+    await w.get('[data-testid=confirm-send]').trigger('click')
+    await flushPromises()
+  }
+
+  it('shows the contract, the stake and the audience before anything is sent', async () => {
+    const live = useLiveStore()
+    live.status = 'open'
+    live.sendSignal = vi.fn().mockResolvedValue({ signal_id: 's1' })
+    const w = mount(SignalPanel, { props: { channelId: 'c1', channelName: 'Alpha', subscribers: 3 }, attachTo: document.body })
     await w.get('[data-testid=call]').trigger('click')
+    expect(live.sendSignal).not.toHaveBeenCalled()
+    const shown = w.get('[data-testid=confirm-signal]').text()
+    expect(shown).toContain('CALL R_100')
+    expect(shown).toContain('15 s')
+    expect(w.get('[data-testid=confirm-stake]').text()).toBe('1')
+    expect(w.get('[data-testid=confirm-audience]').text()).toBe('3 subscribers of Alpha')
+    await w.get('[data-testid=confirm-cancel]').trigger('click')
+    expect(w.find('[data-testid=confirm-signal]').exists()).toBe(false)
+    expect(live.sendSignal).not.toHaveBeenCalled()
+    await clickSend(w)
     expect(live.sendSignal).toHaveBeenLastCalledWith({
       channel_id: 'c1', asset: 'R_100', direction: 'CALL', expiry_seconds: 15, stake: '1', client_id: expect.stringMatching(/^web-[0-9a-f]{32}$/),
     })
-    await flushPromises()
-    window.dispatchEvent(new KeyboardEvent('keydown', { key: 'p' }))
-    await flushPromises()
+    w.unmount()
+  })
+
+  it('a stray key while disarmed sends nothing and says how to send; armed, a key asks first', async () => {
+    const { w, live } = mounted()
+    await press('c')
+    await press('Enter')
+    expect(live.sendSignal).not.toHaveBeenCalled()
+    expect(w.find('[data-testid=confirm-signal]').exists()).toBe(false)
+    expect(w.get('[data-testid=arm-hint]').text()).toBe('Arm the panel to send with the keyboard')
+
+    await w.get('[data-testid=arm-toggle]').setValue(true)
+    expect(w.get('[data-testid=arm-state]').text()).toBe('Armed')
+    expect(w.find('[data-testid=arm-hint]').exists()).toBe(false)
+    await press('p')
+    expect(w.get('[data-testid=confirm-signal]').text()).toContain('PUT R_100')
+    await press('Escape')
+    expect(w.find('[data-testid=confirm-signal]').exists()).toBe(false)
+    await press('p')
+    await press('Enter')
+    expect(live.sendSignal).toHaveBeenCalledTimes(1)
     expect(live.sendSignal).toHaveBeenLastCalledWith(expect.objectContaining({ direction: 'PUT' }))
     expect(w.get('[data-testid=last-signal]').text()).toContain('PUT R_100')
+    w.unmount()
+  })
+
+  it('disarms when the tab is hidden, closing a confirmation a key opened', async () => {
+    const { w, live } = mounted()
+    await w.get('[data-testid=arm-toggle]').setValue(true)
+    await press('c')
+    expect(w.find('[data-testid=confirm-signal]').exists()).toBe(true)
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true })
+    await flushPromises()
+    expect(w.get('[data-testid=arm-state]').text()).toBe('Disarmed')
+    expect(w.find('[data-testid=confirm-signal]').exists()).toBe(false)
+    await press('Enter')
+    await press('c')
+    expect(live.sendSignal).not.toHaveBeenCalled()
     w.unmount()
   })
 
@@ -77,7 +136,7 @@ describe('SignalPanel', () => {
     await w.get('[data-testid=asset-search]').trigger('keydown', { key: 'Enter' })
     await w.findAll('button').find((b) => b.text() === '5 min').trigger('click')
     await w.findAll('button').find((b) => b.text() === '25').trigger('click')
-    await w.get('[data-testid=call]').trigger('click')
+    await clickSend(w)
     expect(live.sendSignal).toHaveBeenLastCalledWith(expect.objectContaining({ asset: 'frxEURUSD', expiry_seconds: 300, stake: '25' }))
     await flushPromises()
     await w.get('[data-testid=stake]').setValue('0.1')
@@ -92,8 +151,7 @@ describe('SignalPanel', () => {
   it("shows the server's refusal", async () => {
     const { w, live } = mounted()
     live.sendSignal = vi.fn().mockRejectedValue(new Error('only the owner and its delegates may signal'))
-    await w.get('[data-testid=call]').trigger('click')
-    await flushPromises()
+    await clickSend(w)
     expect(w.get('[data-testid=signal-error]').text()).toContain('delegates may signal')
     w.unmount()
   })
@@ -104,8 +162,7 @@ describe('SignalPanel', () => {
       .mockResolvedValueOnce({ signal_id: 's1', duplicate: true })
       .mockResolvedValue({ signal_id: 's2' })
     const clientIds = async () => {
-      await w.get('[data-testid=call]').trigger('click')
-      await flushPromises()
+      await clickSend(w)
       return live.sendSignal.mock.lastCall[0].client_id
     }
     const failed = await clientIds()

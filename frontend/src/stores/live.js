@@ -1,10 +1,13 @@
 import { defineStore } from 'pinia'
 import { wsUrl } from '@/api/client'
+import { newerFigures } from '@/lib/sending'
 import { useAuthStore } from './auth'
 
 // The signal WebSocket (/api/v1/ws, protocol in apps/api/signals/ws.py): authenticates
 // with the in-memory access token, sends signals, collects live fan-out progress, and
-// reconnects by itself with backoff, saying so in `status`.
+// reconnects by itself with backoff, saying so in `status`. Each progress message also
+// carries its channel's running figures (signals, placed, won, lost, pnl), kept in
+// `figures` by channel id for the headline counters.
 
 /** Reconnect delay: 0.5 s, 1 s, 2 s, … capped at 10 s. */
 export function backoffMs(attempt) {
@@ -24,6 +27,7 @@ export const useLiveStore = defineStore('live', {
     attempts: 0,
     channels: [],
     progress: {},
+    figures: {},
     lastError: null,
     nextRetryAt: null,
   }),
@@ -99,6 +103,9 @@ export const useLiveStore = defineStore('live', {
         }
         case 'progress':
           this.progress = { ...this.progress, [msg.signal_id]: msg }
+          if (msg.channel) {
+            this.figures = { ...this.figures, [msg.channel_id]: newerFigures(this.figures[msg.channel_id], msg.channel) }
+          }
           break
         case 'watching':
           if (!this.channels.includes(msg.channel_id)) this.channels = [...this.channels, msg.channel_id]

@@ -65,6 +65,17 @@ describe('live store', () => {
     expect(live.progress.s1.counts.placed).toBe(1)
   })
 
+  it("keeps each channel's running figures from the feed, the later snapshot winning", async () => {
+    const { live, ws } = await connected()
+    const two = { signals: 2, placed: 4, won: 1, lost: 1, pnl: '-0.15' }
+    ws.receive({ type: 'progress', channel_id: 'c1', signal_id: 's2', counts: {}, channel: two })
+    // An earlier signal's message, read before the second was counted, arrives last.
+    ws.receive({ type: 'progress', channel_id: 'c1', signal_id: 's1', counts: {}, channel: { signals: 1, placed: 2, won: 0, lost: 0, pnl: '0.00' } })
+    expect(live.figures.c1).toEqual(two)
+    ws.receive({ type: 'progress', channel_id: 'c1', signal_id: 's3', counts: {}, channel: { ...two, signals: 3 } })
+    expect(live.figures.c1.signals).toBe(3)
+  })
+
   it("rejects with the API's error message", async () => {
     const { live, ws } = await connected()
     const sent = live.sendSignal({ channel_id: 'c1' })
