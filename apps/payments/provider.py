@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 import msgspec
@@ -97,6 +97,7 @@ class WebhookEvent(msgspec.Struct, frozen=True, kw_only=True):
     invoice: PaidInvoice | None = None
 
 
+@runtime_checkable
 class PaymentProvider(Protocol):
     async def create_checkout(self, request: CheckoutRequest) -> Checkout: ...
 

@@ -43,6 +43,7 @@ import msgspec
 import uvicorn
 from litestar import Litestar, MediaType, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from apps.payments import signature
@@ -170,20 +171,22 @@ async def create_session(request: Request[Any, Any, Any]) -> Response[dict[str, 
 
 
 @get("/v1/checkout/sessions/{session_id:str}")
-async def get_session(request: Request[Any, Any, Any], session_id: str) -> Response[dict[str, Any]]:
+async def get_session(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[dict[str, Any]]:
     return await _answer(request, lambda sim, form, now: public(sim.state.session(session_id)))
 
 
 @get("/v1/subscriptions/{sub_id:str}")
 async def get_subscription(
-    request: Request[Any, Any, Any], sub_id: str
+    request: Request[Any, Any, Any], sub_id: FromPath[str]
 ) -> Response[dict[str, Any]]:
     return await _answer(request, lambda sim, form, now: public(sim.state.subscription(sub_id)))
 
 
 @post("/v1/subscriptions/{sub_id:str}", status_code=200)
 async def update_subscription(
-    request: Request[Any, Any, Any], sub_id: str
+    request: Request[Any, Any, Any], sub_id: FromPath[str]
 ) -> Response[dict[str, Any]]:
     return await _answer(
         request, lambda sim, form, now: sim.state.update_subscription(sub_id, form, now)
@@ -192,13 +195,15 @@ async def update_subscription(
 
 @delete("/v1/subscriptions/{sub_id:str}", status_code=200)
 async def cancel_subscription(
-    request: Request[Any, Any, Any], sub_id: str
+    request: Request[Any, Any, Any], sub_id: FromPath[str]
 ) -> Response[dict[str, Any]]:
     return await _answer(request, lambda sim, form, now: sim.state.cancel_subscription(sub_id, now))
 
 
 @get("/v1/invoices/{invoice_id:str}")
-async def get_invoice(request: Request[Any, Any, Any], invoice_id: str) -> Response[dict[str, Any]]:
+async def get_invoice(
+    request: Request[Any, Any, Any], invoice_id: FromPath[str]
+) -> Response[dict[str, Any]]:
     return await _answer(request, lambda sim, form, now: public(sim.state.invoice(invoice_id)))
 
 
@@ -223,7 +228,9 @@ def _page(title: str, body: str, status: int = 200) -> Response[str]:
 
 
 @get("/c/pay/{session_id:str}")
-async def checkout_page(request: Request[Any, Any, Any], session_id: str) -> Response[str]:
+async def checkout_page(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[str]:
     try:
         session = _sim(request).state.session(session_id)
     except StripeError as exc:
@@ -241,7 +248,9 @@ async def checkout_page(request: Request[Any, Any, Any], session_id: str) -> Res
 
 
 @post("/c/pay/{session_id:str}", status_code=303)
-async def checkout_submit(request: Request[Any, Any, Any], session_id: str) -> Response[Any]:
+async def checkout_submit(
+    request: Request[Any, Any, Any], session_id: FromPath[str]
+) -> Response[Any]:
     form = dict(urllib.parse.parse_qsl((await request.body()).decode()))
     state = _sim(request).state
     try:
@@ -255,7 +264,7 @@ async def checkout_submit(request: Request[Any, Any, Any], session_id: str) -> R
 
 
 @get("/i/{invoice_id:str}")
-async def invoice_page(request: Request[Any, Any, Any], invoice_id: str) -> Response[str]:
+async def invoice_page(request: Request[Any, Any, Any], invoice_id: FromPath[str]) -> Response[str]:
     try:
         invoice = _sim(request).state.invoice(invoice_id)
     except StripeError as exc:
@@ -323,7 +332,9 @@ async def subscriptions(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @put("/admin/subscriptions/{sub_id:str}")
-async def fail_switch(request: Request[Any, Any, Any], sub_id: str) -> Response[dict[str, Any]]:
+async def fail_switch(
+    request: Request[Any, Any, Any], sub_id: FromPath[str]
+) -> Response[dict[str, Any]]:
     try:
         switch = msgspec.json.decode(await request.body(), type=FailSwitch)
         _sim(request).state.set_failing(sub_id, switch.fail_payments, switch.reason)
@@ -335,7 +346,9 @@ async def fail_switch(request: Request[Any, Any, Any], sub_id: str) -> Response[
 
 
 @post("/admin/subscriptions/{sub_id:str}/advance", status_code=200)
-async def advance(request: Request[Any, Any, Any], sub_id: str) -> Response[dict[str, Any]]:
+async def advance(
+    request: Request[Any, Any, Any], sub_id: FromPath[str]
+) -> Response[dict[str, Any]]:
     try:
         return Response(_sim(request).state.advance(sub_id, time.time()))
     except StripeError as exc:
