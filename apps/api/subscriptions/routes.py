@@ -94,7 +94,9 @@ async def update_subscription(
 
 
 @delete(
-    "/subscriptions/{subscription_id:str}", status_code=HTTP_204_NO_CONTENT, responses=errors(404)
+    "/subscriptions/{subscription_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    responses=errors(404, 409),
 )
 async def cancel_subscription(
     subscription_id: PathStr,

@@ -19,6 +19,7 @@ from apps.api.subscriptions.risk import check_risk
 from apps.api.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
 from apps.core.relink import ACTIVE, NEEDS_RELINK, paused_for_relink, relink_pause_reason
 from apps.core.topology import Topology
+from apps.payments.lifecycle import paused_for_payment
 
 Status = Literal["pending_payment", "active", "past_due", "paused", "expired", "cancelled"]
 
@@ -167,6 +168,11 @@ async def update(
     except ValueError as exc:
         raise BadRequest(str(exc), code="validation_failed") from exc
     account = await subscribers_account(db, subscription.subscriber_id, merged.broker_account_id)
+    if paused_for_payment(subscription.paused_reason) and changes.get("paused") is False:
+        raise Conflict(
+            f"{subscription.paused_reason}; it resumes once the payment goes through",
+            code="payment_pause",
+        )
     if "paused" in changes:
         changes["paused_reason"] = ""  # the subscriber's own decision from now on
     elif paused_for_relink(merged.paused_reason) and account.status == ACTIVE:
@@ -186,6 +192,13 @@ async def cancel(
     db: AIOEngine, redis: Redis, topology: Topology, principal: Principal, subscription_id: str
 ) -> None:
     subscription = await get_owned(db, principal, subscription_id)
+    if subscription.payment_status:
+        # Stopping here would leave the provider billing it: it ends with its period.
+        raise Conflict(
+            "a paid subscription ends at the end of its period: cancel it with "
+            f"POST /api/v1/subscriptions/{subscription.id}/cancel",
+            code="paid_subscription",
+        )
     subscription.status = "cancelled"
     subscription.cancelled_at = datetime.now(UTC)
     await db.save(subscription)
