@@ -68,7 +68,17 @@ async def checkout(
     return CheckoutView(checkout_url=url)
 
 
-@post("/payments/stripe/webhook", status_code=HTTP_200_OK, responses=errors(409))
+# An event carries a whole invoice or subscription object: larger than the API's own
+# bodies, well inside this.
+WEBHOOK_MAX_BODY = 1024 * 1024
+
+
+@post(
+    "/payments/stripe/webhook",
+    status_code=HTTP_200_OK,
+    responses=errors(409),
+    request_max_body_size=WEBHOOK_MAX_BODY,
+)
 async def stripe_webhook(
     request: Request[Any, Any, Any],
     db: Db,

@@ -16,11 +16,12 @@ from odmantic import AIOEngine
 from redis.asyncio import Redis
 
 from apps.api.payments.service import sweep
+from apps.core.embedded import free_port
 from apps.core.routing import RoutingRecord, unpack_record
 from apps.core.topology import Topology
 from apps.payments.signature import sign_header
 from tests.fixtures.deriv_sim import SimHandle
-from tests.fixtures.live_api import Api, User
+from tests.fixtures.live_api import Api, ApiServer, User
 from tests.fixtures.stripe_sim import WEBHOOK_SECRET, StripeSimHandle
 from tests.fixtures.waiting import wait_for
 
@@ -87,6 +88,7 @@ async def pay_through_checkout(http: Api, sim: SimHandle, stripe: StripeSimHandl
     row = await wait_for(active, what="the checkout's webhooks to activate the subscription")
     assert row["payment_status"] == "active"
     assert abs(ts(row["expires_at"]) - (time.time() + 30 * DAY)) < 3600
+    await wait_for(stripe.all_delivered, what="the checkout's webhooks")
     (stripe_sub,) = await stripe.subscriptions()
     return Paid(provider, subscriber, channel_id, pending["id"], stripe_sub["id"])
 
@@ -113,6 +115,7 @@ async def test_checkout_renewal_failed_payment_grace_pause_and_resume(
         return row if ts(row["expires_at"]) > ts(first["expires_at"]) else None
 
     row = await wait_for(renewed, what="the renewal to extend the subscription")
+    await wait_for(stripe.all_delivered, what="the renewal's webhooks")
     assert abs(ts(row["expires_at"]) - ts(first["expires_at"]) - 30 * DAY) < 1
     assert len(await http.ok("GET", "/api/v1/me/receipts", paid.subscriber)) == 2
 
@@ -150,6 +153,7 @@ async def test_checkout_renewal_failed_payment_grace_pause_and_resume(
         return row if row["status"] == "active" else None
 
     row = await wait_for(resumed, what="the retried payment to resume the subscription")
+    await wait_for(stripe.all_delivered, what="the retried payment's webhooks")
     assert row["paused_reason"] == "" and row["grace_until"] is None
     record = await routing(stores, paid.channel_id, paid.subscription_id)
     assert record is not None and not record.paused and record.paused_reason == ""
@@ -195,7 +199,6 @@ async def test_a_forged_webhook_is_refused_and_a_replayed_one_changes_nothing(
     http: Api, sim: SimHandle, stripe: StripeSimHandle, stores: Stores
 ) -> None:
     paid = await pay_through_checkout(http, sim, stripe)
-    await wait_for(stripe.all_delivered, what="the checkout's webhooks")
     before = await subscription(http, paid.subscriber, paid.subscription_id)
     events = await stripe.events()
     invoice_paid = next(e["event"] for e in events if e["type"] == "invoice.paid")
@@ -254,3 +257,33 @@ async def test_free_plans_subscribe_directly_and_have_no_checkout(
     subscription_id = await http.subscribe(subscriber, channel_id, account_id)
     row = await subscription(http, subscriber, subscription_id)
     assert row["status"] == "active" and row["payment_status"] == ""
+
+
+async def test_webhooks_wait_for_an_endpoint_and_are_retried_until_answered(
+    http: Api, sim: SimHandle, stripe_sim: StripeSimHandle, api_server: ApiServer
+) -> None:
+    closed = free_port()  # nothing listens here: every attempt fails
+    await stripe_sim.admin.put("/admin/webhook", json={"url": f"http://127.0.0.1:{closed}/hook"})
+    provider = await http.user("provider", "prov")
+    channel_id = await http.channel(provider, price="5", days=7)
+    subscriber = await http.user("subscriber", "sub")
+    account_id = await http.broker_account(subscriber, token=(await sim.account()).token)
+    body = {"broker_account_id": account_id, **RISK}
+    url = (await http.ok("POST", f"/api/v1/channels/{channel_id}/checkout", subscriber, json=body))[
+        "checkout_url"
+    ]
+    async with httpx.AsyncClient(timeout=10) as browser:
+        await browser.post(url, data={"action": "pay"}, follow_redirects=False)
+
+    async def attempted() -> bool:
+        return any(e["attempts"] >= 2 for e in await stripe_sim.events())
+
+    await wait_for(attempted, what="the stand-in to retry the undelivered event")
+    (pending,) = await http.ok("GET", "/api/v1/subscriptions", subscriber)
+    assert pending["status"] == "pending_payment"
+
+    await stripe_sim.point_webhooks_at(api_server.url)
+    await wait_for(stripe_sim.all_delivered, what="the retried deliveries")
+    row = await subscription(http, subscriber, pending["id"])
+    assert row["status"] == "active"
+    assert all(e["statuses"][-1] == 200 for e in await stripe_sim.events())
