@@ -63,3 +63,20 @@ def iqoption(
     if time_scale is not None:
         settings.time_scale = time_scale
     asyncio.run(serve_forever(settings, host, port, data_dir))
+
+
+@app.command()
+def stripe(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port for the API, the pages and the admin API.")
+    ] = None,
+) -> None:
+    """Stripe stand-in: Checkout Sessions, Subscriptions and Invoices on http://HOST:PORT/v1,
+    the hosted checkout page, signed webhooks to STRIPE_SIM_WEBHOOK_URL (admin API on
+    /admin). Keys: STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or DATA_DIR's dev keys."""
+    from apps.core.settings import Settings
+    from apps.payments.stripe_sim.server import serve_forever
+
+    settings = Settings.from_env()
+    serve_forever(host, port or settings.stripe_sim_port, settings)

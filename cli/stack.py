@@ -82,6 +82,7 @@ PORTS = {
     "API_PORT": 1,
     "DERIV_SIM_PORT": 1,
     "IQOPTION_SIM_PORT": 1,
+    "STRIPE_SIM_PORT": 1,
     "METRICS_PORT": 6,
 }
 
@@ -290,6 +291,16 @@ def build_children(settings: Settings) -> list[Child]:
             env=env,
         )
         add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{iq_port}/health"), False)
+    if settings.payments == "stripe" and not settings.stripe_api_url:
+        stripe_port = settings.stripe_sim_port
+        spec = ProcessSpec(
+            "sim-stripe",
+            [py, "-m", "apps.payments.stripe_sim", "--port", str(stripe_port)],
+            ports=(stripe_port,),
+            address=f"http://127.0.0.1:{stripe_port}",
+            env=env,
+        )
+        add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{stripe_port}/health"), False)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     api = ProcessSpec(
         "api",
@@ -393,6 +404,7 @@ def _preflight(settings: Settings, children: list[Child]) -> None:
         settings.api_port: "API_PORT",
         settings.deriv_sim_port: "DERIV_SIM_PORT",
         settings.iqoption_sim_port: "IQOPTION_SIM_PORT",
+        settings.stripe_sim_port: "STRIPE_SIM_PORT",
         settings.metrics_port: "METRICS_PORT",
     }
     embedded.check_ports_free([c.spec for c in children], env_names)

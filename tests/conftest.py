@@ -107,6 +107,9 @@ async def namespaced_settings(
         log_level="DEBUG",
         # The simulator runs time-scaled: contracts end long before their nominal end.
         deriv_watch_lead_seconds=deriv_sim.TIME_SCALED_WATCH_LEAD,
+        # Tests of other features subscribe to priced plans directly; the payment tests
+        # (tests/integration/payments, the paid journey) turn Stripe on.
+        payments="off",
     )
     client = await connect(servers.nats_url, name="pytest-cleanup")
     js = client.jetstream()

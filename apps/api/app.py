@@ -38,6 +38,8 @@ from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
 from apps.api.models import ALL_MODELS
 from apps.api.openapi import MoneySchema, document_routes, openapi_config
+from apps.api.payments.routes import payment_router
+from apps.api.payments.service import run_sweeper
 from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
@@ -50,6 +52,8 @@ from apps.core.records import SignalRecord
 from apps.core.redis import REQUEST_RETRIES, connect_redis_from
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from apps.payments import keys as payment_keys
+from apps.payments.provider import StripeProvider
 
 log = logging.getLogger("api")
 
@@ -111,6 +115,20 @@ async def _mongo_ok(infra: Infrastructure) -> bool:
     return bool(reply.get("ok"))
 
 
+def payment_provider(settings: Settings) -> StripeProvider | None:
+    """Stripe (or its stand-in) unless PAYMENTS=off; its keys are loaded (or, in
+    development, generated) before serving."""
+    if settings.payments == "off":
+        return None
+    if settings.payments != "stripe":
+        raise ValueError(f"PAYMENTS={settings.payments!r}: use stripe or off")
+    return StripeProvider(
+        settings.stripe_api_endpoint,
+        payment_keys.secret_key(settings),
+        payment_keys.webhook_secret(settings),
+    )
+
+
 def create_app(
     settings: Settings | None = None, *, verifier: BrokerVerifier | None = None
 ) -> Litestar:
@@ -131,6 +149,7 @@ def create_app(
                 settings.broker_verify_timeout_seconds,
             ),
         ),
+        payments=payment_provider(settings),
     )
 
     @asynccontextmanager
@@ -160,9 +179,18 @@ def create_app(
             Infrastructure(settings, topology, nc, redis, mongo, db, authenticator, live, intake),
         )
         await live.start()
+        sweeper = (
+            asyncio.create_task(run_sweeper(db, redis, topology, settings.payment_sweep_seconds))
+            if services.payments is not None
+            else None
+        )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+            if isinstance(services.payments, StripeProvider):
+                await services.payments.aclose()
             await live.stop()
             await close_nats(nc)
             await redis.aclose()
@@ -178,6 +206,7 @@ def create_app(
         broker_router,
         subscription_router,
         signal_router,
+        payment_router,
     ]
     if (DIST / "index.html").is_file():
         handlers.append(frontend_router())

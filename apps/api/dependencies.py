@@ -34,6 +34,7 @@ from apps.api.signals.service import SignalIntake
 from apps.core.credentials import CredentialsCipher
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from apps.payments.provider import PaymentProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class Services:
     tokens: TokenService
     cipher: CredentialsCipher
     verifier: BrokerVerifier
+    # None when PAYMENTS=off: every plan is subscribed directly.
+    payments: PaymentProvider | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,10 @@ def provide_verifier(state: State) -> BrokerVerifier:
     return _services(state).verifier
 
 
+def provide_payments(state: State) -> PaymentProvider | None:
+    return _services(state).payments
+
+
 # Authentication is a dependency rather than a global middleware: a handler that takes a
 # ``principal`` is protected, one that does not is public, and the route table says which.
 async def provide_principal(
@@ -157,6 +164,7 @@ dependencies = {
     "tokens": Provide(provide_tokens, sync_to_thread=False),
     "cipher": Provide(provide_cipher, sync_to_thread=False),
     "verifier": Provide(provide_verifier, sync_to_thread=False),
+    "payments": Provide(provide_payments, sync_to_thread=False),
     "authenticator": Provide(provide_authenticator, sync_to_thread=False),
     "live": Provide(provide_live, sync_to_thread=False),
     "intake": Provide(provide_intake, sync_to_thread=False),
@@ -171,6 +179,7 @@ RedisClient = NamedDependency[Redis]
 TopologyDep = NamedDependency[Topology]
 SettingsDep = NamedDependency[Settings]
 Tokens = NamedDependency[TokenService]
+Payments = NamedDependency[PaymentProvider | None]
 Intake = NamedDependency[SignalIntake]
 Live = NamedDependency[LiveRelay]
 AuthenticatorDep = NamedDependency[Authenticator]

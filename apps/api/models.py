@@ -23,7 +23,11 @@ BrokerKind = Literal["deriv", "iqoption"]
 BalanceType = Literal["practice", "real"]
 StakeMode = Literal["fixed", "multiplier", "percent"]
 ChannelStatus = Literal["active", "deleted"]
-SubscriptionStatus = Literal["active", "cancelled"]
+# pending_payment: created at checkout, nothing paid yet (never routed); ended: a paid
+# subscription the payment provider ended (cancelled at period end, or never paid).
+SubscriptionStatus = Literal["pending_payment", "active", "cancelled", "ended"]
+# A paid subscription's payment lifecycle (apps.payments.lifecycle); "" for a free plan.
+PaymentStatus = Literal["", "pending_payment", "active", "past_due", "paused", "ended"]
 
 
 class User(Model):
@@ -126,11 +130,53 @@ class Subscription(Model):
     created_at: datetime
     expires_at: datetime
     cancelled_at: datetime | None = None
+    # Paid plans (apps.api.payments): the lifecycle's state, the provider's references,
+    # and a version every payment transition bumps, so concurrent webhook deliveries for
+    # one subscription never overwrite each other's change.
+    payment_status: PaymentStatus = ""
+    period_days: int = 0
+    provider_subscription_id: str = Field(default="", index=True)
+    checkout_session_id: str = ""
+    grace_until: datetime | None = None
+    failure_reason: str = ""
+    cancel_at_period_end: bool = False
+    payment_version: int = 0
 
     model_config = {
         "collection": "subscriptions",
         "indexes": lambda: [Index(Subscription.channel_id, Subscription.status)],
     }
+
+
+class PaidInvoice(Model):
+    """A paid invoice of a paid subscription, as the payment provider reported it: the
+    subscriber's receipt and the provider's revenue. ``id`` is the provider's invoice id,
+    so a redelivered event writes the same document."""
+
+    id: str = Field(primary_field=True)
+    subscription_id: str = Field(index=True)
+    subscriber_id: str = Field(index=True)
+    channel_id: str = Field(index=True)
+    owner_id: str = Field(index=True)
+    amount: Decimal
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    paid_at: datetime
+    url: str = ""
+
+    model_config = {"collection": "paid_invoices"}
+
+
+class ProcessedPaymentEvent(Model):
+    """A payment provider's event already acted on: a redelivery changes nothing."""
+
+    id: str = Field(primary_field=True)
+    type: str
+    subscription_id: str = ""
+    received_at: datetime
+
+    model_config = {"collection": "payment_events"}
 
 
 def optional_decimal(value: Decimal | Decimal128 | None) -> Decimal | None:
@@ -142,4 +188,12 @@ def optional_decimal(value: Decimal | Decimal128 | None) -> Decimal | None:
     return value.to_decimal() if isinstance(value, BsonDecimal128) else value
 
 
-ALL_MODELS = (User, RefreshToken, Channel, BrokerAccount, Subscription)
+ALL_MODELS = (
+    User,
+    RefreshToken,
+    Channel,
+    BrokerAccount,
+    Subscription,
+    PaidInvoice,
+    ProcessedPaymentEvent,
+)

@@ -29,12 +29,13 @@ BEARER = "BearerToken"
 _WHY = {
     400: "The parameters or the body are malformed or invalid (details name the field).",
     401: "No valid access token (or, on login and refresh, wrong credentials).",
+    402: "The channel's plan is paid: subscribe through its checkout.",
     403: "The caller may not do this.",
     404: "No such resource, or none the caller may see.",
     409: "Conflicts with the current state (already exists, in use).",
     413: "The body is larger than 64 KiB.",
     429: "Too many attempts; wait a minute.",
-    502: "The broker did not answer or refused.",
+    502: "The broker or the payment provider did not answer or refused.",
     503: f"A service the API depends on is not answering; retry after the Retry-After "
     f"header's seconds ({RETRY_AFTER_SECONDS}).",
 }

@@ -173,6 +173,25 @@ class Settings:
     # states its own tolerance.
     expiry_tolerance_seconds: int = 30
 
+    # Paid subscriptions. "stripe": a priced plan is subscribed through Stripe Checkout;
+    # "off": every plan is subscribed directly (billing happens elsewhere, or not at all).
+    payments: str = "stripe"
+    # Stripe's API; empty → the local stand-in on stripe_sim_port (https://api.stripe.com).
+    stripe_api_url: str = ""
+    # Empty → generated and kept in data_dir (development only), shared with the stand-in.
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_sim_port: int = 8703
+    # Where the stand-in delivers its webhooks; empty → this stack's API.
+    stripe_sim_webhook_url: str = ""
+    # How long a subscription whose payment failed keeps copying before it is paused.
+    payment_grace_days: float = 3.0
+    # How often the API pauses subscriptions whose grace period is over.
+    payment_sweep_seconds: float = 60.0
+    # The dashboard's address as the customer's browser reaches it (checkout return URLs);
+    # empty → this API's own address.
+    public_url: str = ""
+
     # `copier up`: the niceness of NATS, Redis and the API against the router, workers and
     # simulator at 0. Everything waits for the first two, a signal's accept for all three;
     # preempted in the middle of a command, Valkey holds every client up, so on a shared
@@ -216,6 +235,14 @@ class Settings:
     @property
     def iqoption_ws_endpoint(self) -> str:
         return self.iqoption_ws_url or f"ws://127.0.0.1:{self.iqoption_sim_port}/echo/websocket"
+
+    @property
+    def stripe_api_endpoint(self) -> str:
+        return self.stripe_api_url or f"http://127.0.0.1:{self.stripe_sim_port}"
+
+    @property
+    def public_endpoint(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
 
     @property
     def allowed_origins(self) -> list[str]:

@@ -115,4 +115,4 @@ class SubscriberView(msgspec.Struct, kw_only=True):
     user: ProviderView
     since: datetime
     expires_at: datetime
-    status: Literal["active", "paused", "expired", "cancelled"]
+    status: Literal["pending_payment", "active", "past_due", "paused", "expired", "cancelled"]

@@ -8,7 +8,14 @@ from litestar import Router, delete, get, patch, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
+from apps.api.dependencies import (
+    CurrentUser,
+    Db,
+    PathStr,
+    RedisClient,
+    SettingsDep,
+    TopologyDep,
+)
 from apps.api.models import Subscription, optional_decimal
 from apps.api.openapi import errors
 from apps.api.subscriptions import service
@@ -35,13 +42,16 @@ def subscription_view(subscription: Subscription) -> SubscriptionView:
         status=service.subscription_status(subscription, datetime.now(UTC)),
         created_at=subscription.created_at,
         expires_at=subscription.expires_at,
+        payment_status=subscription.payment_status,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        grace_until=subscription.grace_until,
     )
 
 
 @post(
     "/channels/{channel_id:str}/subscriptions",
     status_code=HTTP_201_CREATED,
-    responses=errors(403, 404, 409),
+    responses=errors(402, 403, 404, 409),
 )
 async def subscribe(
     channel_id: PathStr,
@@ -50,8 +60,18 @@ async def subscribe(
     db: Db,
     redis: RedisClient,
     topology: TopologyDep,
+    settings: SettingsDep,
 ) -> SubscriptionView:
-    subscription = await service.subscribe(db, redis, topology, principal, channel_id, data)
+    """Copy a channel. A paid plan is subscribed through checkout instead (402)."""
+    subscription = await service.subscribe(
+        db,
+        redis,
+        topology,
+        principal,
+        channel_id,
+        data,
+        payments_required=settings.payments == "stripe",
+    )
     return subscription_view(subscription)
 
 
@@ -74,7 +94,9 @@ async def update_subscription(
 
 
 @delete(
-    "/subscriptions/{subscription_id:str}", status_code=HTTP_204_NO_CONTENT, responses=errors(404)
+    "/subscriptions/{subscription_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    responses=errors(404, 409),
 )
 async def cancel_subscription(
     subscription_id: PathStr,

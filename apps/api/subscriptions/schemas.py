@@ -61,6 +61,14 @@ class SubscriptionView(msgspec.Struct, kw_only=True):
     paused: bool
     # Why it is paused: "" when the subscriber paused it (or it is not paused).
     paused_reason: str
-    status: Literal["active", "paused", "expired", "cancelled"]
+    # pending_payment: a paid plan's checkout is not paid yet; past_due: a payment failed
+    # and the grace period runs (copying goes on); paused with a "payment failed: …"
+    # reason once it is over.
+    status: Literal["pending_payment", "active", "past_due", "paused", "expired", "cancelled"]
     created_at: datetime
     expires_at: datetime
+    # Paid plans: the payment lifecycle ("" for a free plan), whether it ends at
+    # expires_at instead of renewing, and when an unpaid subscription is paused.
+    payment_status: str = ""
+    cancel_at_period_end: bool = False
+    grace_until: datetime | None = None

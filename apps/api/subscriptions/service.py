@@ -12,26 +12,40 @@ from redis.asyncio import Redis
 
 from apps.api.auth.guards import Principal
 from apps.api.channels.service import get_active, refresh_subscriber_counts
-from apps.api.errors import BadRequest, Conflict, NotFound
+from apps.api.errors import ApiError, BadRequest, Conflict, NotFound
 from apps.api.models import BrokerAccount, Subscription, optional_decimal
 from apps.api.subscriptions.projection import write_subscription
 from apps.api.subscriptions.risk import check_risk
 from apps.api.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
 from apps.core.relink import ACTIVE, NEEDS_RELINK, paused_for_relink, relink_pause_reason
 from apps.core.topology import Topology
+from apps.payments.lifecycle import paused_for_payment
 
-Status = Literal["active", "paused", "expired", "cancelled"]
+Status = Literal["pending_payment", "active", "past_due", "paused", "expired", "cancelled"]
+
+
+class PaymentRequired(ApiError):
+    status_code = 402
+    code = "payment_required"
 
 
 def subscription_status(subscription: Subscription, now: datetime) -> Status:
     if subscription.status == "cancelled":
         return "cancelled"
-    if subscription.expires_at <= now:
+    if subscription.status == "pending_payment":
+        return "pending_payment"
+    expires_at = subscription.expires_at
+    if expires_at.tzinfo is None:  # MongoDB gives naive UTC back
+        expires_at = expires_at.replace(tzinfo=UTC)
+    if subscription.status == "ended" or expires_at <= now:
         return "expired"
-    return "paused" if subscription.paused else "active"
+    if subscription.paused:
+        return "paused"
+    # Still copying during the grace period, but the subscriber is told to pay.
+    return "past_due" if subscription.payment_status == "past_due" else "active"
 
 
-async def _subscribers_account(db: AIOEngine, subscriber_id: str, account_id: str) -> BrokerAccount:
+async def subscribers_account(db: AIOEngine, subscriber_id: str, account_id: str) -> BrokerAccount:
     account = await db.find_one(BrokerAccount, BrokerAccount.id == account_id)
     if account is None or account.owner_id != subscriber_id:
         # The account must be the subscriber's own, even when an admin makes the change.
@@ -48,7 +62,7 @@ async def _subscribers_account(db: AIOEngine, subscriber_id: str, account_id: st
     return account
 
 
-def _refuse_if_needs_relink(account: BrokerAccount) -> None:
+def refuse_if_needs_relink(account: BrokerAccount) -> None:
     """No subscription copies onto an account whose credentials the broker refuses: each
     of its orders would fail at the broker."""
     if account.status == NEEDS_RELINK:
@@ -65,12 +79,19 @@ async def subscribe(
     principal: Principal,
     channel_id: str,
     data: SubscriptionCreate,
+    *,
+    payments_required: bool = False,
 ) -> Subscription:
     channel = await get_active(db, channel_id)
     if channel.owner_id == principal.id:
         raise Conflict("you cannot subscribe to your own channel", code="own_channel")
-    account = await _subscribers_account(db, principal.id, data.broker_account_id)
-    _refuse_if_needs_relink(account)
+    if payments_required and channel.price > 0:
+        raise PaymentRequired(
+            "this channel's plan is paid: subscribe through checkout "
+            f"(POST /api/v1/channels/{channel.id}/checkout)"
+        )
+    account = await subscribers_account(db, principal.id, data.broker_account_id)
+    refuse_if_needs_relink(account)
     duplicate = await db.find_one(
         Subscription,
         (Subscription.channel_id == channel.id)
@@ -92,7 +113,7 @@ async def subscribe(
         assets=sorted(set(data.assets or [])),
         paused=data.paused,
         created_at=now,
-        # Payment is out of scope; the plan's period still bounds how long trades flow.
+        # A free plan (or payments off): the plan's period bounds how long trades flow.
         expires_at=now + timedelta(days=channel.period_days),
     )
     subscription = await db.save(subscription)
@@ -146,13 +167,18 @@ async def update(
         )
     except ValueError as exc:
         raise BadRequest(str(exc), code="validation_failed") from exc
-    account = await _subscribers_account(db, subscription.subscriber_id, merged.broker_account_id)
+    account = await subscribers_account(db, subscription.subscriber_id, merged.broker_account_id)
+    if paused_for_payment(subscription.paused_reason) and changes.get("paused") is False:
+        raise Conflict(
+            f"{subscription.paused_reason}; it resumes once the payment goes through",
+            code="payment_pause",
+        )
     if "paused" in changes:
         changes["paused_reason"] = ""  # the subscriber's own decision from now on
     elif paused_for_relink(merged.paused_reason) and account.status == ACTIVE:
         changes |= {"paused": False, "paused_reason": ""}  # moved to a working account
     if not changes.get("paused", merged.paused):
-        _refuse_if_needs_relink(account)
+        refuse_if_needs_relink(account)
     for name, value in changes.items():
         if name == "daily_loss_limit" and value is not None:
             value = Decimal128(value)
@@ -166,6 +192,13 @@ async def cancel(
     db: AIOEngine, redis: Redis, topology: Topology, principal: Principal, subscription_id: str
 ) -> None:
     subscription = await get_owned(db, principal, subscription_id)
+    if subscription.payment_status:
+        # Stopping here would leave the provider billing it: it ends with its period.
+        raise Conflict(
+            "a paid subscription ends at the end of its period: cancel it with "
+            f"POST /api/v1/subscriptions/{subscription.id}/cancel",
+            code="paid_subscription",
+        )
     subscription.status = "cancelled"
     subscription.cancelled_at = datetime.now(UTC)
     await db.save(subscription)

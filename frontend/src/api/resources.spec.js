@@ -5,6 +5,7 @@ import * as auth from './auth'
 import * as brokers from './brokers'
 import * as channels from './channels'
 import * as health from './health'
+import * as payments from './payments'
 import * as signals from './signals'
 import * as subscriptions from './subscriptions'
 import * as trades from './trades'
@@ -32,6 +33,10 @@ const CALLS = [
   ['unlinkBrokerAccount', () => brokers.unlinkBrokerAccount('b1'), 'DELETE', '/api/v1/broker-accounts/b1', undefined, true],
   ['listSignals', () => signals.listSignals('c1', { limit: 100 }), 'GET', '/api/v1/channels/c1/signals?limit=100', undefined, true],
   ['listTrades', () => trades.listTrades({ limit: 200 }), 'GET', '/api/v1/orders?limit=200', undefined, true],
+  ['startCheckout', () => payments.startCheckout('c1', { stake: '1' }), 'POST', '/api/v1/channels/c1/checkout', { stake: '1' }, true],
+  ['cancelAtPeriodEnd', () => payments.cancelAtPeriodEnd('s1'), 'POST', '/api/v1/subscriptions/s1/cancel', undefined, true],
+  ['getRevenue', () => payments.getRevenue(), 'GET', '/api/v1/me/revenue', undefined, true],
+  ['listReceipts', () => payments.listReceipts(), 'GET', '/api/v1/me/receipts', undefined, true],
   ['readiness', () => health.readiness(), 'GET', '/ready', undefined, false],
   ['register', () => auth.register({ email: 'e' }), 'POST', '/api/v1/auth/register', { email: 'e' }, false],
 ]

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { createMemoryHistory } from 'vue-router'
@@ -84,6 +84,31 @@ describe('ChannelView', () => {
     const [, init] = fetch.mock.calls.find(([url, i]) => i.method === 'POST' && url.endsWith('/subscriptions'))
     expect(JSON.parse(init.body)).toMatchObject({ broker_account_id: 'b1', stake_mode: 'multiplier' })
     expect(w.get('[data-testid=subscribed]').text()).toContain('You copy this channel (active)')
+  })
+
+  it('sends a subscriber to the checkout page of a paid plan', async () => {
+    signIn({ id: 'u1', account_type: 'subscriber', display_name: 'Sam' })
+    const fetch = routeFetch({
+      'GET /api/v1/channels/c1': CHANNEL,
+      'GET /api/v1/broker-accounts': [ACCOUNT],
+      'GET /api/v1/subscriptions': [],
+      'POST /api/v1/channels/c1/subscriptions': () => jsonResponse({ error: { code: 'payment_required', message: 'paid: use checkout' } }, { status: 402 }),
+      'POST /api/v1/channels/c1/checkout': { checkout_url: 'http://pay.example.test/c/pay/cs_1' },
+    })
+    const assign = vi.fn()
+    vi.stubGlobal('location', { ...window.location, assign })
+    try {
+      const w = await mountChannel()
+      expect(w.get('[data-testid=paid-plan]').text()).toContain('10.00 USD every 30 days')
+      expect(w.get('[data-testid=risk-submit]').text()).toBe('Subscribe and pay')
+      await w.get('[data-testid=risk-submit]').trigger('submit')
+      await flushPromises()
+      const [, init] = fetch.mock.calls.find(([url, i]) => i.method === 'POST' && url.endsWith('/checkout'))
+      expect(JSON.parse(init.body)).toMatchObject({ broker_account_id: 'b1' })
+      expect(assign).toHaveBeenCalledWith('http://pay.example.test/c/pay/cs_1')
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 
   it('says so when the channel does not exist', async () => {

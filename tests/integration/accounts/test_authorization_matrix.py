@@ -88,6 +88,11 @@ async def subscribe_body(api: Api, world: World, persona: str) -> Request:
     }
 
 
+async def checkout_body(api: Api, world: World, persona: str) -> Request:
+    url, body = await subscribe_body(api, world, persona)
+    return url.removesuffix("/subscriptions") + "/checkout", body
+
+
 def statuses(
     anon: int, owner: int, delegate: int, other: int, subscriber: int, admin: int
 ) -> dict[str, int]:
@@ -210,6 +215,28 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         statuses(401, 200, 200, 404, 404, 200),
     ),
     ("GET", "/api/v1/orders"): (fixed("/api/v1/orders"), statuses(401, 200, 200, 200, 200, 200)),
+    # Payments are off in this world (every plan is subscribed directly): checkout and the
+    # webhook answer so; tests/integration/payments covers them with payments on.
+    ("POST", "/api/v1/channels/{channel_id}/checkout"): (
+        checkout_body,
+        statuses(401, 409, 409, 409, 409, 409),
+    ),
+    ("POST", "/api/v1/payments/stripe/webhook"): (
+        fixed("/api/v1/payments/stripe/webhook", {"id": "evt_1"}),
+        statuses(409, 409, 409, 409, 409, 409),
+    ),
+    ("POST", "/api/v1/subscriptions/{subscription_id}/cancel"): (
+        fixed("/api/v1/subscriptions/{w.subscription_id}/cancel"),
+        statuses(401, 404, 404, 404, 200, 200),
+    ),
+    ("GET", "/api/v1/me/revenue"): (
+        fixed("/api/v1/me/revenue"),
+        statuses(401, 200, 200, 200, 403, 200),
+    ),
+    ("GET", "/api/v1/me/receipts"): (
+        fixed("/api/v1/me/receipts"),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
 }
 
 
