@@ -22,9 +22,10 @@ import pytest
 import redis
 from pymongo import MongoClient
 
-from apps.core.embedded import PROJECT_ROOT, free_port
+from apps.core.embedded import PROJECT_ROOT
 from apps.core.nats import load_definitions
 from apps.core.topology import Topology
+from cli.stack import free_ports_env
 from tests.fixtures.waiting import wait_for
 
 INFRA = {"nats", "valkey", "mongodb"}
@@ -33,7 +34,8 @@ PHASE_SECONDS = 300
 # Processes told to stop exit within this: they drain and close on SIGTERM.
 EXIT_SECONDS = 240
 
-# Each start launches nine processes (three servers, six services) on two cores.
+# Each start launches a dozen processes (three servers, the services, three simulators)
+# on two cores.
 pytestmark = pytest.mark.timeout(1800)
 
 
@@ -42,13 +44,8 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         "DATA_DIR": str(tmp_path / "data"),
-        "NATS_PORT": str(free_port()),
-        "NATS_MONITOR_PORT": str(free_port()),
-        "REDIS_PORT": str(free_port()),
-        "MONGODB_PORT": str(free_port()),
-        "API_PORT": str(free_port()),
-        "DERIV_SIM_PORT": str(free_port()),
-        "IQOPTION_SIM_PORT": str(free_port()),
+        # Every port the stack listens on, the simulators' and metrics' included.
+        **free_ports_env(),
         "LOG_LEVEL": "INFO",
     }
     yield env
