@@ -32,12 +32,16 @@ export function segmentColor(y0, y1, color = POSITIVE) {
 /**
  * The full Chart.js config of one series.
  * @param {{x: number, y: number}[]} points
- * @param {{label?: string, currency?: string, digits?: number, step?: boolean, color?: string, fill?: boolean}} options
+ * @param {{label?: string, axis?: string, currency?: string, digits?: number, step?: boolean, color?: string, fill?: boolean}} options
+ *   axis: the value axis' title (default: the label), with the currency appended.
  */
-export function chartConfig(points, { label = '', currency = '', digits = 2, step = false, color = POSITIVE, fill = true } = {}) {
+export function chartConfig(points, { label = '', axis = '', currency = '', digits = 2, step = false, color = POSITIVE, fill = true } = {}) {
   const data = points.map((p) => ({ x: Number(p.x), y: Number(p.y) }))
   const xs = data.map((p) => p.x)
   const span = xs.length ? Math.max(...xs) - Math.min(...xs) : 0
+  // One instant: a minute either side, so the axis shows that time, not a padded range.
+  const around = xs.length && span === 0 ? { min: xs[0] - 60, max: xs[0] + 60 } : {}
+  const title = axis || label || 'Value'
   return {
     type: 'line',
     data: {
@@ -68,12 +72,13 @@ export function chartConfig(points, { label = '', currency = '', digits = 2, ste
       scales: {
         x: {
           type: 'linear',
+          ...around,
           title: { display: true, text: 'Time' },
           ticks: { maxTicksLimit: 6, callback: (value) => timeLabel(value, span) },
         },
         y: {
           type: 'linear',
-          title: { display: true, text: currency ? `${label || 'Value'} (${currency})` : label || 'Value' },
+          title: { display: true, text: currency ? `${title} (${currency})` : title },
           ticks: { maxTicksLimit: 6, callback: (value) => valueLabel(value, '', step ? 0 : digits) },
           grid: { color: (ctx) => (ctx.tick?.value === 0 ? 'rgba(0,0,0,0.35)' : 'rgba(0,0,0,0.08)') },
         },

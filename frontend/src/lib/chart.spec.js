@@ -45,3 +45,11 @@ describe('labels', () => {
     expect(timeLabel(Number.NaN)).toBe('')
   })
 })
+
+describe('one point', () => {
+  it('shows a minute either side of a single instant', () => {
+    const one = chartConfig([{ x: 1000, y: 0 }], { label: 'P&L', axis: 'P&L', currency: 'EUR' })
+    expect([one.options.scales.x.min, one.options.scales.x.max]).toEqual([940, 1060])
+    expect(one.options.scales.y.title.text).toBe('P&L (EUR)')
+  })
+})
