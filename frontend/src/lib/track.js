@@ -17,14 +17,16 @@ export function equityPoints(equity = [], windowKey = 'all', now = Date.now() / 
   const before = all.filter((p) => p.x < from)
   const base = before.length ? before[before.length - 1].y : 0
   const inside = all.filter((p) => p.x >= from).map((p) => ({ x: p.x, y: round(p.y - base) }))
-  // The curve starts at zero where the window (or the record) starts.
-  if (inside.length) inside.unshift({ x: days === null ? inside[0].x : Math.max(from, before.length ? before[before.length - 1].x : inside[0].x), y: 0 })
-  return dedupeStart(inside)
+  // A window's curve starts at zero where the window starts; all time starts at the first
+  // signal's own result.
+  if (inside.length && days !== null) inside.unshift({ x: from, y: 0 })
+  return inside
 }
 
-/** The drawdown below the running peak at each point (0 at a new high, negative below). */
+/** The drawdown below the running peak at each point (0 at a new high, negative below);
+ * the peak starts at zero, the profit before the first signal. */
 export function drawdownPoints(points) {
-  let peak = -Infinity
+  let peak = 0
   return points.map((p) => {
     peak = Math.max(peak, p.y)
     return { x: p.x, y: round(p.y - peak) }
@@ -33,9 +35,4 @@ export function drawdownPoints(points) {
 
 function round(v) {
   return Math.round(v * 1e8) / 1e8
-}
-
-function dedupeStart(points) {
-  if (points.length > 1 && points[0].x === points[1].x && points[1].y === 0) points.shift()
-  return points
 }

@@ -106,11 +106,13 @@ describe('ChannelsView', () => {
 describe('track series', () => {
   it('re-bases the equity curve on the window and measures the drawdown below the peak', () => {
     const all = equityPoints(RECORD.equity, 'all', NOW)
-    expect(all.map((p) => p.y)).toEqual([0, 2, -1, 1.5])
+    expect(all.map((p) => p.y)).toEqual([2, -1, 1.5])
     const month = equityPoints(RECORD.equity, '30d', NOW)
     expect(month.map((p) => p.y)).toEqual([0, -3, -0.5])
-    expect(drawdownPoints(all).map((p) => p.y)).toEqual([0, 0, -3, -0.5])
+    expect(drawdownPoints(all).map((p) => p.y)).toEqual([0, -3, -0.5])
+    expect(month[0].x).toBe(NOW - 30 * 86400)
     expect(equityPoints([], '7d', NOW)).toEqual([])
+    expect(drawdownPoints([{ x: 1, y: -1 }, { x: 2, y: 1 }]).map((p) => p.y)).toEqual([-1, 0])
   })
 })
 
