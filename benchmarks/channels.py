@@ -272,8 +272,9 @@ def run(opts: Options) -> Path:
             "orders_per_signal": opts.subscribers,
             "requests_per_query": opts.requests,
             "data_dir_in": str(opts.data_parent or tempfile.gettempdir()),
-            "seeding": "Book.record (the ledger script: Redis counts) + one bulk upsert of each order's final document (order_write fields) + Book.persist (signal_stats, channel_stats); "
-            "channel_stats.track written in the contract's shape",
+            "seeding": "Book.record (the ledger's script: Redis counts), one bulk upsert of "
+            "each order's final document (order_write's fields), Book.persist (signal_stats, "
+            "channel_stats); channel_stats.track written in the contract's shape",
         },
         "seeded": seeded,
         "target_median_ms": 50,
