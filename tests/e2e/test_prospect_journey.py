@@ -133,13 +133,20 @@ async def test_a_prospect_compares_channels_and_reads_a_track_record(
         await expect(page.get_by_test_id("channel-name")).to_have_text("Steady EURUSD")
         track = page.get_by_test_id("track-record")
         await expect(track).to_be_visible()
-        if record.status_code == 200 and record.json().get("equity"):
+        served = record.json() if record.status_code == 200 else {}
+        all_time = (served.get("windows") or {}).get("all") or {}
+        if served.get("equity"):
             await expect(track.get_by_test_id("equity-chart").locator("canvas")).to_be_visible()
             await expect(track.get_by_test_id("drawdown-chart").locator("canvas")).to_be_visible()
             await track.get_by_test_id("window-all").click()
             await expect(track.get_by_test_id("window-all")).to_have_attribute(
                 "aria-pressed", "true"
             )
+            await expect(track.get_by_test_id("track-signals")).to_have_text(
+                str(all_time.get("signals", 0))
+            )
+        elif all_time.get("signals"):
+            await expect(track.get_by_test_id("track-figures")).to_be_visible()
         else:
             # No track record served for the channel yet: said plainly, never an error.
             await expect(track.get_by_test_id("empty")).to_contain_text("No track record yet")
