@@ -47,7 +47,8 @@ def done(data: Any, as_json: bool, message: str) -> None:
 def channel_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for c in items:
-        perf, plan = c.get("performance") or {}, c.get("plan") or {}
+        plan, track = c.get("plan") or {}, c.get("track_30d") or {}
+        rate = track.get("win_rate")
         rows.append(
             [
                 c["id"],
@@ -55,40 +56,86 @@ def channel_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
                 (c.get("provider") or {}).get("display_name"),
                 f"{plan.get('price')} {plan.get('currency')}/{plan.get('period_days')}d",
                 c.get("subscriber_count"),
-                perf.get("signals"),
-                perf.get("win_rate"),
-                perf.get("pnl"),
+                track.get("signals", "-"),
+                track.get("return_on_stake", "-"),
+                "-" if rate is None else f"{rate:.0%}",
+                track.get("max_drawdown", "-"),
+                c.get("record_days"),
             ]
         )
     return rows
 
 
-CHANNEL_COLUMNS = ["id", "name", "provider", "plan", "subscribers", "signals", "win rate", "pnl"]
+CHANNEL_COLUMNS = [
+    "id",
+    "name",
+    "provider",
+    "plan",
+    "subscribers",
+    "signals 30d",
+    "return 30d",
+    "win rate 30d",
+    "drawdown 30d",
+    "record days",
+]
 
 
 @channels.command("list")
 def channels_list(
     mine: Annotated[bool, typer.Option("--mine", help="Only channels you own.")] = False,
-    limit: Annotated[int, typer.Option(help="At most this many (1..100).")] = 50,
+    sort: Annotated[
+        str,
+        typer.Option(
+            help="return_30d, win_rate_30d, drawdown_30d, subscribers, price, age or signals_30d."
+        ),
+    ] = "return_30d",
+    order: Annotated[
+        str | None, typer.Option(help="asc or desc (default: best first for the sort).")
+    ] = None,
+    asset: Annotated[str | None, typer.Option(help="Only channels signalling it.")] = None,
+    max_price: Annotated[str | None, typer.Option(help="Price per period, at most.")] = None,
+    min_win_rate: Annotated[
+        str | None, typer.Option(help="30-day win rate per signal, at least (0..1).")
+    ] = None,
+    min_record_days: Annotated[
+        int | None, typer.Option(help="Age of the track record, at least (days).")
+    ] = None,
+    page: Annotated[int, typer.Option(help="Page, from 1.")] = 1,
+    page_size: Annotated[int, typer.Option(help="Channels per page (1..100).")] = 20,
     api: ApiOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List channels with their performance.
+    """List the marketplace's channels with their track record, a page at a time
+    (--json prints the API's page: items, page, page_size, total; with --mine, the list).
 
     Examples:
       copier channels list
+      copier channels list --sort win_rate_30d --asset EURUSD --max-price 20
       copier channels list --mine --json
     """
     with ApiClient(api, need_login=mine) as client:
-        items = client.get(
-            "/api/v1/channels", auth=client.session is not None, params={"limit": limit}
-        )
         if mine:
             assert client.session is not None
-            items = [
-                c for c in items if (c.get("provider") or {}).get("id") == client.session.user_id
+            owned = [
+                entry["channel"]
+                for entry in client.get("/api/v1/me/channels")
+                if entry.get("role") == "owner"
             ]
-    show(items, as_json, "channels", CHANNEL_COLUMNS, channel_rows(items))
+            show(owned, as_json, "channels", CHANNEL_COLUMNS, channel_rows(owned))
+            return
+        params: dict[str, Any] = {"sort": sort, "page": page, "page_size": page_size}
+        extra = {
+            "order": order,
+            "asset": asset,
+            "max_price": max_price,
+            "min_win_rate": min_win_rate,
+            "min_record_days": min_record_days,
+        }
+        params |= {k: v for k, v in extra.items() if v is not None}
+        found = client.get("/api/v1/channels", auth=client.session is not None, params=params)
+    items = found["items"]
+    title = f"channels (page {found['page']}, {len(items)} of {found['total']})"
+    show(found, as_json, title, CHANNEL_COLUMNS, channel_rows(items))
 
 
 @channels.command("show")

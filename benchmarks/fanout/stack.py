@@ -106,8 +106,9 @@ class Stack:
                 shutil.rmtree(self.settings.data_dir, ignore_errors=True)
 
 
-def start_stack(overrides: dict[str, str]) -> Stack:
-    data_dir = Path(tempfile.mkdtemp(prefix="copier-bench-"))
+def start_stack(overrides: dict[str, str], parent: Path | None = None) -> Stack:
+    """``parent``: where the temporary DATA_DIR goes (default: the system's temp dir)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="copier-bench-", dir=parent))
     # Deriv closes forex at weekends and IQ Option's simulator has no trading hours: a
     # signal both brokers take (seeding.MIXED_SIGNAL, forex) is measured any day.
     deriv_sim_config = data_dir / "deriv-sim.json"

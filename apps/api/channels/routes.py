@@ -9,9 +9,10 @@ from litestar import Router, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from apps.api.channels import service
+from apps.api.channels import listing, service
 from apps.api.channels.schemas import (
     ChannelCreate,
+    ChannelPage,
     ChannelUpdate,
     ChannelView,
     DelegateRequest,
@@ -23,6 +24,7 @@ from apps.api.channels.schemas import (
 )
 from apps.api.channels.track import get_track_record
 from apps.api.dependencies import CurrentUser, Db, PathStr, RedisClient, TopologyDep
+from apps.api.errors import BadRequest
 from apps.api.models import Channel, Subscription
 from apps.api.openapi import errors
 from apps.api.signals.service import channel_acl_changed
@@ -42,13 +44,47 @@ async def create_channel(
     return await _view(db, await service.create(db, principal, data))
 
 
-@get("/")
+@get("/", responses=errors(400))
 async def list_channels(
     db: Db,
-    limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-    offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
-) -> list[ChannelView]:
-    return await service.list_public(db, limit, offset)
+    sort: Annotated[
+        str | None, Parameter(description=f"One of {', '.join(listing.SORTS)}.")
+    ] = None,
+    order: Annotated[
+        str | None, Parameter(description="asc or desc (default: best first for the sort).")
+    ] = None,
+    asset: Annotated[
+        str | None, Parameter(description="Only channels that signalled it in 90 days.")
+    ] = None,
+    max_price: Annotated[str | None, Parameter(description="Price per period, at most.")] = None,
+    min_win_rate: Annotated[
+        str | None, Parameter(description="30-day win rate per signal, at least (0..1).")
+    ] = None,
+    min_record_days: Annotated[
+        str | None, Parameter(description="Age of the track record in days, at least.")
+    ] = None,
+    page: Annotated[str | None, Parameter(description="From 1.")] = None,
+    page_size: Annotated[
+        str | None, Parameter(description=f"1..{listing.MAX_PAGE_SIZE}, default 20.")
+    ] = None,
+) -> ChannelPage:
+    """The active channels, sorted, filtered and paginated; public. A channel without a
+    track record yet comes last in every sort on it."""
+    raw = {
+        "sort": sort,
+        "order": order,
+        "asset": asset,
+        "max_price": max_price,
+        "min_win_rate": min_win_rate,
+        "min_record_days": min_record_days,
+        "page": page,
+        "page_size": page_size,
+    }
+    match listing.parse_query(raw):
+        case str(message):
+            raise BadRequest(message)
+        case query:
+            return await service.list_public(db, query)
 
 
 @get("/{channel_id:str}", responses=errors(404))

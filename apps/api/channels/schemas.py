@@ -77,7 +77,28 @@ class PerformanceView(msgspec.Struct, kw_only=True):
     pnl: Decimal
 
 
+class TrackWindowView(msgspec.Struct, kw_only=True):
+    """One window of the ledger's track record (`channel_stats.track`), per signal: a
+    signal counts once, by its own outcome at its own stake."""
+
+    signals: int = 0
+    settled: int = 0
+    won: int = 0
+    lost: int = 0
+    # won / settled; None until a signal has settled.
+    win_rate: float | None = None
+    # Profit at stake / stakes of the settled signals.
+    return_on_stake: Decimal = Decimal(0)
+    profit: Decimal = Decimal(0)
+    # Largest peak-to-trough fall of the cumulative profit at stake (>= 0).
+    max_drawdown: Decimal = Decimal(0)
+    avg_delay_ms: float | None = None
+    p95_delay_ms: float | None = None
+
+
 class ChannelView(msgspec.Struct, kw_only=True):
+    """A channel's public card: what a prospect compares channels by."""
+
     id: str
     name: str
     description: str
@@ -86,6 +107,21 @@ class ChannelView(msgspec.Struct, kw_only=True):
     subscriber_count: int
     performance: PerformanceView
     created_at: datetime
+    # The ledger's last 30 days and all time; None while the channel has no record.
+    track_30d: TrackWindowView | None = None
+    track_all: TrackWindowView | None = None
+    record_days: int = 0
+    # Assets signalled in the last 90 days.
+    assets: list[str] = msgspec.field(default_factory=list)
+
+
+class ChannelPage(msgspec.Struct, kw_only=True):
+    """One page of the public listing, and how many channels match in all."""
+
+    items: list[ChannelView]
+    page: int
+    page_size: int
+    total: int
 
 
 class MyChannelView(msgspec.Struct, kw_only=True):

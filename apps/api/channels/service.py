@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -13,16 +14,19 @@ from odmantic import AIOEngine, query
 from redis.asyncio import Redis
 
 from apps.api.auth.guards import Principal, require_channel_manager
+from apps.api.channels.listing import ListQuery, Row, record_days, select, window
 from apps.api.channels.schemas import (
     ChannelCreate,
+    ChannelPage,
     ChannelUpdate,
     ChannelView,
     PerformanceView,
     PlanView,
     ProviderView,
+    TrackWindowView,
 )
 from apps.api.errors import Conflict, Forbidden, NotFound
-from apps.api.models import Channel, Subscription, User
+from apps.api.models import Channel, Subscription, User, optional_decimal
 from apps.api.subscriptions.projection import drop_channel
 from apps.core.topology import Topology
 from apps.core.track_record import day_of
@@ -30,6 +34,8 @@ from apps.core.track_record import day_of
 # One document per channel and day ({channel_id, day, count}): the subscribers over time
 # a channel's track record shows.
 SUBSCRIBERS = "channel_subscribers"
+
+log = logging.getLogger("api.channels")
 
 
 async def get_active(db: AIOEngine, channel_id: str) -> Channel:
@@ -122,21 +128,63 @@ async def users_by_id(db: AIOEngine, ids: Iterable[str]) -> dict[str, User]:
     return {u.id: u for u in await db.find(User, query.in_(User.id, wanted))}
 
 
-async def list_public(db: AIOEngine, limit: int, offset: int) -> list[ChannelView]:
-    channels = await db.find(
-        Channel, Channel.status == "active", sort=Channel.id, skip=offset, limit=limit
+async def list_public(db: AIOEngine, q: ListQuery) -> ChannelPage:
+    """One page of the active channels, sorted and filtered as ``q`` says.
+
+    Three queries whatever the number of orders: the active channels, the ledger's
+    statistics (`channel_stats`, read whole: a collection scan costs the stand-in less
+    than an ``$in`` of every id, and both grow with channels only), and the owners of the
+    page's channels. Only the page's channels are turned into models.
+    """
+    raw = await db.get_collection(Channel).find({"status": "active"}).to_list(None)
+    stats = {doc["_id"]: doc async for doc in db.database["channel_stats"].find({}, _STATS_FIELDS)}
+    by_id = {doc["_id"]: doc for doc in raw}
+    rows = [
+        Row(
+            channel_id=doc["_id"],
+            price=optional_decimal(doc.get("price")) or Decimal(0),
+            subscriber_count=int(doc.get("subscriber_count", 0)),
+            stats=stats.get(doc["_id"], {}),
+        )
+        for doc in raw
+    ]
+    page, total = select(rows, q)
+    cards = [Channel.model_validate_doc(by_id[r.channel_id]) for r in page]
+    owners = await users_by_id(db, (c.owner_id for c in cards))
+    return ChannelPage(
+        items=[public_view(c, owners.get(c.owner_id), stats.get(c.id)) for c in cards],
+        page=q.page,
+        page_size=q.page_size,
+        total=total,
     )
-    owners = await users_by_id(db, (c.owner_id for c in channels))
-    stats = await performance_by_id(db, [c.id for c in channels])
-    return [public_view(c, owners.get(c.owner_id), stats.get(c.id)) for c in channels]
 
 
 async def performance_by_id(db: AIOEngine, channel_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The ledger's per-channel statistics (MongoDB `channel_stats`), one query per page."""
+    """The ledger's per-channel statistics (MongoDB `channel_stats`), one query."""
     if not channel_ids:
         return {}
-    cursor = db.database["channel_stats"].find({"_id": {"$in": channel_ids}})
+    cursor = db.database["channel_stats"].find({"_id": {"$in": channel_ids}}, _STATS_FIELDS)
     return {doc["_id"]: doc async for doc in cursor}
+
+
+# What a card shows: the track's daily subscriber series and the like stay in MongoDB.
+_STATS_FIELDS = {
+    **dict.fromkeys(("signals", "placed", "won", "lost", "pnl"), 1),
+    **dict.fromkeys(("track.30d", "track.all", "record_days", "assets", "first_signal_at"), 1),
+}
+
+
+def track_window(stats: dict[str, Any], name: str) -> TrackWindowView | None:
+    """A window of the ledger's record as the API shows it; None if absent or unreadable
+    (a document the API cannot read shows as no record, never as a failed listing)."""
+    raw = window(stats, name)
+    if raw is None:
+        return None
+    try:
+        return msgspec.convert(dict(raw), TrackWindowView, strict=False)
+    except msgspec.ValidationError:
+        log.warning("channel_stats %s: track window %s unreadable", stats.get("_id"), name)
+        return None
 
 
 def public_view(
@@ -169,6 +217,10 @@ def public_view(
             pnl=Decimal(str(stats.get("pnl", "0"))),
         ),
         created_at=channel.created_at,
+        track_30d=track_window(stats, "30d"),
+        track_all=track_window(stats, "all"),
+        record_days=record_days(stats) or 0,
+        assets=[a for a in stats.get("assets") or [] if isinstance(a, str)],
     )
 
 

@@ -17,6 +17,7 @@ import msgspec
 from litestar import get
 from odmantic import AIOEngine
 
+from apps.api.channels.schemas import TrackWindowView
 from apps.api.channels.service import SUBSCRIBERS, get_active
 from apps.api.dependencies import Db, PathStr
 from apps.api.openapi import errors
@@ -27,26 +28,6 @@ from apps.core.track_record import (
     equity,
     window,
 )
-
-
-class TrackWindowView(msgspec.Struct, kw_only=True):
-    """One window of a channel's record; a signal counts once, by its own outcome at its
-    own stake (apps.core.track_record). Amounts are decimal strings."""
-
-    signals: int
-    settled: int
-    won: int
-    lost: int
-    # won / settled, per signal; null until a signal has settled.
-    win_rate: float | None
-    # Profit at the signals' stakes / the stakes of the settled signals.
-    return_on_stake: str
-    profit: str
-    # Largest fall of the cumulative profit at stake from an earlier peak (≥ 0).
-    max_drawdown: str
-    # Copy delay: the signal's acceptance → each subscriber's placement.
-    avg_delay_ms: float | None
-    p95_delay_ms: float | None
 
 
 class EquityPointView(msgspec.Struct, kw_only=True):
@@ -73,13 +54,8 @@ _EMPTY = window([]).doc()
 
 
 def window_view(doc: dict[str, Any] | None) -> TrackWindowView:
-    return msgspec.convert(doc or _EMPTY, TrackWindowView)
-
-
-def track_window(stats: dict[str, Any] | None, name: str) -> TrackWindowView | None:
-    """One stored window of a ``channel_stats`` document; None before the ledger kept one."""
-    track = (stats or {}).get("track")
-    return window_view(track[name]) if track and name in track else None
+    # Amounts are stored as decimal strings.
+    return msgspec.convert(doc or _EMPTY, TrackWindowView, strict=False)
 
 
 async def track_record(db: AIOEngine, channel_id: str) -> TrackRecordView:

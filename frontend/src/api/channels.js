@@ -5,8 +5,16 @@ import { segment, V1 } from './paths'
 
 const channel = (id) => `${V1}/channels/${segment(id)}`
 
-/** Public channels, with their plans and performance. */
-export const listChannels = ({ limit } = {}) => api.get(withQuery(`${V1}/channels`, { limit }))
+/**
+ * One page of the public channels, sorted and filtered on the server; resolves with
+ * {items, page, page_size, total}. Params: sort, order, asset, max_price, min_win_rate,
+ * min_record_days, page, page_size (empty ones are left out).
+ */
+export const listChannels = (params = {}) =>
+  api.get(withQuery(`${V1}/channels`, Object.fromEntries(Object.entries(params).filter(([, v]) => v !== ''))))
+
+/** A channel's public track record: {windows, equity, subscribers, record_days, …}. */
+export const getTrackRecord = (id) => api.get(`${channel(id)}/track-record`)
 
 /** One channel (public); rejects with status 404 when it does not exist. */
 export const getChannel = (id) => api.get(channel(id))

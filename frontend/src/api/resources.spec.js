@@ -15,7 +15,8 @@ afterEach(() => authenticateWith(null))
 
 // [name, call, method, url, body (undefined: none), signed]
 const CALLS = [
-  ['listChannels', () => channels.listChannels({ limit: 100 }), 'GET', '/api/v1/channels?limit=100', undefined, false],
+  ['listChannels', () => channels.listChannels({ sort: 'price', order: 'asc', asset: '', page: 2 }), 'GET', '/api/v1/channels?sort=price&order=asc&page=2', undefined, false],
+  ['getTrackRecord', () => channels.getTrackRecord('c1'), 'GET', '/api/v1/channels/c1/track-record', undefined, false],
   ['getChannel', () => channels.getChannel('c1'), 'GET', '/api/v1/channels/c1', undefined, false],
   ['createChannel', () => channels.createChannel({ name: 'A' }), 'POST', '/api/v1/channels', { name: 'A' }, true],
   ['updateChannel', () => channels.updateChannel('c1', { name: 'B' }), 'PATCH', '/api/v1/channels/c1', { name: 'B' }, true],

@@ -4,7 +4,6 @@ import { createPinia, setActivePinia } from 'pinia'
 import FanoutProgress from './FanoutProgress.vue'
 import RiskForm from './RiskForm.vue'
 import SignalPanel from './SignalPanel.vue'
-import LineChart from './LineChart.vue'
 import { useLiveStore } from '@/stores/live'
 
 beforeEach(() => setActivePinia(createPinia()))
@@ -175,14 +174,5 @@ describe('SignalPanel', () => {
     await w.get('[data-testid=stake]').setValue('2')
     expect(await clientIds()).not.toBe(lost) // another signal, not a retry
     w.unmount()
-  })
-})
-
-describe('LineChart', () => {
-  it('draws a path for points and an empty state without', () => {
-    expect(mount(LineChart, { props: { points: [] } }).text()).toContain('No data yet.')
-    const w = mount(LineChart, { props: { points: [{ x: 1, y: 1 }, { x: 2, y: -1 }], label: 'P&L' } })
-    expect(w.find('path').attributes('d')).toMatch(/^M[\d.]+,[\d.]+L/)
-    expect(w.text()).toContain('-1')
   })
 })

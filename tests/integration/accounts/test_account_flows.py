@@ -41,7 +41,7 @@ async def test_provider_and_subscriber_set_up_copying(
     mine = await api.client.get("/api/v1/subscriptions", headers=subscriber.headers)
     assert mine.status_code == 200, mine.text
     assert [s["daily_loss_limit"] for s in mine.json()] == ["50"]
-    listing = (await api.client.get("/api/v1/channels")).json()
+    listing = (await api.client.get("/api/v1/channels")).json()["items"]
     assert [c["subscriber_count"] for c in listing if c["id"] == channel_id] == [1]
     assert listing[0]["provider"]["display_name"] == "Prov"
     assert listing[0]["plan"] == {"price": "9.99", "currency": "USD", "period_days": 30}
