@@ -116,4 +116,26 @@ describe('ChannelView', () => {
     const w = await mountChannel()
     expect(w.text()).toContain('This channel does not exist (or was deleted).')
   })
+
+  it("reads the owner's headline again while the page is open, so new subscribers show", async () => {
+    vi.useFakeTimers()
+    try {
+      signIn({ id: 'p1', account_type: 'provider', display_name: 'Paula' })
+      let subscribers = 1
+      routeFetch({
+        'GET /api/v1/channels/c1': () => jsonResponse({ ...CHANNEL, subscriber_count: subscribers }),
+        'GET /api/v1/channels/c1/signals?limit=100': [SIGNAL],
+        'GET /api/v1/channels/c1/subscribers': [],
+      })
+      const w = await mountChannel()
+      expect(w.get('[data-testid=count-subscribers]').text()).toBe('1')
+      subscribers = 2
+      await vi.advanceTimersByTimeAsync(15_000)
+      await flushPromises()
+      expect(w.get('[data-testid=count-subscribers]').text()).toBe('2')
+      w.unmount()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
 })
