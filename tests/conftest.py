@@ -51,7 +51,7 @@ async def _start(spec: embedded.ProcessSpec, log_dir: Path) -> asyncio.subproces
 @pytest.fixture(scope="session")
 async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Servers]:
     root = tmp_path_factory.mktemp("servers")
-    nats_port, monitor, redis_port, mongo_port = (embedded.free_port() for _ in range(4))
+    nats_port, monitor, redis_port, mongo_port = embedded.free_ports(4)
     specs = [
         embedded.nats_spec(root, nats_port, monitor),
         embedded.valkey_spec(root, redis_port),

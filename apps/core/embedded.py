@@ -87,6 +87,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free now: each stays bound until all are chosen, so the
+    kernel never hands out the same port twice (separate free_port calls may)."""
+    with contextlib.ExitStack() as held:
+        socks = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [int(sock.getsockname()[1]) for sock in socks]
+
+
 def free_port_block(count: int, avoid: Sequence[int] = ()) -> int:
     """The first of ``count`` consecutive ports that are free now and not in ``avoid``
     (a stack on free ports whose servers take a base port + 0, 1, 2)."""

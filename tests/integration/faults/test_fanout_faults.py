@@ -90,7 +90,7 @@ class OwnServers:
 async def own_servers(tmp_path: Path) -> AsyncIterator[OwnServers]:
     root = tmp_path / "servers"
     root.mkdir()
-    nats_port, monitor, redis_port = (embedded.free_port() for _ in range(3))
+    nats_port, monitor, redis_port = embedded.free_ports(3)
     servers = OwnServers(
         root,
         {

@@ -78,7 +78,8 @@ def cluster_of_three(root: Path, *, started: int = 3) -> AuthNats:
     (not yet started); ready once they follow a meta leader when they are a quorum."""
     root.mkdir()
     passwords = ensure_passwords(root)
-    ports, monitors, routes = ([embedded.free_port() for _ in range(3)] for _ in range(3))
+    free = embedded.free_ports(9)
+    ports, monitors, routes = free[0:3], free[3:6], free[6:9]
     specs = embedded.nats_cluster_specs(root, ports, monitors, routes, server_env(passwords))
     return AuthNats(root, specs[:started], monitors[:started], passwords, clustered=started >= 2)
 

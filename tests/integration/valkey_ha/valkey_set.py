@@ -81,7 +81,7 @@ class ValkeySet:
 
 @pytest.fixture
 async def valkey_set(tmp_path: Path) -> AsyncIterator[ValkeySet]:
-    ports = [embedded.free_port() for _ in range(5)]
+    ports = embedded.free_ports(5)
     found = ValkeySet(tmp_path, ports[0], ports[1], ports[2:])
     found.specs = {
         spec.name: spec
