@@ -32,7 +32,15 @@ from redis.typing import EncodableT
 
 from apps.brokers.orders import contract_end
 from apps.core import metrics
-from apps.core.messages import Execution, ExecutionState, Money, Order, Outcome, SignedMoney
+from apps.core.messages import (
+    Direction,
+    Execution,
+    ExecutionState,
+    Money,
+    Order,
+    Outcome,
+    SignedMoney,
+)
 from apps.core.redis import confirmed
 from apps.core.topology import Topology
 
@@ -119,6 +127,25 @@ class _Result(msgspec.Struct, array_like=True, gc=False, frozen=True):
     profit: SignedMoney | None
     # Last and defaulted: a result stored before the field existed still reads.
     account_refused: bool = False
+    expiry_at: float | None = None
+    entry_spot: Money | None = None
+    exit_spot: Money | None = None
+    balance_after: Money | None = None
+
+
+class _Terms(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """The order's terms an :class:`Execution` repeats, for a stored form read without
+    its order (a pending settlement another worker adopts)."""
+
+    asset: str = ""
+    direction: Direction | None = None
+    expiry_seconds: int | None = None
+    signal_created_at: float | None = None
+
+    @classmethod
+    def of(cls, e: Execution | Order) -> _Terms:
+        created = e.signal_created_at
+        return cls(e.asset, e.direction, e.expiry_seconds, created)
 
 
 # _Result's fields, read off an Execution in one C call (pack runs twice per placed order).
@@ -136,6 +163,7 @@ def _execution(
     channel_id: str,
     subscription_id: str,
     user_id: str,
+    terms: _Terms,
 ) -> Execution:
     return Execution(
         order_id=order_id,
@@ -144,6 +172,7 @@ def _execution(
         subscription_id=subscription_id,
         user_id=user_id,
         **dict(zip(_Result.__struct_fields__, msgspec.structs.astuple(r), strict=True)),
+        **dict(zip(_Terms.__struct_fields__, msgspec.structs.astuple(terms), strict=True)),
     )
 
 
@@ -175,6 +204,8 @@ class _StoredPending(msgspec.Struct, array_like=True, gc=False, frozen=True, tag
     subscription_id: str
     user_id: str
     placed: _Result
+    # Last and defaulted: a pending settlement stored before the field existed still reads.
+    terms: _Terms = _Terms()
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -212,6 +243,7 @@ def pack(value: Marker | PendingSettlement) -> bytes:
             p.subscription_id,
             p.user_id,
             _result(p),
+            _Terms.of(p),
         )
     )
 
@@ -239,6 +271,7 @@ def unpack_marker(packed: bytes, order: Order) -> Marker:
             order.channel_id,
             order.subscription_id,
             order.user_id,
+            _Terms.of(order),
         ),
     )
 
@@ -253,7 +286,7 @@ def unpack_pending(order_id: str, packed: bytes) -> PendingSettlement:
         contract_id=p.contract_id,
         owner=p.owner,
         placed=_execution(
-            p.placed, order_id, p.signal_id, p.channel_id, p.subscription_id, p.user_id
+            p.placed, order_id, p.signal_id, p.channel_id, p.subscription_id, p.user_id, p.terms
         ),
         broker_account_id=p.broker_account_id,
         expires_at=p.expires_at,

@@ -59,6 +59,10 @@ def execution_of(
         broker_kind=broker_kind,
         stake=order.stake,
         currency=order.currency,
+        asset=order.asset,
+        direction=order.direction,
+        expiry_seconds=order.expiry_seconds,
+        signal_created_at=order.signal_created_at,
         **fields,  # type: ignore[arg-type]
     )
 
@@ -124,6 +128,12 @@ def settled_execution(
         payout=placed.payout,
         outcome=Outcome(settlement.outcome),
         profit=Decimal(settlement.profit),
+        asset=placed.asset,
+        direction=placed.direction,
+        expiry_seconds=placed.expiry_seconds,
+        expiry_at=placed.expiry_at,
+        signal_created_at=placed.signal_created_at,
+        entry_spot=placed.entry_spot,
     )
 
 

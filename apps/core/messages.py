@@ -153,6 +153,17 @@ class Execution(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     # The broker refused the account's credentials: the ledger marks the broker account
     # as needing re-linking and pauses its subscriptions (apps.ledger.relink).
     account_refused: bool = False
+    # The trade as the subscriber checks it against the broker's statement: the order's
+    # terms (stamped from the order on every state), the spots the broker reported, and
+    # the account's balance after the broker's last word on this order (when it said).
+    asset: str = ""
+    direction: Direction | None = None
+    expiry_seconds: int | None = None
+    expiry_at: float | None = None  # epoch seconds the contract ends, when known
+    signal_created_at: float | None = None
+    entry_spot: Decimal | None = None
+    exit_spot: Decimal | None = None
+    balance_after: Money | None = None
 
 
 class ExecutionBatch(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="executions"):

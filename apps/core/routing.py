@@ -16,6 +16,7 @@ import msgspec
 
 StakeMode = Literal["fixed", "multiplier", "percent"]
 BrokerKind = Literal["deriv", "iqoption"]
+Direction = Literal["CALL", "PUT"]
 
 
 class RoutingRecord(msgspec.Struct, gc=False, frozen=True, kw_only=True):
@@ -42,6 +43,16 @@ class RoutingRecord(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     paused_reason: str = ""
     # Unix seconds; the router rejects the order once now >= expires_at.
     expires_at: int
+    # Stop copying while the broker balance is below this amount (None: no floor).
+    balance_floor: Decimal | None = None
+    # Pause the subscription once the balance falls this % below the account's peak.
+    max_drawdown_percent: Decimal | None = None
+    # A stake below the broker's minimum is raised to it (opt-in) instead of refused.
+    round_up_to_min_stake: bool = False
+    # Directions copied; empty means both.
+    directions: tuple[Direction, ...] = ()
+    # Opt-in: place the opposite direction of the signal.
+    reverse: bool = False
 
 
 # One encoder/decoder for the process: msgspec builds its fast paths once per type.

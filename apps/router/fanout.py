@@ -51,6 +51,10 @@ def refusal(
         state=state,
         reason=reason,
         at=now,
+        asset=signal.asset,
+        direction=signal.direction,
+        expiry_seconds=signal.expiry_seconds,
+        signal_created_at=signal.created_at,
     )
 
 

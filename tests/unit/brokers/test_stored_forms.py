@@ -13,6 +13,7 @@ from apps.brokers.markers import (
     MarkerStatus,
     PendingSettlement,
     _Result,
+    _Terms,
     pack,
     unpack_marker,
     unpack_pending,
@@ -49,6 +50,11 @@ def _placed(order: Order | None = None) -> Execution:
         buy_price=Decimal("1.50"),
         payout=Decimal("2.93"),
         latency_ms=734.5,
+        # The order's terms, as apps.brokers.reporting stamps them on every execution.
+        asset=o.asset,
+        direction=o.direction,
+        expiry_seconds=o.expiry_seconds,
+        signal_created_at=o.signal_created_at,
     )
 
 
@@ -150,7 +156,9 @@ def test_the_stored_forms_are_a_fraction_of_the_self_contained_ones() -> None:
 def test_every_field_of_an_execution_is_stored_or_comes_from_the_order() -> None:
     # A field added to Execution but not to the stored form would be lost on re-report.
     from_order = {"order_id", "signal_id", "channel_id", "subscription_id", "user_id"}
-    assert set(_Result.__struct_fields__) == set(Execution.__struct_fields__) - from_order
+    stored = set(_Result.__struct_fields__) | set(_Terms.__struct_fields__)
+    assert stored == set(Execution.__struct_fields__) - from_order
+    assert not set(_Result.__struct_fields__) & set(_Terms.__struct_fields__)
 
 
 def test_a_marker_in_no_known_form_is_an_error_not_a_guess() -> None:
