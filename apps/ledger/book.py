@@ -35,6 +35,7 @@ from apps.core.messages import (
 from apps.core.signal_stats import COUNTED_STATES, signal_counts_from
 from apps.core.topology import Topology
 from apps.core.track_record import Delays, delay_bucket, delays_from_doc
+from apps.ledger.risk import RiskKeeper
 from apps.ledger.track import TrackKeeper
 
 log = logging.getLogger("ledger.book")
@@ -217,6 +218,7 @@ class Book:
         self.channel_stats = mongo_db["channel_stats"]
         self.topology = topology
         self.track = TrackKeeper(mongo_db)
+        self.risk = RiskKeeper(redis, topology, mongo_db)
         self._apply = redis.register_script(_APPLY)
         self._fanout = redis.register_script(_FANOUT)
 
@@ -233,7 +235,8 @@ class Book:
         await self.persist(await self.record(events))
 
     async def record(self, events: Iterable[ExecutionEvent]) -> Pending:
-        """The Redis books (counts, outcomes, loss counters); returns MongoDB's share."""
+        """The Redis books (counts, outcomes, the subscribers' limits); returns MongoDB's
+        share."""
         by_signal: dict[tuple[str, str], list[Execution]] = defaultdict(list)
         pending = Pending()
         for event in events:
@@ -255,21 +258,14 @@ class Book:
                 )
             else:
                 by_signal[pair].extend(event.executions)
-        losses: list[Execution] = []
+        changes: list[Execution] = []
         for pair, executions in by_signal.items():
             changed, current = await self._record(pair, executions)
             pending.executions.extend(executions[i] for i in current)
-            losses.extend(
-                e for e in (executions[i] for i in changed) if e.profit is not None and e.profit < 0
-            )
-        if losses:
-            # Realised losses feed the daily loss limit the router enforces.
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for e in losses:
-                    key = self.topology.risk_key(e.subscription_id, e.at, "loss")
-                    pipe.incrby(key, -to_minor(e.profit))
-                    pipe.expire(key, 3 * 24 * 3600)
-                await pipe.execute()
+            changes.extend(executions[i] for i in changed)
+        # The subscribers' limits (apps.ledger.risk): exposure released or realised,
+        # balances brought forward, drawdown pauses.
+        await self.risk.apply(changes, (e for group in by_signal.values() for e in group))
         return pending
 
     async def persist(self, pending: Pending) -> None:

@@ -35,12 +35,11 @@ from apps.core.relink import (
     Refusal,
     latest_per_account,
     paused_for_relink,
-    paused_record,
     refusals_by_subscription,
     relink_pause_reason,
 )
-from apps.core.routing import pack_record, unpack_record
 from apps.core.topology import Topology
+from apps.ledger.pauses import pause_routing
 
 log = logging.getLogger("ledger.relink")
 
@@ -98,7 +97,7 @@ async def _mark(
     paused = await subscriptions.find(
         {**active, "paused": True}, {"channel_id": 1, "paused_reason": 1}
     ).to_list(None)
-    await _pause_routing(
+    await pause_routing(
         redis,
         topology,
         [
@@ -115,29 +114,3 @@ async def _mark(
             refusal.reason,
         )
     return bool(changed.modified_count)
-
-
-async def _pause_routing(
-    redis: Redis, topology: Topology, paused: list[tuple[str, str, str]]
-) -> None:
-    """Rewrite the routing records of ``paused`` (channel, subscription, reason) as paused;
-    a subscription without a record (the API removed it) stays without one."""
-    if not paused:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for channel_id, subscription_id, _ in paused:
-            pipe.hget(topology.routing_key(channel_id), subscription_id)
-        records: list[bytes | None] = await pipe.execute()
-    async with redis.pipeline(transaction=False) as pipe:
-        for (channel_id, subscription_id, reason), raw in zip(paused, records, strict=True):
-            if raw is None:
-                continue
-            record = unpack_record(raw)
-            if record.paused and record.paused_reason == reason:
-                continue
-            pipe.hset(
-                topology.routing_key(channel_id),
-                subscription_id,
-                pack_record(paused_record(record, reason)),
-            )
-        await pipe.execute()

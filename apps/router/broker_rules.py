@@ -10,8 +10,10 @@ instead of a broker error later:
 - the expiry must be one the broker sells (Deriv: its duration ranges, exactly; IQ Option:
   the legal expiry nearest to ``created_at + expiry_seconds`` within the signal's tolerance,
   chosen at the signal's creation so every router and every redelivery chooses the same);
-- the stake must be within the broker's limits: below the minimum is refused, above the
-  maximum is trimmed to it (as the subscriber's own max stake trims).
+- the stake must be within the broker's limits: below the minimum is refused — or raised
+  to it where the subscriber opted in (``round_up_to_min_stake``), never above their own
+  max stake (the loss room is then checked with the raised stake by the daily counters)
+  — and above the maximum it is trimmed (as the subscriber's own max stake trims).
 
 The first two depend only on the broker kind and the signal (:func:`broker_terms`, decided
 once per kind for a whole fan-out); the stake limits need each order's stake and currency
@@ -101,15 +103,28 @@ def stake_limits(broker_kind: BrokerKind, currency: str) -> tuple[Decimal, Decim
             assert_never(broker_kind)
 
 
-def broker_stake(broker_kind: BrokerKind, stake: Decimal, currency: str) -> Sized | Refused:
-    """``stake`` within the broker's limits: refused below the minimum, trimmed to the
-    maximum above it (a trim keeps whole cents: the maxima are whole units)."""
+def broker_stake(
+    broker_kind: BrokerKind,
+    stake: Decimal,
+    currency: str,
+    *,
+    round_up_to: Decimal | None = None,
+) -> Sized | Refused:
+    """``stake`` within the broker's limits: below the minimum it is refused, or raised to
+    it when ``round_up_to`` (the subscriber's max stake, for those who opted in) allows;
+    above the maximum it is trimmed (a trim keeps whole cents: the maxima are whole units)."""
     limits = stake_limits(broker_kind, currency)
     if limits is None:
         return Sized(stake)
     low, high = limits
     if stake < low:
-        return Refused(
-            f"stake {stake:.2f} is below {BROKER_NAMES[broker_kind]}'s minimum of {low:.2f}"
-        )
+        name = BROKER_NAMES[broker_kind]
+        if round_up_to is None:
+            return Refused(f"stake {stake:.2f} is below {name}'s minimum of {low:.2f}")
+        if low > round_up_to:
+            return Refused(
+                f"stake {stake:.2f} is below {name}'s minimum of {low:.2f}, and rounding "
+                f"it up would exceed your max stake of {round_up_to:.2f}"
+            )
+        return Sized(low.quantize(CENT))
     return Sized(min(stake, high).quantize(CENT))

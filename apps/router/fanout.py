@@ -1,7 +1,8 @@
 """Routing records + risk rules + broker rules → orders and refusals for one signal. Pure.
 
 Every record yields exactly one order or one refusal: the subscriber's own rules first
-(:mod:`apps.router.risk`), then the rules of the record's broker
+(:mod:`apps.router.risk`: pause, expiry, assets, directions, balance floor, drawdown, the
+stake), then the rules of the record's broker
 (:mod:`apps.router.broker_rules`), whose signal-wide part is decided once per broker kind.
 """
 
@@ -23,7 +24,14 @@ from apps.core.messages import (
 )
 from apps.core.routing import BrokerKind, RoutingRecord
 from apps.router.broker_rules import BrokerTerms, broker_stake, broker_terms
-from apps.router.risk import Refused, check_static_rules, size_stake
+from apps.router.risk import (
+    Balance,
+    Refused,
+    check_balance_rules,
+    check_static_rules,
+    placed_direction,
+    size_stake,
+)
 
 
 def shard_of(subscription_id: str, shards: int) -> int:
@@ -70,7 +78,7 @@ def order_for(
         broker_kind=record.broker_kind,
         broker_account_id=record.broker_account_id,
         asset=signal.asset,
-        direction=signal.direction,
+        direction=placed_direction(record, signal.direction),
         expiry_seconds=signal.expiry_seconds,
         stake=stake,
         currency=record.currency,
@@ -83,7 +91,7 @@ def order_for(
 def plan_fanout(
     signal: Signal,
     records: Iterable[RoutingRecord],
-    balances: Mapping[str, Decimal],
+    balances: Mapping[str, Balance],
     now: float,
     *,
     expiry_tolerance_seconds: int,
@@ -120,7 +128,7 @@ def plan_fanout(
 def _order_or_refusal(
     signal: Signal,
     record: RoutingRecord,
-    balances: Mapping[str, Decimal],
+    balances: Mapping[str, Balance],
     now: float,
     terms_of: dict[BrokerKind, BrokerTerms | Refused],
     expiry_tolerance_seconds: int,
@@ -130,7 +138,11 @@ def _order_or_refusal(
     refused = check_static_rules(record, signal, now)
     if refused is not None:
         return refused
-    sized = size_stake(record, signal.stake, balances.get(record.broker_account_id))
+    balance = balances.get(record.broker_account_id)
+    refused = check_balance_rules(record, balance)
+    if refused is not None:
+        return refused
+    sized = size_stake(record, signal.stake, None if balance is None else balance.amount)
     if isinstance(sized, Refused):
         return sized
     terms = terms_of.get(record.broker_kind)
@@ -139,7 +151,12 @@ def _order_or_refusal(
         terms_of[record.broker_kind] = terms
     if isinstance(terms, Refused):
         return terms
-    within = broker_stake(record.broker_kind, sized.stake, record.currency)
+    within = broker_stake(
+        record.broker_kind,
+        sized.stake,
+        record.currency,
+        round_up_to=record.max_stake if record.round_up_to_min_stake else None,
+    )
     if isinstance(within, Refused):
         return within
     return order_for(signal, record, within.stake, terms)

@@ -24,6 +24,7 @@ from nats.js.client import JetStreamContext
 from redis.asyncio import Redis
 
 from apps.core import metrics
+from apps.core.exposure import loss_limit_reason, needs_balance, peak_field
 from apps.core.logging import set_log_ids
 from apps.core.messages import (
     Execution,
@@ -43,7 +44,7 @@ from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.router.counters import DailyCounters, Verdict
 from apps.router.fanout import Plan, group_orders, plan_fanout, refusal, shard_of
-from apps.router.risk import needs_counters
+from apps.router.risk import Balance, needs_counters
 
 log = logging.getLogger("router")
 
@@ -58,10 +59,6 @@ SHARED_READ_SECONDS = 10.0
 # in_progress to JetStream while a signal is worked on: a few beats per AckWait (2 s), so
 # a late one on a loaded machine does not hand a live router's signal to another.
 IN_PROGRESS_EVERY = 0.5
-_VERDICT_REASONS = {
-    Verdict.TRADES_PER_DAY: "max trades per day reached",
-    Verdict.DAILY_LOSS: "daily loss limit reached",
-}
 
 
 class Router:
@@ -241,13 +238,14 @@ class Router:
         self,
         signal: Signal,
         records: Sequence[RoutingRecord],
-        balances: dict[str, Decimal],
+        balances: dict[str, Balance],
         now: float,
         *,
         redelivered: bool,
     ) -> Plan:
         """Risk rules for some of the signal's subscriptions: the stateless ones, then the
-        daily counters (one script call) for those that have limits."""
+        daily counters (one script call) for those that have limits, which reserves each
+        order's stake against its subscription's daily loss limit."""
         plan = plan_fanout(
             signal,
             records,
@@ -260,38 +258,40 @@ class Router:
         limited = [o for o in plan.orders if needs_counters(by_id[o.subscription_id])]
         if not limited:
             return plan
-        verdicts = await self.counters.check_and_take(
-            signal.signal_id, [by_id[o.subscription_id] for o in limited], now
+        checked = await self.counters.check_and_take(
+            signal.signal_id, [(o, by_id[o.subscription_id]) for o in limited], now
         )
         refused_ids = set()
-        for order, verdict in zip(limited, verdicts, strict=True):
-            if verdict is not Verdict.OK:
-                refused_ids.add(order.subscription_id)
-                plan.refusals.append(
-                    refusal(
-                        signal,
-                        by_id[order.subscription_id],
-                        ExecutionState.REJECTED,
-                        _VERDICT_REASONS[verdict],
-                        now,
-                    )
-                )
+        for order, check in zip(limited, checked, strict=True):
+            record = by_id[order.subscription_id]
+            match check.verdict:
+                case Verdict.OK:
+                    continue
+                case Verdict.TRADES_PER_DAY:
+                    reason = f"max trades per day reached ({record.max_trades_per_day})"
+                case Verdict.DAILY_LOSS:
+                    assert record.daily_loss_limit is not None  # the script checks only those
+                    reason = loss_limit_reason(check.used_minor, record.daily_loss_limit)
+            refused_ids.add(order.subscription_id)
+            plan.refusals.append(refusal(signal, record, ExecutionState.REJECTED, reason, now))
         plan.orders = [o for o in plan.orders if o.subscription_id not in refused_ids]
         return plan
 
-    async def _balances(self, records: Sequence[RoutingRecord]) -> dict[str, Decimal]:
-        """Broker balances for percent-of-balance subscriptions, in one round trip."""
-        ids = sorted({r.broker_account_id for r in records if r.stake_mode == "percent"})
+    async def _balances(self, records: Sequence[RoutingRecord]) -> dict[str, Balance]:
+        """Broker balances and their peaks for the subscriptions whose rules read them
+        (percent stakes, balance floors, drawdown limits), in one round trip."""
+        ids = sorted({r.broker_account_id for r in records if needs_balance(r)})
         if not ids:
             return {}
+        fields = [f for account_id in ids for f in (account_id, peak_field(account_id))]
         values: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
-            self.topology.balances_key(), ids
+            self.topology.balances_key(), fields
         )
-        balances: dict[str, Decimal] = {}
-        for account_id, value in zip(ids, values, strict=True):
-            if value is not None:
-                with contextlib.suppress(InvalidOperation):
-                    balances[account_id] = Decimal(value.decode())
+        balances: dict[str, Balance] = {}
+        for k, account_id in enumerate(ids):
+            amount, peak = _decimal(values[2 * k]), _decimal(values[2 * k + 1])
+            if amount is not None:
+                balances[account_id] = Balance(amount, peak)
         return balances
 
     async def _publish_all(self, publishes: Sequence[tuple[str, bytes, dict[str, str]]]) -> None:
@@ -360,6 +360,15 @@ def retry_delay(delivered: int | None) -> float:
     """How long a signal that failed (Valkey or JetStream away) waits before its next
     delivery. Deliveries are unlimited: the signal is held, never dropped."""
     return backoff((delivered or 1) - 1)
+
+
+def _decimal(value: bytes | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(value.decode())
+    except InvalidOperation:
+        return None
 
 
 def _batch(signal: Signal, executions: list[Execution]) -> ExecutionBatch:

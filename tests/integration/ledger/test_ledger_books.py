@@ -137,7 +137,8 @@ async def test_books_are_exact_under_redelivery_and_settle_outcomes(
     assert "win_rate" not in channel
     # The loss counts against sub1's daily loss limit.
     redis = connect_redis(settings.redis_url)
-    assert await redis.get(topology.risk_key("sub1", time.time(), "loss")) == b"200"
+    exposure = topology.risk_key("sub1", time.time(), "exposure")
+    assert await redis.hget(exposure, "lost") == b"200"
     await redis.aclose()
     mongo.close()
 

@@ -15,7 +15,7 @@ from apps.core.messages import Direction, Signal
 from apps.core.routing import BrokerKind, RoutingRecord
 from apps.router.broker_rules import BrokerTerms, broker_stake, broker_terms
 from apps.router.fanout import plan_fanout
-from apps.router.risk import Refused, Sized
+from apps.router.risk import Balance, Refused, Sized
 
 HOUR = 1_800_000_000 - 1_800_000_000 % 3600  # a whole hour: on every expiry grid
 
@@ -213,7 +213,7 @@ def test_orders_keep_each_brokers_rules(
         expiry_tolerance_seconds=own_tolerance,
         stake=signal_stake,
     )
-    balances = {r.broker_account_id: Decimal("5000") for r in records}
+    balances = {r.broker_account_id: Balance(Decimal("5000")) for r in records}
     plan = plan_fanout(
         sig, records, balances, created_at, expiry_tolerance_seconds=default_tolerance
     )

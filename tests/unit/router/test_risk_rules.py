@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from apps.core.messages import Direction, ExecutionState, Signal
 from apps.core.routing import RoutingRecord
 from apps.router.fanout import group_orders, plan_fanout, shard_of
-from apps.router.risk import Refused, Sized, size_stake
+from apps.router.risk import Balance, Refused, Sized, size_stake
 
 NOW = 1_800_000_000.0
 
@@ -174,7 +174,7 @@ records_of_any_broker = st.lists(
 def test_every_record_of_any_broker_becomes_exactly_one_order_or_refusal(
     records: list[RoutingRecord], asset: str, expiry: int, stale: bool, balance: Decimal | None
 ) -> None:
-    balances = {} if balance is None else {r.broker_account_id: balance for r in records}
+    balances = {} if balance is None else {r.broker_account_id: Balance(balance) for r in records}
     sig = signal(asset=asset, expiry_seconds=expiry, valid_until=NOW - 1 if stale else NOW + 5)
     plan = plan_fanout(sig, records, balances, NOW, expiry_tolerance_seconds=30)
     ordered = [o.subscription_id for o in plan.orders]
