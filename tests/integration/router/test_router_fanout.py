@@ -252,7 +252,7 @@ async def test_trades_per_day_limit_counts_each_signal_once(nc: NATS, settings: 
     orders, refusals, _ = await orders_and_events(nc, topology)
     assert [b.signal_id for b in orders] == [first.signal_id]
     assert [(b.signal_id, b.executions[0].reason) for b in refusals] == [
-        (second.signal_id, "max trades per day reached")
+        (second.signal_id, "max trades per day reached (1)")
     ]
 
 
