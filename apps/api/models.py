@@ -125,8 +125,16 @@ class Subscription(Model):
     assets: list[str] = Field(default_factory=list)
     paused: bool = False
     # Why it is paused: "" when the subscriber paused it, else the reason the ledger gave
-    # (apps.core.relink.relink_pause_reason), which re-linking the account lifts.
+    # (apps.core.relink.relink_pause_reason, which re-linking the account lifts; or
+    # apps.core.exposure's "maximum drawdown reached: …", which only the subscriber lifts).
     paused_reason: str = ""
+    # The subscriber's limits beyond the stake (apps.core.routing.RoutingRecord): absent
+    # from older documents, whose defaults keep their behaviour.
+    balance_floor: Decimal128 | None = None
+    max_drawdown_percent: Decimal128 | None = None
+    round_up_to_min_stake: bool = False
+    directions: list[str] = Field(default_factory=list)
+    reverse: bool = False
     created_at: datetime
     expires_at: datetime
     cancelled_at: datetime | None = None

@@ -39,7 +39,12 @@ from apps.api.models import (
 )
 from apps.api.subscriptions.projection import write_subscription
 from apps.api.subscriptions.schemas import SubscriptionCreate
-from apps.api.subscriptions.service import get_owned, refuse_if_needs_relink, subscribers_account
+from apps.api.subscriptions.service import (
+    get_owned,
+    refuse_if_needs_relink,
+    settings_of,
+    subscribers_account,
+)
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.payments import lifecycle
@@ -199,13 +204,7 @@ async def start_checkout(
             status="pending_payment",
             payment_status="pending_payment",
             period_days=channel.period_days,
-            stake_mode=data.stake_mode,
-            stake=data.stake,
-            max_stake=data.max_stake,
-            max_trades_per_day=data.max_trades_per_day,
-            daily_loss_limit=Decimal128(data.daily_loss_limit) if data.daily_loss_limit else None,
-            assets=sorted(set(data.assets or [])),
-            paused=data.paused,
+            **settings_of(data),
             created_at=now,
             expires_at=now,  # nothing paid: no access until the payment is confirmed
         )

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 
 from apps.api.models import BrokerAccount, Channel, Subscription, optional_decimal
 from apps.core.credentials import WorkerAccountRecord, pack_account_record
-from apps.core.routing import RoutingRecord, pack_record
+from apps.core.exposure import peak_field
+from apps.core.routing import Direction, RoutingRecord, pack_record
 from apps.core.topology import Topology
 
 
@@ -40,7 +41,17 @@ def routing_record(subscription: Subscription, account: BrokerAccount) -> Routin
         paused=subscription.paused,
         paused_reason=subscription.paused_reason,
         expires_at=int(subscription.expires_at.timestamp()),
+        balance_floor=optional_decimal(subscription.balance_floor),
+        max_drawdown_percent=optional_decimal(subscription.max_drawdown_percent),
+        round_up_to_min_stake=subscription.round_up_to_min_stake,
+        directions=directions_of(subscription.directions),
+        reverse=subscription.reverse,
     )
+
+
+def directions_of(stored: list[str]) -> tuple[Direction, ...]:
+    """The directions a subscription copies, as the API validated them when it wrote them."""
+    return tuple(d for d in ("CALL", "PUT") if d in stored)
 
 
 async def write_subscription(
@@ -99,8 +110,18 @@ async def write_broker_account(redis: Redis, topology: Topology, account: Broker
 async def drop_broker_account(redis: Redis, topology: Topology, account_id: str) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         pipe.delete(topology.broker_account_key(account_id))
-        pipe.hdel(topology.balances_key(), account_id)
+        pipe.hdel(topology.balances_key(), account_id, peak_field(account_id))
         await pipe.execute()
+
+
+async def restart_peak(redis: Redis, topology: Topology, account_id: str) -> None:
+    """Measure the account's drawdown from its balance as it is now (the ledger raises
+    the peak again with every higher balance)."""
+    balance = await redis.hget(topology.balances_key(), account_id)
+    if balance is None:
+        await redis.hdel(topology.balances_key(), peak_field(account_id))
+    else:
+        await redis.hset(topology.balances_key(), peak_field(account_id), balance)
 
 
 async def drop_channel(redis: Redis, topology: Topology, channel_id: str) -> None:

@@ -19,6 +19,7 @@ from apps.api.dependencies import (
 from apps.api.models import Subscription, optional_decimal
 from apps.api.openapi import errors
 from apps.api.subscriptions import service
+from apps.api.subscriptions.projection import directions_of
 from apps.api.subscriptions.schemas import (
     SubscriptionCreate,
     SubscriptionUpdate,
@@ -45,6 +46,11 @@ def subscription_view(subscription: Subscription) -> SubscriptionView:
         payment_status=subscription.payment_status,
         cancel_at_period_end=subscription.cancel_at_period_end,
         grace_until=subscription.grace_until,
+        balance_floor=optional_decimal(subscription.balance_floor),
+        max_drawdown_percent=optional_decimal(subscription.max_drawdown_percent),
+        round_up_to_min_stake=subscription.round_up_to_min_stake,
+        directions=list(directions_of(subscription.directions)),
+        reverse=subscription.reverse,
     )
 
 

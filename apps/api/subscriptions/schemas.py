@@ -16,6 +16,8 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Asset = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_]{1,32}$")]
 Assets = Annotated[list[Asset], msgspec.Meta(max_length=200)]
 TradesPerDay = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+Direction = Literal["CALL", "PUT"]
+Directions = Annotated[list[Direction], msgspec.Meta(max_length=2)]
 
 
 class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -30,9 +32,27 @@ class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     # Empty or absent: every asset the channel signals.
     assets: Assets | None = None
     paused: bool = False
+    # Stop copying while the broker balance is below this amount.
+    balance_floor: Money | None = None
+    # Pause the subscription once the balance is this % below the account's peak.
+    max_drawdown_percent: Money | None = None
+    # Raise a stake below the broker's minimum to it (never above max_stake).
+    round_up_to_min_stake: bool = False
+    # The directions copied; empty or absent: both.
+    directions: Directions | None = None
+    # Place the opposite direction of each signal.
+    reverse: bool = False
 
     def __post_init__(self) -> None:
-        check_risk(self.stake_mode, self.stake, self.max_stake, self.daily_loss_limit)
+        check_risk(
+            self.stake_mode,
+            self.stake,
+            self.max_stake,
+            self.daily_loss_limit,
+            balance_floor=self.balance_floor,
+            max_drawdown_percent=self.max_drawdown_percent,
+            directions=self.directions or (),
+        )
 
 
 class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -46,6 +66,11 @@ class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     daily_loss_limit: Money | msgspec.UnsetType | None = msgspec.UNSET
     assets: Assets | msgspec.UnsetType | None = msgspec.UNSET
     paused: bool | msgspec.UnsetType = msgspec.UNSET
+    balance_floor: Money | msgspec.UnsetType | None = msgspec.UNSET
+    max_drawdown_percent: Money | msgspec.UnsetType | None = msgspec.UNSET
+    round_up_to_min_stake: bool | msgspec.UnsetType = msgspec.UNSET
+    directions: Directions | msgspec.UnsetType | None = msgspec.UNSET
+    reverse: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class SubscriptionView(msgspec.Struct, kw_only=True):
@@ -59,7 +84,8 @@ class SubscriptionView(msgspec.Struct, kw_only=True):
     daily_loss_limit: Decimal | None
     assets: list[str]
     paused: bool
-    # Why it is paused: "" when the subscriber paused it (or it is not paused).
+    # Why it is paused: "" when the subscriber paused it (or it is not paused); a reason
+    # starting "maximum drawdown reached" is lifted by resuming (PATCH paused=false).
     paused_reason: str
     # pending_payment: a paid plan's checkout is not paid yet; past_due: a payment failed
     # and the grace period runs (copying goes on); paused with a "payment failed: …"
@@ -72,3 +98,8 @@ class SubscriptionView(msgspec.Struct, kw_only=True):
     payment_status: str = ""
     cancel_at_period_end: bool = False
     grace_until: datetime | None = None
+    balance_floor: Decimal | None = None
+    max_drawdown_percent: Decimal | None = None
+    round_up_to_min_stake: bool = False
+    directions: list[Direction] = msgspec.field(default_factory=list)
+    reverse: bool = False

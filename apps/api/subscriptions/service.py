@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 import msgspec
 from odmantic import AIOEngine
@@ -14,9 +15,10 @@ from apps.api.auth.guards import Principal
 from apps.api.channels.service import get_active, refresh_subscriber_counts
 from apps.api.errors import ApiError, BadRequest, Conflict, NotFound
 from apps.api.models import BrokerAccount, Subscription, optional_decimal
-from apps.api.subscriptions.projection import write_subscription
+from apps.api.subscriptions.projection import restart_peak, write_subscription
 from apps.api.subscriptions.risk import check_risk
 from apps.api.subscriptions.schemas import SubscriptionCreate, SubscriptionUpdate
+from apps.core.exposure import paused_for_drawdown
 from apps.core.relink import ACTIVE, NEEDS_RELINK, paused_for_relink, relink_pause_reason
 from apps.core.topology import Topology
 from apps.payments.lifecycle import paused_for_payment
@@ -72,6 +74,32 @@ def refuse_if_needs_relink(account: BrokerAccount) -> None:
         )
 
 
+def settings_of(data: SubscriptionCreate) -> dict[str, Any]:
+    """The subscriber's settings of a new subscription, as the model stores them (one
+    builder for every way a subscription is made: directly, or through checkout)."""
+    return {
+        "stake_mode": data.stake_mode,
+        "stake": data.stake,
+        "max_stake": data.max_stake,
+        "max_trades_per_day": data.max_trades_per_day,
+        "daily_loss_limit": _decimal128(data.daily_loss_limit),
+        "assets": sorted(set(data.assets or [])),
+        "paused": data.paused,
+        "balance_floor": _decimal128(data.balance_floor),
+        "max_drawdown_percent": _decimal128(data.max_drawdown_percent),
+        "round_up_to_min_stake": data.round_up_to_min_stake,
+        "directions": sorted(set(data.directions or [])),
+        "reverse": data.reverse,
+    }
+
+
+_DECIMAL128_FIELDS = {"daily_loss_limit", "balance_floor", "max_drawdown_percent"}
+
+
+def _decimal128(value: Decimal | None) -> Decimal128 | None:
+    return None if value is None else Decimal128(value)
+
+
 async def subscribe(
     db: AIOEngine,
     redis: Redis,
@@ -105,13 +133,7 @@ async def subscribe(
         channel_id=channel.id,
         subscriber_id=principal.id,
         broker_account_id=account.id,
-        stake_mode=data.stake_mode,
-        stake=data.stake,
-        max_stake=data.max_stake,
-        max_trades_per_day=data.max_trades_per_day,
-        daily_loss_limit=Decimal128(data.daily_loss_limit) if data.daily_loss_limit else None,
-        assets=sorted(set(data.assets or [])),
-        paused=data.paused,
+        **settings_of(data),
         created_at=now,
         # A free plan (or payments off): the plan's period bounds how long trades flow.
         expires_at=now + timedelta(days=channel.period_days),
@@ -155,8 +177,9 @@ async def update(
         for name in SubscriptionUpdate.__struct_fields__
         if not isinstance(value := getattr(data, name), msgspec.UnsetType)
     }
-    if "assets" in changes:
-        changes["assets"] = sorted(set(changes["assets"] or []))
+    for name in ("assets", "directions"):
+        if name in changes:
+            changes[name] = sorted(set(changes[name] or []))
     merged = subscription.model_copy(update=changes)
     try:
         check_risk(
@@ -164,6 +187,9 @@ async def update(
             merged.stake,
             merged.max_stake,
             optional_decimal(merged.daily_loss_limit),
+            balance_floor=optional_decimal(merged.balance_floor),
+            max_drawdown_percent=optional_decimal(merged.max_drawdown_percent),
+            directions=merged.directions,
         )
     except ValueError as exc:
         raise BadRequest(str(exc), code="validation_failed") from exc
@@ -173,6 +199,11 @@ async def update(
             f"{subscription.paused_reason}; it resumes once the payment goes through",
             code="payment_pause",
         )
+    resumed_drawdown = (
+        changes.get("paused") is False
+        and subscription.paused
+        and paused_for_drawdown(subscription.paused_reason)
+    )
     if "paused" in changes:
         changes["paused_reason"] = ""  # the subscriber's own decision from now on
     elif paused_for_relink(merged.paused_reason) and account.status == ACTIVE:
@@ -180,10 +211,14 @@ async def update(
     if not changes.get("paused", merged.paused):
         refuse_if_needs_relink(account)
     for name, value in changes.items():
-        if name == "daily_loss_limit" and value is not None:
-            value = Decimal128(value)
+        if name in _DECIMAL128_FIELDS:
+            value = _decimal128(value)
         setattr(subscription, name, value)
     subscription = await db.save(subscription)
+    if resumed_drawdown:
+        # The subscriber chose to copy on from here: the drawdown is measured anew from
+        # the balance as it is now, or the router would refuse the next order again.
+        await restart_peak(redis, topology, account.id)
     await write_subscription(redis, topology, subscription, account)
     return subscription
 
