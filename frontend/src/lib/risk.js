@@ -4,6 +4,7 @@
 const LIMITS = { fixed: 100000, multiplier: 100, percent: 100 }
 const MAX_STAKE = 100000
 const MAX_DAILY_LOSS = 10000000
+const MAX_BALANCE_FLOOR = 100000000
 const MAX_PLACES = 8
 const ASSET = /^[A-Za-z0-9_]{1,32}$/
 
@@ -37,6 +38,12 @@ export function validateRisk(form) {
   if (trades && (!/^\d+$/.test(trades) || Number(trades) < 1 || Number(trades) > 10000)) {
     errors.max_trades_per_day = 'max_trades_per_day must be a whole number from 1 to 10000'
   }
+  const floor = amountError('balance floor', form.balance_floor, MAX_BALANCE_FLOOR, { required: false })
+  if (floor) errors.balance_floor = floor
+  const drawdown = String(form.max_drawdown_percent ?? '').trim()
+  if (drawdown && (!/^\d+(\.\d+)?$/.test(drawdown) || Number(drawdown) <= 0 || Number(drawdown) > 100)) {
+    errors.max_drawdown_percent = 'max drawdown must be between 0 and 100 %'
+  }
   const assets = parseAssets(form.assets)
   if (assets.length > 200) errors.assets = 'at most 200 assets'
   else if (assets.some((a) => !ASSET.test(a))) errors.assets = 'assets are symbols such as R_100, separated by commas'
@@ -58,6 +65,11 @@ export function riskBody(form) {
     max_trades_per_day: trim(form.max_trades_per_day) ? Number(trim(form.max_trades_per_day)) : null,
     daily_loss_limit: trim(form.daily_loss_limit) || null,
     assets: parseAssets(form.assets),
+    balance_floor: trim(form.balance_floor) || null,
+    max_drawdown_percent: trim(form.max_drawdown_percent) || null,
+    round_up_to_min_stake: Boolean(form.round_up_to_min_stake),
+    directions: form.directions === 'CALL' || form.directions === 'PUT' ? [form.directions] : [],
+    reverse: Boolean(form.reverse),
   }
 }
 
@@ -69,5 +81,96 @@ export function riskForm(subscription) {
     max_trades_per_day: subscription?.max_trades_per_day == null ? '' : String(subscription.max_trades_per_day),
     daily_loss_limit: subscription?.daily_loss_limit == null ? '' : String(subscription.daily_loss_limit),
     assets: (subscription?.assets ?? []).join(', '),
+    balance_floor: subscription?.balance_floor == null ? '' : String(subscription.balance_floor),
+    max_drawdown_percent: subscription?.max_drawdown_percent == null ? '' : String(subscription.max_drawdown_percent),
+    round_up_to_min_stake: Boolean(subscription?.round_up_to_min_stake),
+    // One direction, or "both" (the API's empty list).
+    directions: subscription?.directions?.length === 1 ? subscription.directions[0] : 'both',
+    reverse: Boolean(subscription?.reverse),
   }
+}
+
+// The brokers' minimum stakes (apps/core/brokers/deriv.py, iqoption.py): Deriv's applies
+// to the currencies it publishes limits for; elsewhere the broker checks at purchase.
+const DERIV_LIMIT_CURRENCIES = ['USD', 'EUR', 'GBP', 'AUD']
+
+/** {name, amount} of the broker's minimum stake, or null where none is known. */
+export function brokerMinimum(kind, currency) {
+  if (kind === 'iqoption') return { name: 'IQ Option', amount: 1 }
+  if (kind === 'deriv' && DERIV_LIMIT_CURRENCIES.includes(currency || 'USD')) return { name: 'Deriv', amount: 0.35 }
+  return null
+}
+
+const num = (v) => {
+  const text = String(v ?? '').trim()
+  return text && /^\d+(\.\d+)?$/.test(text) ? Number(text) : null
+}
+const fmt = (n) => n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+const floorCents = (n) => Math.floor(n * 100 + 1e-9) / 100
+
+/** The median of the channel's recent signal stakes (the channel's typical stake). */
+export function typicalStake(signals) {
+  const stakes = (signals ?? []).map((s) => Number(s.stake)).filter((n) => Number.isFinite(n) && n > 0).sort((a, b) => a - b)
+  if (!stakes.length) return null
+  const mid = Math.floor(stakes.length / 2)
+  return stakes.length % 2 ? stakes[mid] : (stakes[mid - 1] + stakes[mid]) / 2
+}
+
+/**
+ * The real stake of a trade, worked out as the router does (apps/router/risk.py and
+ * broker_rules.py): the mode, rounded down to cents, capped at the max stake, then the
+ * broker's minimum (refused, or raised to it for those who opted in, never above the max
+ * stake). `context`: {balance, typical, broker: {name, amount} | null}.
+ * → {stake: number | null, steps: ['1 % of 10,000.00 = 100.00', '→ capped at 50.00'], refused: string | null}
+ */
+export function stakePreview(form, { balance = null, typical = null, broker = null } = {}) {
+  const stake = num(form.stake)
+  const max = num(form.max_stake)
+  if (stake == null || max == null) return { stake: null, steps: [], refused: null }
+  let amount
+  const steps = []
+  if (form.stake_mode === 'fixed') {
+    amount = stake
+    steps.push(`${fmt(stake)} per trade`)
+  } else if (form.stake_mode === 'multiplier') {
+    if (typical == null) return { stake: null, steps: ["the channel's typical stake is not known yet"], refused: null }
+    amount = floorCents(typical * stake)
+    steps.push(`${stake} × ${fmt(typical)} (the channel's typical stake) = ${fmt(amount)}`)
+  } else {
+    if (balance == null) return { stake: null, steps: ['the broker balance is not known: verify the account'], refused: null }
+    amount = floorCents((Number(balance) * stake) / 100)
+    steps.push(`${stake} % of ${fmt(Number(balance))} = ${fmt(amount)}`)
+  }
+  if (amount > max) {
+    amount = max
+    steps.push(`→ capped at ${fmt(max)}`)
+  }
+  if (broker && amount < broker.amount) {
+    if (form.round_up_to_min_stake && broker.amount <= max) {
+      amount = broker.amount
+      steps.push(`→ raised to ${broker.name}'s minimum ${fmt(broker.amount)}`)
+    } else {
+      return { stake: null, steps, refused: `stake ${fmt(amount)} is below ${broker.name}'s minimum ${fmt(broker.amount)}: such trades are refused` }
+    }
+  }
+  return { stake: amount, steps, refused: null }
+}
+
+/** Settings that would surprise their subscriber: plain sentences, [] when none. */
+export function riskWarnings(form, { balance = null } = {}) {
+  const warnings = []
+  const max = num(form.max_stake)
+  const loss = num(form.daily_loss_limit)
+  const floor = num(form.balance_floor)
+  const held = balance == null ? null : Number(balance)
+  if (max != null && loss != null && max > loss) {
+    warnings.push(`Your max stake (${fmt(max)}) exceeds your daily loss limit (${fmt(loss)}): a trade that large is always refused.`)
+  }
+  if (max != null && held != null && max > held) {
+    warnings.push(`Your max stake (${fmt(max)}) exceeds your broker balance (${fmt(held)}).`)
+  }
+  if (floor != null && held != null && held < floor) {
+    warnings.push(`Your balance (${fmt(held)}) is already below your floor (${fmt(floor)}): nothing is copied until it is back above.`)
+  }
+  return warnings
 }
