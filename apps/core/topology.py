@@ -53,8 +53,9 @@ class Topology:
         return self.key("broker-account", broker_account_id)
 
     def risk_key(self, subscription_id: str, epoch: float, counter: str) -> str:
-        """A subscription's daily risk counter (``trades`` or ``loss``) for the UTC day of
-        ``epoch``; the router reads them, the ledger adds realised losses."""
+        """A subscription's daily risk counter (``trades``, or the ``exposure`` hash of
+        :mod:`apps.core.exposure`) for the UTC day of ``epoch``; the router takes trades
+        and reserves stakes, the ledger releases stakes and adds realised losses."""
         day = time.strftime("%Y%m%d", time.gmtime(epoch))
         return self.key("risk", subscription_id, day, counter)
 
