@@ -45,6 +45,21 @@ describe('RiskForm', () => {
     await w.get('form').trigger('submit')
     expect(w.emitted('submit')[0][0]).toMatchObject({ stake_mode: 'multiplier', stake: '1', max_stake: '10' })
   })
+
+  it('previews the stake from the balance and warns of a max stake above the loss limit', async () => {
+    const w = mount(RiskForm, { props: { context: { balance: '10000', currency: 'USD', kind: 'iqoption' } } })
+    await w.get('#stake-mode').setValue('percent')
+    await w.get('[data-testid=risk-stake]').setValue('1')
+    await w.get('[data-testid=risk-max-stake]').setValue('50')
+    expect(w.get('[data-testid=stake-preview]').text()).toContain('1 % of 10,000.00 = 100.00 → capped at 50.00')
+    expect(w.get('[data-testid=stake-preview]').text()).toContain("IQ Option's minimum is 1.00")
+    await w.get('#risk-loss').setValue('30')
+    expect(w.get('[data-testid=risk-warning]').text()).toContain('exceeds your daily loss limit (30.00)')
+    await w.get('[data-testid=risk-directions]').setValue('PUT')
+    await w.get('[data-testid=risk-reverse]').setValue(true)
+    await w.get('form').trigger('submit')
+    expect(w.emitted('submit')[0][0]).toMatchObject({ directions: ['PUT'], reverse: true, daily_loss_limit: '30' })
+  })
 })
 
 describe('SignalPanel', () => {
