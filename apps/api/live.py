@@ -12,10 +12,11 @@ re-reading MongoDB, whose copy the ledger brings up to date only after Redis.
 
 Trades are pushed straight from the executions, never read back from MongoDB or Redis, so
 a subscriber sees a placement while the ledger is still booking it (or is down). Pushing
-costs little when most executions belong to users with no socket here: a batch is decoded
-only while some user has a socket open (and, while few do, only when one of their ids
-occurs in it), once per API instance whatever the number of sockets; each execution then
-costs one dict lookup, and its frame is encoded once for all of its user's sockets.
+costs little when most executions belong to users with no socket here: a batch is looked
+at only while some user has a socket open, once per API instance whatever the number of
+sockets; first only its executions' user ids are decoded (one dict lookup each), and the
+executions themselves only when one of those users is here; a frame is encoded once for
+all of its user's sockets.
 Listeners take frames without awaiting (each socket keeps its own bounded backlog), so a
 slow socket never holds up the batch or the others.
 
@@ -56,10 +57,20 @@ TradeListener = Callable[[bytes], None]
 PUSH_INTERVAL = 0.1
 # After the fan-out is complete, keep following outcomes this long without news.
 SETTLEMENT_PATIENCE = 15 * 60
-# While at most this many users have a socket here, a batch is first searched for their
-# ids and decoded only when one occurs: a substring search per user is far cheaper than
-# decoding hundreds of executions that all belong to absent users.
-PREFILTER_USERS = 32
+
+
+class _Owner(msgspec.Struct, frozen=True, gc=False):
+    user_id: str
+
+
+class _Owners(msgspec.Struct, frozen=True, gc=False):
+    """Only whose each execution of a batch is: msgspec skips every other field, several
+    times faster than decoding the executions (a fan-out announcement has none)."""
+
+    executions: list[_Owner] = []
+
+
+_owners_decoder = msgspec.json.Decoder(_Owners)
 
 
 class TradeMessage(msgspec.Struct, frozen=True, tag="trade", tag_field="type"):
@@ -153,11 +164,10 @@ class LiveRelay:
         traders = self._traders
         if not traders:
             return 0
-        if len(traders) <= PREFILTER_USERS and not any(
-            msgspec.json.encode(user_id) in data for user_id in traders
-        ):
-            return 0
         try:
+            owners = _owners_decoder.decode(data)
+            if not any(owner.user_id in traders for owner in owners.executions):
+                return 0
             event = execution_event_decoder.decode(data)
         except msgspec.DecodeError:
             log.warning("undecodable execution event skipped", exc_info=True)
