@@ -158,6 +158,10 @@ class LiveRelay:
 
         return unlisten
 
+    def trade_sockets(self, user_id: str) -> int:
+        """How many of ``user_id``'s sockets here receive their trades."""
+        return len(self._traders.get(user_id, ()))
+
     def push_trades(self, data: bytes) -> int:
         """Hand each execution in ``data`` (an encoded execution event) to its user's
         listeners; returns how many frames were handed over."""

@@ -16,11 +16,12 @@ import pytest
 import websockets
 from nats.aio.client import Client as NATS
 
+from apps.api.live import LiveRelay
 from apps.core.settings import Settings
 from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.live_api import Api, ApiServer, User
 from tests.fixtures.pipeline import Pipeline
-from tests.fixtures.waiting import PATIENCE
+from tests.fixtures.waiting import PATIENCE, wait_for
 
 SIGNAL = {"asset": "R_100", "direction": "CALL", "expiry_seconds": 15, "stake": "1"}
 Socket = websockets.ClientConnection
@@ -121,3 +122,26 @@ async def test_a_subscriber_sees_their_trade_placed_and_settled_with_no_ledger_r
 
     # Nothing booked it: the orders list (the ledger's) has never heard of these trades.
     assert await http.ok("GET", "/api/v1/orders", alice) == []
+
+
+async def test_a_signed_out_subscribers_socket_is_closed_and_stops_receiving_trades(
+    api_server: ApiServer, http: Api
+) -> None:
+    relay: LiveRelay = api_server.server.config.app.state.infra.live
+    subscriber = await http.user("subscriber", "leaver")
+    socket = await signed_in_socket(api_server, subscriber)
+    assert relay.trade_sockets(subscriber.id) == 1
+    await http.ok("POST", "/api/v1/auth/logout", subscriber)
+
+    async def closed() -> int | None:
+        """Pings keep the socket busy, so it is re-checked at least once a second."""
+        try:
+            await socket.send(json.dumps({"type": "ping"}))
+            while json.loads(await asyncio.wait_for(socket.recv(), PATIENCE))["type"] != "pong":
+                pass
+        except websockets.ConnectionClosed as ended:
+            return ended.rcvd.code if ended.rcvd is not None else -1
+        return None
+
+    assert await wait_for(closed, what="the re-check to end the session", every=0.2) == 4401
+    assert relay.trade_sockets(subscriber.id) == 0
