@@ -7,8 +7,17 @@ Protocol (JSON text frames, every message has a "type"):
      "client_id"?, "ref"?}
   ← {"type": "accepted", "ref", "signal_id", ...} | {"type": "error", "ref", "error": {...}}
   ← {"type": "progress", "signal_id", "counts": {...}, "latency_ms": {...}, "won", ...}
+  ← {"type": "trade", "trade": TradeOut}  every execution of the user's own orders (as a
+     subscriber): placed, rejected, expired, failed, unknown, and the settlement (state
+     "placed" with outcome, profit and settled_at; merge by order_id, non-null fields win)
+  ← {"type": "resync"}  trades were dropped because the client read too slowly: re-read
+     GET /api/v1/orders (pushes resume after this message)
   → {"type": "watch", "channel_id"}  → {"type": "ping"}  ← {"type": "pong"}
   → {"type": "auth", ...} again at any time, to continue past the token's expiry.
+
+Every authenticated socket receives its user's trades from "ready" on, until the session
+ends (logout elsewhere and revocation end it at the next re-check). A client that
+reconnects has missed what happened meanwhile and re-reads GET /api/v1/orders.
 
 Guards (OWASP WebSocket cheat sheet): Origin allowlist against cross-site hijacking,
 64 KB frames (also enforced by uvicorn), a per-connection message rate limit, and the
@@ -22,6 +31,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +70,13 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+# Trade frames a socket may have waiting: far above what a subscriber's signals produce
+# between two reads; beyond it they are dropped for one "resync" (the client re-reads its
+# orders), so a stalled client costs a bounded amount of memory.
+TRADE_BACKLOG = 1_000
+RESYNC = ws_encoder.encode({"type": "resync"})
+# Put in the outbox to wake the writer for queued trades: no message is empty.
+_TRADES_WAITING = b""
 
 
 class SessionEnded(Exception):
@@ -101,6 +119,9 @@ class Session:
         self.authenticator = authenticator
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=10_000)
         self.unlisten: dict[str, Any] = {}
+        self.trades: deque[bytes] = deque()
+        self.resync_owed = False
+        self.unlisten_trades: Callable[[], None] | None = None
         self.principal: Principal | None = None
         self.bucket = TokenBucket()
         self.strikes = 0
@@ -109,9 +130,39 @@ class Session:
         with contextlib.suppress(asyncio.QueueFull):  # a stalled client loses progress frames
             self.outbox.put_nowait(payload)
 
+    def push_trade(self, frame: bytes) -> None:
+        """Queue one of the user's trades without waiting (called for every execution of
+        theirs): a client that falls TRADE_BACKLOG frames behind gets one "resync" in
+        place of what it missed, then live frames again."""
+        if self.resync_owed:
+            return
+        if len(self.trades) >= TRADE_BACKLOG:
+            self.trades.clear()
+            self.resync_owed = True
+            return
+        was_idle = not self.trades
+        self.trades.append(frame)
+        if was_idle:
+            # A full outbox keeps the writer busy, and it sends trades after every frame.
+            with contextlib.suppress(asyncio.QueueFull):
+                self.outbox.put_nowait(_TRADES_WAITING)
+
     async def writer(self) -> None:
         while (payload := await self.outbox.get()) is not None:
-            await self.socket.send_text(payload.decode())
+            if payload != _TRADES_WAITING:
+                await self.socket.send_text(payload.decode())
+            while self.trades or self.resync_owed:
+                if self.resync_owed:
+                    self.resync_owed = False
+                    await self.socket.send_text(RESYNC.decode())
+                else:
+                    await self.socket.send_text(self.trades.popleft().decode())
+
+    def follow_trades(self) -> None:
+        """Receive the user's own trades; the user never changes on a socket."""
+        assert self.principal is not None
+        if self.unlisten_trades is None:
+            self.unlisten_trades = self.relay.listen_trades(self.principal.id, self.push_trade)
 
     async def on_progress(self, progress: dict[str, Any]) -> None:
         await self.send(ws_encoder.encode(progress))
@@ -141,9 +192,13 @@ class Session:
             self.unlisten[channel_id] = self.relay.listen(channel_id, self.on_progress)
 
     def unwatch_all(self) -> None:
+        """Stop every feed of this session: channels' progress and the user's trades."""
         for stop in self.unlisten.values():
             stop()
         self.unlisten.clear()
+        if self.unlisten_trades is not None:
+            self.unlisten_trades()
+            self.unlisten_trades = None
 
     def require_unexpired(self) -> None:
         """A long-lived socket holds claims verified minutes ago."""
@@ -341,8 +396,12 @@ async def signal_socket(
         )
         for channel_id in channels:
             session.listen(channel_id)
+        session.follow_trades()
         await session.serve()
     except SessionEnded as ended:
+        session.unwatch_all()  # an ended session gets nothing more, not even a queued trade
+        session.trades.clear()
+        session.resync_owed = False
         await session.send(ws_error("session_ended", ended.reason))
         await session.outbox.put(None)
         with contextlib.suppress(Exception):

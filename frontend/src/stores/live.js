@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia'
 import { wsUrl } from '@/api/client'
 import { newerFigures } from '@/lib/sending'
+import { DISMISS_MS, addToast, mergeTrade, toastFor } from '@/lib/toasts'
 import { useAuthStore } from './auth'
 
 // The signal WebSocket (/api/v1/ws, protocol in apps/api/signals/ws.py): authenticates
@@ -8,6 +9,13 @@ import { useAuthStore } from './auth'
 // reconnects by itself with backoff, saying so in `status`. Each progress message also
 // carries its channel's running figures (signals, placed, won, lost, pnl), kept in
 // `figures` by channel id for the headline counters.
+//
+// Every signed-in user's socket also receives their own trades as they execute ("trade":
+// a TradeOut, placed / refused / settled): `trades` holds the newest state of each by
+// order_id (pushed non-null fields over what was known), and `toasts` announces what is
+// new (lib/toasts.js collapses bursts), shown by components/ToastStack.vue. What the
+// socket could not deliver (a "resync", or a reconnect: pushes made while it was down are
+// lost) bumps `resyncs`; views that list trades watch it and re-read GET /api/v1/orders.
 
 /** Reconnect delay: 0.5 s, 1 s, 2 s, … capped at 10 s. */
 export function backoffMs(attempt) {
@@ -19,6 +27,8 @@ let retryTimer = null
 let pingTimer = null
 let refSeq = 0
 const pending = new Map()
+const dismissals = new Map()
+let toastSeq = 0
 
 export const useLiveStore = defineStore('live', {
   state: () => ({
@@ -30,6 +40,13 @@ export const useLiveStore = defineStore('live', {
     figures: {},
     lastError: null,
     nextRetryAt: null,
+    // order_id → the newest TradeOut pushed this session
+    trades: {},
+    // what ToastStack shows: {id, kind, tone, text, count, createdAt, updatedAt, at}
+    toasts: [],
+    // bumped when pushed trades may have been missed: re-read the list
+    resyncs: 0,
+    readyBefore: false,
   }),
   getters: {
     connected: (s) => s.status === 'open',
@@ -82,6 +99,9 @@ export const useLiveStore = defineStore('live', {
     _receive(msg) {
       switch (msg.type) {
         case 'ready':
+          // A socket that was ready before missed whatever happened while it was down.
+          if (this.readyBefore) this.resyncs += 1
+          this.readyBefore = true
           this.status = 'open'
           this.attempts = 0
           this.lastError = null
@@ -107,12 +127,44 @@ export const useLiveStore = defineStore('live', {
             this.figures = { ...this.figures, [msg.channel_id]: newerFigures(this.figures[msg.channel_id], msg.channel) }
           }
           break
+        case 'trade':
+          this._trade(msg.trade)
+          break
+        case 'resync':
+          this.resyncs += 1
+          break
         case 'watching':
           if (!this.channels.includes(msg.channel_id)) this.channels = [...this.channels, msg.channel_id]
           break
         default:
           break
       }
+    },
+    _trade(pushed) {
+      if (!pushed?.order_id) return
+      const known = this.trades[pushed.order_id]
+      const merged = mergeTrade(known, pushed)
+      this.trades = { ...this.trades, [pushed.order_id]: merged }
+      const toast = toastFor(known, merged)
+      if (toast) this.toast(toast)
+    },
+    /** Show a toast (or fold it into a recent one of its kind) and arm its dismissal. */
+    toast(toast, now = Date.now()) {
+      const { toasts, id } = addToast(this.toasts, toast, now, { nextId: `toast${++toastSeq}` })
+      this.toasts = toasts
+      for (const [shown, timer] of dismissals) {
+        if (!toasts.some((t) => t.id === shown)) {
+          clearTimeout(timer)
+          dismissals.delete(shown)
+        }
+      }
+      clearTimeout(dismissals.get(id))
+      dismissals.set(id, setTimeout(() => this.dismissToast(id), DISMISS_MS[toast.kind] ?? 8000))
+    },
+    dismissToast(id) {
+      clearTimeout(dismissals.get(id))
+      dismissals.delete(id)
+      this.toasts = this.toasts.filter((t) => t.id !== id)
     },
     _send(message) {
       if (!socket || socket.readyState !== 1) return false
@@ -150,6 +202,12 @@ export const useLiveStore = defineStore('live', {
       ws?.close(1000, 'signed out')
       this.channels = []
       this.attempts = 0
+      // The next user of this tab sees nothing of this one's trades.
+      for (const timer of dismissals.values()) clearTimeout(timer)
+      dismissals.clear()
+      this.trades = {}
+      this.toasts = []
+      this.readyBefore = false
     },
   },
 })

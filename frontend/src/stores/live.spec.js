@@ -104,3 +104,60 @@ describe('live store', () => {
     expect(live.status).toBe('closed')
   })
 })
+
+describe('trades pushed to a subscriber', () => {
+  const trade = {
+    order_id: 'o1', signal_id: 's1', broker_kind: 'deriv', state: 'placed', asset: 'EURUSD', direction: 'CALL',
+    stake: '10.00', currency: 'USD', at: 1700000010.5, outcome: null, profit: null, settled_at: null,
+  }
+
+  it('keeps the newest state of each trade and toasts what is new', async () => {
+    const { live, ws } = await connected()
+    ws.receive({ type: 'trade', trade })
+    expect(live.trades.o1.state).toBe('placed')
+    expect(live.toasts.map((t) => t.text)).toEqual(['EURUSD CALL 10.00 placed at Deriv'])
+    ws.receive({ type: 'trade', trade }) // redelivered: nothing new
+    expect(live.toasts).toHaveLength(1)
+    ws.receive({ type: 'trade', trade: { ...trade, at: null, outcome: 'lost', profit: '-10.00', settled_at: 1700000070 } })
+    expect(live.trades.o1).toMatchObject({ state: 'placed', at: 1700000010.5, outcome: 'lost', profit: '-10.00' })
+    expect(live.toasts.at(-1).text).toBe('EURUSD CALL lost −10.00 USD')
+  })
+
+  it('dismisses toasts by themselves, and on request', async () => {
+    const { live, ws } = await connected()
+    ws.receive({ type: 'trade', trade })
+    ws.receive({ type: 'trade', trade: { ...trade, order_id: 'o2', state: 'rejected', reason: 'market is closed' } })
+    expect(live.toasts).toHaveLength(2)
+    live.dismissToast(live.toasts[1].id)
+    expect(live.toasts).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(live.toasts).toEqual([])
+  })
+
+  it('collapses a burst into one summary toast', async () => {
+    const { live, ws } = await connected()
+    for (let i = 0; i < 12; i += 1) ws.receive({ type: 'trade', trade: { ...trade, order_id: `o${i}` } })
+    expect(Object.keys(live.trades)).toHaveLength(12)
+    expect(live.toasts.map((t) => t.text)).toEqual(['12 trades placed'])
+  })
+
+  it('asks views to re-read on a resync and after a reconnect, not on the first connection', async () => {
+    const { live, ws } = await connected()
+    expect(live.resyncs).toBe(0)
+    ws.receive({ type: 'resync' })
+    expect(live.resyncs).toBe(1)
+    ws.close(1006, 'network')
+    await vi.advanceTimersByTimeAsync(500)
+    await FakeSocket.all[1].open()
+    FakeSocket.all[1].receive({ type: 'ready', channels: [] })
+    expect(live.resyncs).toBe(2)
+  })
+
+  it('forgets the trades and toasts of a user who signs out', async () => {
+    const { live, ws } = await connected()
+    ws.receive({ type: 'trade', trade })
+    live.disconnect()
+    expect(live.trades).toEqual({})
+    expect(live.toasts).toEqual([])
+  })
+})

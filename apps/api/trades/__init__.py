@@ -1,0 +1,1 @@
+"""A subscriber's trades as the API and the live WebSocket show them."""
