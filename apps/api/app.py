@@ -37,8 +37,8 @@ from apps.api.errors import exception_handlers
 from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
 from apps.api.models import ALL_MODELS
-from apps.api.openapi import MoneySchema, document_routes, openapi_config
 from apps.api.notifications.routes import notification_router
+from apps.api.openapi import MoneySchema, document_routes, openapi_config
 from apps.api.payments.routes import payment_router
 from apps.api.payments.service import run_sweeper
 from apps.api.signals.routes import signal_router

@@ -27,27 +27,26 @@ from typing import Any
 from pymongo.errors import BulkWriteError
 from redis.asyncio import Redis
 
+from apps.core.notifications import (
+    DIGEST_ITEMS,
+    INBOX,
+    OUTBOX,
+    Db,
+    DeliveryChannel,
+    Preferences,
+    load_preferences,
+)
 from apps.core.topology import Topology
 from apps.notifier import outbox
 from apps.notifier.rules import (
-    DeliveryChannel,
     Digest,
     Event,
     Immediate,
-    Preferences,
     channels_for,
     delivery_for,
     digest_id,
     digest_text,
     notification_id,
-)
-from apps.notifier.store import (
-    DIGEST_ITEMS,
-    INBOX,
-    OUTBOX,
-    Db,
-    load_preferences,
-    prefs_generation_key,
 )
 
 log = logging.getLogger("notifier")
@@ -66,7 +65,7 @@ class PrefsCache:
         self._generation: bytes | str | None = None
 
     async def get_many(self, user_ids: set[str]) -> dict[str, Preferences]:
-        generation = await self.redis.get(prefs_generation_key(self.topology))
+        generation = await self.redis.get(self.topology.notify_prefs_generation_key())
         if generation != self._generation or len(self._prefs) > self.max_size:
             self._prefs.clear()
             self._generation = generation
@@ -166,7 +165,7 @@ class Dispatcher:
         minute = int(time.time() // 60)
         pipe = self.redis.pipeline(transaction=False)
         for _, event, channel, _ in fresh:
-            key = self.topology.key("notify", "rate", event.user_id, channel.value, str(minute))
+            key = self.topology.notify_rate_key(event.user_id, channel.value, minute)
             pipe.incr(key)
             pipe.expire(key, 120)
         replies = await pipe.execute()

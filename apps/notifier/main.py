@@ -38,15 +38,15 @@ from apps.core import metrics
 from apps.core.db import connect_db
 from apps.core.messages import ExecutionBatch, execution_event_decoder
 from apps.core.nats import close_nats, connect_from, ensure_topology, fetched
+from apps.core.notifications import DIGEST_ITEMS, INBOX, OUTBOX, Db, DeliveryChannel
 from apps.core.redis import connect_redis_from
 from apps.core.service import run_service
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.notifier import outbox
 from apps.notifier.dispatch import Dispatcher
-from apps.notifier.rules import DeliveryChannel, Event, ending_event, event_of
+from apps.notifier.rules import Event, ending_event, event_of
 from apps.notifier.senders import SmtpSender, TelegramBot, TelegramSender
-from apps.notifier.store import DIGEST_ITEMS, INBOX, OUTBOX, Db
 from apps.notifier.telegram_link import poll_updates
 
 log = logging.getLogger("notifier")

@@ -34,8 +34,8 @@ import msgspec
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
-from apps.notifier.rules import DeliveryChannel, backoff_seconds
-from apps.notifier.store import OUTBOX, Db
+from apps.core.notifications import OUTBOX, Db, DeliveryChannel
+from apps.notifier.rules import backoff_seconds
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):

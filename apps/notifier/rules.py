@@ -18,35 +18,18 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from enum import StrEnum
 
 import msgspec
 
 from apps.core.messages import Execution, ExecutionState, Outcome
-
-
-class EventKind(StrEnum):
-    PLACED = "placed"
-    REJECTED = "rejected"
-    WON = "won"
-    LOST = "lost"
-    PAUSED = "paused"
-    ENDING = "ending"
-
-
-class DeliveryChannel(StrEnum):
-    IN_APP = "in_app"
-    EMAIL = "email"
-    TELEGRAM = "telegram"
-
-
-class DigestChoice(StrEnum):
-    OFF = "off"  # each event on its own (digested only over the rate limit)
-    HOURLY = "hourly"
-    DAILY = "daily"
-
-
-DIGEST_SECONDS = {DigestChoice.HOURLY: 3600, DigestChoice.DAILY: 86400}
+from apps.core.notifications import (
+    DIGEST_SECONDS,
+    DeliveryChannel,
+    DigestChoice,
+    EventKind,
+    Preferences,
+    channel_on,
+)
 
 # The reasons of a pause the subscriber did not choose, as the router repeats them on
 # each refused order: a drawdown limit (apps.router), refused broker credentials
@@ -56,12 +39,6 @@ PAUSE_PREFIXES = (
     "broker account needs re-linking",
     "payment failed",
 )
-
-BUILTIN_DEFAULTS = {
-    DeliveryChannel.IN_APP: True,
-    DeliveryChannel.EMAIL: False,
-    DeliveryChannel.TELEGRAM: False,
-}
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,27 +52,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     body: str
     order_id: str = ""
     subscription_id: str = ""
-
-
-class Preferences(msgspec.Struct, frozen=True, kw_only=True):
-    """One user's choices; a user who never chose has ``Preferences(user_id=...)``."""
-
-    user_id: str
-    # channel → on/off; a channel missing here takes BUILTIN_DEFAULTS.
-    defaults: dict[str, bool] = msgspec.field(default_factory=dict)
-    # kind → channel → on/off, over the defaults.
-    overrides: dict[str, dict[str, bool]] = msgspec.field(default_factory=dict)
-    digest: DigestChoice = DigestChoice.OFF
-    email: str = ""  # the account's address (users collection), read with the choices
-    telegram_chat_id: int | None = None
-
-
-def channel_on(prefs: Preferences, kind: EventKind, channel: DeliveryChannel) -> bool:
-    """Whether the user wants ``kind`` on ``channel``: override, default, built-in."""
-    override = prefs.overrides.get(kind.value, {}).get(channel.value)
-    if override is not None:
-        return override
-    return prefs.defaults.get(channel.value, BUILTIN_DEFAULTS[channel])
 
 
 def address(prefs: Preferences, channel: DeliveryChannel) -> str | None:

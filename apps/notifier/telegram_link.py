@@ -22,11 +22,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from apps.core.notifications import STATE, Db, DeliveryChannel, set_telegram_chat
 from apps.core.topology import Topology
 from apps.notifier import outbox
-from apps.notifier.rules import DeliveryChannel, notification_id
+from apps.notifier.rules import notification_id
 from apps.notifier.senders import TelegramBot, TelegramError
-from apps.notifier.store import STATE, Db, bot_name_key, link_code_key, set_telegram_chat
 
 log = logging.getLogger("notifier.telegram")
 POLL_SECONDS = 25  # getUpdates' long-poll timeout
@@ -63,7 +63,7 @@ async def handle_update(
         return None
     command, _, argument = text.partition(" ")
     code = argument.strip().upper()
-    key = link_code_key(topology, code) if code else ""
+    key = topology.telegram_link_code_key(code) if code else ""
     if command.split("@")[0] == "/start" and code:
         user = await redis.get(key)
         if user:
@@ -95,7 +95,7 @@ async def poll_updates(
     wake: asyncio.Event,
 ) -> None:
     """Until ``stop``: read and act on the bot's updates while holding the poller lease."""
-    lease = topology.key("notify", "tg-poller")
+    lease = topology.telegram_poller_key()
     me = str(uuid.uuid4())
     while not stop.is_set():
         try:
@@ -105,7 +105,7 @@ async def poll_updates(
                 continue
             await redis.expire(lease, LEASE_SECONDS)
             bot_name = (await bot.get_me()).get("username", "")
-            await redis.set(bot_name_key(topology), bot_name)
+            await redis.set(topology.telegram_bot_name_key(), bot_name)
             offset = await read_offset(db)
             updates = await bot.get_updates(offset, POLL_SECONDS)
             for update in updates:

@@ -18,8 +18,8 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from apps.api.dependencies import CurrentUser, Infra
 from apps.api.openapi import errors
-from apps.notifier import store
-from apps.notifier.rules import (
+from apps.core import notifications as store
+from apps.core.notifications import (
     BUILTIN_DEFAULTS,
     DeliveryChannel,
     DigestChoice,
@@ -84,7 +84,7 @@ def _db(infra: Any) -> store.Db:
 
 
 async def _bot_name(infra: Any) -> str:
-    name = await infra.redis.get(store.bot_name_key(infra.topology))
+    name = await infra.redis.get(infra.topology.telegram_bot_name_key())
     return name.decode() if isinstance(name, bytes) else (name or "")
 
 

@@ -1,4 +1,6 @@
-"""Where notifications live, shared by the notifier and the API.
+"""Notifications' shared vocabulary and storage, for the notifier (apps.notifier) and the
+API (apps.api.notifications): event kinds, delivery channels, a user's preferences and
+how they resolve, and where they live.
 
 MongoDB collections:
 - ``notification_prefs``: one document per user who chose (``_id`` the user id);
@@ -15,13 +17,14 @@ one-time Telegram link code (it expires); ``notify:tg-bot`` the bot's username.
 from __future__ import annotations
 
 import secrets
+from enum import StrEnum
 from typing import Any
 
+import msgspec
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from redis.asyncio import Redis
 
 from apps.core.topology import Topology
-from apps.notifier.rules import DeliveryChannel, DigestChoice, EventKind, Preferences
 
 PREFS = "notification_prefs"
 INBOX = "notifications"
@@ -36,16 +39,55 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 Db = AsyncIOMotorDatabase[dict[str, Any]]
 
 
-def prefs_generation_key(topology: Topology) -> str:
-    return topology.key("notify", "prefs-gen")
+class EventKind(StrEnum):
+    PLACED = "placed"
+    REJECTED = "rejected"
+    WON = "won"
+    LOST = "lost"
+    PAUSED = "paused"
+    ENDING = "ending"
 
 
-def link_code_key(topology: Topology, code: str) -> str:
-    return topology.key("notify", "tg-code", code)
+class DeliveryChannel(StrEnum):
+    IN_APP = "in_app"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
 
 
-def bot_name_key(topology: Topology) -> str:
-    return topology.key("notify", "tg-bot")
+class DigestChoice(StrEnum):
+    OFF = "off"  # each event on its own (digested only over the rate limit)
+    HOURLY = "hourly"
+    DAILY = "daily"
+
+
+DIGEST_SECONDS = {DigestChoice.HOURLY: 3600, DigestChoice.DAILY: 86400}
+
+BUILTIN_DEFAULTS = {
+    DeliveryChannel.IN_APP: True,
+    DeliveryChannel.EMAIL: False,
+    DeliveryChannel.TELEGRAM: False,
+}
+
+
+class Preferences(msgspec.Struct, frozen=True, kw_only=True):
+    """One user's choices; a user who never chose has ``Preferences(user_id=...)``."""
+
+    user_id: str
+    # channel → on/off; a channel missing here takes BUILTIN_DEFAULTS.
+    defaults: dict[str, bool] = msgspec.field(default_factory=dict)
+    # kind → channel → on/off, over the defaults.
+    overrides: dict[str, dict[str, bool]] = msgspec.field(default_factory=dict)
+    digest: DigestChoice = DigestChoice.OFF
+    email: str = ""  # the account's address (users collection), read with the choices
+    telegram_chat_id: int | None = None
+
+
+def channel_on(prefs: Preferences, kind: EventKind, channel: DeliveryChannel) -> bool:
+    """Whether the user wants ``kind`` on ``channel``: override, default, built-in."""
+    override = prefs.overrides.get(kind.value, {}).get(channel.value)
+    if override is not None:
+        return override
+    return prefs.defaults.get(channel.value, BUILTIN_DEFAULTS[channel])
 
 
 def prefs_from_doc(user_id: str, doc: dict[str, Any] | None, email: str = "") -> Preferences:
@@ -84,7 +126,7 @@ async def load_preferences(db: Db, user_ids: list[str]) -> dict[str, Preferences
 async def changed(redis: Redis, topology: Topology) -> None:
     """Tell every notifier that some preferences changed (they reload before the next
     batch)."""
-    await redis.incr(prefs_generation_key(topology))
+    await redis.incr(topology.notify_prefs_generation_key())
 
 
 async def save_preferences(
@@ -117,5 +159,5 @@ async def set_telegram_chat(
 async def new_link_code(redis: Redis, topology: Topology, user_id: str) -> str:
     """A one-time code the user sends to the bot as ``/start <code>``; it expires."""
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-    await redis.set(link_code_key(topology, code), user_id, ex=LINK_CODE_SECONDS)
+    await redis.set(topology.telegram_link_code_key(code), user_id, ex=LINK_CODE_SECONDS)
     return code
