@@ -10,6 +10,7 @@ passed to the login and nowhere else.
 from __future__ import annotations
 
 import email.utils
+import logging
 from email.message import EmailMessage
 from typing import Any
 
@@ -96,6 +97,9 @@ class TelegramBot:
     """The Bot API methods the notifier uses: ``getMe``, ``getUpdates``, ``sendMessage``."""
 
     def __init__(self, api_url: str, token: str) -> None:
+        # httpx logs every request's URL at INFO, and the URL holds the token.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(SEND_TIMEOUT, read=60.0))
 

@@ -31,6 +31,7 @@ import msgspec
 import uvicorn
 from litestar import Litestar, Request, Response, get, post, put, route
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
 
 DEFAULT_PORT = 8704
 # The token `copier up` gives the notifier and this stand-in in development.
@@ -58,6 +59,7 @@ class TelegramSim:
     failing: FailSwitch | None = None
     next_update_id: int = 1
     next_message_id: int = 1
+    closing: bool = False
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def inject(self, message: InjectedMessage) -> dict[str, Any]:
@@ -82,10 +84,15 @@ class TelegramSim:
             self.arrived.notify_all()
         return update
 
+    async def close(self) -> None:
+        self.closing = True
+        async with self.arrived:
+            self.arrived.notify_all()
+
     async def get_updates(self, offset: int, timeout: float) -> list[dict[str, Any]]:
         # Asking from an offset confirms every update before it: they are forgotten.
         self.updates = [u for u in self.updates if u["update_id"] >= offset]
-        if not self.updates and timeout > 0:
+        if not self.updates and timeout > 0 and not self.closing:
             async with self.arrived:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.arrived.wait(), timeout)
@@ -118,12 +125,17 @@ async def _params(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return params
 
 
-@route("/bot{token:str}/{method:str}", http_method=["GET", "POST"])
+@route("/{bot_token:str}/{method:str}", http_method=["GET", "POST"])
 async def bot_method(
-    request: Request[Any, Any, Any], token: str, method: str, state: State
+    request: Request[Any, Any, Any],
+    bot_token: FromPath[str],
+    method: FromPath[str],
+    state: State,
 ) -> Response[dict[str, Any]]:
     sim: TelegramSim = state.sim
-    if token != sim.token:
+    if not bot_token.startswith("bot"):
+        return _error(404, "Not Found")
+    if bot_token.removeprefix("bot") != sim.token:
         return _error(401, "Unauthorized")
     try:
         params = await _params(request)
@@ -171,18 +183,18 @@ def health() -> dict[str, str]:
 
 
 @post("/admin/updates", status_code=201)
-async def admin_inject(data: InjectedMessage, state: State) -> dict[str, Any]:
+async def admin_inject(data: JSONBody[InjectedMessage], state: State) -> dict[str, Any]:
     return await state.sim.inject(data)  # type: ignore[no-any-return]
 
 
 @get("/admin/messages", sync_to_thread=False)
-def admin_messages(state: State, chat_id: int | None = None) -> list[dict[str, Any]]:
+def admin_messages(state: State, chat_id: FromQuery[int | None] = None) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = state.sim.sent
     return [m for m in sent if chat_id is None or m["chat"]["id"] == chat_id]
 
 
 @put("/admin/fail", sync_to_thread=False)
-def admin_fail(data: FailSwitch, state: State) -> dict[str, Any]:
+def admin_fail(data: JSONBody[FailSwitch], state: State) -> dict[str, Any]:
     state.sim.failing = data
     return msgspec.to_builtins(data)  # type: ignore[no-any-return]
 
@@ -217,7 +229,7 @@ async def running_telegram_sim(
     sock.bind((host, port))
     bound = sock.getsockname()[1]
     sim = TelegramSim(token=token)
-    server = uvicorn.Server(uvicorn.Config(create_app(sim), log_config=None, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(create_app(sim), log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -226,8 +238,8 @@ async def running_telegram_sim(
     try:
         yield RunningTelegramSim(sim, bound)
     finally:
+        await sim.close()  # held getUpdates calls answer now, so the server can stop
         server.should_exit = True
-        server.force_exit = True  # held getUpdates calls end with the server
         await task
         sock.close()
 
