@@ -105,14 +105,25 @@ async def deliver(
                 await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
             continue
         sender = senders.get(entry.channel)
-        result: outbox.SendResult = (
-            await sender.send(entry)
-            if sender is not None
-            else outbox.Retry(f"{entry.channel.value} is not configured here")
-        )
-        state = await outbox.record(
-            db, entry, owner, result, max_attempts=settings.notify_max_attempts
-        )
+        result: outbox.SendResult
+        try:
+            result = (
+                await sender.send(entry)
+                if sender is not None
+                else outbox.Retry(f"{entry.channel.value} is not configured here")
+            )
+        except Exception as exc:  # a bug in a sender must not end the worker
+            log.exception("sending notification %s failed", entry.id)
+            result = outbox.Retry(type(exc).__name__)
+        try:
+            state = await outbox.record(
+                db, entry, owner, result, max_attempts=settings.notify_max_attempts
+            )
+        except Exception:
+            # Unrecorded, the claim lapses and the entry is sent again: the one window
+            # apps.notifier.outbox describes.
+            log.exception("could not record notification %s", entry.id)
+            continue
         delivered.labels(entry.channel.value, state).inc()
         if state != "sent":
             log.warning("notification %s (%s): %s", entry.id, entry.channel.value, state)

@@ -168,7 +168,7 @@ def ending_event(
     *, user_id: str, subscription_id: str, channel_name: str, expires_at: float, now: float
 ) -> Event:
     """A subscription that ends soon; keyed by its end, so each period is told once."""
-    days = max(0, int((expires_at - now) // 86400))
+    days = max(0, round((expires_at - now) / 86400))
     name = channel_name or "a channel"
     when = "today" if days == 0 else ("tomorrow" if days == 1 else f"in {days} days")
     return Event(

@@ -97,6 +97,7 @@ async def poll_updates(
     """Until ``stop``: read and act on the bot's updates while holding the poller lease."""
     lease = topology.telegram_poller_key()
     me = str(uuid.uuid4())
+    bot_name = ""
     while not stop.is_set():
         try:
             holder = await redis.set(lease, me, nx=True, ex=LEASE_SECONDS)
@@ -104,8 +105,9 @@ async def poll_updates(
                 await _pause(stop, LEASE_SECONDS / 4)
                 continue
             await redis.expire(lease, LEASE_SECONDS)
-            bot_name = (await bot.get_me()).get("username", "")
-            await redis.set(topology.telegram_bot_name_key(), bot_name)
+            if not bot_name:
+                bot_name = str((await bot.get_me()).get("username", ""))
+                await redis.set(topology.telegram_bot_name_key(), bot_name)
             offset = await read_offset(db)
             updates = await bot.get_updates(offset, POLL_SECONDS)
             for update in updates:

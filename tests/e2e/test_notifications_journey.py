@@ -6,7 +6,7 @@ by default; they turn Telegram on by default and save, then link Telegram — th
 shows the code, the test sends `/start <code>` to the bot as the phone would, and the page
 shows the chat linked. A trade of theirs is placed: the navbar's badge counts it, the
 in-app list shows it, the bot sends it to the chat once; marked read, the badge goes.
-Screenshots go to test-artifacts/screenshots/<test>/.
+They unlink Telegram. Screenshots go to test-artifacts/screenshots/<test>/.
 """
 
 from __future__ import annotations
@@ -165,6 +165,8 @@ async def test_preferences_telegram_link_and_the_in_app_list(
     await page.get_by_test_id("mark-all-read").click()
     await expect(page.get_by_test_id("unread-count")).to_have_text("0 unread")
     await expect(page.get_by_test_id("unread-badge")).to_have_count(0)
+    await page.get_by_test_id("telegram-unlink").click()
+    await expect(page.get_by_test_id("telegram-link")).to_be_visible()
     texts = [m["text"] for m in await bot_messages(telegram)]
     assert sum(t.startswith("Linked") for t in texts) == 1
     assert sum("Trade placed" in t for t in texts) == 1

@@ -4,7 +4,7 @@ SMTP server (aiosmtpd) and the Telegram stand-in over the Bot API.
 Executions in → each e-mail and each Telegram message out once: when the notifier is
 SIGKILLed in the middle of a delivery and started again, when the SMTP server refuses
 and then recovers, when Telegram answers 429; a chat is linked by `/start <code>`; over
-the rate limit, the rest arrives as one digest.
+the rate limit, the rest arrives as one digest; a subscription ending soon is told once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,15 +28,18 @@ from apps.core import embedded
 from apps.core import notifications as store
 from apps.core.db import connect_db
 from apps.core.messages import Direction, Execution, ExecutionBatch, ExecutionState, encode
+from apps.core.notifications import DeliveryChannel
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
-from apps.notifier.main import run
+from apps.notifier.dispatch import Dispatcher
+from apps.notifier.main import run, scan_ending
 from apps.notifier.telegram_sim.server import RunningTelegramSim, running_telegram_sim
 from tests.fixtures.mailbox import Mailbox
 from tests.fixtures.waiting import wait_for
 
 TOKEN = "4242:test-token"
+DAY = 86_400
 
 
 @pytest.fixture
@@ -250,3 +254,37 @@ async def test_over_the_rate_limit_the_rest_arrives_as_one_digest(
     assert subjects[0] == "4 notifications"
     assert all(s.startswith("Trade placed") for s in subjects[1:])
     assert (await world.db[store.INBOX].count_documents({"user_id": user})) == 6
+
+
+async def test_a_subscription_ending_soon_is_told_once_per_period(
+    settings: Settings, world: World
+) -> None:
+    (user,) = await world.users(1, linked=False)
+    now = time.time()
+    soon = datetime.fromtimestamp(now + 2 * DAY, UTC)
+    await world.db["channels"].insert_one({"_id": "c1", "name": "Gold Signals"})
+    await world.db["subscriptions"].insert_many(
+        [
+            {"_id": "s-soon", "channel_id": "c1", "subscriber_id": user, "status": "active",
+             "expires_at": soon},
+            {"_id": "s-later", "channel_id": "c1", "subscriber_id": user, "status": "active",
+             "expires_at": datetime.fromtimestamp(now + 20 * DAY, UTC)},
+            {"_id": "s-ended", "channel_id": "c1", "subscriber_id": user, "status": "ended",
+             "expires_at": soon},
+        ]
+    )  # fmt: skip
+    dispatcher = Dispatcher(
+        world.db,
+        world.redis,
+        world.topology,
+        available=frozenset(DeliveryChannel),
+        rate_per_minute=10,
+        overflow_digest_seconds=300,
+    )
+    assert await scan_ending(world.db, dispatcher, 3, now) == 1
+    assert await scan_ending(world.db, dispatcher, 3, now + 3600) == 1  # the next scan
+    inbox = await world.db[store.INBOX].find({"user_id": user}).to_list(None)
+    assert [n["title"] for n in inbox] == ["Subscription ending in 2 days"]
+    assert "Gold Signals" in inbox[0]["body"]
+    entries = await world.db[store.OUTBOX].find({}).to_list(None)
+    assert [(e["channel"], e["to"]) for e in entries] == [("email", f"{user}@example.com")]
