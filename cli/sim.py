@@ -80,3 +80,22 @@ def stripe(
 
     settings = Settings.from_env()
     serve_forever(host, port or settings.stripe_sim_port, settings)
+
+
+@app.command()
+def telegram(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port for the Bot API and the admin API.")
+    ] = None,
+) -> None:
+    """Telegram Bot API stand-in on http://HOST:PORT/bot<token>/<method> (getMe,
+    getUpdates, sendMessage; admin API on /admin: inject a user's message, read what the
+    bot sent). Token: TELEGRAM_BOT_TOKEN, or the development token `copier up` uses."""
+    from apps.core.settings import Settings
+    from apps.notifier.telegram_sim.server import DEV_TOKEN, serve_forever
+
+    settings = Settings.from_env()
+    serve_forever(
+        host, port or settings.telegram_sim_port, settings.telegram_bot_token or DEV_TOKEN
+    )

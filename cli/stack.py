@@ -36,6 +36,7 @@ from rich.table import Table
 from apps.core import embedded, nats_users, valkey_ha
 from apps.core.embedded import EmbeddedError, HealthCheck, ProcessSpec
 from apps.core.settings import Settings, SettingsError
+from apps.notifier.telegram_sim.server import DEV_TOKEN as TELEGRAM_DEV_TOKEN
 from cli.output import CliError
 from cli.supervisor import COLORS, STATE_FILE, Child, Supervisor
 
@@ -63,6 +64,7 @@ NATS_USERS = {
     "worker-deriv": "worker-deriv",
     "worker-iqoption": "worker-iqoption",
     "ledger": "ledger",
+    "notifier": "notifier",
 }
 
 
@@ -71,7 +73,7 @@ def cluster_ports(base: int) -> list[int]:
 
 
 # Each port setting of the stack and how many ports from it the stack may take (a
-# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 5).
+# cluster's nodes take the base + 0, 1, 2; the services' metrics + 0 to 6).
 PORTS = {
     "NATS_PORT": 3,
     "NATS_MONITOR_PORT": 3,
@@ -83,7 +85,8 @@ PORTS = {
     "DERIV_SIM_PORT": 1,
     "IQOPTION_SIM_PORT": 1,
     "STRIPE_SIM_PORT": 1,
-    "METRICS_PORT": 6,
+    "TELEGRAM_SIM_PORT": 1,
+    "METRICS_PORT": 7,
 }
 
 
@@ -199,8 +202,8 @@ def _valkey_check(spec: ProcessSpec, settings: Settings) -> HealthCheck:
 def _services(settings: Settings) -> list[tuple[str, str, int]]:
     """(name, module, nice) of every service process; each one's place in this list is
     its metrics port's offset from METRICS_PORT (router 0, ledger 1, Deriv workers 2, ...,
-    the other routers, then the IQ Option workers), so the ports stay the same from one
-    `up` to the next and no two processes share one."""
+    the other routers, the IQ Option workers, then the notifier), so the ports stay the
+    same from one `up` to the next and no two processes share one."""
     routers = CLUSTER_SIZE - 1 if settings.cluster else 1
     workers = max(settings.worker_processes, 2 if settings.cluster else 1)
     services = [
@@ -218,6 +221,8 @@ def _services(settings: Settings) -> list[tuple[str, str, int]]:
         ("worker-iqoption" if i == 1 else f"worker-iqoption-{i}", "apps.brokers.iqoption.worker", 0)
         for i in range(1, settings.iqoption_worker_processes + 1)
     ]
+    # Last, so that the ports before it stay where they were.
+    services.append(("notifier", "apps.notifier.main", embedded.BOOKKEEPING_NICE))
     return services
 
 
@@ -237,6 +242,14 @@ def build_children(settings: Settings) -> list[Child]:
     """Infrastructure first, then every service present in this checkout."""
     data = settings.data_dir
     py = sys.executable
+    # Without a bot token the notifier talks to the local Telegram stand-in (development).
+    telegram_sim = not settings.telegram_bot_token
+    if telegram_sim:
+        settings = replace(
+            settings,
+            telegram_api_url=f"http://127.0.0.1:{settings.telegram_sim_port}",
+            telegram_bot_token=TELEGRAM_DEV_TOKEN,
+        )
     env = settings.as_env()
     children: list[Child] = []
 
@@ -301,6 +314,16 @@ def build_children(settings: Settings) -> list[Child]:
             env=env,
         )
         add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{stripe_port}/health"), False)
+    if telegram_sim:
+        tg_port = settings.telegram_sim_port
+        spec = ProcessSpec(
+            "sim-telegram",
+            [py, "-m", "apps.notifier.telegram_sim", "--port", str(tg_port)],
+            ports=(tg_port,),
+            address=f"http://127.0.0.1:{tg_port}",
+            env=env,
+        )
+        add(spec, lambda: embedded.http_ok(f"http://127.0.0.1:{tg_port}/health"), False)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     api = ProcessSpec(
         "api",
@@ -405,6 +428,7 @@ def _preflight(settings: Settings, children: list[Child]) -> None:
         settings.deriv_sim_port: "DERIV_SIM_PORT",
         settings.iqoption_sim_port: "IQOPTION_SIM_PORT",
         settings.stripe_sim_port: "STRIPE_SIM_PORT",
+        settings.telegram_sim_port: "TELEGRAM_SIM_PORT",
         settings.metrics_port: "METRICS_PORT",
     }
     embedded.check_ports_free([c.spec for c in children], env_names)

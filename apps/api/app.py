@@ -37,6 +37,7 @@ from apps.api.errors import exception_handlers
 from apps.api.frontend import DIST, frontend_router
 from apps.api.live import LiveRelay
 from apps.api.models import ALL_MODELS
+from apps.api.notifications.routes import notification_router
 from apps.api.openapi import MoneySchema, document_routes, openapi_config
 from apps.api.payments.routes import payment_router
 from apps.api.payments.service import run_sweeper
@@ -207,6 +208,7 @@ def create_app(
         subscription_router,
         signal_router,
         payment_router,
+        notification_router,
     ]
     if (DIST / "index.html").is_file():
         handlers.append(frontend_router())
@@ -219,7 +221,7 @@ def create_app(
         # configured origins may, with the refresh cookie.
         cors_config=CORSConfig(
             allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
             allow_credentials=True,
             max_age=600,

@@ -21,7 +21,16 @@ from pathlib import Path
 from apps.core.dev_keys import load_or_create
 
 # The services' users, as nats/auth.conf names them.
-SERVICE_USERS = ("api", "router", "worker-deriv", "worker-iqoption", "ledger", "ops", "admin")
+SERVICE_USERS = (
+    "api",
+    "router",
+    "worker-deriv",
+    "worker-iqoption",
+    "ledger",
+    "notifier",
+    "ops",
+    "admin",
+)
 # The system account's user (nats/auth.conf `SYS`): `nats server report|ls|check`.
 SYSTEM_USER = "sys"
 ALL_USERS = (*SERVICE_USERS, SYSTEM_USER)

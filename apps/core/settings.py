@@ -210,6 +210,34 @@ class Settings:
     # "text" (for people) or "json" (one object per line, for log shippers): core.logging.
     log_format: str = "text"
 
+    # Notifications (apps/notifier): e-mail over SMTP when SMTP_HOST is set (SMTP_STARTTLS
+    # requires TLS on the connection), Telegram through the Bot API when
+    # TELEGRAM_BOT_TOKEN is set; `copier up` points both Telegram settings at the local
+    # stand-in (TELEGRAM_SIM_PORT) when no token is given.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = "Cloud Trade Copier <notifications@localhost>"
+    smtp_starttls: bool = True
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_sim_port: int = 8704
+    # At most this many e-mails (and as many Telegram messages) per user and minute; the
+    # rest of that minute's events go into one digest sent NOTIFY_OVERFLOW_DIGEST_SECONDS
+    # after its period starts.
+    notify_rate_per_minute: int = 10
+    notify_overflow_digest_seconds: int = 300
+    # "Subscription ending" is told this many days ahead, from a scan every
+    # NOTIFY_SCAN_SECONDS.
+    notify_ending_days: float = 3.0
+    notify_scan_seconds: float = 3600.0
+    # Outbox deliveries: sends at once per notifier, attempts before giving up, and how
+    # long a claimed delivery stays its notifier's (above the send's own timeout).
+    notify_concurrency: int = 8
+    notify_max_attempts: int = 8
+    notify_claim_seconds: float = 60.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``env`` (default: the process environment) plus overrides."""

@@ -129,6 +129,27 @@ class Topology:
         gone."""
         return self.key("worker", broker_kind, worker_id)
 
+    def notify_prefs_generation_key(self) -> str:
+        """Bumped by the API on every change of notification preferences; the notifier
+        drops its cache when it moved."""
+        return self.key("notify", "prefs-gen")
+
+    def telegram_link_code_key(self, code: str) -> str:
+        """A one-time Telegram link code → the user it links (expires)."""
+        return self.key("notify", "tg-code", code)
+
+    def telegram_bot_name_key(self) -> str:
+        """The bot's username, as the notifier read it from getMe (the link's address)."""
+        return self.key("notify", "tg-bot")
+
+    def telegram_poller_key(self) -> str:
+        """The lease of the one notifier that reads the bot's updates."""
+        return self.key("notify", "tg-poller")
+
+    def notify_rate_key(self, user_id: str, channel: str, minute: int) -> str:
+        """A user's deliveries on one channel in one minute (the rate limit's count)."""
+        return self.key("notify", "rate", user_id, channel, str(minute))
+
     # The subjects of the design, in one place.
     def signal_subject(self, channel_id: str) -> str:
         return self.subject("signals", channel_id)

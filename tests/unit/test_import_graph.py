@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
-SERVICES = {"api", "router", "brokers", "ledger"}
+SERVICES = {"api", "router", "brokers", "ledger", "notifier"}
 # The API checks broker credentials with the broker kind's own client before it stores
 # them; that client is the one exception to "services share only apps.core".
 ALLOWED = {("apps.api.brokers.verification", "apps.brokers.deriv")}

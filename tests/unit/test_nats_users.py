@@ -39,6 +39,7 @@ def test_password_variables() -> None:
         "worker-deriv",
         "worker-iqoption",
         "ledger",
+        "notifier",
         "ops",
         "admin",
     )

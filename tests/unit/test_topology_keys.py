@@ -8,7 +8,7 @@ import pytest
 from apps.core.topology import Topology
 
 # (method, arguments, the key without a namespace)
-KEYS: list[tuple[str, tuple[str | float, ...], str]] = [
+KEYS: list[tuple[str, tuple[str | float | int, ...], str]] = [
     ("routing_key", ("c1",), "copier:routing:c1"),
     ("routing_rebuild_key", ("c1",), "copier:routing-rebuild:c1"),
     ("balances_key", (), "copier:balances"),
@@ -31,6 +31,11 @@ KEYS: list[tuple[str, tuple[str | float, ...], str]] = [
     ("settlements_key", ("deriv", "w1"), "copier:settle:deriv:w1"),
     ("settlement_owners_key", ("deriv",), "copier:settle-owners:deriv"),
     ("settlement_alive_key", ("deriv", "w1"), "copier:worker:deriv:w1"),
+    ("notify_prefs_generation_key", (), "copier:notify:prefs-gen"),
+    ("telegram_link_code_key", ("AB23CD45",), "copier:notify:tg-code:AB23CD45"),
+    ("telegram_bot_name_key", (), "copier:notify:tg-bot"),
+    ("telegram_poller_key", (), "copier:notify:tg-poller"),
+    ("notify_rate_key", ("u1", "email", 28333333), "copier:notify:rate:u1:email:28333333"),
 ]
 
 

@@ -29,6 +29,7 @@ export const routes = [
   { path: '/my-channels', name: 'my-channels', component: () => import('@/views/MyChannelsView.vue'), meta: { title: 'My channels', auth: true } },
   { path: '/accounts', name: 'accounts', component: () => import('@/views/AccountsView.vue'), meta: { title: 'Broker accounts', auth: true } },
   { path: '/subscriptions', name: 'subscriptions', component: () => import('@/views/SubscriptionsView.vue'), meta: { title: 'Subscriptions', auth: true } },
+  { path: '/notifications', name: 'notifications', component: () => import('@/views/NotificationsView.vue'), meta: { title: 'Notifications', auth: true } },
   { path: '/trades', name: 'trades', component: () => import('@/views/TradesView.vue'), meta: { title: 'Trades', auth: true } },
   {
     path: '/:pathMatch(.*)*',

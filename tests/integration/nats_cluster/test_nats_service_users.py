@@ -1,9 +1,9 @@
-"""Each service does its real work as its own NATS user of nats/auth.conf: router, ledger
-and Deriv worker run as processes against a node with users, the admin declared the
-topology, the API's user sends one signal to 20 subscribers — every order is placed and
-recorded, and neither a process nor the server logged a permissions violation (the
-metrics' JetStream reads included). The IQ Option worker likewise places what the router
-publishes on ``orders.iqoption.*``."""
+"""Each service does its real work as its own NATS user of nats/auth.conf: router, ledger,
+Deriv worker and notifier run as processes against a node with users, the admin declared
+the topology, the API's user sends one signal to 20 subscribers — every order is placed,
+recorded and notified in-app, and neither a process nor the server logged a permissions
+violation (the metrics' JetStream reads included). The IQ Option worker likewise places
+what the router publishes on ``orders.iqoption.*``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 from apps.core import embedded
+from apps.core.db import connect_db
 from apps.core.messages import ExecutionState, encode
 from apps.core.nats import connect, declare_topology
+from apps.core.notifications import INBOX
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.signal_stats import signal_counts_from
@@ -36,7 +38,12 @@ pytestmark = pytest.mark.timeout(180)
 
 SUBSCRIBERS = 20
 # The service (Pipeline name) → its NATS user in nats/auth.conf.
-USERS = {"router": "router", "ledger": "ledger", "worker": "worker-deriv"}
+USERS = {
+    "router": "router",
+    "ledger": "ledger",
+    "worker": "worker-deriv",
+    "notifier": "notifier",
+}
 
 
 @pytest.fixture
@@ -61,6 +68,15 @@ async def _counts(settings: Settings, signal_id: str) -> dict[str, Any]:
     finally:
         await redis.aclose()
     return signal_counts_from(raw)
+
+
+async def _notified(settings: Settings) -> int:
+    mongo, _ = connect_db(settings.mongodb_uri, settings.mongodb_database)
+    try:
+        found = mongo[settings.mongodb_database][INBOX]
+        return int(await found.count_documents({"kind": "placed"}))
+    finally:
+        mongo.close()
 
 
 async def test_each_service_works_under_its_own_user(
@@ -107,6 +123,11 @@ async def test_each_service_works_under_its_own_user(
 
         counts = (await wait_for(all_final, what="every order of the signal final"))["counts"]
         assert counts["total"] == counts["placed"] == SUBSCRIBERS, counts
+
+        async def notified() -> bool:
+            return await _notified(base) == SUBSCRIBERS
+
+        await wait_for(notified, what="every subscriber told in-app of the placed trade")
     finally:
         await ops.close()
         await pipeline.stop_all()

@@ -56,11 +56,12 @@ APP_SERVICES = {
     "worker-deriv": "worker-deriv",
     "worker-iqoption": "worker-iqoption",
     "ledger": "ledger",
+    "notifier": "notifier",
 }
 SERVICES = {
     *NATS_NODES, "nats-setup", "valkey-1", "valkey-2", "valkey-3", *SENTINELS, *MONGO_NODES,
     "mongo-init", "api", "proxy", "router", "worker-deriv", "worker-iqoption", "ledger",
-    "sim-deriv", "sim-iqoption", "nats-box", "prometheus", "grafana",
+    "notifier", "sim-deriv", "sim-iqoption", "nats-box", "prometheus", "grafana",
 }  # fmt: skip
 DERIV_ENDPOINT = "wss://ws.derivws.com/websockets/v3"
 IQOPTION_ENDPOINTS = {
@@ -403,7 +404,7 @@ def test_mongo_replica_set_is_initiated_once(services: dict[str, dict[str, Any]]
     assert {n: d["condition"] for n, d in init["depends_on"].items()} == dict.fromkeys(
         MONGO_NODES, "service_healthy"
     )
-    for name in ("api", "ledger"):
+    for name in ("api", "ledger", "notifier"):
         condition = services[name]["depends_on"]["mongo-init"]["condition"]
         assert condition == "service_completed_successfully"
 

@@ -53,7 +53,7 @@ CONTRACT_SERIES = (
 )
 
 # Prometheus jobs of the contract, and the compose service each one scrapes.
-JOBS = {"api", "router", "ledger", "worker-deriv", "worker-iqoption"}
+JOBS = {"api", "router", "ledger", "notifier", "worker-deriv", "worker-iqoption"}
 
 # Alert → (its runbook anchor in docs/OPERATIONS.md, the metric its expression must read).
 ALERTS = {

@@ -1,0 +1,1 @@
+"""Notification preferences, the in-app list and Telegram linking (apps.notifier)."""

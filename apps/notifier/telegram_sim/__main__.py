@@ -1,0 +1,3 @@
+from apps.notifier.telegram_sim.server import main
+
+main()
