@@ -92,9 +92,9 @@ def field_of(execution: Execution) -> str:
     return execution.order_id + SETTLED_SUFFIX if settled else execution.order_id
 
 
-def _decode(entry: bytes) -> Execution | None:
+def _decode(entry: bytes | str) -> Execution | None:
     try:
-        return _decoder.decode(entry)
+        return _decoder.decode(entry.encode() if isinstance(entry, str) else entry)
     except msgspec.DecodeError:  # an entry this version cannot read: MongoDB has it
         return None
 
