@@ -2,7 +2,7 @@
 
 One hash per user (``recent:<user_id>``): field ``<order_id>`` holds the order's newest
 execution the books hold in any state but settled, field ``<order_id>|s`` its settlement
-(msgpack-encoded executions). The API merges the two into one trade
+(executions as msgpack arrays). The API merges the two into one trade
 (apps.api.trades.schemas). The ledger writes it in :meth:`apps.ledger.book.Book.record`,
 before MongoDB, so a trade is in the history as soon as its batch is read, however far
 MongoDB lags.
@@ -39,12 +39,21 @@ TTL_SECONDS = 4 * 24 * 3600
 PER_CALL = 256
 SETTLED_SUFFIX = "|s"  # '|' sorts after every character of an order id
 
-_WRITE = """
--- KEYS: the users' hashes. ARGV: ttl, keep, then 3 per execution: key index (1-based),
--- field, encoded execution.
+_WRITE = r"""
+-- KEYS: the users' hashes. ARGV: ttl, keep, and the entries in one argument, each
+-- "<key index (1-based)> <field length> <entry length>\n<field><entry>": one argument,
+-- not three per execution, because packing arguments costs the client more than the
+-- script costs.
 local ttl, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 3, #ARGV, 3 do
-  redis.call('HSET', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+local blob = ARGV[3]
+local pos = 1
+while pos <= #blob do
+  local nl = string.find(blob, '\n', pos, true)
+  local k, fl, el = string.match(string.sub(blob, pos, nl - 1), '^(%d+) (%d+) (%d+)$')
+  fl, el = tonumber(fl), tonumber(el)
+  redis.call('HSET', KEYS[tonumber(k)], string.sub(blob, nl + 1, nl + fl),
+    string.sub(blob, nl + fl + 1, nl + fl + el))
+  pos = nl + fl + el + 1
 end
 -- Trimmed with slack, so a user at the bound does not sort their trades on every write.
 local most = 2 * keep + math.floor(keep / 5) + 1
@@ -79,8 +88,28 @@ end
 return 1
 """
 
+# An entry is the execution's fields as a msgpack array, in Execution's field order
+# (fields are only ever appended, with defaults): without the names it is less than half
+# the bytes, and the bytes are most of what writing a fan-out's trades costs.
+_FIELDS = Execution.__struct_fields__
 _encoder = msgspec.msgpack.Encoder(decimal_format="string")
-_decoder = msgspec.msgpack.Decoder(Execution)
+_decoder = msgspec.msgpack.Decoder(list[Any])
+
+
+def encode_entry(execution: Execution) -> bytes:
+    return _encoder.encode(msgspec.structs.astuple(execution))
+
+
+def decode_entry(entry: bytes | str) -> Execution | None:
+    """The stored execution; ``None`` for an entry this version cannot read (MongoDB has
+    the trade)."""
+    try:
+        values = _decoder.decode(entry.encode() if isinstance(entry, str) else entry)
+        if len(values) > len(_FIELDS):
+            return None  # written by a newer version: its trade is read from MongoDB
+        return msgspec.convert(dict(zip(_FIELDS, values, strict=False)), Execution)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 def recent_key(topology: Topology, user_id: str) -> str:
@@ -90,13 +119,6 @@ def recent_key(topology: Topology, user_id: str) -> str:
 def field_of(execution: Execution) -> str:
     settled = execution.state is ExecutionState.SETTLED
     return execution.order_id + SETTLED_SUFFIX if settled else execution.order_id
-
-
-def _decode(entry: bytes | str) -> Execution | None:
-    try:
-        return _decoder.decode(entry.encode() if isinstance(entry, str) else entry)
-    except msgspec.DecodeError:  # an entry this version cannot read: MongoDB has it
-        return None
 
 
 class RecentTrades:
@@ -126,18 +148,19 @@ class RecentTrades:
 
     def _call(self, executions: Iterable[Execution]) -> tuple[list[str], list[Any]]:
         index: dict[str, int] = {}
-        args: list[Any] = [self.ttl, self.keep]
+        parts: list[bytes] = []
         for e in executions:
             if not e.user_id:
                 continue
             key = recent_key(self.topology, e.user_id)
+            field, entry = field_of(e).encode(), encode_entry(e)
             at = index.setdefault(key, len(index) + 1)
-            args += [at, field_of(e), _encoder.encode(e)]
-        return list(index), args
+            parts += [b"%d %d %d\n" % (at, len(field), len(entry)), field, entry]
+        return list(index), [self.ttl, self.keep, b"".join(parts)]
 
     async def of_user(self, user_id: str) -> list[Execution]:
         """The user's recent executions, oldest order first, each order's placement before
         its settlement (at most about two per kept order)."""
         raw = await self.redis.hgetall(recent_key(self.topology, user_id))
-        found = (_decode(entry) for _, entry in sorted(raw.items()))
+        found = (decode_entry(entry) for _, entry in sorted(raw.items()))
         return [e for e in found if e is not None]

@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import msgspec
+
 from apps.core.db import connect_db
 from apps.core.messages import Direction, Execution, ExecutionBatch, ExecutionState, Outcome
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.book import Book
-from apps.ledger.recent import RecentTrades, recent_key
+from apps.ledger.recent import RecentTrades, decode_entry, encode_entry, recent_key
 
 
 def trade(signal: str, user: str, state: ExecutionState, **extra: object) -> Execution:
@@ -116,3 +118,17 @@ async def test_each_user_keeps_their_newest_trades(settings: Settings) -> None:
             assert kept == [f"SIG{n:02d}" for n in range(30 - len(kept), 30)]  # the newest
     finally:
         await redis.aclose()
+
+
+def test_entries_of_other_versions() -> None:
+    """Fields are only appended: an older entry (fewer fields) still reads, a newer one
+    (more fields) is left to MongoDB rather than misread."""
+    placed = trade("SIG1", "u1", ExecutionState.PLACED, **PLACED)
+    values = list(msgspec.structs.astuple(placed))
+    older = msgspec.msgpack.encode(values[:-3])  # before the last three fields existed
+    assert decode_entry(older) == msgspec.structs.replace(
+        placed, entry_spot=None, exit_spot=None, balance_after=None
+    )
+    assert decode_entry(msgspec.msgpack.encode([*values, "a field from later"])) is None
+    assert decode_entry(b"\xc1") is None
+    assert decode_entry(encode_entry(placed)) == placed
