@@ -1,11 +1,7 @@
-"""The fast store of each user's recent trades, in Redis: what the trade history reads first.
+"""The ledger's writer of the users' recent trades (the fast store, apps.core.recent_trades).
 
-One hash per user (``recent:<user_id>``): field ``<order_id>`` holds the order's newest
-execution the books hold in any state but settled, field ``<order_id>|s`` its settlement
-(executions as msgpack arrays). The API merges the two into one trade
-(apps.api.trades.schemas). The ledger writes it in :meth:`apps.ledger.book.Book.record`,
-before MongoDB, so a trade is in the history as soon as its batch is read, however far
-MongoDB lags.
+:meth:`apps.ledger.book.Book.record` writes them before MongoDB, so a trade is in the
+history as soon as its batch is read, however far MongoDB lags.
 
 Guarantees:
 
@@ -13,7 +9,7 @@ Guarantees:
   redeliveries change nothing; the book passes only the executions it now holds, in
   order, so a field holds what the book holds;
 - a settlement never replaces its placement (nor the other way round): each has its
-  field, so the placement's instant and copy delay stay next to the outcome;
+  field;
 - bounded: a user's hash keeps their newest :data:`KEEP` orders (order ids sort by their
   signal's time, apps.core.ids), trimmed once it holds a tenth more fields than two per
   kept order, and expires :data:`TTL_SECONDS` after the user's last trade; MongoDB keeps
@@ -28,16 +24,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgspec
 from redis.asyncio import Redis
 
-from apps.core.messages import Execution, ExecutionState
+from apps.core.messages import Execution
+from apps.core.recent_trades import encode_entry, field_of, recent_key, recent_of_user
 from apps.core.topology import Topology
 
 KEEP = 500
 TTL_SECONDS = 4 * 24 * 3600
 PER_CALL = 256
-SETTLED_SUFFIX = "|s"  # '|' sorts after every character of an order id
 
 _WRITE = r"""
 -- KEYS: the users' hashes. ARGV: ttl, keep, and the entries in one argument, each
@@ -88,41 +83,9 @@ end
 return 1
 """
 
-# An entry is the execution's fields as a msgpack array, in Execution's field order
-# (fields are only ever appended, with defaults): without the names it is less than half
-# the bytes, and the bytes are most of what writing a fan-out's trades costs.
-_FIELDS = Execution.__struct_fields__
-_encoder = msgspec.msgpack.Encoder(decimal_format="string")
-_decoder = msgspec.msgpack.Decoder(list[Any])
-
-
-def encode_entry(execution: Execution) -> bytes:
-    return _encoder.encode(msgspec.structs.astuple(execution))
-
-
-def decode_entry(entry: bytes | str) -> Execution | None:
-    """The stored execution; ``None`` for an entry this version cannot read (MongoDB has
-    the trade)."""
-    try:
-        values = _decoder.decode(entry.encode() if isinstance(entry, str) else entry)
-        if len(values) > len(_FIELDS):
-            return None  # written by a newer version: its trade is read from MongoDB
-        return msgspec.convert(dict(zip(_FIELDS, values, strict=False)), Execution)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-
-
-def recent_key(topology: Topology, user_id: str) -> str:
-    return topology.key("recent", user_id)
-
-
-def field_of(execution: Execution) -> str:
-    settled = execution.state is ExecutionState.SETTLED
-    return execution.order_id + SETTLED_SUFFIX if settled else execution.order_id
-
 
 class RecentTrades:
-    """Writes (the ledger) and reads (the API) the users' recent trades."""
+    """Writes the users' recent trades; :meth:`of_user` reads back what it wrote."""
 
     def __init__(
         self, redis: Redis, topology: Topology, *, keep: int = KEEP, ttl: int = TTL_SECONDS
@@ -159,8 +122,5 @@ class RecentTrades:
         return list(index), [self.ttl, self.keep, b"".join(parts)]
 
     async def of_user(self, user_id: str) -> list[Execution]:
-        """The user's recent executions, oldest order first, each order's placement before
-        its settlement (at most about two per kept order)."""
-        raw = await self.redis.hgetall(recent_key(self.topology, user_id))
-        found = (decode_entry(entry) for _, entry in sorted(raw.items()))
-        return [e for e in found if e is not None]
+        """The user's recent executions (apps.core.recent_trades.recent_of_user)."""
+        return await recent_of_user(self.redis, self.topology, user_id)

@@ -1,6 +1,6 @@
 """/api/v1/orders and /api/v1/orders.csv: the caller's trades, whole at once.
 
-Recent trades come from the ledger's fast store (Redis, apps.ledger.recent: written
+Recent trades come from the ledger's fast store (Valkey, apps.core.recent_trades: written
 before MongoDB), older ones from MongoDB's ``orders``; the two are merged by order id, the
 fast store's known fields winning, and the filters apply to the merged trade, so a trade
 placed a moment ago is listed (and filtered) as it is now, however far MongoDB lags.
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from litestar import Response, Router, get
 from litestar.params import QueryParameter
 from motor.motor_asyncio import AsyncIOMotorDatabase
+from redis.asyncio import Redis
 
 from apps.api.dependencies import CurrentUser, Db, RedisClient, TopologyDep
 from apps.api.errors import BadRequest
@@ -31,7 +32,8 @@ from apps.api.trades.schemas import (
     trade_from_document,
     trade_from_execution,
 )
-from apps.ledger.recent import RecentTrades
+from apps.core.recent_trades import recent_of_user
+from apps.core.topology import Topology
 
 ChannelQ = Annotated[str | None, QueryParameter(description="Only this channel's trades.")]
 OutcomeQ = Annotated[
@@ -55,10 +57,10 @@ LimitQ = Annotated[str | None, QueryParameter(description=f"1..{MAX_LIMIT}, defa
 
 
 async def trades_of(
-    user_id: str, f: TradeFilter, db: AsyncIOMotorDatabase[Any], recent: RecentTrades
+    user_id: str, f: TradeFilter, db: AsyncIOMotorDatabase[Any], redis: Redis, topology: Topology
 ) -> list[TradeOut]:
     """The user's trades that pass ``f``, newest first, at most ``f.limit``."""
-    fresh = [trade_from_execution(e) for e in await recent.of_user(user_id)]
+    fresh = [trade_from_execution(e) for e in await recent_of_user(redis, topology, user_id)]
     # Enough stored documents that those the fast store's word filters out still leave
     # ``limit`` trades.
     cursor = db["orders"].find(mongo_query(user_id, f)).sort("_id", -1).limit(f.limit + len(fresh))
@@ -103,7 +105,7 @@ async def my_orders(
 ) -> list[TradeOut]:
     """The caller's own trades (as a subscriber), newest first, with their detail."""
     f = _filter(channel_id, outcome, state_filter, since, until, limit)
-    return await trades_of(principal.id, f, db.database, RecentTrades(redis, topology))
+    return await trades_of(principal.id, f, db.database, redis, topology)
 
 
 @get("/orders.csv", responses=errors(400), media_type="text/csv")
@@ -121,7 +123,7 @@ async def my_orders_csv(
 ) -> Response[str]:
     """The same trades as ``GET /orders`` with the same filters, as a CSV attachment."""
     f = _filter(channel_id, outcome, state_filter, since, until, limit)
-    trades = await trades_of(principal.id, f, db.database, RecentTrades(redis, topology))
+    trades = await trades_of(principal.id, f, db.database, redis, topology)
     return Response(
         to_csv(trades),
         media_type="text/csv; charset=utf-8",

@@ -10,11 +10,12 @@ import msgspec
 
 from apps.core.db import connect_db
 from apps.core.messages import Direction, Execution, ExecutionBatch, ExecutionState, Outcome
+from apps.core.recent_trades import decode_entry, encode_entry, recent_key
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.ledger.book import Book
-from apps.ledger.recent import RecentTrades, decode_entry, encode_entry, recent_key
+from apps.ledger.recent import RecentTrades
 
 
 def trade(signal: str, user: str, state: ExecutionState, **extra: object) -> Execution:
