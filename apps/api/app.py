@@ -44,6 +44,7 @@ from apps.api.payments.service import run_sweeper
 from apps.api.signals.routes import signal_router
 from apps.api.signals.service import SignalIntake
 from apps.api.subscriptions.routes import subscription_router
+from apps.api.trades.routes import trade_router
 from apps.core import metrics
 from apps.core.brokers.deriv import endpoint_url
 from apps.core.credentials import cipher_from_settings
@@ -207,6 +208,7 @@ def create_app(
         broker_router,
         subscription_router,
         signal_router,
+        trade_router,
         payment_router,
         notification_router,
     ]

@@ -61,6 +61,14 @@ class OrderRequest(msgspec.Struct, gc=False, frozen=True, kw_only=True):
 
 
 class Placed(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="placed"):
+    """A contract the broker sold for the order.
+
+    The optional fields are what only the broker knows, filled when its reply says them
+    (``None`` otherwise, never guessed): ``entry_spot`` the price the contract starts
+    from, ``expiry_at`` the epoch second it ends, ``balance_after`` the account's balance
+    right after the buy.
+    """
+
     order_id: str
     contract_id: str
     buy_price: Decimal
@@ -68,6 +76,9 @@ class Placed(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="placed"):
     purchase_time: int
     broker_ref: str  # the broker's transaction id
     reconciled: bool = False  # found by reconciliation after a lost reply
+    entry_spot: Decimal | None = None
+    expiry_at: int | None = None
+    balance_after: Decimal | None = None
 
 
 class Rejected(msgspec.Struct, gc=False, frozen=True, kw_only=True, tag="rejected"):
@@ -130,12 +141,20 @@ ReconcileResult = Found | NotFound | Undecidable
 
 
 class Settlement(msgspec.Struct, gc=False, frozen=True, kw_only=True):
+    """How a contract ended; the optional fields are filled when the broker says them:
+    the spots it started from and ended at, the instant it ended and the account's
+    balance afterwards."""
+
     contract_id: str
     outcome: Literal["won", "lost"]
     buy_price: Decimal
     sell_price: Decimal
     profit: Decimal
     sell_time: int
+    entry_spot: Decimal | None = None
+    exit_spot: Decimal | None = None
+    expiry_at: int | None = None
+    balance_after: Decimal | None = None
 
 
 class SettlementUnavailable(msgspec.Struct, gc=False, frozen=True, kw_only=True):

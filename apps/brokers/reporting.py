@@ -81,6 +81,9 @@ def execution_for_outcome(
                 contract_id=outcome.contract_id,
                 buy_price=outcome.buy_price,
                 payout=outcome.payout,
+                entry_spot=outcome.entry_spot,
+                expiry_at=_expiry_at(order, outcome),
+                balance_after=outcome.balance_after,
                 # A contract found by reconciliation was bought at an unknown earlier
                 # instant; its latency is not measured rather than made up.
                 latency_ms=None
@@ -131,10 +134,24 @@ def settled_execution(
         asset=placed.asset,
         direction=placed.direction,
         expiry_seconds=placed.expiry_seconds,
-        expiry_at=placed.expiry_at,
         signal_created_at=placed.signal_created_at,
-        entry_spot=placed.entry_spot,
+        expiry_at=placed.expiry_at if settlement.expiry_at is None else settlement.expiry_at,
+        # The broker's word at settlement wins; a spot it did not repeat is kept.
+        entry_spot=placed.entry_spot if settlement.entry_spot is None else settlement.entry_spot,
+        exit_spot=settlement.exit_spot,
+        balance_after=settlement.balance_after,
+        latency_ms=placed.latency_ms,
     )
+
+
+def _expiry_at(order: Order, placed: Placed) -> float | None:
+    """When the contract ends: the broker's word, else the order's set instant, else its
+    duration from the broker's purchase time."""
+    if placed.expiry_at is not None:
+        return float(placed.expiry_at)
+    if order.expiry_at is not None:
+        return float(order.expiry_at)
+    return float(placed.purchase_time + order.expiry_seconds) if placed.purchase_time else None
 
 
 class ExecutionPublisher:

@@ -35,6 +35,7 @@ from apps.core.messages import (
 from apps.core.signal_stats import COUNTED_STATES, signal_counts_from
 from apps.core.topology import Topology
 from apps.core.track_record import Delays, delay_bucket, delays_from_doc
+from apps.ledger.recent import RecentTrades
 from apps.ledger.risk import RiskKeeper
 from apps.ledger.track import TrackKeeper
 
@@ -219,6 +220,7 @@ class Book:
         self.topology = topology
         self.track = TrackKeeper(mongo_db)
         self.risk = RiskKeeper(redis, topology, mongo_db)
+        self.recent = RecentTrades(redis, topology)
         self._apply = redis.register_script(_APPLY)
         self._fanout = redis.register_script(_FANOUT)
 
@@ -263,6 +265,9 @@ class Book:
             changed, current = await self._record(pair, executions)
             pending.executions.extend(executions[i] for i in current)
             changes.extend(executions[i] for i in changed)
+        # The users' recent trades, before MongoDB: the history shows a trade however far
+        # MongoDB lags (apps.ledger.recent).
+        await self.recent.write(pending.executions)
         # The subscribers' limits (apps.ledger.risk): exposure released or realised,
         # balances brought forward, drawdown pauses.
         await self.risk.apply(changes, (e for group in by_signal.values() for e in group))
@@ -361,15 +366,42 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
+def _broker_facts(e: Execution) -> dict[str, Any]:
+    """What the broker said about the trade (spots, end instant, balance), the fields it
+    said: a settlement that does not repeat the entry spot keeps the placement's. The
+    balance after the buy and after the settlement are two fields, so a placement
+    redelivered after its settlement cannot put an older balance over a newer one."""
+    settled = e.state is ExecutionState.SETTLED
+    facts = {
+        "expiry_at": e.expiry_at,
+        "entry_spot": _money(e.entry_spot),
+        "exit_spot": _money(e.exit_spot),
+        "balance_after" if settled else "balance_after_buy": _money(e.balance_after),
+    }
+    return {name: value for name, value in facts.items() if value is not None}
+
+
 def order_write(e: Execution) -> UpdateOne:
+    """The order document's update for one execution (an upsert: either may come first)."""
     if e.state is ExecutionState.SETTLED:
         fields: dict[str, Any] = {
             "outcome": e.outcome.value if e.outcome else None,
             "profit": str(e.profit) if e.profit is not None else None,
             "settled_at": e.at,
+            **_broker_facts(e),
         }
         return UpdateOne({"_id": e.order_id}, {"$set": fields}, upsert=True)
     fields = {
+        # The order's terms, as the subscriber checks them against the broker's statement.
+        "asset": e.asset,
+        "direction": e.direction.value if e.direction else None,
+        "expiry_seconds": e.expiry_seconds,
+        "signal_created_at": e.signal_created_at,
+        **_broker_facts(e),
         "signal_id": e.signal_id,
         "channel_id": e.channel_id,
         "subscription_id": e.subscription_id,

@@ -1,4 +1,4 @@
-"""Signals over HTTP: send, list a channel's, read one with its live counts; my orders."""
+"""Signals over HTTP: send, list a channel's, read one with its live counts."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from apps.api.models import Channel, Subscription
 from apps.api.openapi import errors
 from apps.api.signals.schemas import (
     Counts,
-    OrderOut,
     SentByOut,
     SignalAccepted,
     SignalIn,
@@ -197,45 +196,8 @@ async def get_signal(signal_id: PathStr, principal: CurrentUser, intake: Intake)
     )
 
 
-@get("/orders")
-async def my_orders(
-    principal: CurrentUser,
-    intake: Intake,
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-) -> list[OrderOut]:
-    """The caller's own trades (as a subscriber), newest first, with outcomes."""
-    orders = intake.db.database["orders"]
-    cursor = orders.find({"user_id": principal.id}).sort("_id", -1).limit(limit)
-    out = []
-    async for doc in cursor:
-        out.append(
-            OrderOut(
-                order_id=doc["_id"],
-                signal_id=doc.get("signal_id", ""),
-                channel_id=doc.get("channel_id", ""),
-                subscription_id=doc.get("subscription_id", ""),
-                broker_kind=doc.get("broker_kind") or "",
-                state=doc.get("state", "pending"),
-                reason=doc.get("reason"),
-                stake=_dec(doc.get("stake")),
-                currency=doc.get("currency"),
-                contract_id=doc.get("contract_id"),
-                outcome=doc.get("outcome"),
-                profit=_dec(doc.get("profit")),
-                latency_ms=doc.get("latency_ms"),
-                at=doc.get("at"),
-                settled_at=doc.get("settled_at"),
-            )
-        )
-    return out
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
 signal_router = Router(
     path="/api/v1",
-    route_handlers=[send_signal, list_signals, get_signal, my_orders, signal_socket],
+    route_handlers=[send_signal, list_signals, get_signal, signal_socket],
     tags=["signals"],
 )

@@ -93,25 +93,6 @@ class SignalOut(msgspec.Struct, kw_only=True):
     sent_by: SentByOut | None = None
 
 
-class OrderOut(msgspec.Struct, kw_only=True):
-    order_id: str
-    signal_id: str
-    channel_id: str
-    subscription_id: str
-    # "deriv" | "iqoption"; empty for an order recorded before the ledger kept it.
-    broker_kind: str = ""
-    state: str
-    reason: str | None = None
-    stake: Decimal | None = None
-    currency: str | None = None
-    contract_id: str | None = None
-    outcome: str | None = None
-    profit: Decimal | None = None
-    latency_ms: float | None = None
-    at: float | None = None
-    settled_at: float | None = None
-
-
 # --- WebSocket messages (client → server) ---------------------------------------------
 
 

@@ -1,1 +1,1 @@
-"""A subscriber's trades as the API and the live WebSocket show them."""
+"""A subscriber's trades: the history (JSON and CSV) and the one encoding of a trade."""

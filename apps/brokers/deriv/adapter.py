@@ -52,6 +52,7 @@ from apps.brokers.deriv.protocol import (
     PortfolioContract,
     ProfitTableRow,
     classify_error,
+    contract_end,
     contract_for,
     symbol_of_shortcode,
 )
@@ -235,6 +236,8 @@ class DerivAdapter(BrokerAdapter):
                 payout=receipt.payout,
                 purchase_time=receipt.purchase_time,
                 broker_ref=str(receipt.transaction_id),
+                expiry_at=contract_end(receipt.start_time or receipt.purchase_time, order.expiry),
+                balance_after=receipt.balance_after,
             ),
         )
 
@@ -476,6 +479,7 @@ class DerivAdapter(BrokerAdapter):
                     payout=row.payout or Decimal(0),
                     purchase_time=row.purchase_time or int(self.clock()),
                     broker_ref=str(row.transaction_id),
+                    expiry_at=contract_end(row.start_time or row.purchase_time, order.expiry),
                 ),
             )
         for order in batch:  # a token Deriv did not answer for: nothing known was bought
@@ -530,6 +534,7 @@ class DerivAdapter(BrokerAdapter):
                     purchase_time=hit.purchase_time,
                     broker_ref=hit.broker_ref,
                     reconciled=True,
+                    expiry_at=hit.expiry_at or contract_end(hit.purchase_time, order.expiry),
                 )
                 return Found(placed=self.memory.record(loginid, order.order_id, placed))
             if attempt == 0:
@@ -620,6 +625,7 @@ class _Listed(msgspec.Struct, frozen=True, kw_only=True):
     broker_ref: str
     symbol: str
     contract_type: str
+    expiry_at: int | None = None  # the portfolio says when an open contract ends
 
 
 type _Listing = dict[int, _Listed] | Undecidable
@@ -652,6 +658,7 @@ def _listed_row(row: PortfolioContract | ProfitTableRow, symbol: str, kind: str)
         broker_ref=str(row.transaction_id),
         symbol=symbol,
         contract_type=kind,
+        expiry_at=row.expiry_time if isinstance(row, PortfolioContract) else None,
     )
 
 

@@ -92,6 +92,14 @@ def contract_for(
     )
 
 
+def contract_end(start: int | None, expiry: Expiry) -> int | None:
+    """The epoch second a contract bought at ``start`` ends; unknown for tick contracts,
+    whose end depends on the ticks."""
+    if start is None or not start or expiry.unit != "seconds":
+        return None
+    return start + expiry.amount
+
+
 def symbol_of_shortcode(shortcode: str) -> str:
     """``CALL_R_100_10_1587533920_1587533980_S0P_0`` → ``R_100``; ``frxEURUSD`` likewise.
 
@@ -131,6 +139,7 @@ class MultiBuyResult(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     payout: Decimal | None = None
     purchase_time: int | None = None
     transaction_id: int | None = None
+    start_time: int | None = None
     shortcode: str = ""
     code: str | None = None
     message_to_client: str | None = None
@@ -146,6 +155,20 @@ class OpenContract(msgspec.Struct, gc=False, frozen=True, kw_only=True):
     sell_time: int | None = None
     profit: Decimal | None = None
     payout: Decimal | None = None
+    # The spots: Deriv names them entry_spot/entry_tick and exit_tick/sell_spot.
+    entry_spot: Decimal | None = None
+    entry_tick: Decimal | None = None
+    exit_tick: Decimal | None = None
+    sell_spot: Decimal | None = None
+    date_expiry: int | None = None
+
+    @property
+    def entry_value(self) -> Decimal | None:
+        return self.entry_spot if self.entry_spot is not None else self.entry_tick
+
+    @property
+    def exit_value(self) -> Decimal | None:
+        return self.exit_tick if self.exit_tick is not None else self.sell_spot
 
 
 class PortfolioContract(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,6 +179,7 @@ class PortfolioContract(msgspec.Struct, frozen=True, kw_only=True):
     purchase_time: int
     transaction_id: int
     payout: Decimal | None = None
+    expiry_time: int | None = None
 
 
 class ProfitTableRow(msgspec.Struct, frozen=True, kw_only=True):

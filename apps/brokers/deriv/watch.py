@@ -171,6 +171,9 @@ class AccountWatches:
                 sell_price=sell_price,
                 profit=sell_price - state.buy_price,
                 sell_time=state.sell_time or int(self.clock()),
+                entry_spot=state.entry_value,
+                exit_spot=state.exit_value,
+                expiry_at=state.date_expiry,
             )
         )
 

@@ -162,6 +162,7 @@ class OptionOpened(msgspec.Struct, frozen=True, kw_only=True):
     profit_income: Decimal  # 100 + payout percent
     created: int
     expired: int
+    value: Decimal | None = None  # the open value: the spot the option starts from
 
     def placed(self, order_id: str, *, reconciled: bool = False) -> Placed:
         return Placed(
@@ -172,6 +173,8 @@ class OptionOpened(msgspec.Struct, frozen=True, kw_only=True):
             purchase_time=self.created,
             broker_ref=str(self.option_id),  # IQ Option has no separate transaction id
             reconciled=reconciled,
+            entry_spot=self.value,
+            expiry_at=self.expired or None,
         )
 
 
@@ -201,6 +204,16 @@ def _decimal(value: Any) -> Decimal:
     if not number.is_finite():
         raise ValueError("not finite")
     return number
+
+
+def _spot(value: Any) -> Decimal | None:
+    """A quote the broker gave, or ``None`` when it gave none (absent, zero, unreadable):
+    a spot is never made up."""
+    try:
+        number = _decimal(value)
+    except (ValueError, TypeError, InvalidOperation):
+        return None
+    return number if number > 0 else None
 
 
 def read_refusal(message: Mapping[str, Any]) -> OptionRefused | None:
@@ -239,6 +252,7 @@ def read_open_option(message: Mapping[str, Any]) -> OpenAnswer:
             profit_income=_decimal(msg.get("profit_income", 0)),
             created=int(msg.get("created") or 0),
             expired=int(msg.get("exp") or msg.get("expired") or 0),
+            value=_spot(msg.get("value")),
         )
     except (KeyError, TypeError, ValueError, InvalidOperation):
         return ReplyUnreadable(reason="the broker's option reply is unreadable")
@@ -254,6 +268,7 @@ class ListedOption(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal
     created: int
     profit_income: Decimal
+    value: Decimal | None = None  # the open value
 
     def opened(self) -> OptionOpened:
         return OptionOpened(
@@ -262,6 +277,7 @@ class ListedOption(msgspec.Struct, frozen=True, kw_only=True):
             profit_income=self.profit_income,
             created=self.created,
             expired=self.expired,
+            value=self.value,
         )
 
 
@@ -282,6 +298,7 @@ def read_options(message: Mapping[str, Any]) -> list[ListedOption] | ReplyUnread
                     price=_decimal(row["price"]),
                     created=int(row.get("created") or 0),
                     profit_income=_decimal(row.get("profit_income", 0)),
+                    value=_spot(row.get("value")),
                 )
             )
         except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError):
@@ -320,6 +337,8 @@ class OptionClosed(msgspec.Struct, frozen=True, kw_only=True):
     sum: Decimal  # the stake
     win_amount: Decimal  # what the balance got back: payout, 0, or the stake
     closed_at: int
+    open_value: Decimal | None = None  # the entry spot, when the message gives it
+    close_value: Decimal | None = None  # the exit spot, when the message gives it
 
     def settlement(self) -> Settlement:
         """The copier's settlement. Profit: win → win_amount - stake; loose → -stake;
@@ -340,6 +359,9 @@ class OptionClosed(msgspec.Struct, frozen=True, kw_only=True):
             sell_price=sell_price,
             profit=profit,
             sell_time=self.closed_at,
+            entry_spot=self.open_value,
+            exit_spot=self.close_value,
+            expiry_at=self.closed_at or None,
         )
 
 
@@ -369,6 +391,10 @@ def _closed(option_id: int, state: Mapping[str, Any]) -> OptionClosed | StillOpe
         sum=_decimal(state["sum"]),
         win_amount=_decimal(state.get("win_amount") or 0),
         closed_at=int(state.get("exp") or 0),
+        # "value" is the open value and "exp_value" the close value, as in the option
+        # reply; a message without them leaves the spots unknown.
+        open_value=_spot(state.get("value")),
+        close_value=_spot(state.get("exp_value")),
     )
 
 

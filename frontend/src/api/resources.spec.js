@@ -34,6 +34,7 @@ const CALLS = [
   ['unlinkBrokerAccount', () => brokers.unlinkBrokerAccount('b1'), 'DELETE', '/api/v1/broker-accounts/b1', undefined, true],
   ['listSignals', () => signals.listSignals('c1', { limit: 100 }), 'GET', '/api/v1/channels/c1/signals?limit=100', undefined, true],
   ['listTrades', () => trades.listTrades({ limit: 200 }), 'GET', '/api/v1/orders?limit=200', undefined, true],
+  ['tradesCsv', () => trades.tradesCsv({ outcome: 'won' }), 'GET', '/api/v1/orders.csv?outcome=won', undefined, true],
   ['startCheckout', () => payments.startCheckout('c1', { stake: '1' }), 'POST', '/api/v1/channels/c1/checkout', { stake: '1' }, true],
   ['cancelAtPeriodEnd', () => payments.cancelAtPeriodEnd('s1'), 'POST', '/api/v1/subscriptions/s1/cancel', undefined, true],
   ['getRevenue', () => payments.getRevenue(), 'GET', '/api/v1/me/revenue', undefined, true],

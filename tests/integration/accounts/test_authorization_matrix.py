@@ -215,6 +215,10 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         statuses(401, 200, 200, 404, 404, 200),
     ),
     ("GET", "/api/v1/orders"): (fixed("/api/v1/orders"), statuses(401, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/orders.csv"): (
+        fixed("/api/v1/orders.csv"),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
     # Payments are off in this world (every plan is subscribed directly): checkout and the
     # webhook answer so; tests/integration/payments covers them with payments on.
     ("POST", "/api/v1/channels/{channel_id}/checkout"): (

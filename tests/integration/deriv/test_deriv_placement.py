@@ -32,6 +32,9 @@ async def test_order_is_placed_once_and_traceable_in_the_ledger(
     assert ledger[0]["loginid"] == account.login
     assert ledger[0]["contract_id"] == int(outcome.contract_id)
     assert await sim.balance(account.login) == 100 - order.stake
+    # The buy reply's balance and the contract's end instant come with the placement.
+    assert outcome.balance_after == 100 - order.stake
+    assert outcome.expiry_at == ledger[0]["date_expiry"]
     # Placing the same order again reports the same contract and never buys twice.
     assert await adapter.place(order) == outcome
     assert len(await sim.ledger()) == 1

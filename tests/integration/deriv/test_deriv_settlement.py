@@ -42,6 +42,11 @@ async def test_contract_settles_with_the_right_profit(
         assert await sim.balance(account.login) == Decimal("90.00")
     [row] = await sim.ledger()
     assert row["status"] == outcome
+    # The spots and the end instant are the broker's, as its ledger books them.
+    assert settled.entry_spot == Decimal(str(row["entry_spot"]))
+    assert settled.exit_spot == Decimal(str(row["exit_spot"]))
+    assert settled.expiry_at == row["date_expiry"] == placed.expiry_at
+    assert (settled.exit_spot > settled.entry_spot) == ((direction == "CALL") == (outcome == "won"))
 
 
 async def test_tick_contracts_settle_from_the_price_feed(

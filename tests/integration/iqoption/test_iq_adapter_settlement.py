@@ -74,6 +74,10 @@ async def test_pushes_settle_every_option_of_the_account(
         assert result.profit == Decimal(profit)
         assert Decimal(str(ledger[contract_id]["profit"])) == result.profit
         assert ledger[contract_id]["status"] == outcome
+        # The open and close values are the broker's spots.
+        assert result.entry_spot == Decimal(str(ledger[contract_id]["entry_spot"]))
+        assert result.exit_spot == Decimal(str(ledger[contract_id]["exit_spot"]))
+        assert result.expiry_at == ledger[contract_id]["expired"]
     assert iq_adapter.watches.lookups == 0
     assert iq_adapter.watches.pushed == 3
 

@@ -137,10 +137,14 @@ def test_a_booked_option_reads_as_placed_with_its_payout() -> None:
         profit_income=Decimal("185"),
         created=1_800_000_010,
         expired=1_800_000_060,
+        value=Decimal("1.08"),
     )
     assert isinstance(opened, OptionOpened)
     placed = opened.placed("order-1")
     assert placed.contract_id == "123"
+    assert placed.entry_spot == Decimal("1.08")  # the open value
+    assert placed.expiry_at == 1_800_000_060
+    assert placed.balance_after is None  # the option reply does not say it
     assert placed.payout == Decimal("18.50")
     assert placed.buy_price == Decimal("10")
     assert not placed.reconciled
@@ -259,6 +263,7 @@ def test_a_closed_option_settles_with_the_brokers_profit(
         "sum": Decimal("10"),
         "win_amount": Decimal(win_amount),
         "value": Decimal("1.1"),
+        "exp_value": Decimal("1.2"),
         "exp": 1_800_000_060,
     }
     closed = read_option_closed(push)
@@ -270,6 +275,13 @@ def test_a_closed_option_settles_with_the_brokers_profit(
     assert settlement.sell_price == Decimal(sell_price)
     assert settlement.profit == Decimal(profit)
     assert settlement.sell_time == 1_800_000_060
+    # The open and close values are the spots; the expiry is the instant it ended.
+    assert (settlement.entry_spot, settlement.exit_spot) == (Decimal("1.1"), Decimal("1.2"))
+    assert settlement.expiry_at == 1_800_000_060
+    no_spots = read_option_closed({k: v for k, v in push.items() if "value" not in k})
+    assert isinstance(no_spots, OptionClosed)
+    assert no_spots.settlement().entry_spot is None
+    assert no_spots.settlement().exit_spot is None
 
 
 def test_unreadable_pushes() -> None:

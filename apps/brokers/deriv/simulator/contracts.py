@@ -105,10 +105,13 @@ class Contract:
             "status": self.status,
             "sell_price": sell_price,
             "sell_time": self.sell_time,
+            "entry_spot": self.entry_tick,
             "entry_tick": self.entry_tick,
             "entry_tick_time": self.entry_tick_time,
             "exit_tick": self.exit_tick,
             "exit_tick_time": self.exit_tick_time,
+            "sell_spot": self.exit_tick if self.is_sold else None,
+            "sell_spot_time": self.sell_time if self.is_sold else None,
             "date_start": self.purchase_time,
             "date_expiry": self.date_expiry,
             "purchase_time": self.purchase_time,
@@ -137,6 +140,9 @@ class Contract:
             "status": self.status,
             "sell_price": self.sell_price,
             "profit": self.profit if self.is_sold else None,
+            "date_expiry": self.date_expiry,
+            "entry_spot": self.entry_tick,
+            "exit_spot": self.exit_tick if self.is_sold else None,
         }
 
 

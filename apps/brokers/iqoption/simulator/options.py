@@ -199,7 +199,8 @@ class Option:
             "win": self.win,
             "sum": self.price,
             "win_amount": self.win_amount,
-            "value": self.exp_value,
+            "value": self.value,  # the open value, as in the option reply
+            "exp_value": self.exp_value,  # the close value
             "exp": self.expired,
         }
 
@@ -209,7 +210,8 @@ class Option:
             "win": self.win,
             "sum": self.price,
             "win_amount": self.win_amount,
-            "value": self.exp_value,
+            "value": self.value,  # the open value, as in the option reply
+            "exp_value": self.exp_value,  # the close value
             "exp": self.expired,
         }
 
@@ -234,6 +236,8 @@ class Option:
             "status": self.status,
             "win_amount": self.win_amount if self.win else None,
             "profit": self.profit if self.win else None,
+            "entry_spot": self.value,
+            "exit_spot": self.exp_value if self.win else None,
         }
 
 
