@@ -32,11 +32,12 @@ from odmantic import AIOEngine
 
 from apps.api.auth.guards import Authenticator, Principal
 from apps.api.dependencies import AuthenticatorDep, Intake, Live
-from apps.api.errors import ApiError, Unauthorized
+from apps.api.errors import ApiError, Unauthorized, plain_validation
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
 from apps.api.signals.schemas import (
     WsAuth,
+    WsIncoming,
     WsPing,
     WsSignal,
     WsWatch,
@@ -238,7 +239,10 @@ class Session:
         try:
             message = ws_decoder.decode(text)
         except msgspec.ValidationError as exc:
-            await self.send(ws_error("invalid_request", str(exc)))
+            message, key = plain_validation(str(exc), WsIncoming)
+            await self.send(
+                ws_error("invalid_request", message, details=[{"key": key, "message": message}])
+            )
             return
         except msgspec.DecodeError:
             await self.send(ws_error("invalid_request", "messages must be JSON objects"))

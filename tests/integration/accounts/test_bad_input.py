@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from apps.api.app import create_app
+from apps.api.errors import field_label
 from apps.core.db import connect_db
 from tests.conftest import Servers, namespaced_settings, new_namespace
 from tests.fixtures.live_api import Api, User
@@ -50,7 +51,7 @@ async def shared(
             mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
             try:
                 async with AsyncTestClient(app=create_app(settings)) as client:
-                    api = Api(client, db)
+                    api = Api(client, db, peer)
                     provider = await api.user("provider", "bp")
                     subscriber = await api.user("subscriber", "bs")
                     channel_id = await api.channel(provider)
@@ -284,7 +285,8 @@ async def test_validation_errors_name_the_field(api: Api) -> None:
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "validation_failed"
-    assert "price" in str(error)
+    assert error["message"] == "Price must be a positive amount, e.g. 10.00"
+    assert error["details"][0]["key"] == "plan.price"
 
 
 async def test_every_json_endpoint_answers_an_undecodable_body_with_a_plain_400(api: Api) -> None:
@@ -361,7 +363,9 @@ async def test_numbers_must_be_written_plainly(api: Api) -> None:
         assert response.status_code == 400, (body, response.text)
         error = response.json()["error"]
         assert error["code"] == "validation_failed"
-        assert field in error["message"], error
+        # The field for programs, its name in words for people.
+        assert error["details"][0]["key"].endswith(field), error
+        assert field_label(field) in error["message"], error
     # The same amounts written plainly are taken, as strings and as JSON numbers.
     response = await api.client.post(
         f"/api/v1/channels/{channel_id}/subscriptions",
@@ -412,8 +416,12 @@ async def test_names_refuse_control_and_text_direction_characters(api: Api) -> N
         headers = who.headers if who else {}
         response = await api.client.request(method, url, json=body, headers=headers)
         assert response.status_code == 400, (body, response.text)
-        message = response.json()["error"]["message"]
-        assert f"{field} must not contain control or invisible formatting characters" in message
+        error = response.json()["error"]
+        assert error["details"][0]["key"] == field, error
+        assert (
+            f"{field_label(field)} must not contain control or invisible formatting"
+            in (error["message"])
+        )
     renamed = await api.client.patch(
         f"/api/v1/channels/{channel_id}",
         json={"name": "Ünïcode 👨\u200d👩\u200d👧"},
