@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -47,6 +48,13 @@ class FakeDeriv:
     url: str
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[dict[str, Any]] = field(default_factory=list)
+
+    async def token(self, currency: str = "USD", balance: str = "1000") -> str:
+        """Open an account at the peer (a :class:`tests.fixtures.live_api.BrokerDesk`)."""
+        token = f"tok{uuid.uuid4().hex[:16]}"
+        loginid = f"CR{len(self.accounts) + 1000}"
+        self.accounts[token] = {"loginid": loginid, "currency": currency, "balance": balance}
+        return token
 
 
 # The peer's own logger stays at INFO: at DEBUG websockets prints every frame, tokens
@@ -184,8 +192,8 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest.fixture
-def api(client: AsyncTestClient[Litestar], stores: Stores) -> Api:
-    return Api(client, stores.db)
+def api(client: AsyncTestClient[Litestar], stores: Stores, fake_deriv: FakeDeriv) -> Api:
+    return Api(client, stores.db, fake_deriv)
 
 
 def decimal(value: Any) -> Decimal:

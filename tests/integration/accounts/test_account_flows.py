@@ -21,7 +21,7 @@ async def test_provider_and_subscriber_set_up_copying(
     provider = await api.user("provider", "prov")
     subscriber = await api.user("subscriber", "sub")
     channel_id = await api.channel(provider)
-    account_id = await api.broker_account(subscriber)
+    account_id = await api.broker_account(subscriber, token="tok123")
 
     verified = await api.client.post(
         f"/api/v1/broker-accounts/{account_id}/verify", headers=subscriber.headers

@@ -78,7 +78,9 @@ async def refresh_body(api: Api, world: World, persona: str) -> Request:
 
 async def subscribe_body(api: Api, world: World, persona: str) -> Request:
     account = (
-        world.account_id if persona == ANON else await api.broker_account(world.actors[persona])
+        world.account_id
+        if persona == ANON
+        else await api.broker_account(world.actors[persona], token="tok123")
     )
     return f"/api/v1/channels/{world.channel_id}/subscriptions", {
         "broker_account_id": account,
@@ -295,7 +297,7 @@ async def build_world(api: Api, actors: dict[str, User]) -> World:
         headers=actors[OWNER].headers,
     )
     assert added.status_code == 201, added.text
-    account_id = await api.broker_account(actors[SUBSCRIBER])
+    account_id = await api.broker_account(actors[SUBSCRIBER], token="tok123")
     subscription_id = await api.subscribe(actors[SUBSCRIBER], channel_id, account_id)
     sent = await api.client.post(
         f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=actors[OWNER].headers

@@ -110,32 +110,36 @@ async def test_credentials_never_leave_in_clear(
         assert secret not in log_text
 
 
-async def test_bad_token_is_a_4xx_with_the_brokers_message(api: Api) -> None:
+async def test_a_refused_token_is_a_4xx_with_the_brokers_message_and_nothing_is_saved(
+    api: Api,
+) -> None:
     user = await api.user("subscriber", "badtok")
-    account_id = await api.broker_account(user, token="unknownToken")
-    response = await api.client.post(
-        f"/api/v1/broker-accounts/{account_id}/verify", headers=user.headers
-    )
+    body = {"kind": "deriv", "label": "main", "credentials": {"token": "unknownToken"}}
+    response = await api.client.post("/api/v1/broker-accounts", json=body, headers=user.headers)
     assert response.status_code == 422
     assert response.json()["error"] == {
         "code": "broker_rejected",
         "message": "The token is invalid.",
         "details": {"broker_code": "InvalidToken"},
     }
+    assert await api.ok("GET", "/api/v1/broker-accounts", user) == []
 
 
-async def test_broker_down_is_a_502(accounts_settings: Settings, stores: Stores) -> None:
+async def test_broker_down_is_a_502_with_retry_after_and_nothing_is_saved(
+    accounts_settings: Settings, stores: Stores
+) -> None:
     down = replace(
         accounts_settings,
         deriv_url=f"ws://127.0.0.1:{free_port()}/websockets/v3",
         broker_verify_timeout_seconds=2.0,
     )
     async with AsyncTestClient[Litestar](app=create_app(down)) as client:
-        api = Api(client, stores)
+        api = Api(client, stores.db)
         user = await api.user("subscriber", "down")
-        account_id = await api.broker_account(user)
-        response = await client.post(
-            f"/api/v1/broker-accounts/{account_id}/verify", headers=user.headers
-        )
+        body = {"kind": "deriv", "label": "main", "credentials": {"token": "tokDown1"}}
+        response = await client.post("/api/v1/broker-accounts", json=body, headers=user.headers)
+        listed = await api.ok("GET", "/api/v1/broker-accounts", user)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "broker_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    assert listed == []
