@@ -13,7 +13,8 @@ Protocol (JSON text frames, every message has a "type"):
 Guards (OWASP WebSocket cheat sheet): Origin allowlist against cross-site hijacking,
 64 KB frames (also enforced by uvicorn), a per-connection message rate limit, and the
 session re-checked periodically: expiry, logout (revoked token family) and removed
-delegations close the socket or stop its feed.
+delegations close the socket or stop its feed. A logout is also announced to every API
+instance (apps/api/auth/ended.py), which re-checks that user's sockets at once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
 
 from apps.api.auth.guards import Authenticator, Principal
-from apps.api.dependencies import AuthenticatorDep, Intake, Live
+from apps.api.dependencies import AuthenticatorDep, Ended, Intake, Live
 from apps.api.errors import ApiError, Unauthorized, plain_validation
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
@@ -105,6 +106,8 @@ class Session:
         self.principal: Principal | None = None
         self.bucket = TokenBucket()
         self.strikes = 0
+        # Set when this user's sessions ended somewhere (apps/api/auth/ended.py): re-check now.
+        self.nudged = asyncio.Event()
 
     async def send(self, payload: bytes) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # a stalled client loses progress frames
@@ -192,14 +195,18 @@ class Session:
         last_check = time.monotonic()
         receiving: asyncio.Future[str] | None = None
         rechecking: asyncio.Task[None] | None = None
+        nudge: asyncio.Task[Any] | None = None
         try:
             while True:
                 if receiving is None:
                     receiving = asyncio.ensure_future(self.socket.receive_text())
+                if nudge is None:
+                    nudge = asyncio.create_task(self.nudged.wait())
                 waiting: set[asyncio.Future[Any]] = {receiving}
                 timeout: float | None = None
                 if rechecking is None:
                     timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
+                    waiting.add(nudge)
                 else:
                     waiting.add(rechecking)
                 done, _ = await asyncio.wait(
@@ -208,6 +215,13 @@ class Session:
                 if rechecking is not None and rechecking.done():
                     finished, rechecking = rechecking, None
                     finished.result()  # a SessionEnded ends the session here
+                if nudge.done() and rechecking is None:
+                    # A logout somewhere: the re-check reads the revocations now.
+                    nudge = None
+                    self.nudged.clear()
+                    rechecking = asyncio.create_task(self.recheck())
+                    last_check = time.monotonic()
+                    continue
                 if not done:
                     rechecking = asyncio.create_task(self.recheck())
                     last_check = time.monotonic()
@@ -221,7 +235,7 @@ class Session:
                     last_check = time.monotonic()
                 await self.handle(text)
         finally:
-            for task in (receiving, rechecking):
+            for task in (receiving, rechecking, nudge):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -307,6 +321,7 @@ async def signal_socket(
     intake: Intake,
     authenticator: AuthenticatorDep,
     live: Live,
+    ended: Ended,
 ) -> None:
     origin = socket.headers.get("origin")
     if origin is not None and origin not in intake.settings.allowed_origins:
@@ -345,7 +360,11 @@ async def signal_socket(
         )
         for channel_id in channels:
             session.listen(channel_id)
-        await session.serve()
+        unlisten_ended = ended.listen(principal.id, session.nudged.set)
+        try:
+            await session.serve()
+        finally:
+            unlisten_ended()
     except SessionEnded as ended:
         await session.send(ws_error("session_ended", ended.reason))
         await session.outbox.put(None)
