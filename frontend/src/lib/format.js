@@ -8,7 +8,13 @@ export function fieldErrors(err, fields = []) {
   const list = Array.isArray(details) ? details : details && typeof details === 'object' ? [details] : []
   for (const d of list) {
     const key = d?.key ?? d?.field ?? null
-    if (key && typeof d.message === 'string') out[String(key).replace(/^\$\./, '')] = d.message
+    if (key && typeof d.message === 'string') {
+      const path = String(key).replace(/^\$\./, '')
+      out[path] = d.message
+      // A nested field ("plan.price", "credentials.token") also shows beside its own input.
+      const last = path.replace(/\[\d+\]$/, '').split('.').pop()
+      if (last && !(last in out)) out[last] = d.message
+    }
   }
   const message = String(err.message || '')
   // msgspec: "Expected `str` of length >= 8 - at `$.password`"
