@@ -53,7 +53,7 @@ export const useAuthStore = defineStore('auth', {
       if (broadcast || typeof BroadcastChannel === 'undefined') return
       broadcast = new BroadcastChannel(channelName)
       broadcast.onmessage = (event) => {
-        if (event.data === 'logout') this._clear()
+        if (event.data === 'logout') this._ended('you signed out in another tab.', { tell: false })
         else if (event.data?.type === 'ended') this._ended(event.data.reason, { tell: false })
       }
     },

@@ -64,6 +64,19 @@ describe('AccountsView', () => {
     expect(w.find('[data-testid=empty]').exists()).toBe(true)
   })
 
+  it('shows a refused Deriv token above the form, not as a mistyped field', async () => {
+    routeFetch({
+      'GET /api/v1/broker-accounts': [],
+      'POST /api/v1/broker-accounts': () => jsonResponse({ error: { code: 'broker_rejected', message: 'The token is invalid.', details: { broker_code: 'InvalidToken' } } }, { status: 422 }),
+    })
+    const w = await mountView(AccountsView)
+    await w.get('[data-testid=account-token]').setValue('no-such-token')
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(w.get('[data-testid=link-error]').text()).toBe('Not linked — the broker said: The token is invalid.')
+    expect(w.get('[data-testid=account-token]').classes()).not.toContain('is-invalid')
+  })
+
   it("shows the API's refusal of the credentials' shape above the list", async () => {
     const message = 'an IQ Option account takes an e-mail and a password, or an ssid'
     routeFetch({
