@@ -602,7 +602,7 @@ def brokers_create(
         try:
             item = client.post("/api/v1/broker-accounts", json=body)
         except CliError as exc:
-            raise CliError(f"{exc.message} — the account was not linked", exc.code) from exc
+            raise CliError(f"the account was not linked: {exc.message}", exc.code) from exc
     done(item, as_json, item["id"])
 
 
