@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -13,8 +14,9 @@ from apps.api.app import create_app
 from apps.api.errors import field_label
 from apps.core.db import connect_db
 from tests.conftest import Servers, namespaced_settings, new_namespace
-from tests.fixtures.live_api import Api, User
-from tests.integration.accounts.conftest import running_fake_deriv, with_peer
+from tests.fixtures.deriv_sim import SimHandle
+from tests.fixtures.live_api import Api, SimDesk, User
+from tests.integration.accounts.conftest import deriv_sim_in_thread, with_deriv
 
 HUGE = "x" * 200_000
 LONG = "y" * 5_000
@@ -45,13 +47,17 @@ async def shared(
     servers: Servers, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Shared]:
     data_dir = tmp_path_factory.mktemp("bad-input")
-    with running_fake_deriv() as peer:
-        async with namespaced_settings(servers, new_namespace(), data_dir) as base:
-            settings = with_peer(base, peer)
+    with deriv_sim_in_thread() as serving:
+        async with (
+            httpx.AsyncClient(base_url=serving.admin_url, timeout=10) as admin,
+            namespaced_settings(servers, new_namespace(), data_dir) as base,
+        ):
+            broker = SimHandle(serving, admin)
+            settings = with_deriv(base, broker)
             mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
             try:
                 async with AsyncTestClient(app=create_app(settings)) as client:
-                    api = Api(client, db, peer)
+                    api = Api(client, db, SimDesk(broker))
                     provider = await api.user("provider", "bp")
                     subscriber = await api.user("subscriber", "bs")
                     channel_id = await api.channel(provider)

@@ -19,21 +19,21 @@ from apps.core.brokers.iqoption import login_form
 from apps.core.credentials import cipher_from_settings, unpack_account_record
 from apps.core.embedded import free_port
 from apps.core.settings import Settings
+from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.iqoption_sim import IQAccount, IQOptionSim
 from tests.fixtures.live_api import Api, User
 from tests.integration.accounts.conftest import (
-    FakeDeriv,
     Stores,
+    with_deriv,
     with_iqoption,
-    with_peer,
 )
 
 ACCOUNTS = "/api/v1/broker-accounts"
 
 
 @pytest.fixture
-def accounts_settings(settings: Settings, fake_deriv: FakeDeriv, iq_sim: IQOptionSim) -> Settings:
-    return with_iqoption(with_peer(settings, fake_deriv), iq_sim)
+def accounts_settings(settings: Settings, deriv_sim: SimHandle, iq_sim: IQOptionSim) -> Settings:
+    return with_iqoption(with_deriv(settings, deriv_sim), iq_sim)
 
 
 async def link(
