@@ -30,8 +30,8 @@ def unreachable(api: str) -> CliError:
 
 
 def error_message(response: httpx.Response) -> str:
-    """``{"error": {"code", "message", "details"}}`` → ``message (code)`` plus the first
-    validation detail when the API gave one."""
+    """``{"error": {"code", "message", "details"}}`` → ``message (code)``: the API's plain
+    words (never its JSON), plus the first field's words when they say more."""
     try:
         body = response.json()
         error = body["error"]
@@ -41,9 +41,9 @@ def error_message(response: httpx.Response) -> str:
     details = error.get("details")
     if isinstance(details, list) and details and isinstance(details[0], dict):
         first = details[0]
-        hint = ": ".join(str(first[k]) for k in ("key", "message") if first.get(k))
-        if hint and hint not in message:
-            message = f"{message} — {hint}"
+        said = str(first.get("message") or "")
+        if said and said not in message:
+            message = f"{message} — {said}"
     return f"{message} ({code})" if code else message
 
 

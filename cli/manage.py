@@ -581,14 +581,14 @@ def brokers_create(
         str | None,
         typer.Option(help="IQ Option balance to trade: practice | real (default practice)."),
     ] = None,
-    verify: Annotated[bool, typer.Option(help="Check the credentials with the broker.")] = True,
     api: ApiOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Link a broker account (credentials are sealed by the API); prints its id.
+    """Link a broker account: the API checks the credentials with the broker and saves
+    the account (credentials sealed) only once it accepts them; prints its id.
 
-    When the broker refuses the credentials the account stays linked, unverified, and the
-    error line says how to check it again or remove it.
+    A refusal prints the broker's reason and saves nothing; an unreachable broker says to
+    try again later.
 
     Examples:
       COPIER_BROKER_TOKEN=... copier brokers create --label main
@@ -599,17 +599,10 @@ def brokers_create(
         kind, label, token=token, login=login, password=password, ssid=ssid, balance=balance
     )
     with ApiClient(api) as client:
-        item = client.post("/api/v1/broker-accounts", json=body)
-        if verify:
-            try:
-                item = client.post(f"/api/v1/broker-accounts/{item['id']}/verify")
-            except CliError as exc:
-                raise CliError(
-                    f"{exc.message} — account {item['id']} is linked but not verified: "
-                    f"copier brokers verify {item['id']} to check again, "
-                    f"copier brokers delete {item['id']} to remove it",
-                    exc.code,
-                ) from exc
+        try:
+            item = client.post("/api/v1/broker-accounts", json=body)
+        except CliError as exc:
+            raise CliError(f"the account was not linked: {exc.message}", exc.code) from exc
     done(item, as_json, item["id"])
 
 

@@ -13,6 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from apps.api.auth.ended import EndedSessions
 from apps.api.auth.principals import Authenticator
 from apps.api.auth.routes import auth_router
 from apps.api.auth.tokens import token_service_from_settings
@@ -175,12 +176,16 @@ def create_app(
             log.warning("could not declare the JetStream topology", exc_info=True)
         authenticator = Authenticator(services.tokens, db, redis, topology)
         live = LiveRelay(nc, redis, topology)
+        ended = EndedSessions(nc, topology)
         intake = SignalIntake(settings, topology, nc, redis, db, authenticator, live)
         keep_infrastructure(
             app.state,
-            Infrastructure(settings, topology, nc, redis, mongo, db, authenticator, live, intake),
+            Infrastructure(
+                settings, topology, nc, redis, mongo, db, authenticator, live, intake, ended
+            ),
         )
         await live.start()
+        await ended.start()
         sweeper = (
             asyncio.create_task(run_sweeper(db, redis, topology, settings.payment_sweep_seconds))
             if services.payments is not None
@@ -194,6 +199,7 @@ def create_app(
             if isinstance(services.payments, StripeProvider):
                 await services.payments.aclose()
             await live.stop()
+            await ended.stop()
             await close_nats(nc)
             await redis.aclose()
             mongo.close()

@@ -3,10 +3,11 @@
 Litestar converts decoded bodies with msgspec's lax rules (``"60"`` for an integer) and
 lets invalid UTF-8 escape as a 500. :class:`StrictJsonRequest` (the app's request class)
 decodes the raw body straight into the handler's ``data`` type instead: integers only from
-JSON integers, booleans only from JSON booleans, money by :func:`apps.api.money.parse_money`,
-and every undecodable body (invalid UTF-8, malformed JSON, no body where one is needed)
-is a 400 in the API's one error body. The WebSocket decodes its messages with the same
-:func:`decoder_for`.
+JSON integers, booleans only from JSON booleans, money by :func:`apps.api.money.parse_money`.
+A body that does not fit is a 400 ``validation_failed`` in plain words naming the field
+(:func:`apps.api.errors.plain_validation`), and every undecodable body (invalid UTF-8,
+malformed JSON, no body where one is needed) is a 400 in the API's one error body.
+The WebSocket decodes its messages with the same :func:`decoder_for`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import msgspec
 from litestar import Request
 from litestar.types import Empty
 
-from apps.api.errors import BadRequest
+from apps.api.errors import BadRequest, plain_validation
 from apps.api.money import Money, parse_money
 
 
@@ -47,12 +48,11 @@ def decode_body(body: bytes, kind: Any) -> Any:
     except msgspec.ValidationError as exc:
         if not body:
             raise BadRequest("the request needs a JSON body", code="malformed_body") from exc
-        message, _, where = str(exc).partition(" - at `$")
-        key = where.rstrip("`").lstrip(".") or None
+        message, key = plain_validation(str(exc), kind)
         raise BadRequest(
-            f"{message} (at {key})" if key else message,
+            message,
             code="validation_failed",
-            details=[{"message": message, "key": key, "source": "body"}],
+            details=[{"key": key, "message": message, "source": "body"}],
         ) from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(

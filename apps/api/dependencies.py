@@ -25,6 +25,7 @@ from nats.aio.client import Client as NATS
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
+from apps.api.auth.ended import EndedSessions
 from apps.api.auth.guards import bearer_token
 from apps.api.auth.principals import Authenticator, Principal
 from apps.api.auth.tokens import TokenClaims, TokenService
@@ -62,6 +63,7 @@ class Infrastructure:
     authenticator: Authenticator
     live: LiveRelay
     intake: SignalIntake
+    ended: EndedSessions
 
 
 def app_state(services: Services) -> State:
@@ -110,6 +112,10 @@ def provide_authenticator(state: State) -> Authenticator:
 
 def provide_live(state: State) -> LiveRelay:
     return _infra(state).live
+
+
+def provide_ended(state: State) -> EndedSessions:
+    return _infra(state).ended
 
 
 def provide_intake(state: State) -> SignalIntake:
@@ -168,6 +174,7 @@ dependencies = {
     "authenticator": Provide(provide_authenticator, sync_to_thread=False),
     "live": Provide(provide_live, sync_to_thread=False),
     "intake": Provide(provide_intake, sync_to_thread=False),
+    "ended": Provide(provide_ended, sync_to_thread=False),
     "principal": Provide(provide_principal),
     "viewer": Provide(provide_viewer),
     "claims": Provide(provide_claims, sync_to_thread=False),
@@ -182,6 +189,7 @@ Tokens = NamedDependency[TokenService]
 Payments = NamedDependency[PaymentProvider | None]
 Intake = NamedDependency[SignalIntake]
 Live = NamedDependency[LiveRelay]
+Ended = NamedDependency[EndedSessions]
 AuthenticatorDep = NamedDependency[Authenticator]
 # How handlers ask for the caller: an explicit dependency (Litestar 3 drops inference).
 CurrentUser = NamedDependency[Principal]

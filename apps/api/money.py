@@ -2,7 +2,9 @@
 
 An amount is a JSON number or a JSON string holding a canonical decimal, and either way
 its text must read as digits with an optional fraction: ``10``, ``10.5``, ``0.01``,
-``"10"``, ``"10.5"``. Refused, with a 400 naming the field: an exponent (``1e3``,
+``"10"``, ``"10.5"``. Refused, with a 400 naming the field in words and saying what to
+write (a negative amount "must be a positive amount", too many decimals "has too many
+decimals"): an exponent (``1e3``,
 ``"1e3"``), a sign (``-1``, ``"+1"``), leading zeros (``"01"``), surrounding spaces, ``_``
 separators, ``"NaN"``/``"Infinity"``, booleans, more than :data:`MAX_PLACES` decimals (a
 field may allow fewer, e.g. a signal's stake two) and more than :data:`MAX_DIGITS` digits
@@ -44,17 +46,36 @@ else:
     Money.register(Decimal)
 
 
+_NEGATIVE = re.compile(r"^-[0-9]+(\.[0-9]+)?$")
+_DIGITS = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+EXAMPLE = "e.g. 10.00"
+
+
 def parse_money(value: object) -> Decimal:
-    """The exact amount ``value`` writes, or ValueError saying what is accepted.
+    """The exact amount ``value`` writes, or ValueError saying in words what to write
+    instead (a predicate the field's name goes before: "must be a positive amount, …").
 
     ``value`` is what the JSON held: an int, or a str — a JSON string, or the text of a
     JSON number with a fraction or exponent (the body decoders' ``float_hook``)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"expected {RULE}")
+        raise ValueError(f"must be an amount, {EXAMPLE}")
     text = str(value)
-    if _canonical.fullmatch(text) is None:
-        raise ValueError(f"{text[:40]!r} is not {RULE}")
-    return Decimal(text)
+    if _canonical.fullmatch(text) is not None:
+        return Decimal(text)
+    if not any(c.isdigit() for c in text):
+        raise ValueError(f"must be a number, {EXAMPLE}")
+    if _NEGATIVE.fullmatch(text):
+        raise ValueError(f"must be a positive amount, {EXAMPLE}")
+    if _DIGITS.fullmatch(text):
+        whole, _, fraction = text.partition(".")
+        if len(fraction) > MAX_PLACES:
+            raise ValueError(f"has too many decimals (at most {MAX_PLACES}), {EXAMPLE}")
+        if len(whole) > MAX_DIGITS:
+            raise ValueError(f"is too large ({MAX_DIGITS} digits at most before the point)")
+    raise ValueError(
+        f"must be an amount written as plain digits, {EXAMPLE} (no exponent, sign, "
+        "spaces, separators or leading zeros)"
+    )
 
 
 def check_amount(
@@ -65,16 +86,20 @@ def check_amount(
     inclusive_minimum: bool = False,
     maximum: Decimal,
 ) -> None:
-    """Raise ValueError naming ``field`` unless ``value`` is finite, in range and has at
-    most ``MAX_PLACES`` decimals (the last two hold for whatever parse_money returns)."""
+    """Raise ValueError starting with ``field`` (the API puts it in words) unless
+    ``value`` is finite, in range and has at most ``MAX_PLACES`` decimals
+    (the last two hold for whatever parse_money returns)."""
     if not value.is_finite():
-        raise ValueError(f"{field} must be a finite number")
+        raise ValueError(f"{field} must be an amount, {EXAMPLE}")
     too_small = value < minimum if inclusive_minimum else value <= minimum
+    if too_small and minimum == 0:
+        relation = "must not be negative" if inclusive_minimum else "must be a positive amount"
+        raise ValueError(f"{field} {relation}, {EXAMPLE}")
     if too_small:
-        relation = "at least" if inclusive_minimum else "greater than"
+        relation = "at least" if inclusive_minimum else "more than"
         raise ValueError(f"{field} must be {relation} {minimum}")
     if value > maximum:
         raise ValueError(f"{field} must be at most {maximum}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_PLACES:
-        raise ValueError(f"{field} has more than {MAX_PLACES} decimal places")
+        raise ValueError(f"{field} has too many decimals (at most {MAX_PLACES}), {EXAMPLE}")

@@ -6,7 +6,7 @@ simulator account and subscribes; the provider sends a CALL and watches its fan-
 reach 1 placed; the subscriber sees the trade, then its outcome. A delegated trader
 sends a PUT and cannot open the channel's settings. A subscriber links IQ Option accounts
 (e-mail and password on the real balance, an ssid, a two-factor account the broker
-refuses) at the IQ Option simulator. Screenshots of each main page go to
+refuses, which is not saved) at the IQ Option simulator. Screenshots of each main page go to
 test-artifacts/screenshots/<test>/ for a person to look at.
 """
 
@@ -194,14 +194,16 @@ async def test_iq_option_accounts_are_linked_in_the_browser(
         await expect(row.get_by_test_id("account-kind")).to_contain_text("IQ Option · real")
         await expect(row).to_contain_text("750")
 
-        # A two-factor account: the broker's refusal, in plain words, under the account.
+        # A two-factor account: the broker's refusal, in plain words, and nothing saved.
         await page.get_by_test_id("account-label").fill("IQ 2fa")
         await page.get_by_test_id("account-login").fill(two_factor.email)
         await page.get_by_test_id("account-password").fill(two_factor.password)
         await page.get_by_test_id("link-account").click()
-        refused = page.get_by_test_id("accounts").locator("li", has_text="IQ 2fa")
-        await expect(refused.get_by_test_id("account-error")).to_contain_text("two-factor sign-in")
-        await expect(refused.get_by_test_id("account-error")).to_contain_text("ssid")
+        await expect(page.get_by_test_id("link-error")).to_contain_text("two-factor sign-in")
+        await expect(page.get_by_test_id("link-error")).to_contain_text("ssid")
+        await expect(
+            page.get_by_test_id("accounts").locator("li", has_text="IQ 2fa")
+        ).to_have_count(0)
 
         # The same person links another account by its ssid, on its practice balance.
         async with httpx.AsyncClient() as http:

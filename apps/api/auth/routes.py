@@ -18,7 +18,15 @@ from apps.api.auth.schemas import (
     TokenResponse,
     UserView,
 )
-from apps.api.dependencies import CurrentUser, Db, RedisClient, SettingsDep, Tokens, TopologyDep
+from apps.api.dependencies import (
+    CurrentUser,
+    Db,
+    Ended,
+    RedisClient,
+    SettingsDep,
+    Tokens,
+    TopologyDep,
+)
 from apps.api.errors import Unauthorized
 from apps.api.models import User
 from apps.api.openapi import errors
@@ -149,12 +157,14 @@ async def logout(
     redis: RedisClient,
     topology: TopologyDep,
     tokens: Tokens,
+    ended: Ended,
     data: JSONBody[RefreshRequest | None] = None,
 ) -> None:
     token = (data.refresh_token if data else None) or request.cookies.get(REFRESH_COOKIE)
     await service.logout(
         db, redis, topology, tokens, principal.id, principal.token.family_id, token
     )
+    await ended.announce(principal.id)
 
 
 @post(
@@ -163,10 +173,17 @@ async def logout(
     response_cookies=[EXPIRED_REFRESH_COOKIE],
 )
 async def logout_all(
-    principal: CurrentUser, db: Db, redis: RedisClient, topology: TopologyDep, tokens: Tokens
+    principal: CurrentUser,
+    db: Db,
+    redis: RedisClient,
+    topology: TopologyDep,
+    tokens: Tokens,
+    ended: Ended,
 ) -> None:
-    """Sign out on every device: every session of this account ends now."""
+    """Sign out on every device: every session of this account ends now, and its open
+    sockets, on every API instance, are closed with session_ended."""
     await service.logout_everywhere(db, redis, topology, tokens, principal.id)
+    await ended.announce(principal.id)
 
 
 @get("/me")

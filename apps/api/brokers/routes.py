@@ -33,7 +33,7 @@ def account_view(account: BrokerAccount) -> BrokerAccountView:
     )
 
 
-@post("/", status_code=HTTP_201_CREATED, responses=errors(403))
+@post("/", status_code=HTTP_201_CREATED, responses=errors(403, 422, 502))
 async def create_broker_account(
     data: JSONBody[BrokerAccountCreate],
     principal: CurrentUser,
@@ -41,8 +41,11 @@ async def create_broker_account(
     redis: RedisClient,
     topology: TopologyDep,
     cipher: NamedDependency[CredentialsCipher],
+    verifier: NamedDependency[BrokerVerifier],
 ) -> BrokerAccountView:
-    account = await service.create_and_project(db, redis, topology, cipher, principal, data)
+    """Link an account: saved only once the broker accepts the credentials (422 with the
+    broker's reason when it refuses, 502 with Retry-After when it cannot be reached)."""
+    account = await service.create(db, redis, topology, cipher, verifier, principal, data)
     return account_view(account)
 
 

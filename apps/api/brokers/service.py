@@ -1,4 +1,8 @@
-"""Broker accounts: store sealed credentials, verify them at the broker, re-link, delete."""
+"""Broker accounts: verify credentials at the broker and store them sealed only once it
+accepts them, verify again, re-link, delete.
+
+Every account in the database was accepted by its broker when it was linked: creating one
+asks the broker first and stores nothing it refused or could not be asked."""
 
 from __future__ import annotations
 
@@ -20,7 +24,14 @@ from apps.api.brokers.verification import (
     VerifiedAccount,
 )
 from apps.api.channels.service import refresh_subscriber_counts
-from apps.api.errors import ApiError, BadGateway, BadRequest, Conflict, NotFound
+from apps.api.errors import (
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    BadGateway,
+    BadRequest,
+    Conflict,
+    NotFound,
+)
 from apps.api.models import BrokerAccount, Subscription
 from apps.api.subscriptions.projection import (
     drop_broker_account,
@@ -80,35 +91,40 @@ def _credentials(data: BrokerAccountCreate) -> BrokerCredentials:
 
 
 async def create(
-    db: AIOEngine, cipher: CredentialsCipher, principal: Principal, data: BrokerAccountCreate
+    db: AIOEngine,
+    redis: Redis,
+    topology: Topology,
+    cipher: CredentialsCipher,
+    verifier: BrokerVerifier,
+    principal: Principal,
+    data: BrokerAccountCreate,
 ) -> BrokerAccount:
+    """Link a broker account: the broker verifies the credentials first, and only an
+    account it accepted is stored (sealed) and projected for the workers. A refusal
+    (422 in the broker's words) or an unreachable broker (502 with Retry-After) stores
+    nothing, so no account ever exists that could not trade."""
     credentials = _credentials(data)
+    balance_type = (data.balance_type or "practice") if data.kind == "iqoption" else None
+    verified = await _verified(verifier, data.kind, credentials, balance_type or "")
     account_id = new_id()
     sealed = cipher.seal(account_id, data.kind, credentials)
+    now = datetime.now(UTC)
     account = BrokerAccount(
         id=account_id,
         owner_id=principal.id,
         kind=data.kind,
         label=data.label.strip(),
-        currency=data.currency.upper() if data.currency else None,
-        balance_type=(data.balance_type or "practice") if data.kind == "iqoption" else None,
+        currency=verified.currency.upper() or (data.currency.upper() if data.currency else None),
+        balance=Decimal128(verified.balance),
+        loginid=verified.loginid or None,
+        balance_type=balance_type,
         ciphertext=sealed.ciphertext,
         nonce=sealed.nonce,
         key_id=sealed.key_id,
-        created_at=datetime.now(UTC),
+        verified_at=now,
+        created_at=now,
     )
-    return await db.save(account)
-
-
-async def create_and_project(
-    db: AIOEngine,
-    redis: Redis,
-    topology: Topology,
-    cipher: CredentialsCipher,
-    principal: Principal,
-    data: BrokerAccountCreate,
-) -> BrokerAccount:
-    account = await create(db, cipher, principal, data)
+    account = await db.save(account)
     await write_broker_account(redis, topology, account)
     return account
 
@@ -183,8 +199,8 @@ async def _verified(
     except BrokerRejected as exc:
         raise BrokerRejectedCredentials(exc.message, details={"broker_code": exc.code}) from exc
     except BrokerUnavailable as exc:
-        wait = {} if exc.retry_after is None else {"Retry-After": str(math.ceil(exc.retry_after))}
-        raise BadGateway(exc.message, headers=wait) from exc
+        wait = RETRY_AFTER_SECONDS if exc.retry_after is None else math.ceil(exc.retry_after)
+        raise BadGateway(exc.message, headers={"Retry-After": str(wait)}) from exc
 
 
 async def relink(

@@ -504,15 +504,15 @@ def validate_stake(stake: Decimal) -> Decimal:
         exponent = stake.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -2:
             raise BadRequest(
-                "stake has more than two decimals",
+                "Stake has too many decimals (at most 2), e.g. 10.50",
                 code="invalid_stake",
                 details={"field": "stake"},
             )
     except InvalidOperation as exc:
-        raise BadRequest("stake must be a number", code="invalid_stake") from exc
+        raise BadRequest("Stake must be a number, e.g. 10.00", code="invalid_stake") from exc
     if not MIN_STAKE <= stake <= MAX_STAKE:
         raise BadRequest(
-            f"stake must be between {MIN_STAKE} and {MAX_STAKE}",
+            f"Stake must be between {MIN_STAKE} and {MAX_STAKE}",
             code="invalid_stake",
             details={"field": "stake", "min": str(MIN_STAKE), "max": str(MAX_STAKE)},
         )

@@ -22,7 +22,8 @@ reconnects has missed what happened meanwhile and re-reads GET /api/v1/orders.
 Guards (OWASP WebSocket cheat sheet): Origin allowlist against cross-site hijacking,
 64 KB frames (also enforced by uvicorn), a per-connection message rate limit, and the
 session re-checked periodically: expiry, logout (revoked token family) and removed
-delegations close the socket or stop its feed.
+delegations close the socket or stop its feed. A logout is also announced to every API
+instance (apps/api/auth/ended.py), which re-checks that user's sockets at once.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ from litestar.exceptions import WebSocketDisconnect
 from odmantic import AIOEngine
 
 from apps.api.auth.guards import Authenticator, Principal
-from apps.api.dependencies import AuthenticatorDep, Intake, Live
-from apps.api.errors import ApiError, Unauthorized
+from apps.api.dependencies import AuthenticatorDep, Ended, Intake, Live
+from apps.api.errors import ApiError, Unauthorized, plain_validation
 from apps.api.live import LiveRelay
 from apps.api.models import Channel
 from apps.api.signals.schemas import (
     WsAuth,
+    WsIncoming,
     WsPing,
     WsSignal,
     WsWatch,
@@ -125,6 +127,8 @@ class Session:
         self.principal: Principal | None = None
         self.bucket = TokenBucket()
         self.strikes = 0
+        # Set when this user's sessions ended somewhere (apps/api/auth/ended.py): re-check now.
+        self.nudged = asyncio.Event()
 
     async def send(self, payload: bytes) -> None:
         with contextlib.suppress(asyncio.QueueFull):  # a stalled client loses progress frames
@@ -246,14 +250,18 @@ class Session:
         last_check = time.monotonic()
         receiving: asyncio.Future[str] | None = None
         rechecking: asyncio.Task[None] | None = None
+        nudge: asyncio.Task[Any] | None = None
         try:
             while True:
                 if receiving is None:
                     receiving = asyncio.ensure_future(self.socket.receive_text())
+                if nudge is None:
+                    nudge = asyncio.create_task(self.nudged.wait())
                 waiting: set[asyncio.Future[Any]] = {receiving}
                 timeout: float | None = None
                 if rechecking is None:
                     timeout = max(last_check + RECHECK_EVERY - time.monotonic(), 0.01)
+                    waiting.add(nudge)
                 else:
                     waiting.add(rechecking)
                 done, _ = await asyncio.wait(
@@ -262,6 +270,13 @@ class Session:
                 if rechecking is not None and rechecking.done():
                     finished, rechecking = rechecking, None
                     finished.result()  # a SessionEnded ends the session here
+                if nudge.done() and rechecking is None:
+                    # A logout somewhere: the re-check reads the revocations now.
+                    nudge = None
+                    self.nudged.clear()
+                    rechecking = asyncio.create_task(self.recheck())
+                    last_check = time.monotonic()
+                    continue
                 if not done:
                     rechecking = asyncio.create_task(self.recheck())
                     last_check = time.monotonic()
@@ -275,7 +290,7 @@ class Session:
                     last_check = time.monotonic()
                 await self.handle(text)
         finally:
-            for task in (receiving, rechecking):
+            for task in (receiving, rechecking, nudge):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -293,7 +308,10 @@ class Session:
         try:
             message = ws_decoder.decode(text)
         except msgspec.ValidationError as exc:
-            await self.send(ws_error("invalid_request", str(exc)))
+            message, key = plain_validation(str(exc), WsIncoming)
+            await self.send(
+                ws_error("invalid_request", message, details=[{"key": key, "message": message}])
+            )
             return
         except msgspec.DecodeError:
             await self.send(ws_error("invalid_request", "messages must be JSON objects"))
@@ -358,6 +376,7 @@ async def signal_socket(
     intake: Intake,
     authenticator: AuthenticatorDep,
     live: Live,
+    ended: Ended,
 ) -> None:
     origin = socket.headers.get("origin")
     if origin is not None and origin not in intake.settings.allowed_origins:
@@ -397,17 +416,21 @@ async def signal_socket(
         for channel_id in channels:
             session.listen(channel_id)
         session.follow_trades()
-        await session.serve()
-    except SessionEnded as ended:
+        unlisten_ended = ended.listen(principal.id, session.nudged.set)
+        try:
+            await session.serve()
+        finally:
+            unlisten_ended()
+    except SessionEnded as over:
         session.unwatch_all()  # an ended session gets nothing more, not even a queued trade
         session.trades.clear()
         session.resync_owed = False
-        await session.send(ws_error("session_ended", ended.reason))
+        await session.send(ws_error("session_ended", over.reason))
         await session.outbox.put(None)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer, 2)
         with contextlib.suppress(Exception):
-            await socket.close(code=ended.code, reason=ended.reason[:120])
+            await socket.close(code=over.code, reason=over.reason[:120])
     except WebSocketDisconnect:
         pass
     finally:

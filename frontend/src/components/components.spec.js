@@ -36,7 +36,7 @@ describe('RiskForm', () => {
     await w.get('[data-testid=risk-stake]').setValue('500')
     await w.get('form').trigger('submit')
     expect(w.emitted('submit')).toBeUndefined()
-    expect(w.text()).toContain('stake must be at most 100')
+    expect(w.text()).toContain('Stake must be at most 100')
   })
 
   it('emits the API body when valid, and shows server errors', async () => {

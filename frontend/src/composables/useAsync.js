@@ -21,6 +21,7 @@ export function hasData(value) {
  * @returns a reactive object:
  *   data: the last success's result (writable, for a view that updates it in place);
  *   error: the last failure's text, or null;
+ *   errorCode: the API's code of the last failure ("broker_rejected", …), or null;
  *   fieldErrors: {field: text} for `fields`;
  *   busy: a call is on its way (disable the button that started it);
  *   loading: a call is on its way, or has yet to start, and there is nothing to show
@@ -31,6 +32,7 @@ export function hasData(value) {
 export function useAsync(task, { initial = null, fields = null, message = (err) => err?.message || String(err), keepError = false } = {}) {
   const data = ref(initial)
   const error = ref(null)
+  const errorCode = ref(null)
   const fieldErrors = ref({})
   const busy = ref(false)
   const settled = ref(false)
@@ -47,12 +49,14 @@ export function useAsync(task, { initial = null, fields = null, message = (err) 
       if (call !== latest) return false
       data.value = value
       error.value = null
+      errorCode.value = null
       return true
     } catch (err) {
       if (call !== latest) return false
       const byField = fields ? errorsByField(err, fields) : {}
       fieldErrors.value = byField
       error.value = Object.keys(byField).length ? null : message(err)
+      errorCode.value = err?.code ?? null
       return false
     } finally {
       if (call === latest) {
@@ -63,5 +67,5 @@ export function useAsync(task, { initial = null, fields = null, message = (err) 
   }
 
   const loading = computed(() => (busy.value || !settled.value) && !hasData(data.value) && !error.value)
-  return reactive({ data, error, fieldErrors, busy, loading, run })
+  return reactive({ data, error, errorCode, fieldErrors, busy, loading, run })
 }

@@ -30,10 +30,12 @@ export const STAKE_PRESETS = ['1', '5', '10', '25', '100']
 /** Validate a signal the way the API does (expiry 15..86400 s, stake 0.35..50000, 2 places). */
 export function signalErrors({ asset, expiry_seconds: expiry, stake }) {
   const errors = {}
-  if (!asset) errors.asset = 'pick an asset'
-  if (!Number.isInteger(expiry) || expiry < 15 || expiry > 86400) errors.expiry_seconds = 'expiry must be 15 s to 24 h'
+  if (!asset) errors.asset = 'Pick an asset'
+  if (!Number.isInteger(expiry) || expiry < 15 || expiry > 86400) errors.expiry_seconds = 'Expiry must be 15 s to 24 h'
   const s = String(stake ?? '').trim()
-  if (!/^\d+(\.\d{1,2})?$/.test(s)) errors.stake = 'stake is an amount with at most 2 decimals'
-  else if (Number(s) < 0.35 || Number(s) > 50000) errors.stake = 'stake must be 0.35 to 50000'
+  if (/^-\d+(\.\d+)?$/.test(s)) errors.stake = 'Stake must be a positive amount, e.g. 10.00'
+  else if (/^\d+\.\d{3,}$/.test(s)) errors.stake = 'Stake has too many decimals (at most 2), e.g. 10.50'
+  else if (!/^\d+(\.\d{1,2})?$/.test(s)) errors.stake = 'Stake must be an amount, e.g. 10.00'
+  else if (Number(s) < 0.35 || Number(s) > 50000) errors.stake = 'Stake must be between 0.35 and 50000'
   return errors
 }

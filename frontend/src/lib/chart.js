@@ -1,7 +1,9 @@
 // Chart.js configuration for the dashboard's time series, as pure functions (unit-tested
 // without a canvas): points [{x: epoch seconds, y: number}] on a time axis with date
 // labels, a value axis with the currency, tooltips with the time and the value, and the
-// line and its area red wherever the value is below zero.
+// line and its area red wherever the value is below zero. Axis text and grid lines take
+// the theme's ink (lib/theme.js chartInk), so the chart reads in light and dark mode.
+import { chartInk } from './theme'
 
 export const POSITIVE = 'rgb(25, 135, 84)' // Bootstrap's success green
 export const NEGATIVE = 'rgb(220, 53, 69)' // Bootstrap's danger red
@@ -32,10 +34,12 @@ export function segmentColor(y0, y1, color = POSITIVE) {
 /**
  * The full Chart.js config of one series.
  * @param {{x: number, y: number}[]} points
- * @param {{label?: string, axis?: string, currency?: string, digits?: number, step?: boolean, color?: string, fill?: boolean}} options
- *   axis: the value axis' title (default: the label), with the currency appended.
+ * @param {{label?: string, axis?: string, currency?: string, digits?: number, step?: boolean, color?: string, fill?: boolean, theme?: string}} options
+ *   axis: the value axis' title (default: the label), with the currency appended;
+ *   theme: "light" or "dark", whose ink the axes and grid take.
  */
-export function chartConfig(points, { label = '', axis = '', currency = '', digits = 2, step = false, color = POSITIVE, fill = true } = {}) {
+export function chartConfig(points, { label = '', axis = '', currency = '', digits = 2, step = false, color = POSITIVE, fill = true, theme = 'light' } = {}) {
+  const ink = chartInk(theme)
   const data = points.map((p) => ({ x: Number(p.x), y: Number(p.y) }))
   const xs = data.map((p) => p.x)
   const span = xs.length ? Math.max(...xs) - Math.min(...xs) : 0
@@ -73,14 +77,15 @@ export function chartConfig(points, { label = '', axis = '', currency = '', digi
         x: {
           type: 'linear',
           ...around,
-          title: { display: true, text: 'Time' },
-          ticks: { maxTicksLimit: 6, callback: (value) => timeLabel(value, span) },
+          title: { display: true, text: 'Time', color: ink.text },
+          ticks: { maxTicksLimit: 6, color: ink.text, callback: (value) => timeLabel(value, span) },
+          grid: { color: ink.grid },
         },
         y: {
           type: 'linear',
-          title: { display: true, text: currency ? `${title} (${currency})` : title },
-          ticks: { maxTicksLimit: 6, callback: (value) => valueLabel(value, '', step ? 0 : digits) },
-          grid: { color: (ctx) => (ctx.tick?.value === 0 ? 'rgba(0,0,0,0.35)' : 'rgba(0,0,0,0.08)') },
+          title: { display: true, text: currency ? `${title} (${currency})` : title, color: ink.text },
+          ticks: { maxTicksLimit: 6, color: ink.text, callback: (value) => valueLabel(value, '', step ? 0 : digits) },
+          grid: { color: (ctx) => (ctx.tick?.value === 0 ? ink.zero : ink.grid) },
         },
       },
       plugins: {

@@ -1,5 +1,7 @@
 // Small pure helpers shared by views; kept free of Vue so they are trivially unit-tested.
 
+const BROKER_ANSWERS = new Set(['broker_rejected', 'broker_unavailable'])
+
 /** Pull per-field messages out of an ApiError so forms can show them beside the fields. */
 export function fieldErrors(err, fields = []) {
   const out = {}
@@ -8,14 +10,21 @@ export function fieldErrors(err, fields = []) {
   const list = Array.isArray(details) ? details : details && typeof details === 'object' ? [details] : []
   for (const d of list) {
     const key = d?.key ?? d?.field ?? null
-    if (key && typeof d.message === 'string') out[String(key).replace(/^\$\./, '')] = d.message
+    if (key && typeof d.message === 'string') {
+      const path = String(key).replace(/^\$\./, '')
+      out[path] = d.message
+      // A nested field ("plan.price", "credentials.token") also shows beside its own input.
+      const last = path.replace(/\[\d+\]$/, '').split('.').pop()
+      if (last && !(last in out)) out[last] = d.message
+    }
   }
   const message = String(err.message || '')
   // msgspec: "Expected `str` of length >= 8 - at `$.password`"
   const at = message.match(/at `\$\.(?:[A-Za-z_]+\.)*([A-Za-z_]+)`/)
   if (at && !out[at[1]]) out[at[1]] = message.replace(/\s*-\s*at `\$[^`]*`/, '')
   // Field-named ValueErrors ("stake must not exceed max_stake") or plain words ("e-mail").
-  if (!Object.keys(out).length) {
+  // A broker's answer ("The token is invalid.") is about the account, not a field's form.
+  if (!Object.keys(out).length && !BROKER_ANSWERS.has(err.code)) {
     const lower = message.toLowerCase()
     const hit = fields.find((f) => lower.startsWith(f.toLowerCase()))
       ?? fields.find((f) => lower.includes(f.toLowerCase().replace('_', ' ')))

@@ -4,6 +4,11 @@ import { ApiError } from '@/api/client'
 import { cumulative, fieldErrors, money, progressSegments } from './format'
 
 describe('fieldErrors', () => {
+  it("puts a nested field's words beside its own input too", () => {
+    const err = { message: 'Price must be a positive amount, e.g. 10.00', details: [{ key: 'plan.price', message: 'Price must be a positive amount, e.g. 10.00' }] }
+    expect(fieldErrors(err, ['price'])).toEqual({ 'plan.price': err.message, price: err.message })
+  })
+
   it('reads msgspec paths, nested ones by their last name', () => {
     const err = new ApiError('Expected `str` of length >= 8 - at `$.password`', { status: 400 })
     expect(fieldErrors(err, ['email', 'password'])).toEqual({ password: 'Expected `str` of length >= 8' })

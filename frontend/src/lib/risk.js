@@ -8,15 +8,16 @@ const MAX_BALANCE_FLOOR = 100000000
 const MAX_PLACES = 8
 const ASSET = /^[A-Za-z0-9_]{1,32}$/
 
-function amountError(field, raw, maximum, { required = true } = {}) {
+function amountError(label, raw, maximum, { required = true } = {}) {
   const text = String(raw ?? '').trim()
-  if (!text) return required ? `${field} is required` : null
-  if (!/^-?\d+(\.\d+)?$/.test(text)) return `${field} must be a number`
+  if (!text) return required ? `${label} is required` : null
+  if (/^-\d+(\.\d+)?$/.test(text)) return `${label} must be a positive amount, e.g. 10.00`
+  if (!/^\d+(\.\d+)?$/.test(text)) return `${label} must be a number, e.g. 10.00`
   const value = Number(text)
-  if (value <= 0) return `${field} must be greater than 0`
-  if (value > maximum) return `${field} must be at most ${maximum}`
+  if (value <= 0) return `${label} must be a positive amount, e.g. 10.00`
+  if (value > maximum) return `${label} must be at most ${maximum}`
   const places = (text.split('.')[1] || '').length
-  if (places > MAX_PLACES) return `${field} has more than ${MAX_PLACES} decimal places`
+  if (places > MAX_PLACES) return `${label} has too many decimals (at most ${MAX_PLACES}), e.g. 10.00`
   return null
 }
 
@@ -24,19 +25,19 @@ function amountError(field, raw, maximum, { required = true } = {}) {
 export function validateRisk(form) {
   const errors = {}
   const mode = form.stake_mode
-  if (!(mode in LIMITS)) errors.stake_mode = 'choose fixed, multiplier or percent'
-  const maxStake = amountError('max_stake', form.max_stake, MAX_STAKE)
+  if (!(mode in LIMITS)) errors.stake_mode = 'Choose fixed, multiplier or percent'
+  const maxStake = amountError('Maximum stake', form.max_stake, MAX_STAKE)
   if (maxStake) errors.max_stake = maxStake
-  const stake = amountError('stake', form.stake, LIMITS[mode] ?? MAX_STAKE)
+  const stake = amountError('Stake', form.stake, LIMITS[mode] ?? MAX_STAKE)
   if (stake) errors.stake = stake
   else if (mode === 'fixed' && !maxStake && Number(form.stake) > Number(form.max_stake)) {
-    errors.stake = 'stake must not exceed max_stake'
+    errors.stake = 'Stake must not exceed maximum stake'
   }
-  const loss = amountError('daily_loss_limit', form.daily_loss_limit, MAX_DAILY_LOSS, { required: false })
+  const loss = amountError('Daily loss limit', form.daily_loss_limit, MAX_DAILY_LOSS, { required: false })
   if (loss) errors.daily_loss_limit = loss
   const trades = String(form.max_trades_per_day ?? '').trim()
   if (trades && (!/^\d+$/.test(trades) || Number(trades) < 1 || Number(trades) > 10000)) {
-    errors.max_trades_per_day = 'max_trades_per_day must be a whole number from 1 to 10000'
+    errors.max_trades_per_day = 'Maximum trades per day must be a whole number from 1 to 10000'
   }
   const floor = amountError('balance floor', form.balance_floor, MAX_BALANCE_FLOOR, { required: false })
   if (floor) errors.balance_floor = floor
@@ -45,8 +46,8 @@ export function validateRisk(form) {
     errors.max_drawdown_percent = 'max drawdown must be between 0 and 100 %'
   }
   const assets = parseAssets(form.assets)
-  if (assets.length > 200) errors.assets = 'at most 200 assets'
-  else if (assets.some((a) => !ASSET.test(a))) errors.assets = 'assets are symbols such as R_100, separated by commas'
+  if (assets.length > 200) errors.assets = 'At most 200 assets'
+  else if (assets.some((a) => !ASSET.test(a))) errors.assets = 'Assets are symbols such as R_100, separated by commas'
   return errors
 }
 

@@ -11,17 +11,19 @@ describe('validateRisk (mirrors apps/api/subscriptions/risk.py)', () => {
   })
 
   it.each([
-    [{ stake: '0' }, 'stake', 'stake must be greater than 0'],
-    [{ stake: '101' }, 'stake', 'stake must be at most 100'],
-    [{ stake_mode: 'percent', stake: '100.5' }, 'stake', 'stake must be at most 100'],
-    [{ stake_mode: 'fixed', stake: '6' }, 'stake', 'stake must not exceed max_stake'],
-    [{ max_stake: '' }, 'max_stake', 'max_stake is required'],
-    [{ max_stake: '100001' }, 'max_stake', 'max_stake must be at most 100000'],
-    [{ max_stake: 'abc' }, 'max_stake', 'max_stake must be a number'],
-    [{ stake: '1.123456789' }, 'stake', 'stake has more than 8 decimal places'],
-    [{ daily_loss_limit: '-5' }, 'daily_loss_limit', 'daily_loss_limit must be greater than 0'],
-    [{ max_trades_per_day: '0' }, 'max_trades_per_day', 'max_trades_per_day must be a whole number from 1 to 10000'],
-    [{ assets: 'R_100, EUR/USD' }, 'assets', 'assets are symbols such as R_100, separated by commas'],
+    [{ stake: '0' }, 'stake', 'Stake must be a positive amount, e.g. 10.00'],
+    [{ stake: '101' }, 'stake', 'Stake must be at most 100'],
+    [{ stake_mode: 'percent', stake: '100.5' }, 'stake', 'Stake must be at most 100'],
+    [{ stake_mode: 'fixed', stake: '6' }, 'stake', 'Stake must not exceed maximum stake'],
+    [{ max_stake: '' }, 'max_stake', 'Maximum stake is required'],
+    [{ max_stake: '100001' }, 'max_stake', 'Maximum stake must be at most 100000'],
+    [{ max_stake: 'abc' }, 'max_stake', 'Maximum stake must be a number, e.g. 10.00'],
+    [{ stake: '-3' }, 'stake', 'Stake must be a positive amount, e.g. 10.00'],
+    [{ stake: '1.123456789' }, 'stake', 'Stake has too many decimals (at most 8), e.g. 10.00'],
+    [{ daily_loss_limit: '-5' }, 'daily_loss_limit', 'Daily loss limit must be a positive amount, e.g. 10.00'],
+    [{ daily_loss_limit: 'ten' }, 'daily_loss_limit', 'Daily loss limit must be a number, e.g. 10.00'],
+    [{ max_trades_per_day: '0' }, 'max_trades_per_day', 'Maximum trades per day must be a whole number from 1 to 10000'],
+    [{ assets: 'R_100, EUR/USD' }, 'assets', 'Assets are symbols such as R_100, separated by commas'],
   ])('%o → %s: %s', (change, field, message) => {
     expect(validateRisk({ ...ok, ...change })[field]).toBe(message)
   })

@@ -5,8 +5,23 @@ import * as authApi from '@/api/auth'
 // Stateless sessions: the access token lives only in this store (memory), the refresh
 // token only in the API's httpOnly cookie (path /api/v1/auth). A reload restores the
 // session with one silent refresh; the access token is renewed before it expires.
+//
+// A session that ends elsewhere (sign out everywhere, a revoked session, a deleted
+// account) reaches this store two ways: the live socket closes with session_ended, or a
+// refresh is refused. Either way it is cleared, `signedOutReason` says why in words for
+// the login page, and every other tab of this browser follows (BroadcastChannel).
 const REFRESH_MARGIN_SECONDS = 60
 const channelName = 'copier-auth'
+
+/** Why a session ended, in words for "You were signed out on this device because …". */
+export function signedOutWhy(serverMessage) {
+  const text = String(serverMessage || '').toLowerCase()
+  if (text.includes('no longer exists')) return 'the account no longer exists.'
+  if (text.includes('reuse')) return 'your session was used from two places at once, so it was ended to keep the account safe.'
+  if (text.includes('revoked')) return 'the account was signed out everywhere, or this session was signed out on another device.'
+  if (text.includes('expired')) return 'your session expired.'
+  return 'your session ended.'
+}
 
 /** When to refresh: a minute before expiry, but never sooner than 80 % of the lifetime. */
 export function refreshDelayMs(expiresIn) {
@@ -24,6 +39,8 @@ export const useAuthStore = defineStore('auth', {
     accessToken: null,
     expiresAt: 0,
     restored: false,
+    // Why the last session ended without this tab signing out ('' when it did, or never).
+    signedOutReason: '',
   }),
   getters: {
     signedIn: (s) => !!s.user && !!s.accessToken,
@@ -36,7 +53,8 @@ export const useAuthStore = defineStore('auth', {
       if (broadcast || typeof BroadcastChannel === 'undefined') return
       broadcast = new BroadcastChannel(channelName)
       broadcast.onmessage = (event) => {
-        if (event.data === 'logout') this._clear()
+        if (event.data === 'logout') this._ended('you signed out in another tab.', { tell: false })
+        else if (event.data?.type === 'ended') this._ended(event.data.reason, { tell: false })
       }
     },
     _setSession(tokens) {
@@ -54,8 +72,33 @@ export const useAuthStore = defineStore('auth', {
       this.accessToken = null
       this.expiresAt = 0
     },
+    /** The session ended elsewhere: clear it, say why, and (unless told) tell the other tabs. */
+    _ended(reason, { tell = true } = {}) {
+      if (!this.user && !this.accessToken) return
+      this._clear()
+      this.signedOutReason = reason
+      if (tell) broadcast?.postMessage({ type: 'ended', reason })
+    },
+    /**
+     * The live socket was closed with session_ended. The session may only have expired
+     * (then a refresh renews it and this resolves true) or have ended everywhere (the
+     * refresh is refused: signed out, with the reason; resolves false).
+     */
+    async sessionEnded(serverMessage) {
+      if (!this.signedIn) return false
+      try {
+        await this.refresh()
+        return true
+      } catch (err) {
+        if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+          this._ended(signedOutWhy(err.message || serverMessage))
+        }
+        return false
+      }
+    },
     async login(email, password) {
       this._listen()
+      this.signedOutReason = ''
       const tokens = await authApi.login(email, password)
       this._setSession(tokens)
       this.user = await authApi.profile(this.accessToken)
@@ -76,7 +119,12 @@ export const useAuthStore = defineStore('auth', {
             if (!this.user) this.user = await authApi.profile(this.accessToken)
             return this.accessToken
           } catch (err) {
-            if (err instanceof ApiError && err.status >= 400 && err.status < 500) this._clear()
+            // Refused: the session is over. Said so only when this tab had one (a page
+            // load without a session is not a sign-out).
+            if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+              if (this.user) this._ended(signedOutWhy(err.message))
+              else this._clear()
+            }
             throw err
           } finally {
             inflight = null
@@ -106,6 +154,7 @@ export const useAuthStore = defineStore('auth', {
     async logout({ everywhere = false } = {}) {
       const token = this.accessToken
       this._clear()
+      this.signedOutReason = ''
       broadcast?.postMessage('logout')
       if (token) {
         try {

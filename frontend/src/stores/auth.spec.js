@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { jsonResponse, mockFetch } from '@/test/helpers'
 import { listSubscriptions } from '@/api/subscriptions'
-import { refreshDelayMs, useAuthStore } from './auth'
+import { refreshDelayMs, signedOutWhy, useAuthStore } from './auth'
 
 const TOKENS = { access_token: 'a1', token_type: 'Bearer', expires_in: 900, refresh_token: 'r1' }
 const ME = { id: 'u1', email: 'p@example.test', display_name: 'P', account_type: 'provider', is_admin: false }
@@ -94,5 +94,41 @@ describe('auth store', () => {
     await auth.logout({ everywhere: true })
     expect(auth.signedIn).toBe(false)
     expect(fetch.mock.calls[2][0]).toBe('/api/v1/auth/logout-all')
+  })
+
+  it('says in words why a session ended', () => {
+    expect(signedOutWhy('refresh token revoked')).toMatch(/signed out everywhere/)
+    expect(signedOutWhy('session revoked')).toMatch(/signed out everywhere/)
+    expect(signedOutWhy('account no longer exists')).toBe('the account no longer exists.')
+    expect(signedOutWhy('invalid or expired refresh token')).toBe('your session expired.')
+    expect(signedOutWhy('')).toBe('your session ended.')
+  })
+
+  it('a socket ended by an expiry renews the session and stays signed in', async () => {
+    mockFetch(jsonResponse(TOKENS), jsonResponse(ME), jsonResponse({ ...TOKENS, access_token: 'a2' }))
+    const auth = useAuthStore()
+    await auth.login('p@example.test', 'secret123')
+    expect(await auth.sessionEnded('access token expired; send a new auth message')).toBe(true)
+    expect(auth.signedIn).toBe(true)
+    expect(auth.signedOutReason).toBe('')
+  })
+
+  it('a socket ended by signing out everywhere signs this tab out, with the reason', async () => {
+    mockFetch(
+      jsonResponse(TOKENS), jsonResponse(ME),
+      jsonResponse({ error: { code: 'unauthorized', message: 'refresh token revoked' } }, { status: 401 }),
+    )
+    const auth = useAuthStore()
+    await auth.login('p@example.test', 'secret123')
+    expect(await auth.sessionEnded('session revoked')).toBe(false)
+    expect(auth.signedIn).toBe(false)
+    expect(auth.signedOutReason).toMatch(/signed out everywhere/)
+  })
+
+  it('a page load without a session is not a sign-out', async () => {
+    mockFetch(jsonResponse({ error: { code: 'unauthorized', message: 'refresh token revoked' } }, { status: 401 }))
+    const auth = useAuthStore()
+    expect(await auth.restore()).toBe(false)
+    expect(auth.signedOutReason).toBe('')
   })
 })

@@ -119,6 +119,8 @@ export const useLiveStore = defineStore('live', {
           } else if (msg.type === 'error') {
             this.lastError = msg.error?.message || 'error'
           }
+          // Ended on the server (expired, or signed out everywhere): renew or sign out.
+          if (msg.type === 'error' && msg.error?.code === 'session_ended') useAuthStore().sessionEnded(msg.error.message)
           break
         }
         case 'progress':

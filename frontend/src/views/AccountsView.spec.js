@@ -23,12 +23,12 @@ const mountView = async (view) => {
 const body = (fetch, method, url) => JSON.parse(fetch.mock.calls.find(([u, init]) => u === url && init.method === method)[1].body)
 
 describe('AccountsView', () => {
-  it('links an IQ Option account by e-mail and password on the chosen balance, then verifies it', async () => {
+  it('links an IQ Option account by e-mail and password on the chosen balance in one step', async () => {
+    const VERIFIED = { ...IQ, verified_at: '2026-01-01T00:00:00Z' }
     let listed = []
     const fetch = routeFetch({
       'GET /api/v1/broker-accounts': () => jsonResponse(listed),
-      'POST /api/v1/broker-accounts': () => { listed = [IQ]; return jsonResponse(IQ, { status: 201 }) },
-      'POST /api/v1/broker-accounts/b2/verify': () => { listed = [{ ...IQ, verified_at: '2026-01-01T00:00:00Z' }]; return jsonResponse(listed[0]) },
+      'POST /api/v1/broker-accounts': () => { listed = [VERIFIED]; return jsonResponse(VERIFIED, { status: 201 }) },
     })
     const w = await mountView(AccountsView)
     await w.get('[data-testid=account-kind-iqoption]').setValue(true)
@@ -41,17 +41,17 @@ describe('AccountsView', () => {
     expect(body(fetch, 'POST', '/api/v1/broker-accounts')).toEqual({
       kind: 'iqoption', label: 'IQ Option', credentials: { login: 'me@x.io', password: 'pw' }, balance_type: 'real',
     })
-    expect(fetch.mock.calls.some(([u]) => u === '/api/v1/broker-accounts/b2/verify')).toBe(true)
+    // The API verified it before saving: no second call.
+    expect(fetch.mock.calls.some(([u]) => u.endsWith('/verify'))).toBe(false)
     expect(w.get('[data-testid=account-kind]').text()).toContain('IQ Option · real')
     expect(w.find('[data-testid=verified]').exists()).toBe(true)
   })
 
-  it("links by ssid and shows the broker's refusal under the account", async () => {
+  it("links by ssid and, when the broker refuses, shows its reason and saves nothing", async () => {
     const refusal = 'this IQ Option account uses two-factor sign-in, which the copier cannot answer; link it with an ssid instead'
     const fetch = routeFetch({
-      'GET /api/v1/broker-accounts': [IQ],
-      'POST /api/v1/broker-accounts': () => jsonResponse(IQ, { status: 201 }),
-      'POST /api/v1/broker-accounts/b2/verify': () => jsonResponse({ error: { code: 'broker_rejected', message: refusal } }, { status: 422 }),
+      'GET /api/v1/broker-accounts': [],
+      'POST /api/v1/broker-accounts': () => jsonResponse({ error: { code: 'broker_rejected', message: refusal, details: { broker_code: 'two_factor_required' } } }, { status: 422 }),
     })
     const w = await mountView(AccountsView)
     await w.get('[data-testid=account-kind-iqoption]').setValue(true)
@@ -60,7 +60,21 @@ describe('AccountsView', () => {
     await w.get('form').trigger('submit')
     await flushPromises()
     expect(body(fetch, 'POST', '/api/v1/broker-accounts').credentials).toEqual({ token: '0123456789abcdef0123456789abcdef' })
-    expect(w.get('[data-testid=account-error]').text()).toBe(refusal)
+    expect(w.get('[data-testid=link-error]').text()).toBe(`Not linked — the broker said: ${refusal}`)
+    expect(w.find('[data-testid=empty]').exists()).toBe(true)
+  })
+
+  it('shows a refused Deriv token above the form, not as a mistyped field', async () => {
+    routeFetch({
+      'GET /api/v1/broker-accounts': [],
+      'POST /api/v1/broker-accounts': () => jsonResponse({ error: { code: 'broker_rejected', message: 'The token is invalid.', details: { broker_code: 'InvalidToken' } } }, { status: 422 }),
+    })
+    const w = await mountView(AccountsView)
+    await w.get('[data-testid=account-token]').setValue('no-such-token')
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    expect(w.get('[data-testid=link-error]').text()).toBe('Not linked — the broker said: The token is invalid.')
+    expect(w.get('[data-testid=account-token]').classes()).not.toContain('is-invalid')
   })
 
   it("shows the API's refusal of the credentials' shape above the list", async () => {

@@ -1,17 +1,17 @@
-"""Fixtures for the accounts tests: the API app in process on the real servers, a Deriv
-peer, the IQ Option simulator in a thread of its own, and the shared driver
-(tests/fixtures/live_api.py) over a Litestar test client."""
+"""Fixtures for the accounts tests: the API app in process on the real servers, the real
+Deriv and IQ Option simulators each in a thread of its own (the API verifies every broker
+account there, over the brokers' real protocols, before it saves one), and the shared
+driver (tests/fixtures/live_api.py) over a Litestar test client."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import contextlib
-import json
-import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,89 +21,35 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from odmantic import AIOEngine
 from redis.asyncio import Redis
-from websockets.sync.server import ServerConnection, serve
 
 from apps.api.app import create_app
-from apps.brokers.iqoption.simulator import (
-    IQOptionSimulator,
-    RunningSimulator,
-    SimConfig,
-    running_simulator,
-)
+from apps.brokers.deriv.simulator import SimConfig as DerivSimConfig
+from apps.brokers.deriv.simulator import running_simulator as running_deriv
+from apps.brokers.iqoption.simulator import SimConfig, running_simulator
+from apps.brokers.simulation import RunningSimulator
 from apps.core.db import connect_db
-from apps.core.embedded import free_port
 from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
+from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.iqoption_sim import TIME_SCALE, IQOptionSim
-from tests.fixtures.live_api import Api
-
-
-@dataclass
-class FakeDeriv:
-    """A tiny Deriv API v3 peer answering `authorize` like Deriv does (until the simulator
-    lands on its branch). ``accounts`` maps token → authorize reply."""
-
-    url: str
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
-# The peer's own logger stays at INFO: at DEBUG websockets prints every frame, tokens
-# included, which would pollute the "no secret in any log line" test with the peer's lines.
-_peer_log = logging.getLogger("tests.fake_deriv")
-_peer_log.setLevel(logging.INFO)
+from tests.fixtures.live_api import Api, SimDesk
 
 
 @contextlib.contextmanager
-def running_fake_deriv() -> Iterator[FakeDeriv]:
-    """Runs in its own thread: Litestar's test client serves the app from a portal thread
-    and blocks the test's event loop while a request is in flight."""
-    port = free_port()
-    peer = FakeDeriv(url=f"ws://127.0.0.1:{port}/websockets/v3")
-
-    def handler(ws: ServerConnection) -> None:
-        for raw in ws:
-            request = json.loads(raw)
-            peer.received.append(request)
-            reply: dict[str, Any] = {"echo_req": request, "msg_type": "authorize"}
-            if "req_id" in request:
-                reply["req_id"] = request["req_id"]
-            account = peer.accounts.get(str(request.get("authorize")))
-            if account is None:
-                reply["error"] = {"code": "InvalidToken", "message": "The token is invalid."}
-            else:
-                reply["authorize"] = account
-            ws.send(json.dumps(reply))
-
-    server = serve(handler, "127.0.0.1", port, logger=_peer_log)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield peer
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-@pytest.fixture
-def fake_deriv() -> Iterator[FakeDeriv]:
-    with running_fake_deriv() as peer:
-        yield peer
-
-
-@contextlib.contextmanager
-def iqoption_sim_in_thread() -> Iterator[RunningSimulator[IQOptionSimulator]]:
-    """The real IQ Option simulator on an event loop of its own thread: the test client
-    blocks the test's loop while the API verifies an account at the simulator."""
+def simulator_in_thread(
+    start: Callable[[], AbstractAsyncContextManager[RunningSimulator[Any]]],
+) -> Iterator[RunningSimulator[Any]]:
+    """A real broker simulator on an event loop of its own thread: the test client blocks
+    the test's loop while the API verifies an account at the simulator."""
     loop = asyncio.new_event_loop()
-    started: concurrent.futures.Future[tuple[RunningSimulator[IQOptionSimulator], asyncio.Event]]
+    started: concurrent.futures.Future[tuple[RunningSimulator[Any], asyncio.Event]]
     started = concurrent.futures.Future()
 
     async def serve() -> None:
         stop = asyncio.Event()
         try:
-            async with running_simulator(SimConfig(time_scale=TIME_SCALE)) as serving:
+            async with start() as serving:
                 started.set_result((serving, stop))
                 await stop.wait()
         except BaseException as exc:
@@ -120,6 +66,23 @@ def iqoption_sim_in_thread() -> Iterator[RunningSimulator[IQOptionSimulator]]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
         loop.close()
+
+
+def deriv_sim_in_thread() -> contextlib.AbstractContextManager[RunningSimulator[Any]]:
+    return simulator_in_thread(lambda: running_deriv(DerivSimConfig()))
+
+
+def iqoption_sim_in_thread() -> contextlib.AbstractContextManager[RunningSimulator[Any]]:
+    return simulator_in_thread(lambda: running_simulator(SimConfig(time_scale=TIME_SCALE)))
+
+
+@pytest.fixture
+async def deriv_sim() -> AsyncIterator[SimHandle]:
+    """The Deriv simulator (its admin API driven from the test's loop) the API verifies
+    Deriv tokens at: accounts opened there have real tokens."""
+    with deriv_sim_in_thread() as serving:
+        async with httpx.AsyncClient(base_url=serving.admin_url, timeout=10) as admin:
+            yield SimHandle(serving, admin)
 
 
 @pytest.fixture
@@ -141,14 +104,14 @@ def with_iqoption(settings: Settings, sim: IQOptionSim) -> Settings:
     )
 
 
-def with_peer(settings: Settings, peer: FakeDeriv) -> Settings:
-    """``settings`` with the API verifying broker tokens at ``peer``."""
-    return replace(settings, deriv_url=peer.url, broker_verify_timeout_seconds=3.0)
+def with_deriv(settings: Settings, sim: SimHandle) -> Settings:
+    """``settings`` with the API verifying Deriv tokens at ``sim``."""
+    return replace(settings, deriv_url=sim.url, broker_verify_timeout_seconds=5.0)
 
 
 @pytest.fixture
-def accounts_settings(settings: Settings, fake_deriv: FakeDeriv) -> Settings:
-    return with_peer(settings, fake_deriv)
+def accounts_settings(settings: Settings, deriv_sim: SimHandle) -> Settings:
+    return with_deriv(settings, deriv_sim)
 
 
 @dataclass
@@ -184,8 +147,8 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest.fixture
-def api(client: AsyncTestClient[Litestar], stores: Stores) -> Api:
-    return Api(client, stores.db)
+def api(client: AsyncTestClient[Litestar], stores: Stores, deriv_sim: SimHandle) -> Api:
+    return Api(client, stores.db, SimDesk(deriv_sim))
 
 
 def decimal(value: Any) -> Decimal:

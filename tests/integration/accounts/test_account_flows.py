@@ -5,23 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from apps.core.routing import unpack_record
+from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.live_api import Api
-from tests.integration.accounts.conftest import FakeDeriv, Stores
+from tests.integration.accounts.conftest import Stores
 
 
 async def test_provider_and_subscriber_set_up_copying(
-    api: Api, fake_deriv: FakeDeriv, stores: Stores
+    api: Api, deriv_sim: SimHandle, stores: Stores
 ) -> None:
-    fake_deriv.accounts["tok123"] = {
-        "loginid": "CR900001",
-        "currency": "EUR",
-        "balance": 1234.56,
-        "is_virtual": 0,
-    }
+    broker = await deriv_sim.account(balance="1234.56", currency="EUR")
     provider = await api.user("provider", "prov")
     subscriber = await api.user("subscriber", "sub")
     channel_id = await api.channel(provider)
-    account_id = await api.broker_account(subscriber)
+    account_id = await api.broker_account(subscriber, token=broker.token, currency="EUR")
 
     verified = await api.client.post(
         f"/api/v1/broker-accounts/{account_id}/verify", headers=subscriber.headers
@@ -29,7 +25,7 @@ async def test_provider_and_subscriber_set_up_copying(
     assert verified.status_code == 200, verified.text
     assert verified.json()["currency"] == "EUR"
     assert verified.json()["balance"] == "1234.56"
-    assert verified.json()["loginid"] == "CR900001"
+    assert verified.json()["loginid"] == broker.login
     # Read back from MongoDB (bson Decimal128), the balance still lists.
     accounts = await api.client.get("/api/v1/broker-accounts", headers=subscriber.headers)
     assert accounts.status_code == 200, accounts.text

@@ -42,6 +42,7 @@ class World:
     account_id: str
     subscription_id: str
     signal_id: str
+    token: str  # the broker token of the subscriber's account
 
 
 Request = tuple[str, Any]  # (url, json body or None)
@@ -76,9 +77,21 @@ async def refresh_body(api: Api, world: World, persona: str) -> Request:
     return "/api/v1/auth/refresh", {"refresh_token": fresh.refresh_token}
 
 
+async def link_body(api: Api, world: World, persona: str) -> Request:
+    body = {"kind": "deriv", "label": "x", "credentials": {"token": world.token}}
+    return "/api/v1/broker-accounts", body
+
+
+async def relink_body(api: Api, world: World, persona: str) -> Request:
+    path = f"/api/v1/broker-accounts/{world.account_id}/credentials"
+    return path, {"credentials": {"token": world.token}}
+
+
 async def subscribe_body(api: Api, world: World, persona: str) -> Request:
     account = (
-        world.account_id if persona == ANON else await api.broker_account(world.actors[persona])
+        world.account_id
+        if persona == ANON
+        else await api.broker_account(world.actors[persona], token=world.token)
     )
     return f"/api/v1/channels/{world.channel_id}/subscriptions", {
         "broker_account_id": account,
@@ -171,10 +184,7 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         statuses(401, 404, 404, 404, 204, 204),
     ),
     ("POST", "/api/v1/broker-accounts"): (
-        fixed(
-            "/api/v1/broker-accounts",
-            {"kind": "deriv", "label": "x", "credentials": {"token": "tok123"}},
-        ),
+        link_body,
         statuses(401, 201, 201, 201, 201, 201),
     ),
     ("GET", "/api/v1/broker-accounts"): (
@@ -190,10 +200,7 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         statuses(401, 404, 404, 404, 200, 200),
     ),
     ("PUT", "/api/v1/broker-accounts/{account_id}/credentials"): (
-        fixed(
-            "/api/v1/broker-accounts/{w.account_id}/credentials",
-            {"credentials": {"token": "tok123"}},
-        ),
+        relink_body,
         statuses(401, 404, 404, 404, 200, 200),
     ),
     ("POST", "/api/v1/channels/{channel_id}/signals"): (
@@ -299,17 +306,18 @@ async def build_world(api: Api, actors: dict[str, User]) -> World:
         headers=actors[OWNER].headers,
     )
     assert added.status_code == 201, added.text
-    account_id = await api.broker_account(actors[SUBSCRIBER])
+    assert api.broker is not None
+    token = await api.broker.token()
+    account_id = await api.broker_account(actors[SUBSCRIBER], token=token)
     subscription_id = await api.subscribe(actors[SUBSCRIBER], channel_id, account_id)
     sent = await api.client.post(
         f"/api/v1/channels/{channel_id}/signals", json=SIGNAL, headers=actors[OWNER].headers
     )
     assert sent.status_code == 202, sent.text
-    return World(actors, channel_id, account_id, subscription_id, sent.json()["signal_id"])
+    return World(actors, channel_id, account_id, subscription_id, sent.json()["signal_id"], token)
 
 
-async def test_authorization_matrix(api: Api, app: Litestar, fake_deriv: Any) -> None:
-    fake_deriv.accounts["tok123"] = {"loginid": "CR1", "currency": "USD", "balance": 10}
+async def test_authorization_matrix(api: Api, app: Litestar) -> None:
     assert route_table(app) == EXPECTED.keys()
     actors = {
         OWNER: await api.user("provider", "owner"),

@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from apps.api.app import create_app
+from apps.api.errors import field_label
 from apps.core.db import connect_db
 from tests.conftest import Servers, namespaced_settings, new_namespace
-from tests.fixtures.live_api import Api, User
-from tests.integration.accounts.conftest import running_fake_deriv, with_peer
+from tests.fixtures.deriv_sim import SimHandle
+from tests.fixtures.live_api import Api, SimDesk, User
+from tests.integration.accounts.conftest import deriv_sim_in_thread, with_deriv
 
 HUGE = "x" * 200_000
 LONG = "y" * 5_000
@@ -44,13 +47,17 @@ async def shared(
     servers: Servers, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Shared]:
     data_dir = tmp_path_factory.mktemp("bad-input")
-    with running_fake_deriv() as peer:
-        async with namespaced_settings(servers, new_namespace(), data_dir) as base:
-            settings = with_peer(base, peer)
+    with deriv_sim_in_thread() as serving:
+        async with (
+            httpx.AsyncClient(base_url=serving.admin_url, timeout=10) as admin,
+            namespaced_settings(servers, new_namespace(), data_dir) as base,
+        ):
+            broker = SimHandle(serving, admin)
+            settings = with_deriv(base, broker)
             mongo, db = connect_db(settings.mongodb_uri, settings.mongodb_database)
             try:
                 async with AsyncTestClient(app=create_app(settings)) as client:
-                    api = Api(client, db)
+                    api = Api(client, db, SimDesk(broker))
                     provider = await api.user("provider", "bp")
                     subscriber = await api.user("subscriber", "bs")
                     channel_id = await api.channel(provider)
@@ -284,7 +291,8 @@ async def test_validation_errors_name_the_field(api: Api) -> None:
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "validation_failed"
-    assert "price" in str(error)
+    assert error["message"] == "Price must be a positive amount, e.g. 10.00"
+    assert error["details"][0]["key"] == "plan.price"
 
 
 async def test_every_json_endpoint_answers_an_undecodable_body_with_a_plain_400(api: Api) -> None:
@@ -361,7 +369,9 @@ async def test_numbers_must_be_written_plainly(api: Api) -> None:
         assert response.status_code == 400, (body, response.text)
         error = response.json()["error"]
         assert error["code"] == "validation_failed"
-        assert field in error["message"], error
+        # The field for programs, its name in words for people.
+        assert error["details"][0]["key"].endswith(field), error
+        assert field_label(field) in error["message"], error
     # The same amounts written plainly are taken, as strings and as JSON numbers.
     response = await api.client.post(
         f"/api/v1/channels/{channel_id}/subscriptions",
@@ -412,8 +422,12 @@ async def test_names_refuse_control_and_text_direction_characters(api: Api) -> N
         headers = who.headers if who else {}
         response = await api.client.request(method, url, json=body, headers=headers)
         assert response.status_code == 400, (body, response.text)
-        message = response.json()["error"]["message"]
-        assert f"{field} must not contain control or invisible formatting characters" in message
+        error = response.json()["error"]
+        assert error["details"][0]["key"] == field, error
+        assert (
+            f"{field_label(field)} must not contain control or invisible formatting"
+            in (error["message"])
+        )
     renamed = await api.client.patch(
         f"/api/v1/channels/{channel_id}",
         json={"name": "Ünïcode 👨\u200d👩\u200d👧"},

@@ -19,36 +19,34 @@ from apps.core.brokers.iqoption import login_form
 from apps.core.credentials import cipher_from_settings, unpack_account_record
 from apps.core.embedded import free_port
 from apps.core.settings import Settings
+from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.iqoption_sim import IQAccount, IQOptionSim
 from tests.fixtures.live_api import Api, User
 from tests.integration.accounts.conftest import (
-    FakeDeriv,
     Stores,
+    with_deriv,
     with_iqoption,
-    with_peer,
 )
 
 ACCOUNTS = "/api/v1/broker-accounts"
 
 
 @pytest.fixture
-def accounts_settings(settings: Settings, fake_deriv: FakeDeriv, iq_sim: IQOptionSim) -> Settings:
-    return with_iqoption(with_peer(settings, fake_deriv), iq_sim)
+def accounts_settings(settings: Settings, deriv_sim: SimHandle, iq_sim: IQOptionSim) -> Settings:
+    return with_iqoption(with_deriv(settings, deriv_sim), iq_sim)
 
 
 async def link(
     api: Api, user: User, credentials: dict[str, str], **extra: Any
 ) -> tuple[str, httpx.Response]:
-    """Link the way the dashboard and the CLI do: create, then verify."""
+    """Link the way the dashboard and the CLI do: the API verifies at the broker and
+    saves the account only once it accepts ("" and the refusal otherwise)."""
     created = await api.client.post(
         ACCOUNTS,
         json={"kind": "iqoption", "label": "iq", "credentials": credentials, **extra},
         headers=user.headers,
     )
-    assert created.status_code == 201, created.text
-    account_id = str(created.json()["id"])
-    verified = await api.client.post(f"{ACCOUNTS}/{account_id}/verify", headers=user.headers)
-    return account_id, verified
+    return (str(created.json()["id"]) if created.status_code == 201 else ""), created
 
 
 def password_of(account: IQAccount) -> dict[str, str]:
@@ -75,7 +73,7 @@ async def test_an_account_linked_with_its_password_trades_its_practice_balance(
     user = await api.user("subscriber", "iq")
     account_id, verified = await link(api, user, password_of(account))
 
-    assert verified.status_code == 200, verified.text
+    assert verified.status_code == 201, verified.text
     view = verified.json()
     assert (view["kind"], view["balance_type"]) == ("iqoption", "practice")
     assert (view["currency"], Decimal(view["balance"])) == ("EUR", Decimal("1234.5"))
@@ -99,7 +97,7 @@ async def test_the_real_balance_is_the_one_reported_when_chosen(
     user = await api.user("subscriber", "iqreal")
     _, real = await link(api, user, password_of(account), balance_type="real")
     _, practice = await link(api, user, password_of(account))
-    assert (real.status_code, practice.status_code) == (200, 200)
+    assert (real.status_code, practice.status_code) == (201, 201)
     assert (real.json()["balance_type"], Decimal(real.json()["balance"])) == ("real", 250)
     assert (practice.json()["balance_type"], Decimal(practice.json()["balance"])) == (
         "practice",
@@ -112,13 +110,11 @@ async def test_the_real_balance_is_the_one_reported_when_chosen(
 async def test_a_wrong_password_is_refused_in_plain_words(api: Api, iq_sim: IQOptionSim) -> None:
     [account] = await iq_sim.create_accounts(1)
     user = await api.user("subscriber", "iqbad")
-    account_id, verified = await link(
-        api, user, {"login": account.email, "password": "not-the-password"}
-    )
+    _, verified = await link(api, user, {"login": account.email, "password": "not-the-password"})
     assert refusal(verified) == (422, "broker_rejected", "credentials_refused")
     assert "refused this e-mail and password" in verified.json()["error"]["message"]
-    listed = (await api.client.get(ACCOUNTS, headers=user.headers)).json()
-    assert [(a["id"], a["verified_at"]) for a in listed] == [(account_id, None)]
+    # Nothing the broker refused is saved.
+    assert (await api.client.get(ACCOUNTS, headers=user.headers)).json() == []
 
 
 async def test_a_two_factor_account_is_told_to_link_with_an_ssid(
@@ -141,7 +137,7 @@ async def test_an_account_linked_with_an_ssid_needs_no_login_until_the_ssid_is_r
     await iq_sim.set_faults(login_limit=1)
     user = await api.user("subscriber", "iqssid")
     account_id, verified = await link(api, user, {"token": ssid}, balance_type="real")
-    assert verified.status_code == 200, verified.text
+    assert verified.status_code == 201, verified.text
     view = verified.json()
     assert (view["loginid"], view["balance_type"], Decimal(view["balance"])) == (
         str(account.user_id),

@@ -4,13 +4,15 @@ broker accepts, only the re-linking pauses lifted, routing and worker records re
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from apps.api.models import BrokerAccount, Subscription
 from apps.core.credentials import unpack_account_record
 from apps.core.routing import unpack_record
+from tests.fixtures.deriv_sim import SimHandle
 from tests.fixtures.live_api import Api, User
-from tests.integration.accounts.conftest import FakeDeriv, Stores
+from tests.integration.accounts.conftest import Stores
 
 REASON = "InvalidToken: The token is invalid."
 PAUSE = f"broker account needs re-linking: {REASON}"
@@ -36,27 +38,26 @@ async def routed(stores: Stores, channel_id: str, subscription_id: str) -> tuple
     return record.paused, record.paused_reason
 
 
-async def setup(api: Api, fake_deriv: FakeDeriv) -> tuple[User, str, str, str, str, str]:
-    fake_deriv.accounts["tok-old"] = {"loginid": "CR1", "currency": "USD", "balance": 10}
+async def setup(api: Api, broker: BrokerAccount) -> tuple[User, str, str, str, str, str]:
     provider = await api.user("provider", "p")
     channel, other = await api.channel(provider), await api.channel(provider, name="Beta")
     subscriber = await api.user("subscriber", "s")
-    account_id = await api.broker_account(subscriber, token="tok-old")
-    await api.ok("POST", f"/api/v1/broker-accounts/{account_id}/verify", subscriber)
+    account_id = await api.broker_account(subscriber, token=broker.token)
     copying = await api.subscribe(subscriber, channel, account_id)
     held = await api.subscribe(subscriber, other, account_id, paused=True)
     return subscriber, account_id, channel, other, copying, held
 
 
 async def test_relinking_resumes_only_what_the_refusal_paused(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
+    api: Api, stores: Stores, deriv_sim: SimHandle
 ) -> None:
-    subscriber, account_id, channel, other, copying, held = await setup(api, fake_deriv)
+    old = await deriv_sim.account(balance="10")
+    subscriber, account_id, channel, other, copying, held = await setup(api, old)
     await refused_by_the_broker(stores, account_id)
-    del fake_deriv.accounts["tok-old"]  # revoked at the broker
+    new = await deriv_sim.revoke(old)  # revoked at the broker, which issues a new token
     path = f"/api/v1/broker-accounts/{account_id}/credentials"
 
-    refused = await api.call("PUT", path, subscriber, json={"credentials": {"token": "tok-old"}})
+    refused = await api.call("PUT", path, subscriber, json={"credentials": {"token": old.token}})
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["message"] == "The token is invalid."
     shapeless = await api.call(
@@ -66,12 +67,11 @@ async def test_relinking_resumes_only_what_the_refusal_paused(
     listed = await api.ok("GET", "/api/v1/broker-accounts", subscriber)
     assert listed[0]["status"] == "needs_relink" and listed[0]["relink_reason"] == REASON
 
-    fake_deriv.accounts["tok-new"] = {"loginid": "CR1", "currency": "USD", "balance": 12}
     body: dict[str, Any] = await api.ok(
-        "PUT", path, subscriber, json={"credentials": {"token": "tok-new"}}
+        "PUT", path, subscriber, json={"credentials": {"token": new.token}}
     )
     assert body["status"] == "active" and body["relink_reason"] == ""
-    assert body["balance"] == "12"
+    assert body["loginid"] == old.login and Decimal(body["balance"]) == 10
     subs = {s["id"]: s for s in await api.ok("GET", "/api/v1/subscriptions", subscriber)}
     assert (subs[copying]["paused"], subs[copying]["paused_reason"]) == (False, "")
     assert (subs[held]["paused"], subs[held]["paused_reason"]) == (True, "")
@@ -80,13 +80,13 @@ async def test_relinking_resumes_only_what_the_refusal_paused(
     record = await stores.redis.get(stores.topology.broker_account_key(account_id))
     assert record is not None
     assert unpack_account_record(record).ciphertext != b""  # re-sealed, never in the clear
-    assert b"tok-new" not in record
+    assert new.token.encode() not in record
 
 
 async def test_a_paused_subscription_cannot_resume_or_start_on_a_refused_account(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
+    api: Api, stores: Stores, deriv_sim: SimHandle
 ) -> None:
-    subscriber, account_id, _, _, copying, _ = await setup(api, fake_deriv)
+    subscriber, account_id, _, _, copying, _ = await setup(api, await deriv_sim.account())
     await refused_by_the_broker(stores, account_id)
     provider = await api.user("provider", "p2")
     third = await api.channel(provider, name="Gamma")
@@ -113,20 +113,20 @@ async def test_a_paused_subscription_cannot_resume_or_start_on_a_refused_account
 
 
 async def test_credentials_of_another_broker_login_are_refused(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
+    api: Api, stores: Stores, deriv_sim: SimHandle
 ) -> None:
-    subscriber, account_id, *_ = await setup(api, fake_deriv)
-    fake_deriv.accounts["tok-other"] = {"loginid": "CR2", "currency": "USD", "balance": 1}
+    subscriber, account_id, *_ = await setup(api, await deriv_sim.account())
+    other = await deriv_sim.account(balance="1")
     path = f"/api/v1/broker-accounts/{account_id}/credentials"
-    answer = await api.call("PUT", path, subscriber, json={"credentials": {"token": "tok-other"}})
+    answer = await api.call("PUT", path, subscriber, json={"credentials": {"token": other.token}})
     assert answer.status_code == 409, answer.text
-    assert "CR2" in answer.json()["error"]["message"]
+    assert other.login in answer.json()["error"]["message"]
 
 
 async def test_a_recheck_the_broker_accepts_makes_the_account_active_again(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
+    api: Api, stores: Stores, deriv_sim: SimHandle
 ) -> None:
-    subscriber, account_id, channel, _, copying, _ = await setup(api, fake_deriv)
+    subscriber, account_id, channel, _, copying, _ = await setup(api, await deriv_sim.account())
     await refused_by_the_broker(stores, account_id)
     verified = await api.ok("POST", f"/api/v1/broker-accounts/{account_id}/verify", subscriber)
     assert verified["status"] == "active"

@@ -7,7 +7,7 @@ import random
 from apps.api.subscriptions.projection import rebuild_all
 from apps.core.routing import unpack_record
 from tests.fixtures.live_api import Api
-from tests.integration.accounts.conftest import FakeDeriv, Stores
+from tests.integration.accounts.conftest import Stores
 
 
 async def _snapshot(stores: Stores) -> dict[str, object]:
@@ -22,16 +22,13 @@ async def _snapshot(stores: Stores) -> dict[str, object]:
     return state
 
 
-async def test_incremental_projection_matches_a_fresh_rebuild(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
-) -> None:
+async def test_incremental_projection_matches_a_fresh_rebuild(api: Api, stores: Stores) -> None:
     rng = random.Random(20250601)
-    fake_deriv.accounts["tokEUR"] = {"loginid": "CR1", "currency": "EUR", "balance": 50}
     providers = [await api.user("provider", "p") for _ in range(2)]
     subscribers = [await api.user("subscriber", "s") for _ in range(2)]
     channels = [await api.channel(p) for p in providers for _ in range(2)]
     accounts = {
-        s.id: [await api.broker_account(s, token="tokEUR") for _ in range(2)] for s in subscribers
+        s.id: [await api.broker_account(s, currency="EUR") for _ in range(2)] for s in subscribers
     }
     live: dict[str, str] = {}  # subscription id → subscriber id
 

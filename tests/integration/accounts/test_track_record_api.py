@@ -13,7 +13,7 @@ from apps.core.records import SignalRecord
 from apps.core.track_record import Delays
 from apps.ledger.track import TrackKeeper
 from tests.fixtures.live_api import Api
-from tests.integration.accounts.conftest import FakeDeriv, Stores
+from tests.integration.accounts.conftest import Stores
 
 
 async def settle_past_signal(stores: Stores, channel_id: str) -> SignalRecord:
@@ -51,9 +51,8 @@ async def settle_past_signal(stores: Stores, channel_id: str) -> SignalRecord:
 
 
 async def test_past_signals_are_public_and_current_ones_only_for_the_channel_and_its_subscribers(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
+    api: Api, stores: Stores
 ) -> None:
-    fake_deriv.accounts["tok123"] = {"loginid": "CR1", "currency": "USD", "balance": 10}
     owner = await api.user("provider", "owner")
     other = await api.user("provider", "other")
     subscriber = await api.user("subscriber", "sub")
@@ -90,9 +89,8 @@ async def test_past_signals_are_public_and_current_ones_only_for_the_channel_and
 
 
 async def test_the_track_record_is_public_and_the_channel_shows_its_win_rate_per_signal(
-    api: Api, stores: Stores, fake_deriv: FakeDeriv
+    api: Api, stores: Stores
 ) -> None:
-    fake_deriv.accounts["tok123"] = {"loginid": "CR1", "currency": "USD", "balance": 10}
     owner = await api.user("provider", "owner")
     subscriber = await api.user("subscriber", "sub")
     channel_id = await api.channel(owner)

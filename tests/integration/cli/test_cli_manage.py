@@ -37,7 +37,8 @@ async def test_channel_lifecycle_and_delegates(cli: Cli, http: Api) -> None:
     )
     assert "nothing to change" in await cli.fails("channels", "update", channel)
     # The API's own validation message comes through.
-    assert "plan" in (await cli.fails("channels", "update", channel, "--period-days", "0")).lower()
+    refused = await cli.fails("channels", "update", channel, "--period-days", "0")
+    assert refused == "Period (days) must be at least 1 (validation_failed)"
 
     view = await cli.json("delegates", "add", channel, trader.email)
     assert [d["id"] for d in view["delegates"]] == [trader.id]
@@ -68,8 +69,10 @@ async def test_broker_accounts_and_subscriptions(cli: Cli, http: Api, sim: SimHa
     await cli.login(subscriber)
     assert await cli.json("subs", "list") == []
 
-    spare = await cli.json("brokers", "create", "--label", "spare", "--token", "t1", "--no-verify")
-    assert spare["verified_at"] is None
+    spare = await cli.json(
+        "brokers", "create", "--label", "spare", "--token", (await sim.account()).token
+    )
+    assert spare["verified_at"] is not None
     table = (await cli.ok("brokers", "list")).stdout
     assert "spare" in table and spare["id"] in table
     await cli.ok("brokers", "delete", spare["id"], "--yes")
@@ -81,8 +84,10 @@ async def test_broker_accounts_and_subscriptions(cli: Cli, http: Api, sim: SimHa
     )
     assert (created["currency"], created["loginid"]) == ("USD", account.login)
     assert created["verified_at"] is not None
-    # The broker's refusal of a bad token, as the API words it.
-    assert await cli.fails("brokers", "create", "--label", "bad", "--token", "no-such-token")
+    # The broker's refusal of a bad token, as the API words it; nothing is saved.
+    refused = await cli.fails("brokers", "create", "--label", "bad", "--token", "no-such-token")
+    assert "not linked" in refused and "{" not in refused
+    assert [a["id"] for a in await cli.json("brokers", "list")] == [created["id"]]
 
     sub = await cli.json(
         "subs", "create", channel, "--account", created["id"], "--stake", "2", "--max-stake", "5"

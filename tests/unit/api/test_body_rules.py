@@ -64,8 +64,24 @@ def test_json_integers_are_amounts(value: int) -> None:
     ],
 )
 def test_non_canonical_strings_are_refused(written: str) -> None:
-    with pytest.raises(ValueError, match="digits with an optional fraction"):
+    with pytest.raises(ValueError, match=r"^(must be|has too many decimals|is too large)"):
         parse_money(written)
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [
+        ("-3", "must be a positive amount, e.g. 10.00"),
+        ("-0.5", "must be a positive amount, e.g. 10.00"),
+        ("1.000000001", "has too many decimals (at most 8), e.g. 10.00"),
+        ("abc", "must be a number, e.g. 10.00"),
+        ("", "must be a number, e.g. 10.00"),
+    ],
+)
+def test_negatives_and_too_many_decimals_are_told_apart(written: str, words: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_money(written)
+    assert str(refused.value) == words
 
 
 @pytest.mark.parametrize("value", [True, False, None, -1, 10**MAX_DIGITS, [], {}, 1.5])
