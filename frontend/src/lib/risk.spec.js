@@ -49,7 +49,7 @@ describe('the new limits', () => {
     expect(validateRisk({ ...ok, max_drawdown_percent: '150' }).max_drawdown_percent).toBe('max drawdown must be between 0 and 100 %')
     expect(validateRisk({ ...ok, max_drawdown_percent: '0' }).max_drawdown_percent).toBe('max drawdown must be between 0 and 100 %')
     expect(validateRisk({ ...ok, max_drawdown_percent: '25', balance_floor: '500' })).toEqual({})
-    expect(validateRisk({ ...ok, balance_floor: 'x' }).balance_floor).toBe('balance floor must be a number')
+    expect(validateRisk({ ...ok, balance_floor: 'x' }).balance_floor).toBe('balance floor must be a number, e.g. 10.00')
   })
   it('sends and reads them back', () => {
     const sub = { stake_mode: 'fixed', stake: '1', max_stake: '2', max_trades_per_day: null, daily_loss_limit: '10', assets: [], balance_floor: '500', max_drawdown_percent: '20', round_up_to_min_stake: true, directions: ['PUT'], reverse: true }
