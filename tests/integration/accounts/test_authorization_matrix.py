@@ -222,6 +222,31 @@ EXPECTED: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         statuses(401, 200, 200, 404, 404, 200),
     ),
     ("GET", "/api/v1/orders"): (fixed("/api/v1/orders"), statuses(401, 200, 200, 200, 200, 200)),
+    # Notifications are each user's own: anyone signed in, nobody else's.
+    ("GET", "/api/v1/me/notifications/preferences"): (
+        fixed("/api/v1/me/notifications/preferences"),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
+    ("PUT", "/api/v1/me/notifications/preferences"): (
+        fixed("/api/v1/me/notifications/preferences", {"digest": "hourly"}),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
+    ("GET", "/api/v1/me/notifications"): (
+        fixed("/api/v1/me/notifications"),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
+    ("POST", "/api/v1/me/notifications/read"): (
+        fixed("/api/v1/me/notifications/read", {}),
+        statuses(401, 200, 200, 200, 200, 200),
+    ),
+    ("POST", "/api/v1/me/notifications/telegram/link"): (
+        fixed("/api/v1/me/notifications/telegram/link"),
+        statuses(401, 201, 201, 201, 201, 201),
+    ),
+    ("DELETE", "/api/v1/me/notifications/telegram"): (
+        fixed("/api/v1/me/notifications/telegram"),
+        statuses(401, 204, 204, 204, 204, 204),
+    ),
     ("GET", "/api/v1/orders.csv"): (
         fixed("/api/v1/orders.csv"),
         statuses(401, 200, 200, 200, 200, 200),
