@@ -45,6 +45,9 @@ _REFUSALS_BY_STATUS = {
 }
 REFUSAL_REASONS = (*_REFUSALS_BY_STATUS.values(), "other")
 ORDER_STATES = ("placed", "rejected", "expired", "failed", "unknown")
+# How an outbox delivery ended (apps.notifier.outbox): sent, put back for a retry, failed.
+DELIVERY_RESULTS = ("sent", "pending", "failed")
+DELIVERY_CHANNELS = ("email", "telegram")
 STAGES = ("accept_to_routed", "routed_to_placed", "accept_to_placed", "placed_to_settled")
 BROKER_CALLS = ("buy", "buy_batch", "reconcile")
 # Distinct broker codes a process labels by name before it calls every new one "other".
@@ -71,6 +74,12 @@ order_rejections_total = Counter(
     "copier_order_rejections_total",
     "Orders a broker rejected, by broker kind and the broker's error code.",
     ["broker", "reason"],
+)
+notifications_total = Counter(
+    "copier_notifications_total",
+    "Notifier outbox deliveries, by delivery channel and how they ended "
+    "(sent; pending: a retry is due; failed).",
+    ["channel", "result"],
 )
 stage_seconds = Histogram(
     "copier_stage_seconds",

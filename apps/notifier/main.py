@@ -31,7 +31,6 @@ from functools import partial
 
 import msgspec
 from nats.aio.msg import Msg
-from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from apps.core import metrics
@@ -57,11 +56,6 @@ IDLE_POLL_SECONDS = 2.0  # an idle worker looks for due retries this often
 # Within run_service's grace: the sends in progress end and are recorded before exit.
 SEND_GRACE_SECONDS = 6.0
 
-delivered = Counter(
-    "copier_notifications_total",
-    "Outbox deliveries by channel and how they ended (sent, pending: a retry, failed)",
-    ["channel", "state"],
-)
 
 Sender = SmtpSender | TelegramSender
 
@@ -124,7 +118,7 @@ async def deliver(
             # apps.notifier.outbox describes.
             log.exception("could not record notification %s", entry.id)
             continue
-        delivered.labels(entry.channel.value, state).inc()
+        metrics.notifications_total.labels(entry.channel.value, state).inc()
         if state != "sent":
             log.warning("notification %s (%s): %s", entry.id, entry.channel.value, state)
 

@@ -14,6 +14,7 @@ EXPECTED = {
     "copier_signals_refused_total": ("reason",),
     "copier_orders_total": ("broker", "state"),
     "copier_order_rejections_total": ("broker", "reason"),
+    "copier_notifications_total": ("channel", "result"),
     "copier_stage_seconds": ("stage",),
     "copier_broker_call_seconds": ("broker", "call"),
     "copier_broker_errors_total": ("broker", "code"),
@@ -32,6 +33,8 @@ FIXED = {
     "reason": None,  # refusal reasons or bounded broker codes: checked below
     "state": set(metrics.ORDER_STATES),
     "stage": set(metrics.STAGES),
+    "result": set(metrics.DELIVERY_RESULTS),
+    "channel": set(metrics.DELIVERY_CHANNELS),
 }
 
 
