@@ -23,6 +23,7 @@ import uvicorn
 
 from apps.brokers.simulation.admin import Receive, Scope, Send, SimulatedBroker, serve_http
 from apps.brokers.simulation.peer import Peer
+from apps.core.serving import bound_socket, serving
 
 
 class SimulatedWebSocketBroker[P: Peer](SimulatedBroker, Protocol):
@@ -157,22 +158,10 @@ async def running[B: SimulatedWebSocketBroker[Any]](
     broker: B, *, host: str, port: int, compression: bool
 ) -> AsyncIterator[RunningSimulator[B]]:
     """Serve ``broker`` inside the current event loop; port 0 picks a free port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bound_socket(host, port)
     server = uvicorn_server(broker, embedded=True, compression=compression)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(server, sock, on_stop=broker.stop):
         yield RunningSimulator(broker, server, host, sock.getsockname()[1], broker.websocket_path)
-    finally:
-        server.should_exit = True
-        await broker.stop()
-        await task
-        sock.close()
 
 
 class _StoppingServer(uvicorn.Server):

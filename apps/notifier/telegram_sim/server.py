@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ import uvicorn
 from litestar import Litestar, Request, Response, get, post, put, route
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
+
+from apps.core.serving import bound_socket, serving
 
 DEFAULT_PORT = 8704
 # The token `copier up` gives the notifier and this stand-in in development.
@@ -224,24 +225,12 @@ async def running_telegram_sim(
     *, token: str = DEV_TOKEN, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningTelegramSim]:
     """Serve the stand-in inside the current event loop; port 0 picks a free port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
+    sock = bound_socket(host, port)
     sim = TelegramSim(token=token)
     server = uvicorn.Server(uvicorn.Config(create_app(sim), log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield RunningTelegramSim(sim, bound)
-    finally:
-        await sim.close()  # held getUpdates calls answer now, so the server can stop
-        server.should_exit = True
-        await task
-        sock.close()
+    # Closing the stand-in answers the held getUpdates calls, so the server can stop.
+    async with serving(server, sock, on_stop=sim.close):
+        yield RunningTelegramSim(sim, sock.getsockname()[1])
 
 
 def serve_forever(host: str, port: int, token: str) -> None:

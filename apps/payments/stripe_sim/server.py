@@ -31,7 +31,6 @@ import contextlib
 import html
 import json
 import logging
-import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -46,6 +45,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from apps.core.serving import bound_socket, serving
 from apps.payments import signature
 from apps.payments.stripe_sim.state import StripeError, StripeState, parse_form, public
 
@@ -411,9 +411,7 @@ async def running_stripe_sim(
     port: int = 0,
 ) -> AsyncIterator[RunningStripeSim]:
     """Serve the stand-in inside the current event loop; port 0 picks a free port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bound_socket(host, port)
     bound = sock.getsockname()[1]
     sim = StripeSim(
         secret_key=secret_key,
@@ -422,17 +420,8 @@ async def running_stripe_sim(
         public_url=f"http://{host}:{bound}",
     )
     server = uvicorn.Server(uvicorn.Config(create_app(sim), log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(server, sock):
         yield RunningStripeSim(sim, bound)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 def serve_forever(host: str, port: int, settings: Any) -> None:
