@@ -237,6 +237,11 @@ class Settings:
     notify_concurrency: int = 8
     notify_max_attempts: int = 8
     notify_claim_seconds: float = 60.0
+    # Sent or failed deliveries and flushed digest items are kept this many days: longer
+    # than EXECUTIONS keeps a message (30 days), so a redelivered execution still finds its
+    # delivery and is not told twice. In-app notifications are kept NOTIFY_INBOX_DAYS.
+    notify_retention_days: float = 45.0
+    notify_inbox_days: float = 90.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

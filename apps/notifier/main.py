@@ -153,18 +153,36 @@ async def scan_ending(db: Db, dispatcher: Dispatcher, days: float, now: float) -
     return len(events)
 
 
+async def purge(db: Db, settings: Settings, now: float) -> int:
+    """Forget what is done and old: deliveries sent or failed, digest items flushed, and
+    in-app notifications past their days. Pending deliveries are never purged."""
+    day = 24 * 3600
+    done_before = now - settings.notify_retention_days * day
+    removed = 0
+    for collection, query in (
+        (OUTBOX, {"state": {"$in": ["sent", "failed"]}, "created_at": {"$lt": done_before}}),
+        (DIGEST_ITEMS, {"flushed": True, "at": {"$lt": done_before}}),
+        (INBOX, {"at": {"$lt": now - settings.notify_inbox_days * day}}),
+    ):
+        result = await db[collection].delete_many(query)
+        removed += result.deleted_count
+    return removed
+
+
 def _epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 async def periodic(db: Db, dispatcher: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:
-    """Digests due, every few seconds; the subscriptions ending soon, every scan period."""
+    """Digests due, every few seconds; the subscriptions ending soon and the purge of old
+    notifications, every scan period."""
     next_scan = 0.0
     while not stop.is_set():
         try:
             await dispatcher.flush_digests()
             if time.monotonic() >= next_scan:
                 await scan_ending(db, dispatcher, settings.notify_ending_days, time.time())
+                await purge(db, settings, time.time())
                 next_scan = time.monotonic() + settings.notify_scan_seconds
         except Exception:
             log.exception("digests or the subscription scan failed; trying again")

@@ -33,7 +33,7 @@ from apps.core.redis import connect_redis
 from apps.core.settings import Settings
 from apps.core.topology import Topology
 from apps.notifier.dispatch import Dispatcher
-from apps.notifier.main import run, scan_ending
+from apps.notifier.main import purge, run, scan_ending
 from apps.notifier.telegram_sim.server import RunningTelegramSim, running_telegram_sim
 from tests.fixtures.mailbox import Mailbox
 from tests.fixtures.waiting import wait_for
@@ -288,3 +288,35 @@ async def test_a_subscription_ending_soon_is_told_once_per_period(
     assert "Gold Signals" in inbox[0]["body"]
     entries = await world.db[store.OUTBOX].find({}).to_list(None)
     assert [(e["channel"], e["to"]) for e in entries] == [("email", f"{user}@example.com")]
+
+
+async def test_old_finished_notifications_are_purged_and_pending_ones_kept(
+    settings: Settings, world: World
+) -> None:
+    now = time.time()
+    old, recent = now - 50 * DAY, now - DAY
+    await world.db[store.OUTBOX].insert_many(
+        [
+            {"_id": "sent-old", "state": "sent", "created_at": old},
+            {"_id": "failed-old", "state": "failed", "created_at": old},
+            {"_id": "pending-old", "state": "pending", "created_at": old},
+            {"_id": "sending-old", "state": "sending", "created_at": old},
+            {"_id": "sent-recent", "state": "sent", "created_at": recent},
+        ]
+    )
+    await world.db[store.DIGEST_ITEMS].insert_many(
+        [
+            {"_id": "d-flushed-old", "flushed": True, "at": old},
+            {"_id": "d-waiting-old", "flushed": False, "at": old},
+        ]
+    )
+    await world.db[store.INBOX].insert_many(
+        [{"_id": "n-old", "at": now - 100 * DAY}, {"_id": "n-recent", "at": old}]
+    )
+
+    assert await purge(world.db, settings, now) == 4
+
+    outbox = sorted([d["_id"] async for d in world.db[store.OUTBOX].find({})])
+    assert outbox == ["pending-old", "sending-old", "sent-recent"]
+    assert [d["_id"] async for d in world.db[store.DIGEST_ITEMS].find({})] == ["d-waiting-old"]
+    assert [d["_id"] async for d in world.db[store.INBOX].find({})] == ["n-recent"]
