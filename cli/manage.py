@@ -5,6 +5,7 @@ requests and print answers, so the CLI and the dashboard can never disagree."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -327,7 +328,33 @@ def delegates_remove(
 
 # --- subscriptions -------------------------------------------------------------------
 
-SUB_COLUMNS = ["id", "channel", "account", "stake", "max", "trades/day", "loss limit", "status"]
+SUB_COLUMNS = [
+    "id",
+    "channel",
+    "account",
+    "stake",
+    "max",
+    "trades/day",
+    "loss limit",
+    "rules",
+    "status",
+]
+
+
+def rules_text(s: dict[str, Any]) -> str:
+    """The subscription's other rules in a few words ("" when none is set)."""
+    rules = []
+    if s.get("balance_floor") is not None:
+        rules.append(f"floor {s['balance_floor']}")
+    if s.get("max_drawdown_percent") is not None:
+        rules.append(f"drawdown {s['max_drawdown_percent']} %")
+    if s.get("directions"):
+        rules.append("only " + "/".join(s["directions"]))
+    if s.get("reverse"):
+        rules.append("reversed")
+    if s.get("round_up_to_min_stake"):
+        rules.append("round up to minimum")
+    return ", ".join(rules)
 
 
 def sub_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
@@ -340,10 +367,47 @@ def sub_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
             s["max_stake"],
             s.get("max_trades_per_day"),
             s.get("daily_loss_limit"),
-            s["status"],
+            rules_text(s),
+            f"{s['status']}: {s['paused_reason']}" if s.get("paused_reason") else s["status"],
         ]
         for s in items
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The options beyond the stake (None: not given, left as it is)."""
+
+    balance_floor: str | None = None
+    max_drawdown: str | None = None
+    round_up: bool | None = None
+    directions: str | None = None
+    reverse: bool | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for key, value in (
+            ("balance_floor", self.balance_floor),
+            ("max_drawdown_percent", self.max_drawdown),
+            ("round_up_to_min_stake", self.round_up),
+            ("reverse", self.reverse),
+        ):
+            if value is not None:
+                body[key] = None if value == "none" else value
+        if self.directions is not None:
+            body["directions"] = directions_of(self.directions)
+        return body
+
+
+def directions_of(text: str) -> list[str]:
+    """``CALL``, ``PUT``, ``CALL,PUT`` or ``both`` (every direction) → the API's list."""
+    if text.strip().lower() == "both":
+        return []
+    found = [d.strip().upper() for d in text.split(",") if d.strip()]
+    wrong = [d for d in found if d not in ("CALL", "PUT")]
+    if wrong or not found:
+        raise CliError(f"--directions takes CALL, PUT or both, not {text!r}")
+    return found
 
 
 def risk_body(
@@ -353,6 +417,7 @@ def risk_body(
     max_trades_per_day: int | None,
     daily_loss_limit: str | None,
     assets: str | None,
+    limits: Limits = Limits(),
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for key, value in (
@@ -366,7 +431,7 @@ def risk_body(
             body[key] = value
     if assets is not None:
         body["assets"] = [a.strip() for a in assets.split(",") if a.strip()]
-    return body
+    return {**body, **limits.body()}
 
 
 StakeMode = Annotated[str | None, typer.Option(help="fixed | multiplier | percent.")]
@@ -375,6 +440,30 @@ MaxStake = Annotated[str | None, typer.Option(help="Never stake more than this p
 TradesPerDay = Annotated[int | None, typer.Option(help="At most this many trades a day.")]
 LossLimit = Annotated[str | None, typer.Option(help="Stop for the day after losing this much.")]
 AssetsOpt = Annotated[str | None, typer.Option(help="Only these assets, comma-separated.")]
+FloorOpt = Annotated[
+    str | None,
+    typer.Option(help="Stop copying while the broker balance is below this ('none' removes it)."),
+]
+DrawdownOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Pause once the balance is this % below its peak ('none' removes it).",
+    ),
+]
+RoundUpOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--round-up/--no-round-up",
+        help="Raise a stake below the broker's minimum to it instead of skipping the trade.",
+    ),
+]
+DirectionsOpt = Annotated[
+    str | None, typer.Option(help="Copy only CALL, only PUT, or both (the default).")
+]
+ReverseOpt = Annotated[
+    bool | None,
+    typer.Option("--reverse/--no-reverse", help="Place the opposite direction of each signal."),
+]
 
 
 @subs.command("list")
@@ -399,6 +488,11 @@ def subs_create(
     max_trades_per_day: TradesPerDay = None,
     daily_loss_limit: LossLimit = None,
     assets: AssetsOpt = None,
+    balance_floor: FloorOpt = None,
+    max_drawdown: DrawdownOpt = None,
+    round_up: RoundUpOpt = None,
+    directions: DirectionsOpt = None,
+    reverse: ReverseOpt = None,
     paused: Annotated[
         bool, typer.Option("--paused", help="Subscribe without trading yet.")
     ] = False,
@@ -407,10 +501,14 @@ def subs_create(
 ) -> None:
     """Subscribe to a channel with a broker account and risk settings; prints the id.
 
-    Example:
+    Examples:
       copier subs create CHANNEL --account ACCOUNT --stake 2 --max-stake 5 --daily-loss-limit 50
+      copier subs create CHANNEL --account ACCOUNT --balance-floor 500 --max-drawdown 20
     """
-    body = risk_body(stake_mode, stake, max_stake, max_trades_per_day, daily_loss_limit, assets)
+    limits = Limits(balance_floor, max_drawdown, round_up, directions, reverse)
+    body = risk_body(
+        stake_mode, stake, max_stake, max_trades_per_day, daily_loss_limit, assets, limits
+    )
     body["broker_account_id"] = account
     body["paused"] = paused
     with ApiClient(api) as client:
@@ -428,6 +526,11 @@ def subs_update(
     max_trades_per_day: TradesPerDay = None,
     daily_loss_limit: LossLimit = None,
     assets: AssetsOpt = None,
+    balance_floor: FloorOpt = None,
+    max_drawdown: DrawdownOpt = None,
+    round_up: RoundUpOpt = None,
+    directions: DirectionsOpt = None,
+    reverse: ReverseOpt = None,
     paused: Annotated[
         bool | None, typer.Option("--pause/--resume", help="Stop or restart copying.")
     ] = None,
@@ -438,9 +541,13 @@ def subs_update(
 
     Examples:
       copier subs update SUB --stake 3
+      copier subs update SUB --directions CALL --reverse
       copier subs update SUB --pause
     """
-    body = risk_body(stake_mode, stake, max_stake, max_trades_per_day, daily_loss_limit, assets)
+    limits = Limits(balance_floor, max_drawdown, round_up, directions, reverse)
+    body = risk_body(
+        stake_mode, stake, max_stake, max_trades_per_day, daily_loss_limit, assets, limits
+    )
     if account is not None:
         body["broker_account_id"] = account
     if paused is not None:

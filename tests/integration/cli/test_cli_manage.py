@@ -98,6 +98,23 @@ async def test_broker_accounts_and_subscriptions(cli: Cli, http: Api, sim: SimHa
     # The API's risk rules: a stake above the cap is refused with its message.
     assert "stake" in await cli.fails("subs", "update", sub["id"], "--stake", "9")
     assert "nothing to change" in await cli.fails("subs", "update", sub["id"])
+    # The limits beyond the stake, set and removed from the command line.
+    limited = await cli.json(
+        "subs", "update", sub["id"], "--balance-floor", "500", "--max-drawdown", "20",
+        "--directions", "call", "--reverse", "--round-up",
+    )  # fmt: skip
+    assert (
+        limited["balance_floor"],
+        limited["max_drawdown_percent"],
+        limited["directions"],
+        limited["reverse"],
+        limited["round_up_to_min_stake"],
+    ) == ("500", "20", ["CALL"], True, True)
+    cleared = await cli.json(
+        "subs", "update", sub["id"], "--balance-floor", "none", "--directions", "both"
+    )
+    assert (cleared["balance_floor"], cleared["directions"]) == (None, [])
+    assert "CALL, PUT or both" in await cli.fails("subs", "update", sub["id"], "--directions", "UP")
 
     await cli.login(owner)
     subscribers = await cli.json("channels", "subscribers", channel)
